@@ -1,0 +1,36 @@
+# Every target bootstraps uv and .venv itself (scripts/bootstrap.sh): a new machine needs only
+# Python 3.11+, git and make.
+SHELL := /bin/bash
+export UV_PYTHON_DOWNLOADS := never
+RUN := .venv/bin
+
+.PHONY: bootstrap demo test test-fast bench lint typecheck serve clean
+
+bootstrap:
+	@./scripts/bootstrap.sh >/dev/null
+
+demo: bootstrap
+	$(RUN)/fincredit demo
+
+serve: bootstrap
+	$(RUN)/fincredit serve
+
+test: bootstrap
+	./scripts/test.sh
+
+lint: bootstrap
+	$(RUN)/ruff check .
+	$(RUN)/ruff format --check .
+	$(RUN)/mypy consent/src federation/src
+
+typecheck: bootstrap
+	$(RUN)/mypy consent/src federation/src
+
+# make bench            — every benchmark
+# make bench NAME=consent — one of them (bench/<NAME>.py)
+bench:
+	@FINCREDIT_SYNC_EXTRA="--group bench" ./scripts/bootstrap.sh >/dev/null
+	$(RUN)/python -m bench $(NAME)
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache test-artifacts
