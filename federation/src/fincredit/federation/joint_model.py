@@ -1,0 +1,79 @@
+"""The two halves of a joint model. Each party stores only its own half.
+
+Logistic regression: score = sigmoid(bank.intercept + bank.weights·x_bank + platform.weights·x_platform);
+the bank holds ``BankLogisticPart`` (its weights, the intercept), the platform ``PlatformLogisticPart``.
+
+Trees (SecureBoost-style): the bank (label holder) knows every tree's shape and leaf values and the
+splits on its own features; a split on a platform feature appears to the bank only as an opaque
+``split_id`` whose feature and threshold the platform keeps in ``PlatformTreePart.splits``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Owner = Literal["bank", "platform"]
+
+
+@dataclass(slots=True)
+class BankLogisticPart:
+    model_id: str
+    features: list[str]
+    weights: list[float]
+    intercept: float
+    # Standardisation the bank applied to its own features before training (mean, scale per feature).
+    means: list[float] = field(default_factory=list)
+    scales: list[float] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class PlatformLogisticPart:
+    model_id: str
+    features: list[str]
+    weights: list[float]
+    means: list[float] = field(default_factory=list)
+    scales: list[float] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class TreeNode:
+    """Internal node when ``leaf_value`` is None. Goes left when feature value <= threshold.
+
+    For ``owner == "bank"``: ``feature``/``threshold`` are set. For ``owner == "platform"``: only
+    ``split_id`` is set on the bank's copy. Missing values go ``default_left``.
+    """
+
+    node_id: int
+    leaf_value: float | None = None
+    owner: Owner | None = None
+    feature: str | None = None
+    threshold: float | None = None
+    split_id: int | None = None
+    left: int | None = None
+    right: int | None = None
+    default_left: bool = True
+
+
+@dataclass(slots=True)
+class BankTreePart:
+    model_id: str
+    base_score: float  # initial raw score (log-odds)
+    learning_rate: float
+    trees: list[list[TreeNode]]  # each tree: nodes indexed by node_id, root is node 0
+    bank_features: list[str]
+
+
+@dataclass(slots=True)
+class PlatformSplit:
+    split_id: int
+    feature: str
+    threshold: float
+    default_left: bool = True
+
+
+@dataclass(slots=True)
+class PlatformTreePart:
+    model_id: str
+    platform_features: list[str]
+    splits: dict[int, PlatformSplit]
