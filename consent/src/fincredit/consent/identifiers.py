@@ -66,7 +66,42 @@ _USCC_CATEGORIES: dict[str, str] = {
 }
 # First two digits of GB/T 2260 administrative division codes (provinces and equivalents).
 _PROVINCES = frozenset(
-    ["11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37", "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65", "71", "81", "82"]
+    [
+        "11",
+        "12",
+        "13",
+        "14",
+        "15",
+        "21",
+        "22",
+        "23",
+        "31",
+        "32",
+        "33",
+        "34",
+        "35",
+        "36",
+        "37",
+        "41",
+        "42",
+        "43",
+        "44",
+        "45",
+        "46",
+        "50",
+        "51",
+        "52",
+        "53",
+        "54",
+        "61",
+        "62",
+        "63",
+        "64",
+        "65",
+        "71",
+        "81",
+        "82",
+    ]
 )
 
 # GB 11643-1999 / ISO 7064 MOD 11-2.
@@ -167,13 +202,9 @@ def validate_resident_id(value: str, *, today: _dt.date | None = None) -> str:
         )
     for i, ch in enumerate(code[:17], start=1):
         if not ch.isdigit():
-            raise IdentifierError(
-                f"character {i} ({ch!r}) must be a digit", kind=kind, position=i
-            )
+            raise IdentifierError(f"character {i} ({ch!r}) must be a digit", kind=kind, position=i)
     if not (code[17].isdigit() or code[17] == "X"):
-        raise IdentifierError(
-            f"character 18 ({code[17]!r}) must be a digit or X", kind=kind, position=18
-        )
+        raise IdentifierError(f"character 18 ({code[17]!r}) must be a digit or X", kind=kind, position=18)
     if code[:2] not in _PROVINCES:
         raise IdentifierError(
             f"characters 1-2 ({code[:2]!r}) are not a province-level division code", kind=kind, position=1
@@ -240,7 +271,9 @@ def mask(code: str, kind: SubjectKind | str) -> str:
     return mask_uscc(code) if SubjectKind(kind) is SubjectKind.LEGAL else mask_resident_id(code)
 
 
-def generate_uscc(rng: _random.Random, region: str = "330212", *, authority: str = "9", category: str = "1") -> str:
+def generate_uscc(
+    rng: _random.Random, region: str = "330212", *, authority: str = "9", category: str = "1"
+) -> str:
     """A syntactically valid USCC for synthetic data (the 9-character body is random)."""
     body_alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
     body = authority + category + region + "".join(rng.choice(body_alphabet) for _ in range(9))
