@@ -1,0 +1,45 @@
+"""The FastAPI application. Routers are grouped by what they serve; free public-interest routes and
+metered market routes (later capabilities) live in separate routers with their own dependencies."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from ..services import Services, build_services
+from ..settings import Settings, get_settings
+from . import problems
+from .middleware import BodyLimitMiddleware, audit_middleware
+from .routers import admin, audit, auth, subjects, system
+
+API_DESCRIPTION = """
+fincredit — the city's financing credit service platform. Public credit information and purchased
+market data reach banks only under a borrower's explicit consent; joint modelling and encrypted
+scoring keep raw data with its owner. Errors are RFC 9457 problem+json (`/problems/{type}`).
+Institutions authenticate with OAuth2 client credentials and `private_key_jwt` (RFC 7523).
+"""
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    settings = settings or (services.settings if services else get_settings())
+    services = services or build_services(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        services.close()
+
+    app = FastAPI(title="fincredit", version="0.1.0", description=API_DESCRIPTION, lifespan=lifespan)
+    app.state.services = services
+    problems.install(app)
+    app.middleware("http")(audit_middleware(services))
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default_limit=settings.max_body_bytes,
+        overrides={"/api/v1/submissions": settings.max_upload_bytes},
+    )
+    for router in (system.router, auth.router, admin.router, subjects.router, audit.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,189 @@
+"""Role-based access control with domains (casbin), policies stored in the database.
+
+Requests are (subject, domain, resource, action): the subject is an account id (institution accounts,
+linked to roles per organisation domain by ``g`` rules) or the role name itself for borrower accounts
+(every borrower has exactly the ``borrower`` role, so a ``g`` rule per borrower would only cost memory).
+Default deny: only an explicit ``p`` rule allows anything. Only the platform operator can change rules
+(the ``policies:write`` permission is the operator's alone).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+import casbin
+from casbin_sqlalchemy_adapter import Adapter
+from sqlalchemy import Engine, and_, select
+from sqlalchemy.orm import Session
+
+from .db import CasbinRule
+from .db.hooks import after_commit
+from .identity.kinds import BORROWER_ROLE
+from .identity.principal import Principal
+
+MODEL_TEXT = """
+[request_definition]
+r = sub, dom, obj, act
+
+[policy_definition]
+p = sub, dom, obj, act
+
+[role_definition]
+g = _, _, _
+
+[policy_effect]
+e = some(where (p.eft == allow))
+
+[matchers]
+m = g(r.sub, p.sub, r.dom) && (p.dom == "*" || r.dom == p.dom) && (p.obj == "*" || r.obj == p.obj) \
+&& (p.act == "*" || r.act == p.act)
+"""
+
+# (role, resource, action). Capabilities add their rows here; `sync_default_policies` inserts what is
+# missing at every start and `fincredit db upgrade`, and never deletes what an operator added.
+DEFAULT_POLICIES: list[tuple[str, str, str]] = [
+    ("operator", "*", "*"),
+    ("bank", "self", "read"),
+    ("bank", "own_keys", "write"),
+    ("bank", "subjects", "read"),
+    ("provider", "self", "read"),
+    ("provider", "own_keys", "write"),
+    ("provider", "subjects", "read"),
+    ("provider", "subjects", "write"),
+    ("vendor", "self", "read"),
+    ("vendor", "own_keys", "write"),
+    ("board_team", "self", "read"),
+    ("board_team", "own_keys", "write"),
+    ("regulator", "self", "read"),
+    ("regulator", "own_keys", "write"),
+    ("regulator", "audit", "read"),
+    ("regulator", "organisations", "read"),
+    ("credit_authority", "self", "read"),
+    ("credit_authority", "own_keys", "write"),
+    ("credit_authority", "audit", "read"),
+    ("credit_authority", "organisations", "read"),
+    ("credit_authority", "subjects", "read"),
+    ("credit_authority", "subjects", "reveal"),
+    # G§16: the credit authority may receive public credit information without the subject's consent.
+    ("credit_authority", "credit_info", "query_without_consent"),
+    (BORROWER_ROLE, "self", "read"),
+    (BORROWER_ROLE, "own_subject", "read"),
+]
+
+
+def _model() -> casbin.Model:
+    model = casbin.Model()
+    model.load_model_from_text(MODEL_TEXT)
+    return model
+
+
+class Authorizer:
+    def __init__(self, engine: Engine) -> None:
+        self._adapter = Adapter(engine, db_class=CasbinRule, create_all_models=False)
+        self._enforcer = casbin.Enforcer(_model(), self._adapter)
+        # Writes go through our own session (same transaction as the change they belong to);
+        # the in-memory model is updated after commit, never by the adapter.
+        self._enforcer.enable_auto_save(False)
+        self._lock = threading.Lock()
+
+    def reload(self) -> None:
+        with self._lock:
+            self._enforcer.load_policy()
+
+    def enforce(self, principal: Principal, resource: str, action: str) -> bool:
+        sub = BORROWER_ROLE if principal.account_kind == "borrower" else principal.account_id
+        return bool(self._enforcer.enforce(sub, principal.domain, resource, action))
+
+    def roles_of(self, account_id: str, domain: str) -> list[str]:
+        return list(self._enforcer.get_roles_for_user_in_domain(account_id, domain))
+
+    def assign_role(self, session: Session, account_id: str, role: str, domain: str) -> None:
+        exists = session.scalar(
+            select(CasbinRule.id).where(
+                and_(
+                    CasbinRule.ptype == "g",
+                    CasbinRule.v0 == account_id,
+                    CasbinRule.v1 == role,
+                    CasbinRule.v2 == domain,
+                )
+            )
+        )
+        if exists is None:
+            session.add(CasbinRule(ptype="g", v0=account_id, v1=role, v2=domain))
+            after_commit(session, lambda: self._enforcer.add_grouping_policy(account_id, role, domain))
+
+    def remove_role(self, session: Session, account_id: str, role: str, domain: str) -> bool:
+        rows = list(
+            session.scalars(
+                select(CasbinRule).where(
+                    and_(
+                        CasbinRule.ptype == "g",
+                        CasbinRule.v0 == account_id,
+                        CasbinRule.v1 == role,
+                        CasbinRule.v2 == domain,
+                    )
+                )
+            )
+        )
+        for row in rows:
+            session.delete(row)
+        if rows:
+            after_commit(session, lambda: self._enforcer.remove_grouping_policy(account_id, role, domain))
+        return bool(rows)
+
+    def add_policy(self, session: Session, role: str, domain: str, resource: str, action: str) -> bool:
+        exists = session.scalar(
+            select(CasbinRule.id).where(
+                and_(
+                    CasbinRule.ptype == "p",
+                    CasbinRule.v0 == role,
+                    CasbinRule.v1 == domain,
+                    CasbinRule.v2 == resource,
+                    CasbinRule.v3 == action,
+                )
+            )
+        )
+        if exists is not None:
+            return False
+        session.add(CasbinRule(ptype="p", v0=role, v1=domain, v2=resource, v3=action))
+        after_commit(session, lambda: self._enforcer.add_policy(role, domain, resource, action))
+        return True
+
+    def remove_policy(self, session: Session, role: str, domain: str, resource: str, action: str) -> bool:
+        rows = list(
+            session.scalars(
+                select(CasbinRule).where(
+                    and_(
+                        CasbinRule.ptype == "p",
+                        CasbinRule.v0 == role,
+                        CasbinRule.v1 == domain,
+                        CasbinRule.v2 == resource,
+                        CasbinRule.v3 == action,
+                    )
+                )
+            )
+        )
+        for row in rows:
+            session.delete(row)
+        if rows:
+            after_commit(session, lambda: self._enforcer.remove_policy(role, domain, resource, action))
+        return bool(rows)
+
+    def policies(self) -> list[list[str]]:
+        return [list(p) for p in self._enforcer.get_policy()]
+
+
+def sync_default_policies(
+    session: Session, policies: Iterable[tuple[str, str, str]] = DEFAULT_POLICIES
+) -> int:
+    """Insert the default rules that are missing; returns how many were added."""
+    have = {
+        (r.v0, r.v1, r.v2, r.v3) for r in session.scalars(select(CasbinRule).where(CasbinRule.ptype == "p"))
+    }
+    added = 0
+    for role, resource, action in policies:
+        if (role, "*", resource, action) not in have:
+            session.add(CasbinRule(ptype="p", v0=role, v1="*", v2=resource, v3=action))
+            added += 1
+    return added

@@ -1,0 +1,33 @@
+"""Storage: SQLAlchemy 2 models and engines. Schema changes go through Alembic (``migrations/``)."""
+
+from ._base import Base, UtcDateTime, utcnow
+from .engine import make_engine, make_sessionmaker, transaction
+from .tables import (
+    Account,
+    AccountKey,
+    AuditEvent,
+    CasbinRule,
+    LegalPerson,
+    NaturalPerson,
+    Organisation,
+    Subject,
+    UsedAssertion,
+)
+
+__all__ = [
+    "Account",
+    "AccountKey",
+    "AuditEvent",
+    "Base",
+    "CasbinRule",
+    "LegalPerson",
+    "NaturalPerson",
+    "Organisation",
+    "Subject",
+    "UsedAssertion",
+    "UtcDateTime",
+    "make_engine",
+    "make_sessionmaker",
+    "transaction",
+    "utcnow",
+]

@@ -1,0 +1,57 @@
+"""Runtime settings, from FINCREDIT_* environment variables or an optional .env file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FINCREDIT_", env_file=".env", extra="ignore")
+
+    var_dir: Path = Field(Path("var"), description="Where the embedded database, keys and MLflow live.")
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL; default sqlite:///<var_dir>/fincredit.db. PostgreSQL in production.",
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = Field(None, description="Externally visible base URL (token audience, links).")
+
+    # Key material. Unset in development: generated once under <var_dir>/keys with 0600 permissions.
+    data_key: SecretStr | None = Field(
+        None, description="base64 of 32 bytes: AES-256-GCM key for identifiers."
+    )
+    index_key: SecretStr | None = Field(None, description="base64 of 32 bytes: HMAC key of the blind index.")
+    signing_key_file: Path | None = Field(None, description="PEM Ed25519 private key of the platform.")
+
+    access_token_ttl_seconds: int = 600
+    client_assertion_max_age_seconds: int = 300
+    max_body_bytes: int = 2 * 1024 * 1024
+    max_upload_bytes: int = 2 * 1024 * 1024 * 1024
+    ledger_origin: str = "fincredit.local/consent-ledger"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            if url.startswith("postgresql://") or url.startswith("postgres://"):
+                url = "postgresql+psycopg://" + url.split("://", 1)[1]
+            return url
+        return f"sqlite:///{(self.var_dir / 'fincredit.db').resolve()}"
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def token_endpoint(self) -> str:
+        return self.base_url + "/oauth2/token"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
