@@ -9,6 +9,7 @@ Default deny: only an explicit ``p`` rule allows anything. Only the platform ope
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable
 
@@ -86,6 +87,9 @@ class Authorizer:
         # the in-memory model is updated after commit, never by the adapter.
         self._enforcer.enable_auto_save(False)
         self._lock = threading.Lock()
+        # casbin logs every decision (denials at WARNING); the audit trail already records them.
+        for name in ("casbin", "casbin.enforcer", "casbin.policy", "casbin.role"):
+            logging.getLogger(name).setLevel(logging.ERROR)
 
     def reload(self) -> None:
         with self._lock:
