@@ -1,0 +1,241 @@
+"""The bank's half of ECDH-PSI: ``align(link, job_id, ids) -> Alignment``.
+
+See :mod:`fincredit.federation._psi_protocol` for the message flow and for exactly what each party
+learns. The bank's identifiers leave this function only as ``a·H(job, id)`` under a secret scalar that
+never leaves this process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from fincredit.federation import _psi_curve as curve
+from fincredit.federation._psi_protocol import (
+    DEFAULT_CHUNK,
+    KIND_ABORT,
+    KIND_FINISH,
+    KIND_POINTS,
+    KIND_REBLIND,
+    KIND_START,
+    PROTOCOL,
+    Alignment,
+    alignment_id,
+    canonical_ids,
+    job_domain,
+)
+from fincredit.federation._runtime import Channel
+from fincredit.federation.errors import PartyError, PsiError, PsiInputError
+from fincredit.federation.wire import Frame, Link
+
+__all__ = ["align", "as_channel"]
+
+
+def as_channel(link: Link | Channel, *, timeout: float = 120.0, retries: int = 2) -> Channel:
+    """Any link, a ``Channel`` or a ``PlatformConnection`` as the ``Channel`` to call through."""
+    if isinstance(link, Channel):
+        return link
+    inner = getattr(link, "channel", None)
+    if isinstance(inner, Channel):
+        return inner
+    return Channel(link, timeout=timeout, retries=retries)
+
+
+def _checked_ids(ids: Sequence[Any]) -> list[str]:
+    bad = [i for i, v in enumerate(ids) if not isinstance(v, str) or not v.strip()]
+    if bad:
+        rows = ", ".join(str(i) for i in bad[:5])
+        raise PsiInputError(f"{len(bad)} identifiers are missing or not strings (rows {rows}...)")
+    canon = canonical_ids(ids)
+    if len(set(canon)) != len(canon):
+        seen: dict[str, int] = {}
+        dup_rows = []
+        for row, v in enumerate(canon):
+            if v in seen:
+                dup_rows.append(f"{seen[v]}/{row}")
+            else:
+                seen[v] = row
+        raise PsiInputError(
+            f"{len(dup_rows)} identifiers appear more than once (rows {', '.join(dup_rows[:5])}); "
+            "de-duplicate the applicants before aligning"
+        )
+    return canon
+
+
+class _Progress:
+    """rich progress bars on the bank side; a no-op when disabled (tests, notebooks without a TTY)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._bar: Any = None
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+            )
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[_Progress]:
+        if self._bar is None:
+            yield self
+            return
+        with self._bar:
+            yield self
+
+    def task(self, description: str, total: int) -> Any:
+        return None if self._bar is None else self._bar.add_task(description, total=total)
+
+    def advance(self, task: Any, n: int) -> None:
+        if self._bar is not None:
+            self._bar.advance(task, n)
+
+
+def align(
+    link: Link | Channel,
+    job_id: str,
+    ids: Sequence[str],
+    *,
+    scopes: Sequence[str] = (),
+    chunk: int = DEFAULT_CHUNK,
+    timeout: float = 120.0,
+    retries: int = 2,
+    workers: int | None = None,
+    progress: bool = False,
+) -> Alignment:
+    """Align the bank's ``ids`` with the platform's consenting subjects by ECDH-PSI.
+
+    Returns the bank's half: ``rows[j]`` is the position in ``ids`` of join index ``j``. Identifiers are
+    compared stripped and upper-cased; duplicates are refused (:class:`PsiInputError`). Every call has a
+    ``timeout`` (seconds) and idempotent steps are retried; if the platform refuses, dies or stops
+    answering, this raises :class:`PartyError` (after telling the platform to drop the job, if it can).
+    """
+    raw = list(ids)
+    canon = _checked_ids(raw)
+    if chunk < 1:
+        raise ValueError("chunk must be positive")
+    channel = as_channel(link, timeout=timeout, retries=retries)
+    n = len(canon)
+    secret = curve.new_secret()
+    domain = job_domain(job_id)
+    rng = np.random.default_rng(secrets.randbits(128))
+    send_order = rng.permutation(n).astype(np.int64)
+
+    started = channel.call(
+        Frame(
+            kind=KIND_START,
+            job_id=job_id,
+            meta={"protocol": PROTOCOL, "bank_size": n, "scopes": list(scopes)},
+        ),
+        idempotent=True,
+        expect=KIND_START,
+    )
+    try:
+        platform_size = int(started.meta["platform_size"])
+        chunk = max(1, min(chunk, int(started.meta.get("max_chunk", chunk))))
+        bars = _Progress(progress)
+        with bars.running():
+            table = _reblind_own(channel, job_id, canon, send_order, secret, domain, chunk, workers, bars)
+            matches = _match_platform(channel, job_id, platform_size, table, secret, chunk, workers, bars)
+        # Join order: a fresh random order, so neither side can read anything into positions.
+        plat_pos = np.fromiter((m[0] for m in matches), dtype=np.int64, count=len(matches))
+        sent_pos = np.fromiter((m[1] for m in matches), dtype=np.int64, count=len(matches))
+        join = rng.permutation(len(matches))
+        plat_pos, sent_pos = plat_pos[join], sent_pos[join]
+        values = b"".join(matches[int(j)][2] for j in join)
+        finished = channel.call(
+            Frame(
+                kind=KIND_FINISH,
+                job_id=job_id,
+                meta={"size": len(matches)},
+                blobs=[plat_pos.astype(">u4").tobytes(), values],
+            ),
+            idempotent=True,
+            expect=KIND_FINISH,
+        )
+        expected_id = alignment_id(job_id, plat_pos)
+        if finished.meta.get("alignment_id") != expected_id or finished.meta.get("size") != len(matches):
+            raise PsiError("the platform's alignment does not match the bank's (different id or size)")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            channel.call(Frame(kind=KIND_ABORT, job_id=job_id), timeout=min(5.0, channel.timeout))
+        raise
+    rows = send_order[sent_pos]
+    return Alignment(
+        job_id=job_id,
+        alignment_id=expected_id,
+        rows=rows,
+        ids=[raw[int(r)] for r in rows],
+        own_size=n,
+        other_size=platform_size,
+    )
+
+
+def _reblind_own(
+    channel: Channel,
+    job_id: str,
+    canon: list[str],
+    send_order: np.ndarray,
+    secret: bytes,
+    domain: bytes,
+    chunk: int,
+    workers: int | None,
+    bars: _Progress,
+) -> dict[bytes, int]:
+    """Send ``a·H(b)`` in shuffled order; map each returned ``p·a·H(b)`` to its sending position."""
+    n = len(canon)
+    task = bars.task("bank ids: blind, send, re-blinded", n)
+    table: dict[bytes, int] = {}
+    for offset in range(0, n, chunk):
+        part = [canon[int(r)] for r in send_order[offset : offset + chunk]]
+        blinded = curve.blind_ids(secret, domain, part, workers=workers)
+        reply = channel.call(
+            Frame(kind=KIND_REBLIND, job_id=job_id, meta={"offset": offset}, blobs=[blinded]),
+            idempotent=True,
+            expect=KIND_REBLIND,
+        )
+        if len(reply.blobs) != 1 or len(reply.blobs[0]) != len(blinded):
+            raise PartyError("platform returned a re-blinded chunk of the wrong size", code="protocol")
+        table.update(zip(curve.split_points(reply.blobs[0]), range(offset, offset + len(part)), strict=True))
+        bars.advance(task, len(part))
+    if len(table) != n:
+        raise PsiError("two bank identifiers blinded to the same point; refusing an ambiguous alignment")
+    return table
+
+
+def _match_platform(
+    channel: Channel,
+    job_id: str,
+    platform_size: int,
+    table: dict[bytes, int],
+    secret: bytes,
+    chunk: int,
+    workers: int | None,
+    bars: _Progress,
+) -> list[tuple[int, int, bytes]]:
+    """Fetch ``p·H(x)``, compute ``a·p·H(x)``, and keep (platform position, sending position, value)."""
+    task = bars.task("platform points: fetch, blind, match", platform_size)
+    matches: list[tuple[int, int, bytes]] = []
+    get = table.get
+    for offset in range(0, platform_size, chunk):
+        count = min(chunk, platform_size - offset)
+        reply = channel.call(
+            Frame(kind=KIND_POINTS, job_id=job_id, meta={"offset": offset, "count": count}),
+            idempotent=True,
+            expect=KIND_POINTS,
+        )
+        if len(reply.blobs) != 1 or len(reply.blobs[0]) != count * curve.POINT_BYTES:
+            raise PartyError("platform returned a chunk of points of the wrong size", code="protocol")
+        doubled = curve.split_points(curve.blind_points(secret, reply.blobs[0], workers=workers))
+        for j, value in enumerate(doubled):
+            pos = get(value)
+            if pos is not None:
+                matches.append((offset + j, pos, value))
+        bars.advance(task, count)
+    return matches

@@ -1,0 +1,281 @@
+"""The platform's half of ECDH-PSI: a frame handler with no web framework in it.
+
+The platform service mounts :meth:`PlatformPsiParty.handle` (through a ``FrameRouter``) behind
+``POST /federation/v1/frames``; the bank id comes from the bearer token, never from the frame. The
+secret scalar of a job lives only in this object's memory: a restarted platform forgets its jobs, and
+the bank's next call gets ``unknown_job`` and fails cleanly (a new alignment starts from scratch, which
+is also what keeps old blinded values useless).
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fincredit.federation import _psi_curve as curve
+from fincredit.federation._psi_protocol import (
+    KIND_ABORT,
+    KIND_FINISH,
+    KIND_POINTS,
+    KIND_REBLIND,
+    KIND_START,
+    PROTOCOL,
+    Alignment,
+    alignment_id,
+    canonical_ids,
+    job_domain,
+)
+from fincredit.federation.errors import PartyError, PsiError
+from fincredit.federation.wire import Frame
+
+__all__ = ["PlatformPsiParty", "PsiRequest", "SubjectSource"]
+
+
+@dataclass(frozen=True, slots=True)
+class PsiRequest:
+    """What the platform service needs to pick the subjects for an alignment."""
+
+    bank_id: str
+    job_id: str
+    scopes: tuple[str, ...]
+    bank_size: int
+
+
+# Returns the subject ids holding an ACTIVE joint-modelling consent for request.bank_id covering
+# request.scopes. The platform service filters and ledgers there; the PSI never sees anyone else.
+SubjectSource = Callable[[PsiRequest], Sequence[str]]
+
+
+@dataclass(slots=True, eq=False)
+class _Job:
+    bank_id: str
+    secret: bytes
+    subjects: list[str]  # as the source gave them, de-duplicated
+    order: np.ndarray  # shuffled position -> index into subjects
+    shuffled: list[str]  # canonical ids in shuffled order
+    bank_size: int
+    scopes: tuple[str, ...]
+    reblinded: set[bytes] = field(default_factory=set)
+    reblind_offsets: set[int] = field(default_factory=set)
+    alignment: Alignment | None = None
+    last_seen: float = 0.0
+
+
+class PlatformPsiParty:
+    """Answers ``psi.*`` frames for many concurrent jobs. Thread-safe; one instance per platform process."""
+
+    def __init__(
+        self,
+        subjects: SubjectSource,
+        *,
+        workers: int | None = None,
+        max_set_size: int = 5_000_000,
+        max_chunk: int = 200_000,
+        job_ttl: float = 3600.0,
+        max_jobs_per_bank: int = 4,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._source = subjects
+        self._workers = workers
+        self.max_set_size = max_set_size
+        self.max_chunk = max_chunk
+        self.job_ttl = job_ttl
+        self.max_jobs_per_bank = max_jobs_per_bank
+        self._clock = clock
+        self._jobs: dict[str, _Job] = {}
+        self._lock = threading.Lock()
+
+    # -- the frame handler -------------------------------------------------------------------------
+
+    def handle(self, frame: Frame, bank_id: str) -> Frame:
+        if frame.kind == KIND_START:
+            return self._start(frame, bank_id)
+        if frame.kind == KIND_ABORT:
+            with self._lock:
+                job = self._jobs.get(frame.job_id)
+                if job is not None and job.bank_id == bank_id:
+                    del self._jobs[frame.job_id]
+            return Frame(kind=KIND_ABORT, job_id=frame.job_id)
+        job = self._job(frame.job_id, bank_id)
+        if frame.kind == KIND_REBLIND:
+            return self._reblind(frame, job)
+        if frame.kind == KIND_POINTS:
+            return self._points(frame, job)
+        if frame.kind == KIND_FINISH:
+            return self._finish(frame, job)
+        raise PartyError(f"unknown PSI frame kind {frame.kind!r}", code="protocol")
+
+    def alignment(self, job_id: str, *, bank_id: str) -> Alignment:
+        """The platform's half of a finished alignment: its own subjects, in join order."""
+        job = self._job(job_id, bank_id)
+        if job.alignment is None:
+            raise PsiError(f"PSI job {job_id!r} has not finished aligning")
+        return job.alignment
+
+    def forget(self, job_id: str) -> None:
+        with self._lock:
+            self._jobs.pop(job_id, None)
+
+    # -- steps -------------------------------------------------------------------------------------
+
+    def _job(self, job_id: str, bank_id: str) -> _Job:
+        with self._lock:
+            self._expire()
+            job = self._jobs.get(job_id)
+            if job is None:
+                raise PartyError(
+                    f"no PSI job {job_id!r} on the platform (expired or restarted)", code="unknown_job"
+                )
+            if job.bank_id != bank_id:
+                # Same answer as for a missing job: do not confirm another bank's job exists.
+                raise PartyError(
+                    f"no PSI job {job_id!r} on the platform (expired or restarted)", code="unknown_job"
+                )
+            job.last_seen = self._clock()
+            return job
+
+    def _expire(self) -> None:
+        now = self._clock()
+        for job_id in [j for j, job in self._jobs.items() if now - job.last_seen > self.job_ttl]:
+            del self._jobs[job_id]
+
+    def _start(self, frame: Frame, bank_id: str) -> Frame:
+        meta = frame.meta
+        if meta.get("protocol") != PROTOCOL:
+            raise PartyError(f"PSI protocol {meta.get('protocol')!r} is not {PROTOCOL!r}", code="protocol")
+        if not frame.job_id or len(frame.job_id) > 128:
+            raise PartyError("a PSI job id of 1-128 characters is required", code="protocol")
+        bank_size, scopes = meta.get("bank_size"), meta.get("scopes", [])
+        if not isinstance(bank_size, int) or not 0 <= bank_size <= self.max_set_size:
+            raise PartyError(f"bank set size must be 0..{self.max_set_size}", code="limit")
+        if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+            raise PartyError("scopes must be a list of strings", code="protocol")
+        with self._lock:
+            self._expire()
+            existing = self._jobs.get(frame.job_id)
+            if existing is not None:
+                if existing.bank_id != bank_id:
+                    raise PartyError(f"PSI job id {frame.job_id!r} is taken", code="conflict")
+                if existing.bank_size != bank_size or existing.scopes != tuple(scopes):
+                    raise PartyError(f"PSI job {frame.job_id!r} already started differently", code="conflict")
+                # A retried start (the first reply was lost): answer the same, keep the same secret.
+                existing.last_seen = self._clock()
+                return self._started(frame.job_id, existing)
+            if sum(1 for j in self._jobs.values() if j.bank_id == bank_id) >= self.max_jobs_per_bank:
+                raise PartyError(f"bank has {self.max_jobs_per_bank} PSI jobs open already", code="limit")
+        request = PsiRequest(bank_id=bank_id, job_id=frame.job_id, scopes=tuple(scopes), bank_size=bank_size)
+        subjects = list(dict.fromkeys(self._source(request)))
+        if len(subjects) > self.max_set_size:
+            raise PartyError(f"platform subject set exceeds {self.max_set_size}", code="limit")
+        canon = canonical_ids(subjects)
+        order = np.arange(len(subjects), dtype=np.int64)
+        # Shuffle with the OS CSPRNG: positions the bank later names must say nothing about subjects.
+        rng = np.random.default_rng(secrets.randbits(128))
+        rng.shuffle(order)
+        job = _Job(
+            bank_id=bank_id,
+            secret=curve.new_secret(),
+            subjects=subjects,
+            order=order,
+            shuffled=[canon[i] for i in order],
+            bank_size=bank_size,
+            scopes=tuple(scopes),
+            last_seen=self._clock(),
+        )
+        with self._lock:
+            if frame.job_id in self._jobs:
+                raise PartyError(f"PSI job {frame.job_id!r} started twice concurrently", code="conflict")
+            self._jobs[frame.job_id] = job
+        return self._started(frame.job_id, job)
+
+    def _started(self, job_id: str, job: _Job) -> Frame:
+        return Frame(
+            kind=KIND_START,
+            job_id=job_id,
+            meta={"protocol": PROTOCOL, "platform_size": len(job.subjects), "max_chunk": self.max_chunk},
+        )
+
+    def _reblind(self, frame: Frame, job: _Job) -> Frame:
+        offset = frame.meta.get("offset")
+        if len(frame.blobs) != 1 or not isinstance(offset, int):
+            raise PartyError("psi.reblind carries an offset and one blob of points", code="protocol")
+        blob = frame.blobs[0]
+        n = len(blob) // curve.POINT_BYTES
+        if n > self.max_chunk:
+            raise PartyError(f"{n} points in one frame exceeds the limit of {self.max_chunk}", code="limit")
+        if offset < 0 or offset + n > job.bank_size:
+            raise PartyError("psi.reblind points fall outside the declared bank set", code="protocol")
+        out = curve.blind_points(job.secret, blob, workers=self._workers)
+        with self._lock:
+            if offset not in job.reblind_offsets:
+                job.reblind_offsets.add(offset)
+                job.reblinded.update(curve.split_points(out))
+        return Frame(kind=KIND_REBLIND, job_id=frame.job_id, meta={"offset": offset}, blobs=[out])
+
+    def _points(self, frame: Frame, job: _Job) -> Frame:
+        offset, count = frame.meta.get("offset"), frame.meta.get("count")
+        if not isinstance(offset, int) or not isinstance(count, int):
+            raise PartyError("psi.points carries an offset and a count", code="protocol")
+        if count > self.max_chunk:
+            raise PartyError(
+                f"{count} points in one frame exceeds the limit of {self.max_chunk}", code="limit"
+            )
+        if offset < 0 or count < 0 or offset > len(job.shuffled):
+            raise PartyError("psi.points range is outside the platform set", code="protocol")
+        ids = job.shuffled[offset : offset + count]
+        out = curve.blind_ids(job.secret, job_domain(frame.job_id), ids, workers=self._workers)
+        return Frame(kind=KIND_POINTS, job_id=frame.job_id, meta={"offset": offset}, blobs=[out])
+
+    def _finish(self, frame: Frame, job: _Job) -> Frame:
+        if len(frame.blobs) != 2:
+            raise PartyError("psi.finish carries positions and doubly blinded values", code="protocol")
+        raw_pos, values = frame.blobs
+        if len(raw_pos) % 4:
+            raise PartyError("psi.finish positions are not 4-byte integers", code="protocol")
+        positions = np.frombuffer(raw_pos, dtype=">u4").astype(np.int64)
+        points = curve.split_points(values)
+        k = len(positions)
+        if len(points) != k or k > min(job.bank_size, len(job.shuffled)):
+            raise PartyError("psi.finish sizes do not fit the two sets", code="protocol")
+        if k and (positions.max() >= len(job.shuffled) or len(np.unique(positions)) != k):
+            raise PartyError("psi.finish positions are out of range or repeated", code="protocol")
+        if job.alignment is not None:
+            if alignment_id(frame.job_id, positions) != job.alignment.alignment_id:
+                raise PartyError(f"PSI job {frame.job_id!r} already finished differently", code="conflict")
+            return self._finished(frame.job_id, job.alignment)
+        # Consistency check, not a proof: every claimed match must be a distinct value this party computed
+        # from the bank's blinded ids. It catches a bank bug or a wrong secret; against a bank that lies
+        # about which position goes with which value it proves nothing (the usual semi-honest model of
+        # ECDH-PSI in FATE and SecretFlow: a malicious bank could claim up to |bank set| subjects).
+        if len(set(points)) != k:
+            raise PartyError("psi.finish repeats a doubly blinded value", code="protocol")
+        unmatched = sum(1 for p in points if p not in job.reblinded)
+        if unmatched:
+            raise PartyError(
+                f"{unmatched} claimed matches are not in the bank's blinded set", code="protocol"
+            )
+        rows = job.order[positions]
+        alignment = Alignment(
+            job_id=frame.job_id,
+            alignment_id=alignment_id(frame.job_id, positions),
+            rows=rows,
+            ids=[job.subjects[int(i)] for i in rows],
+            own_size=len(job.subjects),
+            other_size=job.bank_size,
+        )
+        job.alignment = alignment
+        job.reblinded = set()  # no longer needed; free the memory
+        return self._finished(frame.job_id, alignment)
+
+    @staticmethod
+    def _finished(job_id: str, alignment: Alignment) -> Frame:
+        return Frame(
+            kind=KIND_FINISH,
+            job_id=job_id,
+            meta={"size": alignment.size, "alignment_id": alignment.alignment_id},
+        )
