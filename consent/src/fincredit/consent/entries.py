@@ -1,0 +1,235 @@
+"""Ledger entries: what happened, to whose data, by whom, under which consent — and no credit data.
+
+An entry records consent events (requested, granted, rejected, paused, resumed, revoked, expired,
+exhausted), every disclosure, every refused attempt, and each use of a subject's data inside privacy
+computing (joint modelling, encrypted scoring). What was disclosed is represented only by its SHA-256.
+
+Subjects are stored as a **blind index** (HMAC-SHA256 under a platform secret, hex) plus the **masked** code.
+A plain hash would not do: there are only ~10^9 plausible resident IDs, so SHA-256 of an ID is reversed by
+enumeration in minutes, and an exported log would leak every subject. With the keyed index:
+
+* a borrower finds their entries: the platform computes the index for the authenticated borrower;
+* a regulator filters by subject: the platform (or a regulator trusted with the key) computes it;
+* anyone holding only the export sees ``3302********1234``-style masked codes, enough to read a row,
+  not enough to identify the person, and still verifies every hash and signature.
+
+The canonical entry bytes (what the Merkle leaf hashes) are the RFC 8785 canonical JSON of the entry.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import hmac
+import json
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from fincredit.consent._canonical import canonical_json_ascii_keys
+from fincredit.consent.decision import AccessRequest, Allowed, Decision, Refused
+from fincredit.consent.errors import LedgerError
+from fincredit.consent.identifiers import Subject
+from fincredit.consent.lifecycle import ConsentEvent, ConsentState
+from fincredit.consent.merkle import leaf_hash
+from fincredit.consent.vocabulary import AccessMode, Purpose
+
+__all__ = ["EVENT_ENTRY", "EntryType", "LedgerEntry", "SubjectIndexer", "format_time", "payload_digest"]
+
+
+class EntryType(StrEnum):
+    CONSENT_REQUESTED = "consent_requested"
+    CONSENT_GRANTED = "consent_granted"
+    CONSENT_REJECTED = "consent_rejected"
+    CONSENT_PAUSED = "consent_paused"
+    CONSENT_RESUMED = "consent_resumed"
+    CONSENT_REVOKED = "consent_revoked"
+    CONSENT_EXPIRED = "consent_expired"
+    CONSENT_EXHAUSTED = "consent_exhausted"
+    DISCLOSURE = "disclosure"
+    REFUSAL = "refusal"
+    JOINT_MODELLING_USE = "joint_modelling_use"
+    SCORING_USE = "scoring_use"
+
+
+EVENT_ENTRY = {
+    ConsentEvent.GRANT: EntryType.CONSENT_GRANTED,
+    ConsentEvent.REJECT: EntryType.CONSENT_REJECTED,
+    ConsentEvent.PAUSE: EntryType.CONSENT_PAUSED,
+    ConsentEvent.RESUME: EntryType.CONSENT_RESUMED,
+    ConsentEvent.REVOKE: EntryType.CONSENT_REVOKED,
+    ConsentEvent.EXPIRE: EntryType.CONSENT_EXPIRED,
+    ConsentEvent.EXHAUST: EntryType.CONSENT_EXHAUSTED,
+}
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def format_time(at: _dt.datetime) -> str:
+    """UTC, microseconds, ``Z``: one spelling per instant, so equal times give equal bytes."""
+    if at.tzinfo is None:
+        raise LedgerError("ledger times must carry a time zone")
+    return at.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def payload_digest(payload: bytes) -> str:
+    """The hex SHA-256 the ledger stores for a disclosed payload."""
+    return hashlib.sha256(payload).hexdigest()
+
+
+class SubjectIndexer:
+    """Computes the keyed blind index of a subject (see the module docstring for why it is keyed)."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 16:
+            raise LedgerError("the blind-index key needs at least 128 bits")
+        self._key = key
+
+    def index(self, subject: Subject) -> str:
+        msg = f"fincredit-subject-v1:{subject.kind.value}:{subject.code}".encode()
+        return hmac.new(self._key, msg, hashlib.sha256).hexdigest()
+
+
+class LedgerEntry(BaseModel):
+    """One ledger entry; ``canonical_bytes()`` is what the Merkle leaf commits to."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    seq: Annotated[int, Field(ge=0)]
+    type: EntryType
+    at: str  # format_time() spelling
+    actor: Annotated[str, Field(min_length=1, max_length=128)]
+    grantee: str | None = None
+    subject_index: str | None = None
+    subject_masked: str | None = None
+    scopes: tuple[str, ...] = ()
+    purpose: Purpose | None = None
+    mode: AccessMode | None = None
+    consent_id: str | None = None
+    route: str | None = None
+    payload_sha256: str | None = None
+    basis: str | None = None
+    reason: str | None = None
+    message: str | None = None
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _time(cls, v: Any) -> Any:
+        return format_time(v) if isinstance(v, _dt.datetime) else v
+
+    @field_validator("scopes", mode="after")
+    @classmethod
+    def _sorted(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(sorted(set(v)))
+
+    @field_validator("subject_index", "payload_sha256")
+    @classmethod
+    def _hex(cls, v: str | None) -> str | None:
+        if v is not None and not _HEX64.match(v):
+            raise ValueError("expected 64 lower-case hex digits")
+        return v
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "type": self.type.value,
+            "at": self.at,
+            "actor": self.actor,
+            "grantee": self.grantee,
+            "subject_index": self.subject_index,
+            "subject_masked": self.subject_masked,
+            "scopes": list(self.scopes),
+            "purpose": None if self.purpose is None else self.purpose.value,
+            "mode": None if self.mode is None else self.mode.value,
+            "consent_id": self.consent_id,
+            "route": self.route,
+            "payload_sha256": self.payload_sha256,
+            "basis": self.basis,
+            "reason": self.reason,
+            "message": self.message,
+        }
+
+    def canonical_bytes(self) -> bytes:
+        return canonical_json_ascii_keys(self.to_json_dict())
+
+    def leaf_hash(self) -> bytes:
+        return leaf_hash(self.canonical_bytes())
+
+    @classmethod
+    def from_canonical(cls, data: bytes | str) -> Self:
+        try:
+            return cls.model_validate(json.loads(data))
+        except ValueError as exc:
+            raise LedgerError(f"not a ledger entry: {exc}") from exc
+
+    @classmethod
+    def consent_event(
+        cls,
+        seq: int,
+        at: _dt.datetime,
+        state: ConsentState,
+        entry_type: EntryType,
+        actor: str,
+        indexer: SubjectIndexer,
+    ) -> Self:
+        """The entry recording a consent event (use :data:`EVENT_ENTRY` to map a lifecycle event)."""
+        a = state.artefact
+        return cls(
+            seq=seq,
+            type=entry_type,
+            at=format_time(at),
+            actor=actor,
+            grantee=a.grantee,
+            subject_index=indexer.index(a.subject),
+            subject_masked=a.subject.masked,
+            scopes=tuple(a.scopes),
+            purpose=a.purpose,
+            consent_id=a.consent_id,
+        )
+
+    @classmethod
+    def access(
+        cls,
+        seq: int,
+        at: _dt.datetime,
+        request: AccessRequest,
+        decision: Decision,
+        indexer: SubjectIndexer,
+        *,
+        route: str,
+        payload_sha256: str | None = None,
+        entry_type: EntryType | None = None,
+    ) -> Self:
+        """The entry for an access attempt: a DISCLOSURE (or a privacy-computing use) or a REFUSAL."""
+        common: dict[str, Any] = {
+            "seq": seq,
+            "at": format_time(at),
+            "actor": request.account or request.grantee,
+            "grantee": request.grantee,
+            "subject_index": indexer.index(request.subject),
+            "subject_masked": request.subject.masked,
+            "scopes": tuple(request.scopes),
+            "purpose": request.purpose,
+            "mode": request.mode,
+            "route": route,
+        }
+        if isinstance(decision, Refused):
+            if payload_sha256 is not None:
+                raise LedgerError("a refused attempt disclosed nothing: it has no payload hash")
+            return cls(
+                type=EntryType.REFUSAL,
+                consent_id=decision.consent_id,
+                reason=decision.reason.value,
+                message=decision.message,
+                **common,
+            )
+        assert isinstance(decision, Allowed)
+        return cls(
+            type=entry_type or EntryType.DISCLOSURE,
+            consent_id=decision.consent_id,
+            basis=decision.basis.value,
+            payload_sha256=payload_sha256,
+            **common,
+        )

@@ -1,0 +1,148 @@
+"""The ledger export a regulator verifies offline: Parquet or JSON lines, one row per entry.
+
+=============  ==========================================  ===========================================
+column         Parquet type                                JSON lines
+=============  ==========================================  ===========================================
+``seq``        int64, 0, 1, 2, ... without gaps            number
+``entry``      string: the canonical JSON entry, verbatim  string holding the canonical JSON, verbatim
+``leaf_hash``  fixed_size_binary(32): SHA-256(0x00||entry)  64 lower-case hex digits
+=============  ==========================================  ===========================================
+
+The entry is carried as a string (not a nested object) so its exact bytes survive any JSON tooling: the
+leaf hash, and hence the Merkle root in the signed checkpoint, is over those bytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from fincredit.consent.entries import LedgerEntry
+from fincredit.consent.errors import LedgerError
+from fincredit.consent.merkle import HASH_SIZE, leaf_hash
+
+__all__ = ["EXPORT_SCHEMA", "ExportBatch", "ExportRow", "export_rows", "read_export", "write_export"]
+
+EXPORT_SCHEMA = pa.schema(
+    [
+        pa.field("seq", pa.int64(), nullable=False),
+        pa.field("entry", pa.string(), nullable=False),
+        pa.field("leaf_hash", pa.binary(HASH_SIZE), nullable=False),
+    ],
+    metadata={b"fincredit.export": b"consent-ledger/1"},
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ExportRow:
+    seq: int
+    entry: bytes
+    leaf_hash: bytes
+
+
+@dataclasses.dataclass(slots=True)
+class ExportBatch:
+    seqs: list[int]
+    entries: list[bytes]
+    leaf_hashes: list[bytes]
+
+
+def export_rows(entries: Iterable[LedgerEntry]) -> Iterator[ExportRow]:
+    for e in entries:
+        data = e.canonical_bytes()
+        yield ExportRow(e.seq, data, leaf_hash(data))
+
+
+def _is_parquet(path: Path) -> bool:
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return True
+    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+        return False
+    with path.open("rb") as f:
+        return f.read(4) == b"PAR1"
+
+
+def write_export(rows: Iterable[ExportRow], path: str | Path, *, batch_size: int = 65536) -> int:
+    """Write rows as Parquet (``.parquet``) or JSON lines (anything else); return the row count."""
+    path = Path(path)
+    count = 0
+    if path.suffix.lower() in (".parquet", ".pq"):
+        with pq.ParquetWriter(path, EXPORT_SCHEMA, compression="zstd") as writer:
+            seqs: list[int] = []
+            entries: list[str] = []
+            hashes: list[bytes] = []
+
+            def flush() -> None:
+                writer.write_batch(
+                    pa.record_batch(
+                        [
+                            pa.array(seqs, pa.int64()),
+                            pa.array(entries, pa.string()),
+                            pa.array(hashes, pa.binary(32)),
+                        ],
+                        schema=EXPORT_SCHEMA,
+                    )
+                )
+                seqs.clear()
+                entries.clear()
+                hashes.clear()
+
+            for row in rows:
+                seqs.append(row.seq)
+                entries.append(row.entry.decode("utf-8"))
+                hashes.append(row.leaf_hash)
+                count += 1
+                if len(seqs) >= batch_size:
+                    flush()
+            if seqs or count == 0:
+                flush()
+        return count
+    with path.open("w", encoding="utf-8", newline="\n") as f:
+        for row in rows:
+            doc = {"seq": row.seq, "entry": row.entry.decode("utf-8"), "leaf_hash": row.leaf_hash.hex()}
+            f.write(json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n")
+            count += 1
+    return count
+
+
+def read_export(path: str | Path, *, batch_size: int = 65536) -> Iterator[ExportBatch]:
+    """Read an export in batches; raise :class:`LedgerError` naming the row of any malformed one."""
+    path = Path(path)
+    if _is_parquet(path):
+        pf = pq.ParquetFile(path)
+        names = set(pf.schema_arrow.names)
+        missing = {"seq", "entry", "leaf_hash"} - names
+        if missing:
+            raise LedgerError(f"{path}: the export lacks columns {sorted(missing)}")
+        for batch in pf.iter_batches(batch_size=batch_size, columns=["seq", "entry", "leaf_hash"]):
+            yield ExportBatch(
+                batch.column("seq").to_pylist(),
+                batch.column("entry").cast(pa.binary()).to_pylist(),
+                batch.column("leaf_hash").cast(pa.binary()).to_pylist(),
+            )
+        return
+    out = ExportBatch([], [], [])
+    with path.open("r", encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                doc = json.loads(line)
+                seq, entry, lh = int(doc["seq"]), doc["entry"], bytes.fromhex(doc["leaf_hash"])
+                if not isinstance(entry, str):
+                    raise TypeError("entry is not a string")
+            except (ValueError, KeyError, TypeError) as exc:
+                raise LedgerError(f"{path}:{lineno}: malformed export row: {exc}") from exc
+            out.seqs.append(seq)
+            out.entries.append(entry.encode("utf-8"))
+            out.leaf_hashes.append(lh)
+            if len(out.seqs) >= batch_size:
+                yield out
+                out = ExportBatch([], [], [])
+    if out.seqs:
+        yield out
