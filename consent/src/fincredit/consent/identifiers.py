@@ -216,9 +216,9 @@ def validate_resident_id(value: str, *, today: _dt.date | None = None) -> str:
             f"characters 7-14 ({code[6:14]!r}) are not a valid birth date", kind=kind, position=7
         ) from None
     today = today or _dt.date.today()
-    if birth.year < 1900 or birth > today:
+    if birth.year < 1850 or birth > today:
         raise IdentifierError(
-            f"characters 7-14 ({code[6:14]!r}) give a birth date outside 1900..today", kind=kind, position=7
+            f"characters 7-14 ({code[6:14]!r}) give a birth date outside 1850..today", kind=kind, position=7
         )
     expected = _rid_check(code[:17])
     if code[17] != expected:
