@@ -127,16 +127,16 @@ def align(
     rng = np.random.default_rng(secrets.randbits(128))
     send_order = rng.permutation(n).astype(np.int64)
 
-    started = channel.call(
-        Frame(
-            kind=KIND_START,
-            job_id=job_id,
-            meta={"protocol": PROTOCOL, "bank_size": n, "scopes": list(scopes)},
-        ),
-        idempotent=True,
-        expect=KIND_START,
-    )
     try:
+        started = channel.call(
+            Frame(
+                kind=KIND_START,
+                job_id=job_id,
+                meta={"protocol": PROTOCOL, "bank_size": n, "scopes": list(scopes)},
+            ),
+            idempotent=True,
+            expect=KIND_START,
+        )
         platform_size = int(started.meta["platform_size"])
         chunk = max(1, min(chunk, int(started.meta.get("max_chunk", chunk))))
         bars = _Progress(progress)

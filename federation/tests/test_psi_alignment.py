@@ -1,0 +1,140 @@
+"""ECDH-PSI alignment end to end between the bank SDK and the platform party, over the real wire bytes."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from fincredit.federation import (
+    FrameRouter,
+    LocalLink,
+    PlatformConnection,
+    PlatformPsiParty,
+    PsiInputError,
+    PsiRequest,
+    align,
+)
+
+BANK = "bank-ningbo-01"
+
+
+def _ids(prefix: str, n: int) -> list[str]:
+    return [f"{prefix}{i:08d}" for i in range(n)]
+
+
+def _parties(platform_ids: list[str]) -> tuple[PlatformPsiParty, LocalLink, list[PsiRequest]]:
+    requests: list[PsiRequest] = []
+
+    def source(request: PsiRequest) -> list[str]:
+        requests.append(request)
+        return platform_ids
+
+    party = PlatformPsiParty(source)
+    router = FrameRouter()
+    router.register("psi.", party.handle)
+    return party, LocalLink(lambda frame: router.handle(frame, bank_id=BANK)), requests
+
+
+def _check(bank_ids: list[str], platform_ids: list[str], *, chunk: int = 100_000) -> int:
+    party, link, _ = _parties(platform_ids)
+    bank = align(link, "job-1", bank_ids, chunk=chunk)
+    plat = party.alignment("job-1", bank_id=BANK)
+    expected = set(bank_ids) & set(platform_ids)
+    # Same alignment on both sides: same id, same size, and join index j is the same subject.
+    assert bank.alignment_id == plat.alignment_id
+    assert bank.size == plat.size == len(expected)
+    assert bank.ids == plat.ids
+    assert set(bank.ids) == expected
+    assert [bank_ids[r] for r in bank.rows] == bank.ids
+    assert [platform_ids[r] for r in plat.rows] == plat.ids
+    assert (bank.own_size, bank.other_size) == (len(bank_ids), len(set(platform_ids)))
+    assert (plat.own_size, plat.other_size) == (len(set(platform_ids)), len(bank_ids))
+    return bank.size
+
+
+def test_partial_overlap_of_random_sets() -> None:
+    rng = random.Random(7)
+    universe = _ids("U", 3000)
+    bank_ids = rng.sample(universe, 1200)
+    platform_ids = rng.sample(universe, 2000)
+    assert _check(bank_ids, platform_ids) == len(set(bank_ids) & set(platform_ids)) > 0
+
+
+def test_no_overlap_aligns_nothing() -> None:
+    assert _check(_ids("A", 300), _ids("B", 500)) == 0
+
+
+def test_full_overlap_aligns_everything() -> None:
+    ids = _ids("F", 400)
+    assert _check(ids, list(reversed(ids))) == 400
+
+
+def test_empty_sets_on_either_side() -> None:
+    assert _check([], _ids("P", 50)) == 0
+    assert _check(_ids("B", 50), []) == 0
+
+
+def test_different_sizes_and_small_chunks() -> None:
+    bank_ids = _ids("X", 37)
+    platform_ids = _ids("X", 500)[::3]
+    assert _check(bank_ids, platform_ids, chunk=7) == len(set(bank_ids) & set(platform_ids))
+
+
+def test_identifiers_compare_case_and_space_insensitively() -> None:
+    party, link, _ = _parties(["11010119900307457X"])
+    bank = align(link, "job-1", [" 11010119900307457x "])
+    assert bank.size == 1
+    assert bank.ids == [" 11010119900307457x "]  # each side gets back its own spelling
+    assert party.alignment("job-1", bank_id=BANK).ids == ["11010119900307457X"]
+
+
+def test_duplicate_bank_identifiers_are_refused_before_anything_is_sent() -> None:
+    _, link, requests = _parties(_ids("D", 10))
+    with pytest.raises(PsiInputError, match="more than once"):
+        align(link, "job-1", ["D00000001", "D00000002", "d00000001"])
+    with pytest.raises(PsiInputError, match="missing"):
+        align(link, "job-1", ["D00000001", ""])
+    assert requests == [] and link.bytes_sent == 0
+
+
+def test_duplicate_platform_subjects_count_once() -> None:
+    assert _check(_ids("S", 20), _ids("S", 10) * 3) == 10
+
+
+def test_platform_source_is_asked_for_this_bank_and_scopes_only() -> None:
+    # The platform service filters by consent in the source: a subject it leaves out never aligns.
+    consenting = _ids("C", 5)
+    _, link, requests = _parties(consenting)
+    bank = align(link, "job-9", [*consenting[:3], "C99999999"], scopes=["joint_modelling", "tax"])
+    assert requests == [
+        PsiRequest(bank_id=BANK, job_id="job-9", scopes=("joint_modelling", "tax"), bank_size=4)
+    ]
+    assert sorted(bank.ids) == consenting[:3]
+
+
+def test_join_order_is_shuffled_not_input_order() -> None:
+    ids = _ids("O", 200)
+    _, link, _ = _parties(ids)
+    bank = align(link, "job-1", ids)
+    assert sorted(bank.rows.tolist()) == list(range(200))
+    assert bank.rows.tolist() != list(range(200))
+    assert isinstance(bank.rows, np.ndarray) and bank.rows.dtype == np.int64
+
+
+def test_platform_connection_over_a_link_aligns() -> None:
+    _, link, _ = _parties(_ids("K", 30))
+    conn = PlatformConnection.over(link, timeout=10)
+    bank = conn.align("job-c", _ids("K", 60)[20:])
+    assert bank.size == 10
+    assert conn.bytes_exchanged == link.bytes_sent + link.bytes_received > 0
+
+
+@pytest.mark.slow
+def test_pooled_alignment_of_twenty_thousand() -> None:
+    rng = random.Random(3)
+    universe = _ids("P", 40_000)
+    bank_ids = rng.sample(universe, 20_000)
+    platform_ids = rng.sample(universe, 20_000)
+    assert _check(bank_ids, platform_ids, chunk=8192) == len(set(bank_ids) & set(platform_ids))
