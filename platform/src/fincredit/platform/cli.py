@@ -56,22 +56,22 @@ def serve(
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = "head") -> None:
-    """Apply migrations up to REVISION (default head)."""
+def db_upgrade(revision: str = "heads") -> None:
+    """Apply migrations up to REVISION (default: every head)."""
     from .migrate import current, upgrade
 
     settings = get_settings()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     url = settings.resolved_database_url
     upgrade(url, revision)
-    console.print(f"database at revision [bold]{current(url)}[/bold] ({url.split('://')[0]})")
+    console.print(f"database at revision [bold]{', '.join(current(url))}[/bold] ({url.split('://')[0]})")
 
 
 @db_app.command("current")
 def db_current() -> None:
     from .migrate import current
 
-    console.print(current(get_settings().resolved_database_url) or "(empty database)")
+    console.print(", ".join(current(get_settings().resolved_database_url)) or "(empty database)")
 
 
 @org_app.command("create")
