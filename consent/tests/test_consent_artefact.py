@@ -62,7 +62,7 @@ def test_inconsistent_terms_are_refused(make_artefact, overrides, message):
 
 
 def test_sensitive_scopes_need_a_consent_of_their_own(make_artefact, person):
-    with pytest.raises(ValidationError, match="PIPL art. 29"):
+    with pytest.raises(ValidationError, match=r"PIPL art\. 29"):
         make_artefact(subject=person, scopes={"person.health", "court.judgment"})
     alone = make_artefact(subject=person, scopes={"person.health", "court.dishonest_debtor"})
     assert alone.sensitive
