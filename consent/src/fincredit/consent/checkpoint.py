@@ -85,7 +85,7 @@ class NoteVerifier:
     def from_vkey(cls, vkey: str) -> NoteVerifier:
         """Parse ``<name>+<hex key id>+<base64(0x01 || public key)>``."""
         try:
-            name, hex_id, b64 = vkey.strip().split("+")
+            name, hex_id, b64 = vkey.strip().split("+", 2)
             raw = base64.b64decode(b64, validate=True)
             kid = bytes.fromhex(hex_id)
         except (ValueError, binascii.Error) as exc:
