@@ -1,0 +1,58 @@
+"""The operator's command line administers the same database the service uses."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from fincredit.platform.cli import app
+from fincredit.platform.settings import get_settings
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def var_dir(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("FINCREDIT_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.delenv("FINCREDIT_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    yield tmp_path / "var"
+    get_settings.cache_clear()
+
+
+def test_db_upgrade_then_administer(var_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    r = runner.invoke(app, ["db", "upgrade"])
+    assert r.exit_code == 0, r.output
+    assert (var_dir / "fincredit.db").exists()
+    r = runner.invoke(app, ["org", "create", "nb-bank", "--kind", "bank", "--name", "宁波示范银行"])
+    assert r.exit_code == 0 and "created organisation" in r.output
+    key_file = tmp_path / "risk.key.pem"
+    r = runner.invoke(
+        app,
+        [
+            "account",
+            "create",
+            "--org",
+            "nb-bank",
+            "--username",
+            "risk-api",
+            "--real-name",
+            "陈风控",
+            "--use",
+            "credit queries",
+            "--key-out",
+            str(key_file),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert key_file.read_text().startswith("-----BEGIN PRIVATE KEY-----")
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    r = runner.invoke(app, ["org", "list"])
+    assert "nb-bank" in r.output
+
+
+def test_errors_are_reported_not_raised(var_dir) -> None:  # type: ignore[no-untyped-def]
+    r = runner.invoke(app, ["org", "create", "x", "--kind", "bank", "--name", "too short id"])
+    assert r.exit_code == 2 and "invalid-input" in r.output
+    r = runner.invoke(app, ["org", "create", "nb-tax", "--kind", "tax office", "--name", "税务"])
+    assert r.exit_code == 2 and "unknown organisation kind" in r.output
