@@ -2,6 +2,8 @@
 
 PSI alignment (ECDH over X25519) and the party runtime: ``PlatformConnection``, ``align``,
 ``Alignment``, ``PlatformPsiParty``, ``FrameRouter``, ``JobStore``. Frames: ``fincredit.federation.wire``.
+Encrypted (CKKS) scoring: ``EncryptedScorer`` (bank SDK), ``ScoringHandler`` (platform party), more in
+``fincredit.federation.scoring``.
 """
 
 from fincredit.federation._http_link import FRAMES_PATH, HttpLink, PlatformConnection
@@ -17,7 +19,20 @@ from fincredit.federation.errors import (
     PartyTimeout,
     PsiError,
     PsiInputError,
+    ScoringCiphertextError,
+    ScoringContextError,
+    ScoringError,
+    ScoringModelError,
+    ScoringRequestError,
     WireError,
+)
+from fincredit.federation.scorer import EncryptedScorer, ScoringStats
+from fincredit.federation.scoring import (
+    CkksParams,
+    LogisticDeposit,
+    ScoringHandler,
+    ScoringLimits,
+    ScoringReport,
 )
 from fincredit.federation.wire import Frame, Link, LocalLink
 
@@ -25,6 +40,8 @@ __all__ = [
     "FRAMES_PATH",
     "Alignment",
     "Channel",
+    "CkksParams",
+    "EncryptedScorer",
     "FederationError",
     "Frame",
     "FrameRouter",
@@ -35,6 +52,7 @@ __all__ = [
     "JobStore",
     "Link",
     "LocalLink",
+    "LogisticDeposit",
     "PartyError",
     "PartyHandler",
     "PartyTimeout",
@@ -43,6 +61,15 @@ __all__ = [
     "PsiError",
     "PsiInputError",
     "PsiRequest",
+    "ScoringCiphertextError",
+    "ScoringContextError",
+    "ScoringError",
+    "ScoringHandler",
+    "ScoringLimits",
+    "ScoringModelError",
+    "ScoringReport",
+    "ScoringRequestError",
+    "ScoringStats",
     "SubjectSource",
     "WireError",
     "align",

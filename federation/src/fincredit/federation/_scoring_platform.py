@@ -1,0 +1,291 @@
+"""The platform party of encrypted scoring: a pure ``handle(frame) -> frame`` the service mounts.
+
+Request (``scoring.request``, from the bank)::
+
+    meta  = {"model_id", "protocol": "lr-deposited" | "lr-partial" | "tree-groups",
+             "n_rows", "columns": ciphertexts per chunk, "groups": [...] (tree-groups only)}
+    blobs = [public CKKS context, applicant ids (UTF-8, newline-separated), ciphertexts...]
+
+Ciphertexts are chunk-major: chunk c (rows c·N/2 .. ) column j is blob ``2 + c·columns + j``.
+Identifiers travel in a blob, never in the frame header (the header is what logs print).
+
+Response (``scoring.result``)::
+
+    meta  = {"model_id", "protocol", "n_rows", "scored": count, "refused": [[row, reason], ...],
+             "empty_chunks": [chunk, ...]}
+    blobs = [one ciphertext per chunk]  (empty for a chunk whose result is exactly zero)
+
+Per-row refusals come from the service's ``authorize(ids)`` (consent, quota per subject, ...) and
+from ``platform_features`` (unknown subject); duplicated ids in one batch are refused after their
+first occurrence. A refused row gets no platform contribution and is not counted in ``scored``.
+Whole-request problems raise :class:`~fincredit.federation.errors.ScoringError` subclasses carrying
+``code`` and ``status`` for a 4xx answer. Called as a runtime ``PartyHandler`` (``handler(frame,
+bank_id)``, what :class:`~fincredit.federation.FrameRouter` does for the ``scoring.`` prefix) it answers
+them with the runtime's ``error`` frame instead, with ``code``, ``status`` and ``error`` (the class name)
+in its meta. A raised error or an error frame means no row was scored (nothing to meter or ledger).
+
+The service supplies three callables; the first two receive the bank id the transport
+authenticated, never one taken from the frame:
+
+* ``models(bank_id, model_id)`` -> the platform's half (``PlatformLogisticPart``, ``LogisticDeposit``
+  or ``PlatformTreePart``) or None;
+* ``authorize(bank_id, ids)`` -> per id None or a reason code (consent, quota);
+* ``platform_features(ids, feature_names)`` -> (matrix with NaN for missing values, known mask).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fincredit.federation._runtime import error_frame as runtime_error_frame
+from fincredit.federation._scoring_ckks import (
+    ContextCache,
+    ScoringLimits,
+    check_count,
+    chunk_bounds,
+    load_ciphertext,
+)
+from fincredit.federation._scoring_lr import (
+    LR_DEPOSITED,
+    LR_PARTIAL,
+    LogisticDeposit,
+    lr_columns_expected,
+    platform_lr_evaluate,
+)
+from fincredit.federation._scoring_tree import (
+    TREE_GROUPS,
+    parse_signatures,
+    platform_group_masks,
+    platform_tree_evaluate,
+)
+from fincredit.federation.errors import ScoringError, ScoringModelError, ScoringRequestError
+from fincredit.federation.joint_model import PlatformLogisticPart, PlatformTreePart
+from fincredit.federation.wire import Frame
+
+__all__ = [
+    "REQUEST_KIND",
+    "RESULT_KIND",
+    "Authorize",
+    "ModelLookup",
+    "PlatformFeatures",
+    "PlatformScoringModel",
+    "ScoringHandler",
+    "ScoringReport",
+    "error_frame",
+]
+
+REQUEST_KIND = "scoring.request"
+RESULT_KIND = "scoring.result"
+
+REASON_UNKNOWN_SUBJECT = "unknown_subject"
+REASON_DUPLICATE = "duplicate_in_batch"
+
+PlatformScoringModel = PlatformLogisticPart | LogisticDeposit | PlatformTreePart
+ModelLookup = Callable[[str, str], PlatformScoringModel | None]
+# (ids, feature names) -> (len(ids) x len(features) float matrix, NaN for missing; known-subject mask)
+PlatformFeatures = Callable[[list[str], list[str]], tuple[np.ndarray, np.ndarray]]
+# (bank id, ids) -> per id None (may be scored) or a short reason code ("no_consent", "revoked", ...)
+Authorize = Callable[[str, list[str]], Sequence[str | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class ScoringReport:
+    """What the service needs after a successful request: who was scored (meter, ledger) and who not."""
+
+    model_id: str
+    protocol: str
+    n_rows: int
+    scored_ids: list[str]
+    refused: list[tuple[int, str, str]] = field(default_factory=list)  # (row, id, reason)
+
+    @property
+    def scored(self) -> int:
+        return len(self.scored_ids)
+
+
+def error_frame(exc: ScoringError, job_id: str = "") -> Frame:
+    frame = runtime_error_frame(job_id, exc.code, str(exc))
+    frame.meta.update({"error": type(exc).__name__, "status": exc.status})
+    return frame
+
+
+def _allow_all(bank_id: str, ids: list[str]) -> list[str | None]:
+    return [None] * len(ids)
+
+
+class ScoringHandler:
+    """Platform side of encrypted scoring. Holds no key that can decrypt anything it handles."""
+
+    def __init__(
+        self,
+        *,
+        models: ModelLookup,
+        platform_features: PlatformFeatures,
+        authorize: Authorize | None = None,
+        limits: ScoringLimits | None = None,
+    ) -> None:
+        self._models = models
+        self._features = platform_features
+        self._authorize = authorize or _allow_all
+        self.limits = limits or ScoringLimits()
+        self._contexts = ContextCache(self.limits)
+
+    def __call__(self, frame: Frame, bank_id: str) -> Frame:
+        """The runtime's ``PartyHandler``: scoring errors come back as ``error`` frames."""
+        try:
+            return self.score(frame, bank_id)[0]
+        except ScoringError as exc:
+            return error_frame(exc, frame.job_id)
+
+    def local(self, bank_id: str) -> Callable[[Frame], Frame]:
+        """``handle(frame) -> frame`` for one bank, e.g. ``LocalLink(handler.local("bank-a"))``."""
+        return lambda frame: self(frame, bank_id)
+
+    def score(self, frame: Frame, bank_id: str) -> tuple[Frame, ScoringReport]:
+        """Evaluate one request: the reply and the report, or :class:`ScoringError` (nothing scored)."""
+        if frame.kind != REQUEST_KIND:
+            raise ScoringRequestError(f"expected a {REQUEST_KIND} frame, got {frame.kind!r}")
+        meta = frame.meta
+        model_id, protocol, n_rows, columns = (
+            meta.get("model_id"),
+            meta.get("protocol"),
+            meta.get("n_rows"),
+            meta.get("columns"),
+        )
+        if not isinstance(model_id, str) or not isinstance(protocol, str):
+            raise ScoringRequestError("'model_id' and 'protocol' must be strings")
+        if not isinstance(n_rows, int) or isinstance(n_rows, bool) or not 1 <= n_rows <= self.limits.max_rows:
+            raise ScoringRequestError(
+                f"'n_rows' must be an integer in 1..{self.limits.max_rows}", code="too_large", status=413
+            )
+        if not isinstance(columns, int) or isinstance(columns, bool) or columns < 0:
+            raise ScoringRequestError("'columns' must be a non-negative integer")
+        model = self._models(bank_id, model_id)
+        if model is None:
+            raise ScoringModelError(f"model {model_id!r} is not known to the platform")
+        groups = None
+        if protocol in (LR_DEPOSITED, LR_PARTIAL):
+            if isinstance(model, PlatformTreePart) or (
+                protocol == LR_DEPOSITED and not isinstance(model, LogisticDeposit)
+            ):
+                raise ScoringModelError(
+                    f"model {model_id!r} cannot be scored with {protocol}"
+                    + (" (the bank has not deposited its half)" if protocol == LR_DEPOSITED else ""),
+                    code="protocol_mismatch",
+                    status=422,
+                )
+            expected = lr_columns_expected(model, protocol)
+            platform_names = (model.platform if isinstance(model, LogisticDeposit) else model).features
+        elif protocol == TREE_GROUPS:
+            if not isinstance(model, PlatformTreePart):
+                raise ScoringModelError(
+                    f"model {model_id!r} is not a tree model", code="protocol_mismatch", status=422
+                )
+            groups = parse_signatures(meta.get("groups"), model, self.limits.max_tree_groups)
+            expected = len(groups)
+            platform_names = model.platform_features
+        else:
+            raise ScoringRequestError(f"unknown scoring protocol {protocol!r}")
+        check_count(columns, expected, f"ciphertexts per chunk for {protocol} on model {model_id!r}")
+
+        if len(frame.blobs) < 2:
+            raise ScoringRequestError("the request must carry a context blob and an identifiers blob")
+        ctx = self._contexts.load(frame.blobs[0])
+        slots = ctx.params.slots
+        bounds = chunk_bounds(n_rows, slots)
+        n_ct = len(bounds) * expected
+        if n_ct > self.limits.max_ciphertexts:
+            raise ScoringRequestError(
+                f"{n_ct} ciphertexts exceed the limit of {self.limits.max_ciphertexts}",
+                code="too_large",
+                status=413,
+            )
+        check_count(len(frame.blobs) - 2, n_ct, f"ciphertexts for {n_rows} rows in {len(bounds)} chunk(s)")
+        for blob in frame.blobs[2:]:
+            self.limits.check_ciphertext_size(ctx.params, len(blob))
+        ids = _parse_ids(frame.blobs[1], n_rows)
+
+        scored, x_platform, refused = self._admit(bank_id, ids, platform_names)
+        out: list[bytes] = []
+        empty: list[int] = []
+        for c, (lo, hi) in enumerate(bounds):
+            cts = [
+                load_ciphertext(
+                    ctx, frame.blobs[2 + c * expected + j], slots_used=hi - lo, limits=self.limits
+                )
+                for j in range(expected)
+            ]
+            if groups is not None:
+                assert isinstance(model, PlatformTreePart)
+                masks = platform_group_masks(model, groups, x_platform[lo:hi], scored[lo:hi])
+                result = platform_tree_evaluate(cts, masks)
+            else:
+                assert not isinstance(model, PlatformTreePart)
+                result = platform_lr_evaluate(model, protocol, cts, x_platform[lo:hi], scored[lo:hi])
+            if result is None:
+                empty.append(c)
+                out.append(b"")
+            else:
+                out.append(result.serialize())
+        report = ScoringReport(
+            model_id=model_id,
+            protocol=protocol,
+            n_rows=n_rows,
+            scored_ids=[i for i, ok in zip(ids, scored, strict=True) if ok],
+            refused=refused,
+        )
+        response = Frame(
+            kind=RESULT_KIND,
+            job_id=frame.job_id,
+            meta={
+                "model_id": model_id,
+                "protocol": protocol,
+                "n_rows": n_rows,
+                "scored": report.scored,
+                "refused": [[row, reason] for row, _, reason in refused],
+                "empty_chunks": empty,
+            },
+            blobs=out,
+        )
+        return response, report
+
+    def _admit(
+        self, bank_id: str, ids: list[str], features: list[str]
+    ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, str, str]]]:
+        n = len(ids)
+        reasons: list[str | None] = list(self._authorize(bank_id, list(ids)))
+        if len(reasons) != n:
+            raise RuntimeError(f"authorize returned {len(reasons)} decisions for {n} identifiers")
+        seen: set[str] = set()
+        for row, subject in enumerate(ids):
+            if subject in seen and reasons[row] is None:
+                reasons[row] = REASON_DUPLICATE
+            seen.add(subject)
+        allowed = [row for row in range(n) if reasons[row] is None]
+        x = np.full((n, len(features)), np.nan)
+        if allowed:
+            matrix, known = self._features([ids[r] for r in allowed], list(features))
+            matrix = np.asarray(matrix, dtype=np.float64).reshape(len(allowed), len(features))
+            known = np.asarray(known, dtype=bool).reshape(len(allowed))
+            x[allowed] = matrix
+            for r, k in zip(allowed, known, strict=True):
+                if not k:
+                    reasons[r] = REASON_UNKNOWN_SUBJECT
+        scored = np.array([r is None for r in reasons], dtype=bool)
+        refused = [(row, ids[row], str(reason)) for row, reason in enumerate(reasons) if reason is not None]
+        return scored, x, refused
+
+
+def _parse_ids(blob: bytes, n_rows: int) -> list[str]:
+    try:
+        text = blob.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ScoringRequestError("the identifiers blob is not UTF-8") from None
+    ids = text.split("\n") if text else []
+    check_count(len(ids), n_rows, "identifiers")
+    if any(not s or len(s) > 128 for s in ids):
+        raise ScoringRequestError("identifiers must be non-empty and at most 128 characters")
+    return ids

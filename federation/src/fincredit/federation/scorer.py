@@ -1,0 +1,267 @@
+"""Bank SDK for encrypted scoring: ``EncryptedScorer(link, model_part).score(df)``.
+
+The bank's secret key is created here and never leaves this object; the platform receives the
+context's parameters only. Requests are sized so that one request's ciphertexts stay under a byte
+budget (default 64 MiB), which bounds memory on both sides whatever the size of the input; a rich
+progress bar follows large batches.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import tenseal as ts
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from fincredit.federation._runtime import ERROR_KIND, raise_for_error
+from fincredit.federation._scoring_ckks import (
+    DEFAULT_PARAMS,
+    CkksParams,
+    chunk_bounds,
+    make_bank_context,
+    public_context_bytes,
+)
+from fincredit.federation._scoring_cli import load_bank_part, save_bank_part, score_file, scoring_app
+from fincredit.federation._scoring_lr import LR_DEPOSITED, LR_PARTIAL, bank_lr_columns, sigmoid
+from fincredit.federation._scoring_platform import REQUEST_KIND, RESULT_KIND
+from fincredit.federation._scoring_tree import TREE_GROUPS, compile_trees
+from fincredit.federation.errors import (
+    PartyError,
+    ScoringCiphertextError,
+    ScoringContextError,
+    ScoringError,
+    ScoringModelError,
+    ScoringRequestError,
+)
+from fincredit.federation.joint_model import BankLogisticPart, BankTreePart
+from fincredit.federation.wire import Frame, Link
+
+__all__ = ["EncryptedScorer", "ScoringStats", "load_bank_part", "save_bank_part", "score_file", "scoring_app"]
+
+_ERRORS: dict[str, type[ScoringError]] = {
+    cls.__name__: cls
+    for cls in (
+        ScoringError,
+        ScoringRequestError,
+        ScoringContextError,
+        ScoringCiphertextError,
+        ScoringModelError,
+    )
+}
+# Serialised size of one fresh ciphertext at N = 8192 is ~235 kB; the estimate only sizes requests.
+_CT_BYTES_PER_SLOT = 60
+
+
+@dataclass(slots=True)
+class ScoringStats:
+    """Totals of the last :meth:`EncryptedScorer.score` call, per stage (seconds) and on the wire."""
+
+    rows: int = 0
+    scored: int = 0
+    refused: int = 0
+    requests: int = 0
+    ciphertexts_sent: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    encrypt_seconds: float = 0.0
+    round_trip_seconds: float = 0.0
+    decrypt_seconds: float = 0.0
+    refusal_reasons: dict[str, int] = field(default_factory=dict)
+
+
+class EncryptedScorer:
+    """Scores applicants with the bank's half of a joint model; the platform adds its half under CKKS.
+
+    ``model_part`` is the bank's half: a :class:`BankLogisticPart` (protocol ``lr-deposited`` by
+    default, where only its features and standardisation are used because the weights sit with the
+    platform; or ``lr-partial``) or a :class:`BankTreePart` (protocol ``tree-groups``).
+    ``score`` returns a DataFrame with the id column, ``score`` (log-odds), ``probability`` and
+    ``refused`` (the platform's reason code, None when scored; score and probability are NaN then).
+    """
+
+    def __init__(
+        self,
+        link: Link,
+        model_part: BankLogisticPart | BankTreePart,
+        *,
+        id_column: str = "id",
+        protocol: str | None = None,
+        params: CkksParams = DEFAULT_PARAMS,
+        max_request_bytes: int = 64 * 1024 * 1024,
+        max_request_rows: int = 65_536,
+        progress: bool | None = None,
+    ) -> None:
+        self._link = link
+        self.model = model_part
+        self.id_column = id_column
+        if isinstance(model_part, BankTreePart):
+            if protocol not in (None, TREE_GROUPS):
+                raise ValueError(f"a tree model is scored with {TREE_GROUPS!r}, not {protocol!r}")
+            self.protocol = TREE_GROUPS
+            self._trees = compile_trees(model_part)
+            self.features = list(model_part.bank_features)
+            columns = len(self._trees.groups)
+        else:
+            self.protocol = protocol or LR_DEPOSITED
+            if self.protocol not in (LR_DEPOSITED, LR_PARTIAL):
+                raise ValueError(f"a logistic model is scored with {LR_DEPOSITED!r} or {LR_PARTIAL!r}")
+            self.features = list(model_part.features)
+            columns = len(self.features) if self.protocol == LR_DEPOSITED else 1
+        self.columns_per_chunk = columns
+        self.params = params
+        self._ctx = make_bank_context(params)
+        self._public = public_context_bytes(self._ctx)
+        chunk_bytes = max(1, columns) * params.slots * _CT_BYTES_PER_SLOT
+        chunks = max(1, min(max_request_bytes // chunk_bytes, max_request_rows // params.slots))
+        self.request_rows = chunks * params.slots
+        self.progress = progress
+        self.stats = ScoringStats()
+        self._jobs = itertools.count(1)
+
+    @property
+    def public_context(self) -> bytes:
+        """Exactly what the platform receives about the keys: parameters, no secret key."""
+        return self._public
+
+    def score(self, data: pd.DataFrame | Any) -> pd.DataFrame:
+        df = _to_pandas(data, [self.id_column, *self.features])
+        ids = _ids(df[self.id_column])
+        x = df[self.features].to_numpy(dtype=np.float64, na_value=np.nan)
+        n = len(ids)
+        stats = ScoringStats(rows=n)
+        self.stats = stats
+        logits = np.full(n, np.nan)
+        refused: list[str | None] = [None] * n
+        show = self.progress if self.progress is not None else n > self.request_rows
+        with Progress(
+            TextColumn("[bold]encrypted scoring"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            disable=not show,
+            transient=False,
+        ) as bar:
+            task = bar.add_task("score", total=n)
+            for lo in range(0, n, self.request_rows):
+                hi = min(lo + self.request_rows, n)
+                self._score_request(ids[lo:hi], x[lo:hi], logits[lo:hi], refused, lo, stats)
+                bar.advance(task, hi - lo)
+        stats.scored = int(sum(r is None for r in refused))
+        stats.refused = n - stats.scored
+        return pd.DataFrame(
+            {
+                self.id_column: ids,
+                "score": logits,
+                "probability": sigmoid(logits),
+                "refused": pd.Series(refused, dtype="object"),
+            }
+        )
+
+    def _score_request(
+        self,
+        ids: list[str],
+        x: np.ndarray,
+        logits_out: np.ndarray,
+        refused: list[str | None],
+        offset: int,
+        stats: ScoringStats,
+    ) -> None:
+        t0 = time.perf_counter()
+        n = len(ids)
+        if self.protocol == TREE_GROUPS:
+            values, bank_plain = self._trees.bank_values(x)
+        else:
+            assert isinstance(self.model, BankLogisticPart)
+            values, bank_plain = bank_lr_columns(self.model, x, self.protocol), np.zeros(n)
+        blobs = [self._public, "\n".join(ids).encode("utf-8")]
+        by_column = np.ascontiguousarray(values.T)
+        for lo, hi in chunk_bounds(n, self.params.slots):
+            for j in range(by_column.shape[0]):
+                plain = ts.plain_tensor(by_column[j, lo:hi])
+                blobs.append(ts.ckks_vector(self._ctx, plain).serialize())
+        meta: dict[str, Any] = {
+            "model_id": self.model.model_id,
+            "protocol": self.protocol,
+            "n_rows": n,
+            "columns": self.columns_per_chunk,
+        }
+        if self.protocol == TREE_GROUPS:
+            meta["groups"] = self._trees.signatures_meta()
+        request = Frame(kind=REQUEST_KIND, job_id=f"score-{next(self._jobs)}", meta=meta, blobs=blobs)
+        t1 = time.perf_counter()
+        response = self._link.call(request)
+        t2 = time.perf_counter()
+        _raise_for_error(response)
+        rmeta = response.meta
+        if response.kind != RESULT_KIND or rmeta.get("n_rows") != n:
+            raise PartyError(f"unexpected scoring response {response.kind!r} for {n} rows", code="protocol")
+        bounds = chunk_bounds(n, self.params.slots)
+        if len(response.blobs) != len(bounds):
+            raise PartyError("the scoring response has the wrong number of ciphertexts", code="protocol")
+        platform_sum = np.zeros(n)
+        for (lo, hi), blob in zip(bounds, response.blobs, strict=True):
+            if blob:
+                platform_sum[lo:hi] = ts.ckks_vector_from(self._ctx, blob).decrypt()
+        if self.protocol == TREE_GROUPS:
+            assert isinstance(self.model, BankTreePart)
+            raw = self.model.base_score + bank_plain + platform_sum
+        else:
+            raw = platform_sum
+        mask = np.ones(n, dtype=bool)
+        for row, reason in rmeta.get("refused", []):
+            mask[row] = False
+            refused[offset + row] = str(reason)
+            stats.refusal_reasons[str(reason)] = stats.refusal_reasons.get(str(reason), 0) + 1
+        logits_out[:] = np.where(mask, raw, np.nan)
+        t3 = time.perf_counter()
+        stats.requests += 1
+        stats.ciphertexts_sent += len(blobs) - 2
+        stats.bytes_sent += sum(len(b) for b in blobs)
+        stats.bytes_received += sum(len(b) for b in response.blobs)
+        stats.encrypt_seconds += t1 - t0
+        stats.round_trip_seconds += t2 - t1
+        stats.decrypt_seconds += t3 - t2
+
+
+def _raise_for_error(frame: Frame) -> None:
+    if frame.kind != ERROR_KIND:
+        return
+    meta = frame.meta
+    cls = _ERRORS.get(str(meta.get("error")))
+    if cls is None:
+        raise_for_error(frame)  # a runtime error frame (wire, unauthorized, internal): PartyError
+    else:
+        raise cls(
+            str(meta.get("message", "scoring failed")), code=meta.get("code"), status=meta.get("status")
+        )
+
+
+def _to_pandas(data: Any, columns: list[str]) -> pd.DataFrame:
+    if isinstance(data, pd.DataFrame):
+        df = data
+    elif hasattr(data, "to_pandas") and hasattr(data, "column_names"):  # pyarrow Table / RecordBatch
+        missing = [c for c in columns if c not in data.column_names]
+        if missing:
+            raise KeyError(f"missing columns: {missing}")
+        df = data.select(columns).to_pandas()
+    else:
+        raise TypeError("score() takes a pandas DataFrame or a pyarrow Table")
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise KeyError(f"missing columns: {missing}")
+    return df
+
+
+def _ids(col: pd.Series) -> list[str]:
+    if col.isna().any():
+        raise ValueError(f"the id column has {int(col.isna().sum())} missing values")
+    ids = col.astype(str).tolist()
+    bad = [i for i in ids if not i or "\n" in i or len(i) > 128]
+    if bad:
+        raise ValueError(f"{len(bad)} identifiers are empty, multi-line or longer than 128 characters")
+    return ids
