@@ -10,6 +10,7 @@ import pytest
 from fincredit.federation import (
     FrameRouter,
     LocalLink,
+    PartyError,
     PlatformConnection,
     PlatformPsiParty,
     PsiInputError,
@@ -138,3 +139,23 @@ def test_pooled_alignment_of_twenty_thousand() -> None:
     bank_ids = rng.sample(universe, 20_000)
     platform_ids = rng.sample(universe, 20_000)
     assert _check(bank_ids, platform_ids, chunk=8192) == len(set(bank_ids) & set(platform_ids))
+
+
+def test_platform_hook_sees_each_finished_alignment_once() -> None:
+    calls: list[tuple[str, list[str]]] = []
+    party = PlatformPsiParty(lambda r: _ids("H", 10), on_aligned=lambda bank, a: calls.append((bank, a.ids)))
+    router = FrameRouter()
+    router.register("psi.", party.handle)
+    bank = align(LocalLink(lambda f: router.handle(f, bank_id=BANK)), "job-h", _ids("H", 4))
+    assert calls == [(BANK, bank.ids)]
+
+
+def test_a_failing_platform_hook_means_no_alignment() -> None:
+    def refuse(bank_id: str, alignment: object) -> None:
+        raise PermissionError("ledger unavailable")
+
+    party = PlatformPsiParty(lambda r: _ids("H", 10), on_aligned=refuse)
+    router = FrameRouter()
+    router.register("psi.", party.handle)
+    with pytest.raises(PartyError, match="ledger unavailable"):
+        align(LocalLink(lambda f: router.handle(f, bank_id=BANK)), "job-h", _ids("H", 4))

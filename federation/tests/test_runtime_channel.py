@@ -192,3 +192,16 @@ def test_unexpected_reply_kind_is_a_protocol_error() -> None:
 def test_router_refuses_frames_no_party_handles() -> None:
     reply = _router().handle(Frame(kind="boost.histogram", job_id="j"), bank_id=BANK)
     assert reply.kind == "error" and reply.meta["code"] == "protocol"
+
+
+def test_reblind_chunks_cannot_exceed_the_declared_bank_set() -> None:
+    router = _router()
+    channel = Channel(LocalLink(lambda f: router.handle(f, bank_id=BANK)))
+    channel.call(
+        Frame(kind="psi.start", job_id="j", meta={"protocol": PROTOCOL, "bank_size": 3, "scopes": []})
+    )
+    points = b"\x09" * 64
+    channel.call(Frame(kind="psi.reblind", job_id="j", meta={"offset": 0}, blobs=[points]))
+    channel.call(Frame(kind="psi.reblind", job_id="j", meta={"offset": 0}, blobs=[points]))  # a retry is fine
+    with pytest.raises(PartyError, match="exceed the declared bank set"):
+        channel.call(Frame(kind="psi.reblind", job_id="j", meta={"offset": 1}, blobs=[points]))

@@ -62,12 +62,20 @@ class _Job:
     scopes: tuple[str, ...]
     reblinded: set[bytes] = field(default_factory=set)
     reblind_offsets: set[int] = field(default_factory=set)
+    reblind_count: int = 0
     alignment: Alignment | None = None
     last_seen: float = 0.0
 
 
 class PlatformPsiParty:
-    """Answers ``psi.*`` frames for many concurrent jobs. Thread-safe; one instance per platform process."""
+    """Answers ``psi.*`` frames for many concurrent jobs. Thread-safe; one instance per platform process.
+
+    ``subjects`` picks the consenting subjects for a request (see :data:`SubjectSource`);
+    ``on_aligned(bank_id, alignment)`` runs once per finished alignment, before the bank is told, so
+    the platform service can write the per-subject ledger entries and persist the job's status.
+    Memory: a job holds its subjects and, until it finishes, the bank's doubly blinded points (about
+    100 bytes per bank row).
+    """
 
     def __init__(
         self,
@@ -79,8 +87,10 @@ class PlatformPsiParty:
         job_ttl: float = 3600.0,
         max_jobs_per_bank: int = 4,
         clock: Callable[[], float] = time.monotonic,
+        on_aligned: Callable[[str, Alignment], None] | None = None,
     ) -> None:
         self._source = subjects
+        self._on_aligned = on_aligned
         self._workers = workers
         self.max_set_size = max_set_size
         self.max_chunk = max_chunk
@@ -210,10 +220,14 @@ class PlatformPsiParty:
             raise PartyError(f"{n} points in one frame exceeds the limit of {self.max_chunk}", code="limit")
         if offset < 0 or offset + n > job.bank_size:
             raise PartyError("psi.reblind points fall outside the declared bank set", code="protocol")
+        with self._lock:
+            if offset not in job.reblind_offsets and job.reblind_count + n > job.bank_size:
+                raise PartyError("psi.reblind chunks exceed the declared bank set", code="protocol")
         out = curve.blind_points(job.secret, blob, workers=self._workers)
         with self._lock:
             if offset not in job.reblind_offsets:
                 job.reblind_offsets.add(offset)
+                job.reblind_count += n
                 job.reblinded.update(curve.split_points(out))
         return Frame(kind=KIND_REBLIND, job_id=frame.job_id, meta={"offset": offset}, blobs=[out])
 
@@ -268,6 +282,10 @@ class PlatformPsiParty:
             own_size=len(job.subjects),
             other_size=job.bank_size,
         )
+        if self._on_aligned is not None:
+            # The platform service ledgers the joint-modelling use per aligned subject here; if that
+            # fails the alignment does not exist, and the bank gets an error instead of a join index.
+            self._on_aligned(job.bank_id, alignment)
         job.alignment = alignment
         job.reblinded = set()  # no longer needed; free the memory
         return self._finished(frame.job_id, alignment)

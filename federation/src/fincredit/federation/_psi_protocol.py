@@ -10,12 +10,14 @@ ECDH-PSI, as FATE and SecretFlow run it, with the bank as the party that compute
 3. ``psi.points``  bank -> platform, in chunks: asks for ``p·H(x)`` of the platform's shuffled subjects.
    The bank computes ``a·p·H(x)`` and matches them against ``p·a·H(b)`` with a dict.
 4. ``psi.finish``  bank -> platform: for each match, in a join order the bank shuffled, the platform's
-   shuffled position and the doubly blinded value. The platform checks every value is one of the
-   ``p·a·H(b)`` it computed in step 2 (so a bank cannot claim subjects it does not hold), and maps the
-   positions back to its own rows. Reply: the intersection size and the alignment id.
+   shuffled position and the doubly blinded value. The platform checks the values are distinct and are
+   among the ``p·a·H(b)`` it computed in step 2 (a consistency check that catches a bank bug; it is
+   not a proof against a malicious bank, see below), and maps the positions back to its own rows.
+   Reply: the intersection size and the alignment id.
 5. ``psi.abort``   bank -> platform: forget the job (the bank failed on its side).
 
-Who learns what (semi-honest parties; both sizes are public):
+Who learns what. Security model: semi-honest parties (as in FATE's and SecretFlow's ECDH-PSI): each
+follows the protocol and may try to learn more from what it sees. Both set sizes are disclosed.
 
 - The bank learns |platform set|, the intersection size, and which of ITS OWN rows are in the
   intersection, in the shared join order. It sees the platform's subjects only as ``p·H(x)`` under a
@@ -27,6 +29,10 @@ Who learns what (semi-honest parties; both sizes are public):
   the bank shuffles before sending).
 - Positions leak nothing: the platform shuffles its subjects before blinding, the bank shuffles its ids
   before sending and draws the join order at random.
+- Inherent to any PSI: the bank learns, for each of its own ids, whether it is among the platform's
+  consenting subjects; a bank that deviated from the protocol could name up to |bank set| platform
+  positions as matches (the platform's step-4 check bounds that by the bank's declared set size).
+  Fresh secrets per job and a per-job hash domain make blinded values useless across jobs.
 """
 
 from __future__ import annotations
