@@ -149,3 +149,27 @@ def test_tls_verification_is_on_by_default_and_configurable(tmp_path) -> None:
     assert insecure._client._transport._pool._ssl_context.verify_mode.name == "CERT_NONE"
     with pytest.raises(ValueError, match="bearer token"):
         HttpLink("https://p.test", "")
+
+
+def test_alignment_through_a_wsgi_endpoint() -> None:
+    router, party = _router([f"W{i}" for i in range(40)])
+
+    def app(environ, start_response):  # the endpoint as a tiny WSGI app: token -> bank, bytes -> router
+        bank_id = TOKENS.get(environ.get("HTTP_AUTHORIZATION", "").removeprefix("Bearer "))
+        if bank_id is None:
+            start_response("401 Unauthorized", [("Content-Type", "text/plain")])
+            return [b"unauthorized"]
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        if length > MAX:
+            start_response("413 Payload Too Large", [("Content-Type", "text/plain")])
+            return [b"too large"]
+        reply = router.handle_bytes(environ["wsgi.input"].read(length), bank_id=bank_id)
+        start_response(
+            "200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(len(reply)))]
+        )
+        return [reply]
+
+    conn = PlatformConnection("http://platform.local", "tok-bank-2", transport=httpx.WSGITransport(app=app))
+    bank = conn.align("job-w", [f"W{i}" for i in range(20, 60)], chunk=16)
+    assert bank.size == 20
+    assert party.alignment("job-w", bank_id="bank-2").ids == bank.ids
