@@ -130,6 +130,14 @@ class FrameRouter:
     token authenticated; it always returns an encoded frame, an ``error`` frame when anything failed
     (internal errors are logged with a reference and reported without their message, which could
     carry platform data).
+
+    The endpoint contract the bank's ``HttpLink`` expects, ``POST /federation/v1/frames``:
+
+    - ``Authorization: Bearer <bank token>`` -> bank id; unknown or revoked token: HTTP 401 (any body).
+    - Body over ``max_bytes`` (check ``Content-Length`` before reading): HTTP 413.
+    - Otherwise HTTP 200, ``Content-Type: application/octet-stream``, body = ``handle_bytes(...)``;
+      refusals travel as ``error`` frames with a ``code`` (the bank raises ``PartyError(code=...)``).
+    - Run ``handle_bytes`` in a worker thread (it is CPU-bound and blocking; PSI steps take seconds).
     """
 
     def __init__(self, *, max_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
