@@ -68,6 +68,11 @@ DEFAULT_POLICIES: list[tuple[str, str, str]] = [
     ("credit_authority", "subjects", "reveal"),
     # G§16: the credit authority may receive public credit information without the subject's consent.
     ("credit_authority", "credit_info", "query_without_consent"),
+    # Metered market services (G§14): usage, balances and statements of one's own institution.
+    ("bank", "billing", "read_own"),
+    ("vendor", "billing", "read_own"),
+    ("regulator", "billing", "read_all"),
+    ("credit_authority", "billing", "read_all"),
     (BORROWER_ROLE, "self", "read"),
     (BORROWER_ROLE, "own_subject", "read"),
 ]

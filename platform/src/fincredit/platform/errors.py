@@ -51,6 +51,22 @@ class PayloadTooLarge(FincreditError):
     slug, title, status = "payload-too-large", "The request body is too large", 413
 
 
+class PaymentRequired(FincreditError):
+    """The call would pass the institution's monthly credit limit for metered services."""
+
+    slug, title, status = "payment-required", "Credit limit reached", 402
+
+
+class QuotaExceeded(FincreditError):
+    """The institution's quota for this metered product is used up for the period."""
+
+    slug, title, status = "quota-exceeded", "Quota exceeded", 429
+
+    def __init__(self, detail: str, *, retry_after: int, **extensions: object) -> None:
+        super().__init__(detail, retry_after=retry_after, **extensions)
+        self.retry_after = retry_after
+
+
 class RateLimited(FincreditError):
     slug, title, status = "rate-limited", "Too many requests", 429
 
@@ -59,18 +75,12 @@ class RateLimited(FincreditError):
         self.retry_after = retry_after
 
 
-PROBLEM_TYPES: dict[str, type[FincreditError]] = {
-    cls.slug: cls
-    for cls in (
-        FincreditError,
-        InvalidInput,
-        InvalidIdentifier,
-        NotFound,
-        Conflict,
-        Unauthenticated,
-        InvalidClient,
-        Forbidden,
-        PayloadTooLarge,
-        RateLimited,
-    )
-}
+def problem_types() -> dict[str, type[FincreditError]]:
+    """Every problem type by slug, found by walking the subclasses (so adding a class is enough)."""
+    found: dict[str, type[FincreditError]] = {}
+    todo: list[type[FincreditError]] = [FincreditError]
+    while todo:
+        cls = todo.pop()
+        found.setdefault(cls.slug, cls)
+        todo.extend(cls.__subclasses__())
+    return found

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .authz import Authorizer, sync_default_policies
 from .db import make_engine, make_sessionmaker, transaction
 from .keyring import Keyring, load_keyring
+from .metering.catalog import seed_defaults as seed_metering
 from .settings import Settings
 
 
@@ -49,6 +50,7 @@ def build_services(settings: Settings, *, migrate: bool = True) -> Services:
     sessions = make_sessionmaker(engine)
     with transaction(sessions) as session:
         sync_default_policies(session)
+        seed_metering(session)
     return Services(
         settings=settings,
         keyring=load_keyring(settings),

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import text
 
-from ...errors import PROBLEM_TYPES, NotFound
+from ...errors import NotFound, problem_types
 from ..deps import ServicesDep, public
 
 router = APIRouter(tags=["system"])
@@ -29,7 +29,7 @@ def public_key(services: ServicesDep) -> str:
 
 @router.get("/problems/{slug}", dependencies=[Depends(public)])
 def problem_doc(slug: str) -> dict[str, str | int]:
-    cls = PROBLEM_TYPES.get(slug)
+    cls = problem_types().get(slug)
     if cls is None:
         raise NotFound(f"no problem type {slug!r}")
     return {
