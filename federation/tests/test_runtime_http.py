@@ -6,6 +6,13 @@ bearer token to a bank id, refuse oversized bodies, hand the bytes to the ``Fram
 
 from __future__ import annotations
 
+import contextlib
+import socketserver
+import threading
+import time
+from collections.abc import Iterator
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
 import httpx
 import pytest
 
@@ -151,10 +158,11 @@ def test_tls_verification_is_on_by_default_and_configurable(tmp_path) -> None:
         HttpLink("https://p.test", "")
 
 
-def test_alignment_through_a_wsgi_endpoint() -> None:
-    router, party = _router([f"W{i}" for i in range(40)])
+def _wsgi_endpoint(router: FrameRouter, *, delay: float = 0.0):
+    """The endpoint as a tiny WSGI app: token -> bank id, size check, bytes -> router."""
 
-    def app(environ, start_response):  # the endpoint as a tiny WSGI app: token -> bank, bytes -> router
+    def app(environ, start_response):
+        time.sleep(delay)
         bank_id = TOKENS.get(environ.get("HTTP_AUTHORIZATION", "").removeprefix("Bearer "))
         if bank_id is None:
             start_response("401 Unauthorized", [("Content-Type", "text/plain")])
@@ -169,7 +177,55 @@ def test_alignment_through_a_wsgi_endpoint() -> None:
         )
         return [reply]
 
-    conn = PlatformConnection("http://platform.local", "tok-bank-2", transport=httpx.WSGITransport(app=app))
+    return app
+
+
+def test_alignment_through_a_wsgi_endpoint() -> None:
+    router, party = _router([f"W{i}" for i in range(40)])
+    transport = httpx.WSGITransport(app=_wsgi_endpoint(router))
+    conn = PlatformConnection("http://platform.local", "tok-bank-2", transport=transport)
     bank = conn.align("job-w", [f"W{i}" for i in range(20, 60)], chunk=16)
     assert bank.size == 20
     assert party.alignment("job-w", bank_id="bank-2").ids == bank.ids
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _serve(app) -> Iterator[str]:
+    """A real HTTP server on the loopback interface, in a thread, for the duration of a test."""
+    server = make_server("127.0.0.1", 0, app, server_class=ThreadingWSGIServer, handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+def test_alignment_over_a_real_loopback_http_server() -> None:
+    router, party = _router([f"L{i}" for i in range(300)])
+    with _serve(_wsgi_endpoint(router)) as url, PlatformConnection(url, "tok-bank-1", timeout=10) as conn:
+        bank = conn.align("job-net", [f"L{i}" for i in range(200, 500)], chunk=64)
+    assert bank.size == 100
+    assert party.alignment("job-net", bank_id="bank-1").ids == bank.ids
+
+
+def test_a_platform_that_stops_answering_over_http_times_out() -> None:
+    router, _ = _router(["A"])
+    started = time.monotonic()
+    with (
+        _serve(_wsgi_endpoint(router, delay=3.0)) as url,
+        PlatformConnection(url, "tok-bank-1", timeout=0.5, retries=0) as conn,
+        pytest.raises(PartyTimeout, match=r"did not answer 'psi\.start' within 0\.5 s"),
+    ):
+        conn.align("job-slow", ["A"])
+    assert time.monotonic() - started < 8

@@ -47,7 +47,7 @@ POINT_BYTES = 32
 # Below this many points a batch runs inline: pool start-up and pickling would cost more than it saves.
 _INLINE_BELOW = 4096
 # Points per pool task: large enough that pickling is noise, small enough to balance two workers.
-_TASK_POINTS = 25_000
+_TASK_POINTS = 12_500
 
 _pool_lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
