@@ -84,3 +84,30 @@ def problem_types() -> dict[str, type[FincreditError]]:
         found.setdefault(cls.slug, cls)
         todo.extend(cls.__subclasses__())
     return found
+
+
+class MarketUseRefused(Forbidden):
+    """A market dataset may not be used: no contract, the contract expired or ended, or the purpose is
+    not one the contract allows. ``reason`` (an extension) says which."""
+
+    slug, title = "market-use-refused", "The market data contract does not allow this use"
+
+
+class DerivedProductRefused(Forbidden):
+    slug, title = "derived-product-refused", "A source's contract does not allow this derived product"
+
+
+class MarketDataInvalid(InvalidInput):
+    slug, title = "market-data-invalid", "The market dataset upload is not valid"
+
+
+class MarketDataCorrupt(FincreditError):
+    """A stored dataset file is missing or no longer matches the SHA-256 recorded at upload."""
+
+    slug, title, status = "market-data-corrupt", "A stored market dataset does not match its checksum", 500
+
+
+class ObjectionStateError(Conflict):
+    """The objection is not at the step the action belongs to (or the extension was already used)."""
+
+    slug, title = "objection-state", "The objection is not at a step that allows this"

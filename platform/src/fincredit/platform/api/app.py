@@ -12,7 +12,7 @@ from ..services import Services, build_services
 from ..settings import Settings, get_settings
 from . import problems
 from .middleware import BodyLimitMiddleware, audit_middleware
-from .routers import admin, audit, auth, billing, subjects, system
+from .routers import admin, audit, auth, billing, market, objections, subjects, system
 
 API_DESCRIPTION = """
 fincredit — the city's financing credit service platform. Public credit information and purchased
@@ -38,8 +38,20 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_middleware(
         BodyLimitMiddleware,
         default_limit=settings.max_body_bytes,
-        overrides={"/api/v1/submissions": settings.max_upload_bytes},
+        overrides={
+            "/api/v1/submissions": settings.max_upload_bytes,
+            "/api/v1/market/datasets": settings.max_upload_bytes,
+        },
     )
-    for router in (system.router, auth.router, admin.router, subjects.router, audit.router, billing.router):
+    for router in (
+        system.router,
+        auth.router,
+        admin.router,
+        subjects.router,
+        audit.router,
+        billing.router,
+        market.router,
+        objections.router,
+    ):
         app.include_router(router)
     return app

@@ -1,0 +1,383 @@
+"""Dataset versions a vendor uploads: stored as Parquet under ``var_dir/market/<dataset>/<version>.parquet``
+with a JSON manifest and a SHA-256, every record carrying its provenance (vendor, dataset, version, the
+vendor's own record id) and the platform subject it resolved to."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from fincredit.consent.identifiers import IdentifierError, SubjectKind, validate
+
+from ..db import Subject, utcnow
+from ..db.market import MarketDataset, MarketDatasetVersion
+from ..errors import Forbidden, MarketDataCorrupt, MarketDataInvalid, MarketUseRefused, NotFound
+from ..keyring import Keyring
+from ..subjects import blind_index
+from ._contracts import MarketUseDecision, check_market_use, contract_in_force
+
+RECORD_ID = "record_id"  # the vendor's own key of a record
+SUBJECT_CODE = "uscc"  # the enterprise the record is about
+PROVENANCE_COLUMNS = ("prov_vendor", "prov_dataset", "prov_version", "prov_record_id", "prov_subject_id")
+_PROVENANCE_TYPES = (pa.string(), pa.string(), pa.int32(), pa.string(), pa.int64())
+_BATCH_ROWS = 16_384
+_LOOKUP_CHUNK = 2_000
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetVersionView:
+    dataset: str
+    vendor_id: str
+    version: int
+    path: str
+    sha256: str
+    row_count: int
+    matched_count: int
+    size_bytes: int
+    columns: dict[str, str]
+    contract_id: str
+    uploaded_by: str
+    uploaded_at: dt.datetime
+    created: bool = True  # False when the same file had already been uploaded (nothing changed)
+
+
+def _view(v: MarketDatasetVersion, vendor_id: str, *, created: bool = True) -> DatasetVersionView:
+    return DatasetVersionView(
+        dataset=v.dataset_code,
+        vendor_id=vendor_id,
+        version=v.version,
+        path=v.path,
+        sha256=v.sha256,
+        row_count=v.row_count,
+        matched_count=v.matched_count,
+        size_bytes=v.size_bytes,
+        columns=json.loads(v.columns_json),
+        contract_id=v.contract_id,
+        uploaded_by=v.uploaded_by,
+        uploaded_at=v.uploaded_at,
+        created=created,
+    )
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _subject_ids(session: Session, keyring: Keyring, codes: Sequence[str | None]) -> list[int | None]:
+    """Resolve identifiers to subject ids through the blind index; invalid or unknown ones give None."""
+    bidx: list[str | None] = []
+    for raw in codes:
+        if raw is None:
+            bidx.append(None)
+            continue
+        try:
+            kind, code = validate(raw, SubjectKind.LEGAL)
+        except IdentifierError:
+            bidx.append(None)
+            continue
+        bidx.append(blind_index(keyring, kind, code))
+    wanted = sorted({b for b in bidx if b is not None})
+    found: dict[str, int] = {}
+    for i in range(0, len(wanted), _LOOKUP_CHUNK):
+        chunk = wanted[i : i + _LOOKUP_CHUNK]
+        rows = session.execute(select(Subject.code_bidx, Subject.id).where(Subject.code_bidx.in_(chunk)))
+        found.update((bidx_, id_) for bidx_, id_ in rows)
+    return [found.get(b) if b is not None else None for b in bidx]
+
+
+def _batches(source: Path) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    try:
+        pf = pq.ParquetFile(source)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise MarketDataInvalid(f"not a readable Parquet file: {exc}") from None
+    return pf.schema_arrow, pf.iter_batches(batch_size=_BATCH_ROWS)
+
+
+def upload_dataset_version(
+    session: Session,
+    keyring: Keyring,
+    var_dir: Path,
+    *,
+    dataset: str,
+    source: Path,
+    vendor_id: str,
+    uploaded_by: str,
+    at: dt.datetime | None = None,
+) -> DatasetVersionView:
+    """Store a new version of ``dataset`` from the vendor's Parquet file ``source``.
+
+    The upload is refused whole when the file is not Parquet, lacks ``record_id`` or ``uscc``, has an
+    empty or repeated ``record_id``, or no contract covering the dataset is in force. Re-uploading a
+    file already stored changes nothing and returns that version. Streams in record batches, so memory
+    does not grow with the file."""
+    at = at or utcnow()
+    ds = session.get(MarketDataset, dataset)
+    if ds is None:
+        raise NotFound(f"no market dataset {dataset!r}")
+    if ds.vendor_id != vendor_id:
+        raise Forbidden(f"dataset {dataset!r} belongs to another vendor")
+    contract = contract_in_force(session, dataset, at)
+    if contract is None:
+        raise MarketUseRefused(
+            f"no contract covering {dataset!r} is in force: the platform does not accept its data",
+            reason="no-contract-in-force",
+            dataset=dataset,
+        )
+    upload_sha = sha256_file(source)
+    same = session.scalar(
+        select(MarketDatasetVersion).where(
+            MarketDatasetVersion.dataset_code == dataset, MarketDatasetVersion.upload_sha256 == upload_sha
+        )
+    )
+    if same is not None:
+        return _view(same, ds.vendor_id, created=False)
+
+    schema, batches = _batches(source)
+    for required in (RECORD_ID, SUBJECT_CODE):
+        if required not in schema.names:
+            raise MarketDataInvalid(f"the file has no {required!r} column", field=required)
+    clash = sorted(set(PROVENANCE_COLUMNS) & set(schema.names))
+    if clash:
+        raise MarketDataInvalid(f"column names reserved for provenance: {clash}")
+    previous = session.scalar(
+        select(func.max(MarketDatasetVersion.version)).where(MarketDatasetVersion.dataset_code == dataset)
+    )
+    version = (previous or 0) + 1
+    rel_dir = Path("market") / dataset
+    directory = var_dir / rel_dir
+    directory.mkdir(parents=True, exist_ok=True)
+    final = directory / f"{version}.parquet"
+    tmp = directory / f".{version}.parquet.{os.getpid()}.tmp"
+    out_schema = schema
+    for name, typ in zip(PROVENANCE_COLUMNS, _PROVENANCE_TYPES, strict=True):
+        out_schema = out_schema.append(pa.field(name, typ))
+    seen: set[str] = set()
+    rows = 0
+    try:
+        with pq.ParquetWriter(tmp, out_schema, compression="zstd") as writer:
+            for batch in batches:
+                rows += _write_batch(session, keyring, writer, out_schema, batch, seen, rows, ds, version)
+        matched = _count_matched(tmp)
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if rows == 0:
+        final.unlink(missing_ok=True)
+        raise MarketDataInvalid("the file has no records")
+    digest = sha256_file(final)
+    columns = {f.name: str(f.type) for f in schema}
+    manifest = {
+        "dataset": dataset,
+        "vendor": ds.vendor_id,
+        "version": version,
+        "file": final.name,
+        "sha256": digest,
+        "upload_sha256": upload_sha,
+        "rows": rows,
+        "matched_subjects": matched,
+        "columns": columns,
+        "provenance_columns": list(PROVENANCE_COLUMNS),
+        "contract": contract.id,
+        "contract_reference": contract.reference,
+        "uploaded_by": uploaded_by,
+        "uploaded_at": at.isoformat(),
+    }
+    manifest_file = directory / f"{version}.manifest.json"
+    manifest_file.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    row = MarketDatasetVersion(
+        dataset_code=dataset,
+        version=version,
+        path=str(rel_dir / final.name),
+        manifest_path=str(rel_dir / manifest_file.name),
+        sha256=digest,
+        upload_sha256=upload_sha,
+        row_count=rows,
+        matched_count=matched,
+        size_bytes=final.stat().st_size,
+        columns_json=json.dumps(columns, ensure_ascii=False),
+        contract_id=contract.id,
+        uploaded_by=uploaded_by,
+        uploaded_at=at,
+    )
+    session.add(row)
+    session.flush()
+    return _view(row, ds.vendor_id)
+
+
+def _write_batch(
+    session: Session,
+    keyring: Keyring,
+    writer: pq.ParquetWriter,
+    out_schema: pa.Schema,
+    batch: pa.RecordBatch,
+    seen: set[str],
+    offset: int,
+    ds: MarketDataset,
+    version: int,
+) -> int:
+    n = batch.num_rows
+    if n == 0:
+        return 0
+    record_ids = pc.cast(batch.column(RECORD_ID), pa.string())
+    if record_ids.null_count:
+        bad = offset + pc.index(pc.is_null(record_ids), True).as_py()
+        raise MarketDataInvalid(f"row {bad}: empty record_id", row=bad, field=RECORD_ID)
+    ids = record_ids.to_pylist()
+    for i, rid in enumerate(ids):
+        if rid in seen or not rid:
+            raise MarketDataInvalid(
+                f"row {offset + i}: record_id {rid!r} is empty or repeated", row=offset + i, field=RECORD_ID
+            )
+        seen.add(rid)
+    codes = pc.cast(batch.column(SUBJECT_CODE), pa.string()).to_pylist()
+    subject_ids = _subject_ids(session, keyring, codes)
+    columns = [*batch.columns]
+    columns += [
+        pa.array([ds.vendor_id] * n, pa.string()),
+        pa.array([ds.code] * n, pa.string()),
+        pa.array([version] * n, pa.int32()),
+        record_ids,
+        pa.array(subject_ids, pa.int64()),
+    ]
+    writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=out_schema))
+    return n
+
+
+def _count_matched(path: Path) -> int:
+    column = pq.read_table(path, columns=["prov_subject_id"]).column(0)
+    return len(column) - column.null_count
+
+
+def list_versions(session: Session, dataset: str) -> list[DatasetVersionView]:
+    ds = session.get(MarketDataset, dataset)
+    if ds is None:
+        raise NotFound(f"no market dataset {dataset!r}")
+    q = (
+        select(MarketDatasetVersion)
+        .where(MarketDatasetVersion.dataset_code == dataset)
+        .order_by(MarketDatasetVersion.version)
+    )
+    return [_view(v, ds.vendor_id) for v in session.scalars(q)]
+
+
+def latest_version(
+    session: Session, dataset: str, at: dt.datetime | None = None
+) -> MarketDatasetVersion | None:
+    q = select(MarketDatasetVersion).where(MarketDatasetVersion.dataset_code == dataset)
+    if at is not None:
+        q = q.where(MarketDatasetVersion.uploaded_at <= at)
+    return session.scalar(q.order_by(MarketDatasetVersion.version.desc()).limit(1))
+
+
+def read_version(
+    var_dir: Path, version: MarketDatasetVersion, columns: Iterable[str] | None = None
+) -> pa.Table:
+    """Read a stored version, verifying its SHA-256 first: a file changed behind the platform's back is
+    never served."""
+    path = var_dir / version.path
+    if not path.exists() or sha256_file(path) != version.sha256:
+        raise MarketDataCorrupt(
+            f"stored file of {version.dataset_code} v{version.version} is missing or fails its sha256"
+        )
+    return pq.read_table(path, columns=list(columns) if columns is not None else None)
+
+
+@dataclass(frozen=True, slots=True)
+class MarketFields:
+    """What ``market_fields_for`` serves: the rows of the requested subjects with provenance columns."""
+
+    decision: MarketUseDecision
+    dataset: str
+    version: int
+    table: pa.Table
+
+
+def market_fields_for(
+    session: Session,
+    dataset: str,
+    subjects: Iterable[int],
+    purpose: str,
+    at: dt.datetime | None = None,
+    *,
+    var_dir: Path,
+    fields: Sequence[str] | None = None,
+) -> MarketFields:
+    """The market fields of ``subjects`` (platform subject ids) from the newest version of ``dataset``
+    uploaded by ``at`` — served only when a contract in force at ``at`` allows ``purpose``; otherwise
+    raises ``MarketUseRefused`` whose ``reason`` says why (e.g. ``contract-expired``)."""
+    at = at or utcnow()
+    decision = check_market_use(session, dataset, purpose, at)
+    decision.raise_if_refused()
+    version = latest_version(session, dataset, at)
+    if version is None:
+        raise NotFound(f"dataset {dataset!r} has no version uploaded by {at.isoformat()}")
+    wanted = None
+    if fields is not None:
+        stored = json.loads(version.columns_json)
+        unknown = [f for f in fields if f not in stored]
+        if unknown:
+            raise NotFound(f"dataset {dataset!r} has no fields {unknown}")
+        wanted = [*dict.fromkeys([*fields, SUBJECT_CODE]), *PROVENANCE_COLUMNS]
+    table = read_version(var_dir, version, wanted)
+    ids = pa.array(sorted(set(subjects)), pa.int64())
+    table = table.filter(pc.is_in(table.column("prov_subject_id"), value_set=ids))
+    return MarketFields(decision=decision, dataset=dataset, version=version.version, table=table)
+
+
+@dataclass(frozen=True, slots=True)
+class UsableDataset:
+    code: str
+    name: str
+    vendor_id: str
+    description: str
+    decision: MarketUseDecision
+    latest_version: int | None
+
+
+def datasets_for_purpose(
+    session: Session,
+    purpose: str | None,
+    at: dt.datetime | None = None,
+    *,
+    include_refused: bool = False,
+    vendor_id: str | None = None,
+) -> list[UsableDataset]:
+    """Datasets a bank or the operator may use for ``purpose`` at ``at`` (all, with the refusal reason,
+    when ``include_refused``)."""
+    at = at or utcnow()
+    q = select(MarketDataset).order_by(MarketDataset.code)
+    if vendor_id is not None:
+        q = q.where(MarketDataset.vendor_id == vendor_id)
+    out = []
+    for ds in session.scalars(q):
+        decision = check_market_use(session, ds.code, purpose, at)
+        if not decision.allowed and not include_refused:
+            continue
+        latest = latest_version(session, ds.code, at)
+        out.append(
+            UsableDataset(
+                code=ds.code,
+                name=ds.name,
+                vendor_id=ds.vendor_id,
+                description=ds.description,
+                decision=decision,
+                latest_version=latest.version if latest else None,
+            )
+        )
+    return out
