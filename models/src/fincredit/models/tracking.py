@@ -184,6 +184,9 @@ class Tracking:
 
                     signature = infer_signature(input_example)
                 log = mlflow.lightgbm.log_model if flavor == "lightgbm" else mlflow.sklearn.log_model
+                extra: dict[str, Any] = {}
+                if flavor == "sklearn":
+                    extra["skops_trusted_types"] = _skops_types(model)
                 # Registration announces itself on stderr with print(), not logging.
                 with contextlib.redirect_stderr(io.StringIO()):
                     info = log(
@@ -192,6 +195,7 @@ class Tracking:
                         signature=signature,
                         pip_requirements=_pip_requirements(flavor),
                         registered_model_name=register_as,
+                        **extra,
                     )
                 model_uri = info.model_uri
                 if register_as is not None:
@@ -272,6 +276,15 @@ class Tracking:
         with tempfile.TemporaryDirectory() as tmp:
             path = self.client.download_artifacts(run_id, "lineage.json", tmp)
             return dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def _skops_types(model: Any) -> list[str]:
+    # MLflow 3 saves scikit-learn models with skops, which refuses to load types outside its allow
+    # list (numpy dtypes, our pipeline steps). This model was trained in this process, so the types
+    # it is made of are the ones we trust.
+    import skops.io
+
+    return list(skops.io.get_untrusted_types(data=skops.io.dumps(model)))
 
 
 def _flavor_of(uri: str) -> str:
