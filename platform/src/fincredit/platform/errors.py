@@ -111,3 +111,15 @@ class ObjectionStateError(Conflict):
     """The objection is not at the step the action belongs to (or the extension was already used)."""
 
     slug, title = "objection-state", "The objection is not at a step that allows this"
+
+
+class SubmissionRejected(InvalidInput):
+    """A submitted file is structurally wrong (unreadable, wrong columns or column types): the whole
+    file is refused and nothing of it is stored. Row-level data errors never raise this; they go to
+    the submission's feedback report."""
+
+    slug, title = "submission-rejected", "The submitted file is structurally invalid"
+
+
+class CatalogInvalid(InvalidInput):
+    slug, title = "catalog-invalid", "The catalog change is not valid"

@@ -1,0 +1,47 @@
+"""Provider submissions and the ingestion pipeline (R§3, R§7, R§8): streamed Arrow batches through
+validate → clean → match → load, feedback reports, deadlines, and the two credit databases' reads."""
+
+from ._blind import blind_indexes
+from ._deadlines import MonthStatus, compliance, months_between, overdue
+from ._identifiers import identifiers_valid, resident_id_valid, uscc_valid
+from ._load import valid_until
+from ._match import normalise_name, register_subjects
+from ._pipeline import (
+    IngestResult,
+    StageTimes,
+    due_date,
+    file_nil_report,
+    ingest_file,
+    local_date,
+    parse_month,
+    submission_item,
+)
+from ._read import FORMATS, detect_format
+from ._records import record_history, sensitive_fields, visible_records
+
+__all__ = [
+    "FORMATS",
+    "IngestResult",
+    "MonthStatus",
+    "StageTimes",
+    "blind_indexes",
+    "compliance",
+    "detect_format",
+    "due_date",
+    "file_nil_report",
+    "identifiers_valid",
+    "ingest_file",
+    "local_date",
+    "months_between",
+    "normalise_name",
+    "overdue",
+    "parse_month",
+    "record_history",
+    "register_subjects",
+    "resident_id_valid",
+    "sensitive_fields",
+    "submission_item",
+    "uscc_valid",
+    "valid_until",
+    "visible_records",
+]

@@ -1,0 +1,52 @@
+"""Reading the two credit databases: what public query shows, and the full history for audit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from ..db.records import CreditRecord
+from ..keyring import Keyring
+
+
+def visible_records(
+    session: Session, subject_id: int, at: dt.date | None = None, *, item_codes: list[str] | None = None
+) -> list[CreditRecord]:
+    """The subject's records that public query may show on ``at`` (default today): the current
+    version of each, while its validity period runs. Expired and superseded versions stay stored
+    for audit (``record_history``) but are never returned here."""
+    at = at or dt.date.today()
+    q = select(CreditRecord).where(
+        CreditRecord.subject_id == subject_id,
+        CreditRecord.current.is_(True),
+        or_(CreditRecord.valid_until.is_(None), CreditRecord.valid_until >= at),
+    )
+    if item_codes is not None:
+        q = q.where(CreditRecord.item_code.in_(item_codes))
+    return list(session.scalars(q.order_by(CreditRecord.item_code, CreditRecord.event_date, CreditRecord.id)))
+
+
+def record_history(session: Session, subject_id: int, item_code: str | None = None) -> list[CreditRecord]:
+    """Every version of every record about the subject, expired and superseded ones included."""
+    q = select(CreditRecord).where(CreditRecord.subject_id == subject_id)
+    if item_code is not None:
+        q = q.where(CreditRecord.item_code == item_code)
+    return list(
+        session.scalars(
+            q.order_by(CreditRecord.item_code, CreditRecord.provider_record_id, CreditRecord.version)
+        )
+    )
+
+
+def sensitive_fields(keyring: Keyring, record: CreditRecord) -> dict[str, Any]:
+    """The record's sensitive fields (R§17: never published), for callers entitled to them."""
+    if record.sensitive_enc is None:
+        return {}
+    value: dict[str, Any] = json.loads(
+        keyring.decrypt(record.sensitive_enc, context=f"record:{record.item_code}")
+    )
+    return value
