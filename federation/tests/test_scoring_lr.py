@@ -16,6 +16,7 @@ from fincredit.federation.scoring import (
     LR_PARTIAL,
     LogisticDeposit,
     ScoringHandler,
+    deposit_bank_half,
     plaintext_logistic_logit,
     sigmoid,
 )
@@ -135,3 +136,14 @@ def test_deposited_scoring_needs_a_deposit() -> None:
     with pytest.raises(ScoringModelError) as err:
         scorer.score(_frame(xb, ids))
     assert err.value.code == "protocol_mismatch"
+
+
+def test_after_depositing_the_bank_scores_without_its_weights() -> None:
+    bank, platform, xb, xp = _fitted_halves(100)
+    deposit, keep = deposit_bank_half(bank)
+    assert keep.weights == [] and keep.intercept == 0.0 and deposit.means == []
+    ids = [f"A{i}" for i in range(100)]
+    scorer = EncryptedScorer(LocalLink(_setup(LogisticDeposit(platform, deposit), xp, ids).local("b")), keep)
+    out = scorer.score(_frame(xb, ids))
+    expected = sigmoid(plaintext_logistic_logit(bank, platform, xb, xp))
+    assert np.max(np.abs(out["probability"].to_numpy() - expected)) < 1e-4

@@ -55,6 +55,7 @@ __all__ = [
     "LR_PARTIAL",
     "LogisticDeposit",
     "bank_lr_columns",
+    "deposit_bank_half",
     "plaintext_logistic_logit",
     "platform_lr_evaluate",
     "sigmoid",
@@ -71,6 +72,17 @@ class LogisticDeposit:
 
     platform: PlatformLogisticPart
     bank: BankLogisticPart
+
+
+def deposit_bank_half(part: BankLogisticPart) -> tuple[BankLogisticPart, BankLogisticPart]:
+    """Split the bank's trained half for ``lr-deposited``: (what the platform stores, what the bank keeps).
+
+    The bank keeps its feature list and standardisation (all the SDK needs to encrypt), not its weights
+    or intercept; whether it also destroys its training copy is the bank's governance, not cryptography.
+    """
+    deposit = BankLogisticPart(part.model_id, list(part.features), list(part.weights), part.intercept)
+    keep = BankLogisticPart(part.model_id, list(part.features), [], 0.0, list(part.means), list(part.scales))
+    return deposit, keep
 
 
 def sigmoid(logit: np.ndarray) -> np.ndarray:

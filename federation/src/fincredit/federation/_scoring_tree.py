@@ -8,7 +8,9 @@ A split goes left when ``value <= threshold``; a missing value goes ``default_le
 Protocol ``tree-groups``. Every leaf's path mixes bank splits and platform splits. Group the leaves
 by their *platform signature*: the set of (platform split, direction) conditions on the path. Two
 leaves with the same signature are reached under the same platform outcomes, so the platform only
-needs one indicator per signature.
+needs one indicator per signature; sibling signatures are further rewritten as differences
+(``[S, k right] = [S] - [S, k left]``) where that saves a ciphertext. A group is a conjunction of
+platform conditions; each leaf contributes to one or more groups with a coefficient of ±1.
 
 * Bank: for each applicant and group g, ``c_g = learning_rate · Σ_{leaf ∈ g} value(leaf) ·
   [the applicant satisfies the leaf's bank conditions]``. Leaves with no platform split on their path
@@ -76,7 +78,8 @@ class CompiledTrees:
     conds: list[_BankCond]
     leaf_conds: list[list[tuple[int, bool]]]  # per leaf: (index into conds, goes_left)
     leaf_scaled_value: np.ndarray  # learning_rate * leaf value
-    leaf_group: np.ndarray  # group index per leaf, -1 when its path has no platform split
+    # Per leaf: (group index, coefficient) terms; group -1 is the constant the bank keeps in plaintext.
+    leaf_terms: list[list[tuple[int, float]]]
     groups: list[Signature]
 
     def signatures_meta(self) -> list[list[list[int]]]:
@@ -96,11 +99,11 @@ class CompiledTrees:
             for j, goes_left in path:
                 reach &= left[:, j] if goes_left else ~left[:, j]
             contrib = reach * self.leaf_scaled_value[leaf]
-            g = int(self.leaf_group[leaf])
-            if g < 0:
-                plain += contrib
-            else:
-                values[:, g] += contrib
+            for g, coef in self.leaf_terms[leaf]:
+                if g < 0:
+                    plain += coef * contrib
+                else:
+                    values[:, g] += coef * contrib
         return values, plain
 
 
@@ -147,17 +150,56 @@ def compile_trees(part: BankTreePart) -> CompiledTrees:
                 stack.append((node.right, bank_path, [*plat_path, (node.split_id, False)]))
             else:
                 raise ValueError(f"tree {t}: node {nid} has no owner")
-    group_of: dict[Signature, int] = {}
-    for sig in sorted({s for s in leaf_sigs if s}):
-        group_of[sig] = len(group_of)
-    leaf_group = np.array([group_of[s] if s else -1 for s in leaf_sigs], dtype=np.int64)
+    combos = _merge_sibling_groups(set(leaf_sigs))
+    basis = sorted({sig for combo in combos.values() for sig in combo if sig})
+    group_of = {sig: g for g, sig in enumerate(basis)} | {(): -1}
+    leaf_terms = [
+        [(group_of[sig], coef) for sig, coef in combos[leaf_sig].items() if coef != 0.0]
+        for leaf_sig in leaf_sigs
+    ]
     return CompiledTrees(
         conds=conds,
         leaf_conds=leaf_conds,
         leaf_scaled_value=np.asarray(leaf_values, dtype=np.float64) * part.learning_rate,
-        leaf_group=leaf_group,
-        groups=list(group_of),
+        leaf_terms=leaf_terms,
+        groups=basis,
     )
+
+
+def _merge_sibling_groups(signatures: set[Signature]) -> dict[Signature, dict[Signature, float]]:
+    """Express each signature's indicator over a smaller set of conjunctions (one ciphertext each).
+
+    ``[S and k right] = [S] - [S and k left]`` exactly, since every row goes one way at split k. When
+    both ``S+k:left`` and ``S+k:right`` are needed and ``S`` is needed too or empty (a constant the
+    bank adds itself), rewriting ``S+k:right`` that way saves one ciphertext per chunk (about a fifth
+    of them on depth-3 LightGBM ensembles).
+    """
+    combos: dict[Signature, dict[Signature, float]] = {sig: {sig: 1.0} for sig in signatures}
+    present = {sig for sig in signatures if sig}
+    changed = True
+    while changed:
+        changed = False
+        for left_sig in sorted(present):
+            for split_id, goes_left in left_sig:
+                if not goes_left:
+                    continue
+                rest = tuple(c for c in left_sig if c != (split_id, True))
+                if any(c[0] == split_id for c in rest):
+                    continue
+                right_sig = tuple(sorted((*rest, (split_id, False))))
+                if right_sig not in present or (rest and rest not in present):
+                    continue
+                for combo in combos.values():
+                    coef = combo.pop(right_sig, 0.0)
+                    if coef:
+                        combo[rest] = combo.get(rest, 0.0) + coef
+                        combo[left_sig] = combo.get(left_sig, 0.0) - coef
+                present.discard(right_sig)
+                changed = True
+                break
+            if changed:
+                break
+    return combos
 
 
 def parse_signatures(raw: Any, model: PlatformTreePart, max_groups: int) -> list[Signature]:
