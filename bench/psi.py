@@ -77,7 +77,7 @@ def _run(n: int, overlap: float, chunk: int, workers: int | None, seed: int) -> 
     load_before = os.getloadavg()[0]
     cpu_before = _cpu_seconds()
     started = time.perf_counter()
-    result = align(link, f"bench-{n}", bank, chunk=chunk, workers=workers, timeout=600)
+    result = align(link, f"bench-{n}", bank, chunk=chunk, workers=workers, timeout=600, progress=False)
     wall = time.perf_counter() - started
     cpu = _cpu_seconds() - cpu_before
     mine = party.alignment(f"bench-{n}", bank_id=BANK_ID)

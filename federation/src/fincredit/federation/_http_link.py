@@ -174,7 +174,7 @@ class PlatformConnection:
         scopes: Sequence[str] = (),
         chunk: int = DEFAULT_CHUNK,
         workers: int | None = None,
-        progress: bool = False,
+        progress: bool | None = None,
     ) -> Alignment:
         """PSI with the platform's consenting subjects; see :func:`fincredit.federation.align`."""
         return align(

@@ -67,10 +67,15 @@ def _checked_ids(ids: Sequence[Any]) -> list[str]:
 
 
 class _Progress:
-    """rich progress bars on the bank side; a no-op when disabled (tests, notebooks without a TTY)."""
+    """rich progress bars on the bank side; a no-op when disabled."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool | None) -> None:
         self._bar: Any = None
+        if enabled is None:
+            from rich.console import Console
+
+            console = Console(stderr=True)
+            enabled = console.is_terminal or console.is_jupyter
         if enabled:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -107,7 +112,7 @@ def align(
     timeout: float = 120.0,
     retries: int = 2,
     workers: int | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> Alignment:
     """Align the bank's ``ids`` with the platform's consenting subjects by ECDH-PSI.
 
@@ -115,6 +120,7 @@ def align(
     compared stripped and upper-cased; duplicates are refused (:class:`PsiInputError`). Every call has a
     ``timeout`` (seconds) and idempotent steps are retried; if the platform refuses, dies or stops
     answering, this raises :class:`PartyError` (after telling the platform to drop the job, if it can).
+    ``progress`` shows rich progress bars; by default only on a terminal or in a notebook.
     """
     raw = list(ids)
     canon = _checked_ids(raw)
