@@ -89,6 +89,18 @@ DEFAULT_POLICIES: list[tuple[str, str, str]] = [
     (BORROWER_ROLE, "own_objections", "write"),
     (BORROWER_ROLE, "self", "read"),
     (BORROWER_ROLE, "own_subject", "read"),
+    # Consents (issue 3): banks request and hold them; borrowers decide on theirs and see every access;
+    # regulators and the credit authority read and export the ledger (checkpoints and proofs are public).
+    ("bank", "consents", "request"),
+    ("bank", "consents", "read"),
+    ("bank", "consents", "check"),
+    (BORROWER_ROLE, "own_consents", "read"),
+    (BORROWER_ROLE, "own_consents", "write"),
+    (BORROWER_ROLE, "own_accesses", "read"),
+    ("regulator", "ledger", "read"),
+    ("regulator", "ledger", "export"),
+    ("credit_authority", "ledger", "read"),
+    ("credit_authority", "ledger", "export"),
 ]
 
 

@@ -123,3 +123,13 @@ class SubmissionRejected(InvalidInput):
 
 class CatalogInvalid(InvalidInput):
     slug, title = "catalog-invalid", "The catalog change is not valid"
+
+
+class ConsentRefused(Forbidden):
+    """The subject's consent does not allow this access; the refusal itself is in the ledger."""
+
+    slug, title = "consent-refused", "The subject's consent does not allow this access"
+
+
+class IllegalConsentTransition(Conflict):
+    slug, title = "illegal-consent-transition", "The consent's state does not allow this action"

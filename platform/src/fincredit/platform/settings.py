@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = 2 * 1024 * 1024
     max_upload_bytes: int = 2 * 1024 * 1024 * 1024
     ledger_origin: str = "fincredit.local/consent-ledger"
+    ledger_checkpoint_every: int = Field(
+        256, ge=1, description="Sign a ledger checkpoint at least every N entries (and on demand)."
+    )
 
     @property
     def resolved_database_url(self) -> str:

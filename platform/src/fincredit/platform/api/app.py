@@ -12,7 +12,7 @@ from ..services import Services, build_services
 from ..settings import Settings, get_settings
 from . import problems
 from .middleware import BodyLimitMiddleware, audit_middleware
-from .routers import admin, audit, auth, billing, market, objections, subjects, system
+from .routers import admin, audit, auth, billing, consents, ledger, market, objections, subjects, system
 
 API_DESCRIPTION = """
 fincredit — the city's financing credit service platform. Public credit information and purchased
@@ -53,5 +53,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         market.router,
         objections.router,
     ):
+        app.include_router(router)
+    for router in (consents.router, ledger.router):
         app.include_router(router)
     return app

@@ -1,0 +1,82 @@
+"""The consent ledger inside the platform: consents in the database, the one access gate
+(:func:`authorize_access`), the ledger with its SQL Merkle tree store, checkpoints, proofs and export.
+
+The rules themselves (artefact, lifecycle, decision, entries, RFC 9162 tree, C2SP checkpoints, receipts)
+are ``fincredit.consent``'s; this package stores them and wires them into transactions.
+"""
+
+from ._access import (
+    Allowed,
+    SubjectDecision,
+    authorize_access,
+    authorize_many,
+    check_access,
+    record_disclosure,
+)
+from ._ledger import (
+    SqlTreeStore,
+    append,
+    checkpoint_at,
+    consistency_proof,
+    inclusion_proof,
+    latest_checkpoint,
+    lock_head,
+    note_signer,
+    read_size,
+    root,
+    subject_indexer,
+)
+from ._manage import (
+    ACTIONS,
+    act_on_consent,
+    consent_view,
+    expire_due,
+    get_held_consent,
+    get_own_consent,
+    issue_receipt,
+    receipt_kid,
+    request_consent,
+)
+from ._queries import (
+    EntryFilter,
+    accesses_with_proofs,
+    entry_view,
+    export_ledger,
+    list_entries,
+    subject_index_of,
+)
+
+__all__ = [
+    "ACTIONS",
+    "Allowed",
+    "EntryFilter",
+    "SqlTreeStore",
+    "SubjectDecision",
+    "accesses_with_proofs",
+    "act_on_consent",
+    "append",
+    "authorize_access",
+    "authorize_many",
+    "check_access",
+    "checkpoint_at",
+    "consent_view",
+    "consistency_proof",
+    "entry_view",
+    "expire_due",
+    "export_ledger",
+    "get_held_consent",
+    "get_own_consent",
+    "inclusion_proof",
+    "issue_receipt",
+    "latest_checkpoint",
+    "list_entries",
+    "lock_head",
+    "note_signer",
+    "read_size",
+    "receipt_kid",
+    "record_disclosure",
+    "request_consent",
+    "root",
+    "subject_index_of",
+    "subject_indexer",
+]

@@ -1,0 +1,230 @@
+"""Consents over their life: a bank requests, the borrower approves / rejects / pauses / resumes /
+revokes (each one call), the platform expires them; every change is ledgered in its own transaction,
+and the borrower can download a signed ISO/IEC TS 27560 receipt."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fincredit.consent import (
+    EVENT_ENTRY,
+    ApprovalChannel,
+    ConsentArtefact,
+    ConsentDomainError,
+    ConsentEvent,
+    ConsentState,
+    ConsentStatus,
+    EntryType,
+    IllegalTransitionError,
+    InvalidConsentError,
+    NoteVerifier,
+    SubjectAct,
+    build_receipt,
+    sign_receipt,
+)
+
+from ..db import Organisation, Subject, utcnow
+from ..db.consent import Consent
+from ..errors import IllegalConsentTransition, InvalidInput, NotFound
+from ..identity.principal import Principal
+from ..services import Services
+from ..subjects import find_subject
+from ._access import _Pending, expire_if_due
+from ._ledger import note_signer
+from ._records import artefact_of, library_subject, new_row, state_of, update_row
+
+ACTIONS: dict[str, ConsentEvent] = {
+    "approve": ConsentEvent.GRANT,
+    "reject": ConsentEvent.REJECT,
+    "pause": ConsentEvent.PAUSE,
+    "resume": ConsentEvent.RESUME,
+    "revoke": ConsentEvent.REVOKE,
+}
+CONTROLLER_ID = "fincredit-platform"
+CONTROLLER_NAME = "宁波市融资信用服务平台"
+
+
+def request_consent(
+    session: Session, services: Services, *, principal: Principal, identifier: str, terms: dict[str, Any]
+) -> Consent:
+    """A bank asks the subject for a consent: PENDING until the subject answers. ``terms`` are the
+    artefact's fields (purpose, scopes, modes, validity, fetch type, frequency, data life, ...)."""
+    if principal.org_id is None:
+        raise InvalidInput("only an organisation can be the grantee of a consent")
+    subject = find_subject(session, services.keyring, identifier)
+    now = utcnow()
+    terms = {"valid_from": now, **{k: v for k, v in terms.items() if v is not None}}
+    try:
+        artefact = ConsentArtefact(
+            subject=library_subject(services.keyring, subject),
+            grantee=principal.org_id,
+            requested_by_account=principal.account_id,
+            created_at=now,
+            **terms,
+        )
+        state = ConsentState.requested(artefact)
+    except (ValidationError, InvalidConsentError) as exc:
+        raise InvalidInput(f"not a valid consent request: {_reason(exc)}") from None
+    row = new_row(services.keyring, state, subject.id)
+    session.add(row)
+    session.flush()
+    pending = _Pending(services, now, principal.account_id)
+    pending.consent_event(state, EntryType.CONSENT_REQUESTED)
+    pending.write(session)
+    return row
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return f"{where}: {first.get('msg', '')}" if where else str(first.get("msg", ""))
+    return str(exc)
+
+
+def _own(session: Session, principal: Principal, consent_id: str, *, lock: bool) -> Consent:
+    q = select(Consent).where(Consent.id == consent_id)
+    if lock:
+        q = q.with_for_update()
+    row = session.scalar(q)
+    # Another subject's consent is "not found": its existence is none of this borrower's business.
+    if row is None or principal.subject_id is None or row.subject_id != principal.subject_id:
+        raise NotFound(f"you have no consent {consent_id}")
+    return row
+
+
+def get_own_consent(session: Session, principal: Principal, consent_id: str) -> Consent:
+    return _own(session, principal, consent_id, lock=False)
+
+
+def get_held_consent(session: Session, principal: Principal, consent_id: str) -> Consent:
+    row = session.get(Consent, consent_id)
+    if row is None or row.grantee_org_id != principal.org_id:
+        raise NotFound(f"your organisation holds no consent {consent_id}")
+    return row
+
+
+def act_on_consent(
+    session: Session, services: Services, *, principal: Principal, consent_id: str, action: str
+) -> Consent:
+    """The borrower's decision on one of their consents; illegal transitions raise 409."""
+    event = ACTIONS.get(action)
+    if event is None:
+        raise InvalidInput(f"unknown action {action!r}; one of {sorted(ACTIONS)}")
+    row = _own(session, principal, consent_id, lock=True)
+    now = utcnow()
+    pending = _Pending(services, now, principal.account_id)
+    state = state_of(services.keyring, row)
+    states = {row.id: state}
+    expire_if_due(services.keyring, [row], states, pending, now)
+    state = states[row.id]
+    try:
+        if event is ConsentEvent.GRANT:
+            evidence = SubjectAct(
+                approved_by_account=principal.account_id,
+                approved_at=now,
+                channel=ApprovalChannel.WEB.value,
+                authentication="platform borrower session (password, argon2)",
+            )
+            new = state.grant(evidence, now)
+        else:
+            new = state.apply(event, now)
+    except IllegalTransitionError as exc:
+        # A lazy expiry found here rolls back with the failed action; the next touch or sweep records it.
+        raise IllegalConsentTransition(str(exc), state=exc.status, action=action) from None
+    except ConsentDomainError as exc:
+        raise IllegalConsentTransition(str(exc), state=state.status.value, action=action) from None
+    update_row(services.keyring, row, new, artefact_changed=event is ConsentEvent.GRANT)
+    pending.consent_event(new, EVENT_ENTRY[event])
+    pending.write(session)
+    row.receipt = issue_receipt(session, services, row, new)[1]
+    return row
+
+
+def issue_receipt(
+    session: Session, services: Services, row: Consent, state: ConsentState | None = None
+) -> tuple[dict[str, Any], str]:
+    """The ISO/IEC TS 27560 receipt of the consent as it stands, and its compact JWS (EdDSA)."""
+    state = state or state_of(services.keyring, row)
+    org = session.get(Organisation, row.grantee_org_id)
+    base = services.settings.base_url
+    receipt = build_receipt(
+        state,
+        controller_id=CONTROLLER_ID,
+        controller_name=CONTROLLER_NAME,
+        controller_contact=f"{base}/privacy",
+        notice_url=f"{base}/privacy/notice",
+        notice_version="1",
+        issued_at=utcnow(),
+        grantee_name=org.name if org else "",
+    )
+    return receipt, sign_receipt(receipt, services.keyring.signing_key, receipt_kid(services))
+
+
+def receipt_kid(services: Services) -> str:
+    verifier: NoteVerifier = note_signer(services).verifier
+    return verifier.vkey()
+
+
+def expire_due(services: Services, *, now: dt.datetime | None = None, batch: int = 500) -> int:
+    """The periodic sweep: every ACTIVE or PAUSED consent past its end becomes EXPIRED, ledgered."""
+    now = now or utcnow()
+    total = 0
+    while True:
+        with services.tx() as session:
+            rows = list(
+                session.scalars(
+                    select(Consent)
+                    .where(
+                        Consent.state.in_([ConsentStatus.ACTIVE.value, ConsentStatus.PAUSED.value]),
+                        Consent.valid_until <= now,
+                    )
+                    .order_by(Consent.id)
+                    .limit(batch)
+                    .with_for_update()
+                )
+            )
+            if not rows:
+                return total
+            pending = _Pending(services, now, "platform")
+            states = {r.id: state_of(services.keyring, r) for r in rows}
+            expire_if_due(services.keyring, rows, states, pending, now)
+            pending.write(session)
+            total += len(rows)
+
+
+def consent_view(services: Services, row: Consent, subject: Subject | None = None) -> dict[str, Any]:
+    """The consent as the API shows it: terms, state and use; the subject masked."""
+    artefact = artefact_of(services.keyring, row)
+    ev = artefact.evidence
+    return {
+        "id": row.id,
+        "subject": artefact.subject.masked,
+        "subject_kind": artefact.subject.kind.value,
+        "grantee": row.grantee_org_id,
+        "requested_by_account": row.requested_by_account,
+        "purpose": row.purpose,
+        "purpose_text": artefact.purpose_text,
+        "scopes": list(row.scopes),
+        "modes": list(row.modes),
+        "valid_from": row.valid_from,
+        "valid_until": row.valid_until,
+        "fetch_type": row.fetch_type,
+        "frequency": None
+        if row.frequency_value is None
+        else {"value": row.frequency_value, "unit": row.frequency_unit},
+        "data_life": {"value": row.data_life_value, "unit": row.data_life_unit},
+        "sensitive": artefact.sensitive,
+        "state": row.state,
+        "state_changed_at": row.state_changed_at,
+        "use_count": row.use_count,
+        "last_used_at": row.last_used_at,
+        "created_at": row.created_at,
+        "approved_by_account": ev.approved_by_account if ev else None,
+        "approved_at": ev.approved_at if ev else None,
+    }

@@ -1,0 +1,81 @@
+"""Consent rows to and from the library's immutable :class:`ConsentState`.
+
+The artefact names the subject's full identifier, so it is stored AES-GCM encrypted, bound to the
+consent id (a ciphertext moved to another row fails to decrypt). The terms the platform filters on are
+copied into plain columns.
+"""
+
+from __future__ import annotations
+
+from fincredit.consent import ConsentArtefact, ConsentState, ConsentStatus, SubjectKind
+from fincredit.consent import Subject as LibSubject
+
+from ..db import Subject
+from ..db.consent import Consent
+from ..keyring import Keyring
+
+
+def _context(consent_id: str) -> str:
+    return f"consent:artefact:{consent_id}"
+
+
+def library_subject(keyring: Keyring, subject: Subject) -> LibSubject:
+    kind = SubjectKind(subject.kind)
+    return LibSubject(kind, keyring.decrypt(subject.code_enc, context=f"subject:{kind.value}"))
+
+
+def artefact_of(keyring: Keyring, row: Consent) -> ConsentArtefact:
+    return ConsentArtefact.model_validate_json(keyring.decrypt(row.artefact_enc, context=_context(row.id)))
+
+
+def state_of(keyring: Keyring, row: Consent) -> ConsentState:
+    return ConsentState(
+        artefact=artefact_of(keyring, row),
+        status=ConsentStatus(row.state),
+        status_changed_at=row.state_changed_at,
+        use_count=row.use_count,
+        last_used_at=row.last_used_at,
+        period_key=row.period_key,
+        period_uses=row.period_uses,
+    )
+
+
+def _encrypt(keyring: Keyring, artefact: ConsentArtefact) -> bytes:
+    return keyring.encrypt(artefact.model_dump_json(), context=_context(artefact.consent_id))
+
+
+def new_row(keyring: Keyring, state: ConsentState, subject_id: int) -> Consent:
+    a = state.artefact
+    row = Consent(
+        id=a.consent_id,
+        subject_id=subject_id,
+        grantee_org_id=a.grantee,
+        requested_by_account=a.requested_by_account,
+        purpose=a.purpose.value,
+        scopes=sorted(a.scopes),
+        modes=sorted(m.value for m in a.modes),
+        valid_from=a.valid_from,
+        valid_until=a.valid_until,
+        fetch_type=a.fetch_type.value,
+        frequency_value=None if a.frequency is None else a.frequency.value,
+        frequency_unit=None if a.frequency is None else a.frequency.unit.value,
+        data_life_value=a.data_life.value,
+        data_life_unit=a.data_life.unit.value,
+        artefact_enc=_encrypt(keyring, a),
+        created_at=a.created_at,
+        receipt=None,
+    )
+    update_row(keyring, row, state, artefact_changed=False)
+    return row
+
+
+def update_row(keyring: Keyring, row: Consent, state: ConsentState, *, artefact_changed: bool) -> None:
+    """Write a new state to its row; ``artefact_changed`` when the subject has just signed it."""
+    if artefact_changed:
+        row.artefact_enc = _encrypt(keyring, state.artefact)
+    row.state = state.status.value
+    row.state_changed_at = state.status_changed_at
+    row.use_count = state.use_count
+    row.last_used_at = state.last_used_at
+    row.period_key = state.period_key
+    row.period_uses = state.period_uses
