@@ -110,7 +110,9 @@ def _shutdown_pool() -> None:
 def _get_pool(workers: int) -> ProcessPoolExecutor:
     global _pool, _pool_workers
     with _pool_lock:
-        if _pool is None or _pool_workers != workers:
+        # One pool per process, grown when a caller wants more workers (never shrunk: two parties in
+        # one process, as in tests and the benchmark, would otherwise keep restarting it).
+        if _pool is None or _pool_workers < workers:
             if _pool is not None:
                 _pool.shutdown(wait=False, cancel_futures=True)
             _pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
