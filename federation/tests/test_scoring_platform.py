@@ -34,7 +34,7 @@ from fincredit.federation.scoring import (
     public_context_bytes,
     sigmoid,
 )
-from fincredit.federation.wire import Frame, LocalLink
+from fincredit.federation.wire import Frame, LocalLink, decode
 
 BANK = BankLogisticPart("m", ["x1", "x2"], [0.7, -1.1], 0.2)
 PLATFORM = PlatformLogisticPart("m", ["q1"], [0.9])
@@ -146,8 +146,6 @@ def test_the_platform_never_holds_a_secret_key() -> None:
         assert not loaded.context.has_secret_key()
     assert link.transcript is not None
     sent = [data for direction, data in link.transcript if direction == "bank->platform"]
-    from fincredit.federation.wire import decode
-
     for data in sent:
         ctx = ts.context_from(decode(data).blobs[0])
         assert not ctx.is_private()
@@ -313,3 +311,34 @@ def test_fuzzed_ciphertexts_never_crash_the_platform_process() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "'refused'" in done.stdout
+
+
+def test_no_feature_value_or_score_crosses_the_wire_in_clear() -> None:
+    service = Service()
+    link = LocalLink(service.endpoint, record=True)
+    out = EncryptedScorer(link, BANK).score(_df())
+    assert link.transcript is not None
+    wire = b"".join(data for _, data in link.transcript)
+    secrets = [*XB.ravel(), *XP.ravel(), *out["score"].dropna()]
+    for value in secrets:
+        assert np.float64(value).tobytes() not in wire
+        assert np.float32(value).tobytes() not in wire
+        assert repr(float(value)).encode() not in wire
+        assert f"{value:.6f}".encode() not in wire
+    headers = [decode(data) for _, data in link.transcript]
+    assert all(IDS[0] not in str(frame.meta) for frame in headers)  # identifiers only in a blob
+
+
+def test_the_handler_mounts_on_the_runtime_router() -> None:
+    from fincredit.federation import FrameRouter
+
+    service = Service()
+    router = FrameRouter()
+    router.register("scoring.", service.handler)
+    scorer = EncryptedScorer(LocalLink(lambda frame: router.handle(frame, bank_id="bank-a")), BANK)
+    out = scorer.score(_df())
+    assert out["refused"].isna().sum() == 9
+    wrong_bank = EncryptedScorer(LocalLink(lambda frame: router.handle(frame, bank_id="bank-z")), BANK)
+    with pytest.raises(ScoringError) as err:
+        wrong_bank.score(_df())
+    assert err.value.code == "unknown_model" and err.value.status == 404
