@@ -188,6 +188,10 @@ STEPS: list[tuple[str, Step]] = [
     ("Audit trail", step_audit),
 ]
 
+from .demo_market import MARKET_STEPS  # noqa: E402  (its steps type-hint DemoContext)
+
+STEPS += MARKET_STEPS
+
 
 def _start_server(services: Services, settings: Settings) -> uvicorn.Server:
     from .api import create_app
