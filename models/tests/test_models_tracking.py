@@ -97,3 +97,35 @@ def test_runs_without_a_model_log_metrics_only(tracking) -> None:
     rec = tracking.log_training_run(experiment="metrics-only", model=None, metrics={"bank_only_auc": 0.7})
     assert rec.model_uri is None and rec.version is None
     assert tracking.run(rec.run_id)["metrics"]["bank_only_auc"] == 0.7
+
+
+def test_documents_are_stored_with_the_run_for_models_mlflow_has_no_flavor_for(tracking) -> None:
+    part = {"model_id": "j-1", "features": ["tax_rating_latest"], "weights": [0.25]}
+    rec = tracking.log_training_run(
+        experiment="joint-lr",
+        model=None,
+        metrics={"bank_only_auc": 0.7, "joint_auc": 0.8},
+        documents={"platform_part.json": part},
+        lineage=Lineage(consent_ids=["c-9"]),
+    )
+    assert tracking.document(rec.run_id, "platform_part.json") == part
+
+
+def test_enterprise_score_is_served_with_its_registered_version(tracking) -> None:
+    from fincredit.models.credit_score import (
+        load_enterprise_score,
+        register_enterprise_score,
+        train_enterprise_score,
+    )
+    from fincredit.models.synthetic import generate_city
+
+    city = generate_city(2500, seed=9)
+    feats = city.features()
+    trained = train_enterprise_score(feats, city.loans.to_pandas(), params={"n_estimators": 30})
+    rec = register_enterprise_score(tracking, trained, name="score-served", consent_ids=["c-1"])
+    served = load_enterprise_score(tracking, name="score-served")
+    assert served.version == rec.version == trained.version == 1
+    assert served.evaluation.auc == pytest.approx(trained.evaluation.auc)
+    assert served.score(feats.head(20)).equals(trained.score(feats.head(20)))
+    tags = tracking.run(rec.run_id)["tags"]
+    assert "tax_rating" in tags["lineage.catalog_items"].split(",")

@@ -63,6 +63,7 @@ _LAZY = {
     "EnterpriseScoreModel": "credit_score",
     "train_enterprise_score": "credit_score",
     "register_enterprise_score": "credit_score",
+    "load_enterprise_score": "credit_score",
     "pd_to_score": "credit_score",
     "SCORE_MODEL_NAME": "credit_score",
 }

@@ -28,6 +28,7 @@ __all__ = [
     "SCORE_MODEL_NAME",
     "EnterpriseScoreModel",
     "grade",
+    "load_enterprise_score",
     "pd_to_score",
     "register_enterprise_score",
     "train_enterprise_score",
@@ -144,6 +145,7 @@ def register_enterprise_score(
             "auc": score_model.evaluation.auc,
             "ks": score_model.evaluation.ks,
             "test_rows": score_model.evaluation.n,
+            "test_positives": score_model.evaluation.positives,
         },
         lineage=lineage,
         register_as=name,
@@ -151,3 +153,24 @@ def register_enterprise_score(
     )
     score_model.version = record.version
     return record
+
+
+def load_enterprise_score(
+    tracking: Tracking,
+    *,
+    name: str = SCORE_MODEL_NAME,
+    alias: str | None = "production",
+    version: int | None = None,
+) -> EnterpriseScoreModel:
+    """The registered score model (by alias, explicit version, or latest) ready to ``score()``, with its
+    version number and the test AUC/KS it was registered with."""
+    loaded = tracking.load(name, alias=alias, version=version)
+    features = tuple(getattr(loaded.model, "feature_name_", None) or SCORE_FEATURES)
+    metrics = tracking.run(loaded.run_id)["metrics"] if loaded.run_id else {}
+    evaluation = Evaluation(
+        auc=float(metrics.get("auc", float("nan"))),
+        ks=float(metrics.get("ks", float("nan"))),
+        n=int(metrics.get("test_rows", 0)),
+        positives=int(metrics.get("test_positives", 0)),
+    )
+    return EnterpriseScoreModel(loaded.model, features, evaluation, version=loaded.version)

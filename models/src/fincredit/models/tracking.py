@@ -148,13 +148,18 @@ class Tracking:
         lineage: Lineage | None = None,
         tags: Mapping[str, str] | None = None,
         artifacts: Sequence[str | Path] = (),
+        documents: Mapping[str, Any] | None = None,
         run_name: str | None = None,
         register_as: str | None = None,
         alias: str | None = None,
         input_example: Any | None = None,
     ) -> RunRecord:
         """Log one training run (params, AUC/KS metrics, lineage, files, the model) and optionally
-        register the model as a new version of ``register_as`` and point ``alias`` at it."""
+        register the model as a new version of ``register_as`` and point ``alias`` at it.
+
+        ``documents`` maps artifact file names (``"platform_part.json"``) to JSON-serialisable values —
+        for models MLflow has no flavor for, such as one party's half of a federated model, logged
+        with ``model=None``."""
         if flavor not in _FLAVORS:
             raise ModelsError(f"unsupported model flavor {flavor!r}; use one of {_FLAVORS}")
         if alias is not None and register_as is None:
@@ -177,6 +182,8 @@ class Tracking:
                 mlflow.set_tags(all_tags)
             for path in artifacts:
                 mlflow.log_artifact(str(path))
+            for file_name, doc in (documents or {}).items():
+                mlflow.log_dict(doc, file_name)
             if model is not None:
                 signature = None
                 if input_example is not None:
@@ -273,9 +280,13 @@ class Tracking:
         return {"params": dict(r.data.params), "metrics": dict(r.data.metrics), "tags": dict(r.data.tags)}
 
     def lineage(self, run_id: str) -> dict[str, Any]:
+        return dict(self.document(run_id, "lineage.json"))
+
+    def document(self, run_id: str, file_name: str) -> Any:
+        """A JSON artifact logged with the run (``lineage.json`` or one of ``documents``)."""
         with tempfile.TemporaryDirectory() as tmp:
-            path = self.client.download_artifacts(run_id, "lineage.json", tmp)
-            return dict(json.loads(Path(path).read_text(encoding="utf-8")))
+            path = self.client.download_artifacts(run_id, file_name, tmp)
+            return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 def _skops_types(model: Any) -> list[str]:
