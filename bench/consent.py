@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
+import itertools
 import random
 import statistics
 import tempfile
@@ -263,18 +264,27 @@ def build_consent_index(n: int, seed: int = 3) -> tuple[ConsentIndex, int]:
     return index, subjects
 
 
-def consent_requests(count: int, subjects: int, seed: int = 4) -> list[AccessRequest]:
+def consent_requests(index: ConsentIndex, count: int, subjects: int, seed: int = 4) -> list[AccessRequest]:
+    """Half ask about a stored consent's (grantee, subject) pair, half about a random pair."""
     rng = random.Random(seed)
-    return [
-        AccessRequest(
-            grantee=BANKS[rng.randrange(len(BANKS))],
-            subject=Subject(SubjectKind.LEGAL, _subject_code(rng.randrange(subjects))),
-            scopes=frozenset({"court.judgment"}),
-            purpose=Purpose.LOAN_APPLICATION_ASSESSMENT,
-            mode=AccessMode.QUERY,
+    stored = [(s.artefact.grantee, s.artefact.subject) for s in itertools.islice(index, 200_000)]
+    out = []
+    for i in range(count):
+        if i % 2:
+            grantee, subject = rng.choice(stored)
+        else:
+            grantee = BANKS[rng.randrange(len(BANKS))]
+            subject = Subject(SubjectKind.LEGAL, _subject_code(rng.randrange(subjects)))
+        out.append(
+            AccessRequest(
+                grantee=grantee,
+                subject=subject,
+                scopes=frozenset({"court.judgment"}),
+                purpose=Purpose.LOAN_APPLICATION_ASSESSMENT,
+                mode=AccessMode.QUERY,
+            )
         )
-        for _ in range(count)
-    ]
+    return out
 
 
 # ---- main ---------------------------------------------------------------------------------------------
@@ -344,7 +354,7 @@ def main(argv: list[str]) -> int:
     results.append(Result(f"verify_cli_{label}_cpu", verify_cpu, "s", TARGETS["verify_s"], "lower", read_cpu))
 
     index, subjects = build_consent_index(args.consents)
-    requests = consent_requests(args.samples * 5, subjects)
+    requests = consent_requests(index, args.samples * 5, subjects)
     now = T0 + dt.timedelta(days=10)
     lookup_p50, lookup_p99 = measure_lookup(lambda r: index.candidates(r.grantee, r.subject.code), requests)
     p50, p99, allowed = measure_decide(lambda r: index.decide(r, now), requests)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from enum import IntEnum, StrEnum
 
 from fincredit.consent.identifiers import Subject
@@ -256,6 +256,10 @@ class ConsentIndex:
 
     def get(self, grantee: str, subject_code: str, consent_id: str) -> ConsentState:
         return self._by_key[(grantee, subject_code)][consent_id]
+
+    def __iter__(self) -> Iterator[ConsentState]:
+        for states in self._by_key.values():
+            yield from states.values()
 
     def candidates(self, grantee: str, subject_code: str) -> list[ConsentState]:
         found = self._by_key.get((grantee, subject_code))
