@@ -29,6 +29,7 @@ import secrets
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
@@ -48,6 +49,18 @@ POINT_BYTES = 32
 _INLINE_BELOW = 4096
 # Points per pool task: large enough that pickling is noise, small enough to balance two workers.
 _TASK_POINTS = 12_500
+
+# A spawned worker imports this module to run its tasks, and importing it would first run the package
+# __init__, which pulls in the training and scoring stacks (sklearn, TenSEAL, pandas: seconds of CPU
+# per worker). The workers need only this module, so they get a bare package object to import it from.
+# The initializer must be picklable without importing our package, hence the built-in ``exec``. (When
+# the program's main module itself imports the package, spawn re-imports it first and this is a no-op.)
+_WORKER_BOOTSTRAP = """
+import sys, types
+package = types.ModuleType("fincredit.federation")
+package.__path__ = [{path!r}]
+sys.modules.setdefault("fincredit.federation", package)
+"""
 
 _pool_lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
@@ -115,7 +128,12 @@ def _get_pool(workers: int) -> ProcessPoolExecutor:
         if _pool is None or _pool_workers < workers:
             if _pool is not None:
                 _pool.shutdown(wait=False, cancel_futures=True)
-            _pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            _pool = ProcessPoolExecutor(
+                workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=exec,
+                initargs=(_WORKER_BOOTSTRAP.format(path=str(Path(__file__).parent)),),
+            )
             _pool_workers = workers
         return _pool
 
