@@ -235,3 +235,12 @@ def test_usage_errors_exit_2(world):
     assert run("verify", "--key", world.vkey).exit_code == 2
     assert run("verify", world.parquet, "--key", "not a key").exit_code == 2
     assert run("verify", world.parquet, "--key", world.vkey).exit_code == 2  # no checkpoint
+
+
+def test_checkpoints_of_another_log_are_not_mixed_in(world):
+    other = CheckpointIssuer(
+        "other.example/log", NoteSigner("other.example/log", world.key), world.ledger.tree
+    )
+    foreign = world.write("foreign.txt", other.issue(100))
+    result = run("verify", world.parquet, "--key", world.pem, "-c", world.cp200, "-c", foreign)
+    assert result.exit_code == 1 and "different logs" in result.output

@@ -158,6 +158,9 @@ def verify(
         labelled += [(str(old), cp_old), (str(new), cp_new)]
     elif proof is not None:
         raise typer.BadParameter("--proof needs --old and --new")
+    origins = sorted({cp.origin for _, cp in labelled})
+    if len(origins) > 1:
+        _fail(f"the checkpoints are for different logs: {origins}")
     if log is not None:
         if not labelled:
             raise typer.BadParameter("verifying a log needs at least one signed checkpoint (-c)")
