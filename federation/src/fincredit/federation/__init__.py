@@ -4,6 +4,8 @@ PSI alignment (ECDH over X25519) and the party runtime: ``PlatformConnection``, 
 ``Alignment``, ``PlatformPsiParty``, ``FrameRouter``, ``JobStore``. Frames: ``fincredit.federation.wire``.
 Encrypted (CKKS) scoring: ``EncryptedScorer`` (bank SDK), ``ScoringHandler`` (platform party), more in
 ``fincredit.federation.scoring``.
+Vertical federated training (CKKS LR and SecureBoost): ``JointModel`` (bank SDK),
+``PlatformTrainingParty`` (platform party), more in ``fincredit.federation.training``.
 """
 
 from fincredit.federation._http_link import FRAMES_PATH, HttpLink, PlatformConnection
@@ -34,6 +36,15 @@ from fincredit.federation.scoring import (
     ScoringLimits,
     ScoringReport,
 )
+from fincredit.federation.training import (
+    EvaluationReport,
+    JointFit,
+    JointModel,
+    LogisticParams,
+    PlatformTrainingParty,
+    SecureBoostParams,
+    log_bank_model,
+)
 from fincredit.federation.wire import Frame, Link, LocalLink
 
 __all__ = [
@@ -42,6 +53,7 @@ __all__ = [
     "Channel",
     "CkksParams",
     "EncryptedScorer",
+    "EvaluationReport",
     "FederationError",
     "Frame",
     "FrameRouter",
@@ -50,14 +62,18 @@ __all__ = [
     "JobState",
     "JobStateError",
     "JobStore",
+    "JointFit",
+    "JointModel",
     "Link",
     "LocalLink",
     "LogisticDeposit",
+    "LogisticParams",
     "PartyError",
     "PartyHandler",
     "PartyTimeout",
     "PlatformConnection",
     "PlatformPsiParty",
+    "PlatformTrainingParty",
     "PsiError",
     "PsiInputError",
     "PsiRequest",
@@ -70,9 +86,11 @@ __all__ = [
     "ScoringReport",
     "ScoringRequestError",
     "ScoringStats",
+    "SecureBoostParams",
     "SubjectSource",
     "WireError",
     "align",
     "error_frame",
+    "log_bank_model",
     "raise_for_error",
 ]

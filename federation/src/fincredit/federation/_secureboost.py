@@ -68,6 +68,7 @@ __all__ = [
     "decrypt_segments",
     "encrypted_histogram",
     "quantile_thresholds",
+    "tree_scores",
 ]
 
 _HALF = SLOTS // 2

@@ -51,7 +51,6 @@ import tenseal as ts
 
 from fincredit.federation._ckks import (
     SLOTS,
-    add_plain,
     column_sums,
     decrypt_chunks,
     decrypt_sum,
@@ -73,6 +72,7 @@ __all__ = [
     "BankLogisticTrainer",
     "LogisticParams",
     "PlatformLogisticJob",
+    "bank_logits",
     "standardise",
 ]
 
@@ -84,8 +84,8 @@ class LogisticParams:
     learning_rate: float = 1.0
     momentum: float = 0.9
     # Range and degree of the per-row sigmoid interpolation in the platform's partial logit.
-    taylor_range: float = 4.0
-    degree: int = 5
+    taylor_range: float = 5.0
+    degree: int = 7
     mask_amplitude: float = 64.0
 
 
@@ -261,17 +261,23 @@ class PlatformLogisticJob:
             residual.append(acc)
         rho = [self._rng.uniform(-p.mask_amplitude, p.mask_amplitude, SLOTS) for _ in range(n_chunks)]
         shares = [(r - m).serialize() for r, m in zip(residual, rho, strict=True)]
+        # One encryption of a random e (|e| in [1, 2]) per step blinds every returned sum: the mask v of
+        # each output is added as Enc(e)·(v/e), a ct x plain product instead of a fresh encryption.
+        e = self._rng.uniform(1.0, 2.0, SLOTS) * self._rng.choice([-1.0, 1.0], SLOTS)
+        enc_e = ts.ckks_vector(self._ctx, e)
+        amplitude = p.mask_amplitude * 16
         corrections = []
         for j in range(self._n_bank_columns):
-            (acc_j,) = _sums_over_chunks(self._ctx, self._bank_columns[j], rho)
-            mask = zero_sum_mask(self._rng, SLOTS, p.mask_amplitude * 16)
-            corrections.append(add_plain(self._ctx, acc_j, mask).serialize())
-        gradients = []
-        totals = np.zeros(len(self._names))
-        for j, acc in enumerate(column_sums(self._ctx, residual, self._x_chunks)):
-            mask = self._rng.uniform(-p.mask_amplitude * 16, p.mask_amplitude * 16, SLOTS)
-            totals[j] = mask.sum()
-            gradients.append(add_plain(self._ctx, acc, mask).serialize())
+            mask = zero_sum_mask(self._rng, SLOTS, amplitude)
+            (acc_j,) = column_sums(self._ctx, [*self._bank_columns[j], enc_e], [np.stack([*rho, mask / e])])
+            corrections.append(acc_j.serialize())
+        gradient_masks = [self._rng.uniform(-amplitude, amplitude, SLOTS) for _ in self._names]
+        totals = np.array([m.sum() for m in gradient_masks])
+        columns = [
+            np.vstack([column, (m / e)[None, :]])
+            for column, m in zip(self._x_chunks, gradient_masks, strict=True)
+        ]
+        gradients = [acc.serialize() for acc in column_sums(self._ctx, [*residual, enc_e], columns)]
         self._pending_mask_totals = totals
         self._iteration = iteration
         meta = {"iteration": iteration, "shares": len(shares), "corrections": len(corrections)}
@@ -293,10 +299,6 @@ class PlatformLogisticJob:
         if np.intersect1d(rows, self._train).size:
             raise FederationError("evaluation rows must be held out of training")
         return self._reply("lr.partial", {"rows": int(rows.size)}, [_floats_blob(self._x[rows] @ self._w)])
-
-
-def _sums_over_chunks(ctx: ts.Context, chunks: Sequence[ts.CKKSVector], plain: Sequence[np.ndarray]) -> list:
-    return column_sums(ctx, chunks, [np.stack(list(plain))])
 
 
 @dataclass(slots=True)

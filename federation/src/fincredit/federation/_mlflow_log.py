@@ -1,0 +1,52 @@
+"""Register the bank's half of a joint model in the bank's own MLflow (optional: ``federation[mlflow]``).
+
+Only the bank's half, its parameters, the evaluation (AUC/KS joint and bank-only, the uplift) and the
+lineage the caller provides (catalog items, market datasets, consents) are logged; the platform
+registers its half on its side.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from fincredit.federation._sdk import JointFit
+
+__all__ = ["log_bank_model"]
+
+
+def log_bank_model(
+    fit: JointFit,
+    *,
+    lineage: dict[str, Any],
+    experiment: str = "fincredit-joint-modelling",
+    tracking_uri: str | None = None,
+    run_name: str | None = None,
+) -> str:
+    """Log one fit as an MLflow run and return its run id."""
+    try:
+        import mlflow
+    except ImportError as exc:  # the SDK must work without the extra
+        raise ImportError(
+            "MLflow logging needs the extra: pip install 'fincredit-federation[mlflow]'"
+        ) from exc
+    if tracking_uri is not None:
+        mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment(experiment)
+    report = fit.report.to_dict()
+    with mlflow.start_run(run_name=run_name or f"{fit.report.algorithm}-{fit.job_id[:8]}") as run:
+        mlflow.set_tags(
+            {"fincredit.job_id": fit.job_id, "fincredit.party": "bank", "algorithm": fit.report.algorithm}
+        )
+        mlflow.log_params({f"param.{k}": v for k, v in fit.params.items()})
+        mlflow.log_metrics(
+            {
+                k: float(v)
+                for k, v in report.items()
+                if isinstance(v, int | float) and not isinstance(v, bool) and k != "algorithm"
+            }
+        )
+        mlflow.log_dict(dataclasses.asdict(fit.bank_part), "bank_part.json")
+        mlflow.log_dict(report, "evaluation.json")
+        mlflow.log_dict(lineage, "lineage.json")
+        return str(run.info.run_id)

@@ -1,0 +1,248 @@
+"""The bank risk team's SDK: a DataFrame in, the bank's half of a joint model and an evaluation out.
+
+    fit = JointModel(connection).fit(df, id_column="uscc", label="default", features=[...],
+                                     platform_features=[...], algorithm="secureboost")
+    fit.bank_part, fit.report.auc_joint, fit.report.auc_uplift
+
+Alignment seam: with ``align=True`` the SDK first runs the ECDH-PSI (:func:`fincredit.federation.align`)
+on ``df[id_column]`` over the same connection and job id, and keeps the intersection in join order;
+the platform party must then serve the features of *its* half of that alignment for the job (see
+:class:`~fincredit.federation.PlatformTrainingParty`). With ``align=False`` (the default) ``df`` must
+already be in join order: row ``i`` is join index ``i`` on both sides. Identifiers never leave the
+bank in either case (PSI only sends blinded curve points).
+
+The held-out split is drawn by the bank (``test_size``, ``seed``); both halves are evaluated on it:
+the bank-only baseline (same algorithm, bank features only, trained locally in the clear) and the
+joint model (for which the platform reveals, for the held-out rows only, its partial logit (LR) or its
+split directions (SecureBoost), as scoring would).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score, roc_curve
+
+from fincredit.federation._runtime import Channel
+from fincredit.federation._secureboost import BankSecureBoostTrainer, SecureBoostParams
+from fincredit.federation._vertical_lr import BankLogisticTrainer, LogisticParams, standardise
+from fincredit.federation.joint_model import BankLogisticPart, BankTreePart
+from fincredit.federation.wire import Link
+
+__all__ = ["EvaluationReport", "JointFit", "JointModel", "ks_statistic"]
+
+Algorithm = Literal["secureboost", "logistic"]
+
+
+def ks_statistic(y: np.ndarray, scores: np.ndarray) -> float:
+    fpr, tpr, _ = roc_curve(y, scores)
+    return float(np.max(tpr - fpr))
+
+
+@dataclass(slots=True)
+class EvaluationReport:
+    algorithm: str
+    rows_train: int
+    rows_test: int
+    auc_joint: float
+    ks_joint: float
+    auc_bank_only: float
+    ks_bank_only: float
+    auc_uplift: float
+    bytes_sent: int
+    bytes_received: int
+    training_seconds: float
+    total_seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class JointFit:
+    job_id: str
+    bank_part: BankLogisticPart | BankTreePart
+    report: EvaluationReport
+    test_rows: np.ndarray
+    test_scores: np.ndarray
+    params: dict[str, Any]
+
+
+def _counters(platform: Any) -> tuple[int, int] | None:
+    for obj in (platform, getattr(platform, "link", None)):
+        if obj is not None and hasattr(obj, "bytes_sent") and hasattr(obj, "bytes_received"):
+            return int(obj.bytes_sent), int(obj.bytes_received)
+    return None
+
+
+class JointModel:
+    """Train a joint model with the platform over ``platform`` (a Link, Channel or PlatformConnection)."""
+
+    def __init__(
+        self,
+        platform: Link | Channel,
+        *,
+        logistic: LogisticParams | None = None,
+        secureboost: SecureBoostParams | None = None,
+        progress: bool = True,
+        timeout: float = 600.0,
+        seed: int = 0,
+    ) -> None:
+        self.platform = platform
+        channel = getattr(platform, "channel", None)
+        self.channel = channel if isinstance(channel, Channel) else None
+        self.logistic = logistic or LogisticParams()
+        self.secureboost = secureboost or SecureBoostParams()
+        self.progress = progress
+        self.timeout = timeout
+        self.seed = seed
+
+    def _link(self) -> Link | Channel:
+        if self.channel is not None:
+            return self.channel
+        if isinstance(self.platform, Channel):
+            return self.platform
+        return Channel(self.platform, timeout=self.timeout, retries=0)
+
+    def fit(
+        self,
+        df: pd.DataFrame,
+        *,
+        id_column: str,
+        label: str,
+        features: Sequence[str],
+        platform_features: Sequence[str],
+        algorithm: Algorithm = "secureboost",
+        test_size: float = 0.2,
+        job_id: str | None = None,
+        align: bool = False,
+        scopes: Sequence[str] = (),
+    ) -> JointFit:
+        started = time.perf_counter()
+        job_id = job_id or uuid.uuid4().hex
+        if algorithm not in ("secureboost", "logistic"):
+            raise ValueError(f"unknown algorithm {algorithm!r}: use 'secureboost' or 'logistic'")
+        missing = [c for c in [id_column, label, *features] if c not in df.columns]
+        if missing:
+            raise ValueError(f"columns missing from the DataFrame: {missing}")
+        if not 0.0 < test_size < 1.0:
+            raise ValueError("test_size must be in (0, 1)")
+        if df[id_column].duplicated().any():
+            raise ValueError(f"{id_column!r} has duplicate identifiers")
+        link = self._link()
+        if align:
+            from fincredit.federation._psi_bank import align as psi_align
+
+            alignment = psi_align(
+                link, job_id, df[id_column].astype(str).tolist(), scopes=scopes, progress=self.progress
+            )
+            df = df.iloc[np.asarray(alignment.rows)]
+        x = df[list(features)].to_numpy(dtype=np.float64)
+        y = df[label].to_numpy().astype(np.int64)
+        if set(np.unique(y)) - {0, 1}:
+            raise ValueError(f"label {label!r} must be binary 0/1")
+        rng = np.random.default_rng(self.seed)
+        order = rng.permutation(len(df))
+        n_test = max(1, round(test_size * len(df)))
+        test_rows, train_rows = np.sort(order[:n_test]), np.sort(order[n_test:])
+        before = _counters(self.platform)
+        with self._bar(algorithm) as advance:
+            trainer: BankLogisticTrainer | BankSecureBoostTrainer
+            if algorithm == "logistic":
+                trainer = BankLogisticTrainer(link, job_id=job_id, params=self.logistic, progress=advance)
+            else:
+                trainer = BankSecureBoostTrainer(
+                    link, job_id=job_id, params=self.secureboost, progress=advance
+                )
+            t0 = time.perf_counter()
+            part = trainer.fit(
+                x,
+                y,
+                features=features,
+                platform_features=platform_features,
+                train_rows=train_rows,
+                model_id=job_id,
+            )
+            training_seconds = time.perf_counter() - t0
+            scores = trainer.joint_scores(part, x, test_rows)  # type: ignore[arg-type]
+        after = _counters(self.platform)
+        sent = received = 0
+        if before is not None and after is not None:
+            sent, received = after[0] - before[0], after[1] - before[1]
+        baseline = self._bank_only(algorithm, x, y, train_rows, test_rows)
+        y_test = y[test_rows]
+        auc_joint = float(roc_auc_score(y_test, scores))
+        auc_bank = float(roc_auc_score(y_test, baseline))
+        report = EvaluationReport(
+            algorithm=algorithm,
+            rows_train=int(train_rows.size),
+            rows_test=int(test_rows.size),
+            auc_joint=auc_joint,
+            ks_joint=ks_statistic(y_test, scores),
+            auc_bank_only=auc_bank,
+            ks_bank_only=ks_statistic(y_test, baseline),
+            auc_uplift=auc_joint - auc_bank,
+            bytes_sent=sent,
+            bytes_received=received,
+            training_seconds=training_seconds,
+            total_seconds=time.perf_counter() - started,
+        )
+        params = asdict(self.logistic) if algorithm == "logistic" else asdict(self.secureboost)
+        return JointFit(job_id, part, report, test_rows, scores, params)
+
+    def _bar(self, algorithm: str) -> Any:
+        total = self.logistic.iterations if algorithm == "logistic" else self.secureboost.n_trees
+        unit = "iterations" if algorithm == "logistic" else "trees"
+        sdk = self
+
+        class _Bar:
+            def __enter__(self) -> Callable[[int, int], None] | None:
+                if not sdk.progress:
+                    return None
+                self.progress = Progress(
+                    TextColumn(f"joint {algorithm} ({unit})"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                )
+                self.progress.start()
+                task = self.progress.add_task(algorithm, total=total)
+                return lambda done, _total: self.progress.update(task, completed=done)
+
+            def __exit__(self, *exc: object) -> None:
+                if sdk.progress:
+                    self.progress.stop()
+
+        return _Bar()
+
+    def _bank_only(
+        self, algorithm: str, x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray
+    ) -> np.ndarray:
+        if algorithm == "logistic":
+            xs, _, _ = standardise(x, train)
+            clf = LogisticRegression(C=1.0 / (self.logistic.l2 * train.size), max_iter=2000)
+            clf.fit(xs[train], y[train])
+            return np.asarray(clf.decision_function(xs[test]))
+        p = self.secureboost
+        gbm = HistGradientBoostingClassifier(
+            max_iter=p.n_trees,
+            learning_rate=p.learning_rate,
+            max_depth=p.max_depth,
+            max_leaf_nodes=2**p.max_depth,
+            max_bins=min(p.max_bin, 255),
+            l2_regularization=p.l2,
+            min_samples_leaf=p.min_data_in_leaf,
+            early_stopping=False,
+            random_state=self.seed,
+        )
+        gbm.fit(x[train], y[train])
+        return np.asarray(gbm.decision_function(x[test]))

@@ -1,0 +1,52 @@
+"""Vertical federated training under CKKS: logistic regression and SecureBoost, bank and platform sides.
+
+Most users want :class:`JointModel` (re-exported from ``fincredit.federation``); the trainers and the
+platform jobs are here for services and tests that drive one protocol directly.
+"""
+
+from fincredit.federation._ckks import load_public_context, new_secret_context, public_context_bytes
+from fincredit.federation._mlflow_log import log_bank_model
+from fincredit.federation._sdk import EvaluationReport, JointFit, JointModel, ks_statistic
+from fincredit.federation._secureboost import (
+    BankSecureBoostTrainer,
+    PlatformSecureBoostJob,
+    SecureBoostParams,
+    bin_feature,
+    decrypt_segments,
+    encrypted_histogram,
+    quantile_thresholds,
+    tree_scores,
+)
+from fincredit.federation._training_party import PlatformTrainingParty
+from fincredit.federation._vertical_lr import (
+    BankLogisticTrainer,
+    LogisticParams,
+    PlatformLogisticJob,
+    bank_logits,
+    standardise,
+)
+
+__all__ = [
+    "BankLogisticTrainer",
+    "BankSecureBoostTrainer",
+    "EvaluationReport",
+    "JointFit",
+    "JointModel",
+    "LogisticParams",
+    "PlatformLogisticJob",
+    "PlatformSecureBoostJob",
+    "PlatformTrainingParty",
+    "SecureBoostParams",
+    "bank_logits",
+    "bin_feature",
+    "decrypt_segments",
+    "encrypted_histogram",
+    "ks_statistic",
+    "load_public_context",
+    "log_bank_model",
+    "new_secret_context",
+    "public_context_bytes",
+    "quantile_thresholds",
+    "standardise",
+    "tree_scores",
+]
