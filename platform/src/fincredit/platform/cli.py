@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .cli_market import market_app, objections_app
 from .errors import FincreditError
 from .settings import Settings, get_settings
 
@@ -19,6 +20,8 @@ account_app = typer.Typer(help="Real-name accounts and their keys.", no_args_is_
 app.add_typer(db_app, name="db")
 app.add_typer(org_app, name="org")
 app.add_typer(account_app, name="account")
+app.add_typer(market_app, name="market")
+app.add_typer(objections_app, name="objections")
 console = Console()
 
 
