@@ -263,5 +263,33 @@ def demo(
     raise typer.Exit(run_demo(port=port, keep_serving=keep_serving, fresh=fresh))
 
 
+consents_app = typer.Typer(help="Consents and the consent ledger.", no_args_is_help=True)
+app.add_typer(consents_app, name="consents")
+
+
+@consents_app.command("expire")
+def consents_expire() -> None:
+    """Expire every ACTIVE or PAUSED consent past its end (each ledgered); run it periodically."""
+    from .consents import expire_due
+
+    services = _services()
+    try:
+        console.print(f"{expire_due(services)} consent(s) expired")
+    finally:
+        services.close()
+
+
+@consents_app.command("checkpoint")
+def consents_checkpoint() -> None:
+    """Sign a checkpoint of the ledger at its current size (if new entries arrived) and print it."""
+    from .consents import latest_checkpoint
+
+    services = _services()
+    try:
+        typer.echo(latest_checkpoint(services).note, nl=False)
+    finally:
+        services.close()
+
+
 if __name__ == "__main__":
     app()

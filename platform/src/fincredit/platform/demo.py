@@ -192,6 +192,10 @@ from .demo_market import MARKET_STEPS  # noqa: E402  (its steps type-hint DemoCo
 
 STEPS += MARKET_STEPS
 
+from .demo_consent import CONSENT_STEPS  # noqa: E402  (its steps type-hint DemoContext)
+
+STEPS += CONSENT_STEPS
+
 
 def _start_server(services: Services, settings: Settings) -> uvicorn.Server:
     from .api import create_app
