@@ -205,20 +205,25 @@ def resident_ids(
 ) -> pa.Array:
     """Unique resident IDs; ``birth_days`` are datetime64[D]; sequence parity encodes sex (GB 11643)."""
     n = len(regions)
-    ymd = birth_days.astype("datetime64[D]").astype(str)  # 'YYYY-MM-DD'
-    date_digits = np.char.replace(ymd, "-", "")
+    born = birth_days.astype("datetime64[D]")
+    year = born.astype("datetime64[Y]").astype(np.int64) + 1970
+    month_start = born.astype("datetime64[M]")
+    month = month_start.astype(np.int64) % 12 + 1
+    day = (born - month_start.astype("datetime64[D]")).astype(np.int64) + 1
+    # The 17-digit body as one integer (region, yyyymmdd, sequence) so uniqueness is an int sort.
+    prefix = regions.astype(np.int64) * 10**11 + (year * 10_000 + month * 100 + day) * 1_000
     seq = rng.integers(0, 500, size=n) * 2 + np.where(female, 0, 1)
-    prefix = np.char.add(regions.astype("U6"), date_digits)
     while True:
-        body = np.char.add(prefix, np.char.zfill(seq.astype("U3"), 3))
+        body = prefix + seq
         _, first = np.unique(body, return_index=True)
         dup = np.ones(n, dtype=bool)
         dup[first] = False
         if not dup.any():
             break
         seq[dup] = rng.integers(0, 500, size=int(dup.sum())) * 2 + np.where(female[dup], 0, 1)
-    digits = _digit_matrix(body, 17)
-    check = _RID_CHECK_ASCII[(digits.astype(np.int64) @ _RID_WEIGHTS) % 11]
+    powers = 10 ** np.arange(16, -1, -1, dtype=np.int64)
+    digits = (body[:, None] // powers) % 10
+    check = _RID_CHECK_ASCII[(digits @ _RID_WEIGHTS) % 11]
     return _ascii_rows(np.concatenate([digits + ord("0"), check[:, None]], axis=1))
 
 

@@ -80,10 +80,10 @@ _SEVERE_PENALTIES = ("责令停产停业", "暂扣或吊销许可证")
 class _Frame:
     """One input table projected onto the enterprise index: row positions and typed columns."""
 
-    def __init__(self, table: pa.Table, keys: pa.Array, key: str) -> None:
+    def __init__(self, table: pa.Table, pos: np.ndarray, n: int) -> None:
         self.table = table
-        self.pos = _positions(table.column(key), keys)
-        self.n = len(keys)
+        self.pos = pos
+        self.n = n
 
     def days(self, column: str, *, null_as_future: bool = True) -> np.ndarray:
         col = pc.cast(self.table.column(column), pa.int32())
@@ -127,10 +127,28 @@ class _Frame:
         return np.where(np.isinf(out), np.nan, out)
 
 
-def _positions(column: pa.ChunkedArray | pa.Array, keys: pa.Array) -> np.ndarray:
-    """Row -> position of its key among ``keys`` (-1 when absent), by Arrow's hash lookup."""
-    found = pc.index_in(column, value_set=keys)
-    return np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+def _positions(columns: Mapping[str, pa.ChunkedArray], keys: pa.Array) -> dict[str, np.ndarray]:
+    """Row -> position of its key among ``keys`` (-1 when absent), for every table at once: Arrow
+    rebuilds the hash table of ``keys`` on each ``index_in`` call, which dominates at 1M enterprises."""
+    names = list(columns)
+    chunks = [chunk.cast(pa.string()) for name in names for chunk in columns[name].chunks]
+    if not chunks:
+        return {name: np.empty(0, dtype=np.int64) for name in names}
+    found = pc.index_in(pa.chunked_array(chunks, type=pa.string()), value_set=keys)
+    flat = np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    out, start = {}, 0
+    for name in names:
+        stop = start + len(columns[name])
+        out[name] = flat[start:stop]
+        start = stop
+    return out
+
+
+def _ordinal(column: pa.ChunkedArray, scale: Mapping[str, float]) -> np.ndarray:
+    labels = list(scale)
+    found = pc.index_in(column, value_set=pa.array(labels, pa.string()))
+    idx = np.asarray(pc.fill_null(found, len(labels)).to_numpy(zero_copy_only=False), dtype=np.int64)
+    return np.append(np.array([scale[x] for x in labels], dtype=float), np.nan)[idx]
 
 
 def _days(d: dt.date) -> int:
@@ -166,9 +184,16 @@ def enterprise_features(
     y3, y5, y2 = t - 3 * 365, t - 5 * 365, t - 2 * 365
     out: dict[str, np.ndarray] = {}
 
+    # Person records are keyed by resident ID and reach companies through their representative.
+    keyed = {f"r:{c}": t.column("subject_id") for c, t in records.items() if c != "dishonest_debtor_person"}
+    keyed.update({f"m:{c}": t.column("uscc") for c, t in (market or {}).items()})
+    positions = _positions({k: v for k, v in keyed.items() if len(v)}, keys)
+
     def frame(code: str) -> _Frame | None:
         table = records.get(code)
-        return None if table is None or table.num_rows == 0 else _Frame(table, keys, "subject_id")
+        if table is None or table.num_rows == 0:
+            return None
+        return _Frame(table, positions[f"r:{code}"], n)
 
     zeros = np.zeros(n)
     nans = np.full(n, np.nan)
@@ -207,7 +232,7 @@ def enterprise_features(
     tax = frame("tax_rating")
     if tax is not None:
         d = tax.days("rated_date")
-        ordinal = np.array([_TAX_ORDINAL.get(r, np.nan) for r in tax.strings("rating")], dtype=float)
+        ordinal = _ordinal(tax.table.column("rating"), _TAX_ORDINAL)
         known = d <= t
         out["tax_rating_latest"] = tax.latest(known, d, ordinal)
         out["tax_rating_worst_3y"] = tax.minimum(known & (d > y3), ordinal)
@@ -270,7 +295,7 @@ def enterprise_features(
     cus = frame("customs_rating")
     if cus is not None:
         d = cus.days("rated_date")
-        ordinal = np.array([_CUSTOMS_ORDINAL.get(r, np.nan) for r in cus.strings("rating")], dtype=float)
+        ordinal = _ordinal(cus.table.column("rating"), _CUSTOMS_ORDINAL)
         out["customs_rating"] = cus.latest(d <= t, d, ordinal)
     else:
         out["customs_rating"] = nans
@@ -291,7 +316,7 @@ def enterprise_features(
     else:
         out["honours_3y"] = out["high_tech"] = zeros
 
-    out.update(_market_features(market or {}, keys, as_of))
+    out.update(_market_features(market or {}, positions, n, as_of))
     frame_out = pd.DataFrame({f: out[f] for f in (*PUBLIC_FEATURES, *MARKET_FEATURES)}, index=index)
     return frame_out
 
@@ -305,15 +330,16 @@ def _period_days(fr: _Frame, column: str) -> np.ndarray:
     return first_days[np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)]
 
 
-def _market_features(market: Mapping[str, pa.Table], keys: pa.Array, as_of: dt.date) -> dict[str, np.ndarray]:
+def _market_features(
+    market: Mapping[str, pa.Table], positions: Mapping[str, np.ndarray], n: int, as_of: dt.date
+) -> dict[str, np.ndarray]:
     t = _days(as_of)
-    n = len(keys)
     nans = np.full(n, np.nan)
     out: dict[str, np.ndarray] = {}
 
     def frame(code: str) -> _Frame | None:
         table = market.get(code)
-        return None if table is None or table.num_rows == 0 else _Frame(table, keys, "uscc")
+        return None if table is None or table.num_rows == 0 else _Frame(table, positions[f"m:{code}"], n)
 
     scf = frame("supply_chain_payments")
     if scf is not None:

@@ -14,14 +14,23 @@ utility payment score, news risk). The bank sees ``z`` only through its own rela
     logit = LOAN_INTERCEPT
           + Σ LOAN_BANK_COEFS[f]   · bank_feature[f]
           + Σ LOAN_PUBLIC_COEFS[f] · public_feature[f]      (from fincredit.models.features)
-          + Σ LOAN_MARKET_COEFS[f] · market_feature[f]      (NaN counts as the listed fill value)
+          + Σ LOAN_MARKET_COEFS[f] · market_feature[f]
+            (continuous features minus LOAN_FEATURE_CENTRES[f]; NaN counts as the centre)
           + LOAN_LATENT_COEF · z                            (what nobody observes)
           + ε,  ε ~ N(0, LOAN_SHOCK_SD)                     (idiosyncratic shocks)
 
-Public and market features are computed by ``features.enterprise_features`` on the clean records as
-of ``as_of``, so a model trained on the same features can recover the generating signal. On 20,000
-loans the bank-only LightGBM AUC is about 0.70 and the joint (bank + public + market) AUC about 0.80;
-``manifest.json`` records the coefficients and the oracle AUC of the generating logit.
+The bank terms are functions of the loan table's columns: ``past_overdue_count``,
+``log_relationship_years = log1p(relationship_months / 12)``, ``collateral_none``,
+``collateral_real_estate``, ``log_loan_to_deposit = log((loan_amount + 1) / (deposit_avg_balance + 1))``,
+``rate_spread = interest_rate - 3.45`` (the bank prices its own view of the borrower into the spread
+over the one-year LPR) and ``term_long = term_months >= 36``. Public and market features are
+computed by ``features.enterprise_features`` on the clean records as of ``as_of`` (loans are applied
+for in the 90 days after it), so a model trained on the same features can recover the signal.
+
+Measured on 20,000 loans (80/20 split): bank-only LightGBM AUC 0.68-0.72, joint (bank + public +
+market) 0.81-0.83, default rate about 15%. ``manifest.json`` records the coefficients and the
+"oracle" AUC of the generating logit without ε (about 0.82), which no model can beat by more than
+sampling noise.
 """
 
 from __future__ import annotations
@@ -66,6 +75,7 @@ __all__ = [
     "BANK_FEATURES",
     "DEFAULT_AS_OF",
     "LOAN_BANK_COEFS",
+    "LOAN_FEATURE_CENTRES",
     "LOAN_INTERCEPT",
     "LOAN_LATENT_COEF",
     "LOAN_MARKET_COEFS",
@@ -133,15 +143,10 @@ LOAN_MARKET_COEFS: dict[str, float] = {
     "utility_payment_score": -0.006,
     "news_risk_score": 0.025,
 }
-# Values a missing feature takes in the generating logit (enterprises a vendor does not cover, no
-# tax rating yet): roughly the population average, so absence carries no signal by itself.
-_FILL = {
-    "tax_rating_latest": 2.8,
-    "scf_on_time_ratio": 0.9,
-    "utility_payment_score": 620.0,
-    "news_risk_score": 22.0,
-}
-_CENTRE = {
+# Continuous features enter the logit centred on roughly their population average, and a missing
+# value (a firm a vendor does not cover, no tax rating yet) takes that average, so absence carries no
+# signal by itself. Counts and flags enter as they are.
+LOAN_FEATURE_CENTRES: dict[str, float] = {
     "tax_rating_latest": 2.8,
     "scf_on_time_ratio": 0.9,
     "utility_payment_score": 620.0,
@@ -792,7 +797,8 @@ class _Builder:
             logit += coef * bank_terms[name]
         for name, coef in {**LOAN_PUBLIC_COEFS, **LOAN_MARKET_COEFS}.items():
             values = feats[name].to_numpy(dtype=float)
-            values = np.where(np.isnan(values), _FILL.get(name, 0.0), values) - _CENTRE.get(name, 0.0)
+            centre = LOAN_FEATURE_CENTRES.get(name, 0.0)
+            values = np.where(np.isnan(values), centre, values) - centre
             logit += coef * values
         p = _sigmoid(logit)
         default = rng.random(m) < _sigmoid(logit + rng.normal(0, LOAN_SHOCK_SD, m))
@@ -867,8 +873,7 @@ def generate_city(
             "bank": LOAN_BANK_COEFS,
             "public": LOAN_PUBLIC_COEFS,
             "market": LOAN_MARKET_COEFS,
-            "fill_values": _FILL,
-            "centre_values": _CENTRE,
+            "feature_centres": LOAN_FEATURE_CENTRES,
             **loan_info,
         },
     }
