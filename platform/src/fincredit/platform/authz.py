@@ -101,6 +101,20 @@ DEFAULT_POLICIES: list[tuple[str, str, str]] = [
     ("regulator", "ledger", "export"),
     ("credit_authority", "ledger", "read"),
     ("credit_authority", "ledger", "export"),
+    # Catalog (R§6, G§7) and provider submissions (R§7, R§8): every institution reads the catalog;
+    # providers submit and read their own; supervisors read every provider's compliance.
+    ("bank", "catalog", "read"),
+    ("provider", "catalog", "read"),
+    ("vendor", "catalog", "read"),
+    ("board_team", "catalog", "read"),
+    ("regulator", "catalog", "read"),
+    ("credit_authority", "catalog", "read"),
+    ("provider", "submissions", "write"),
+    ("provider", "submissions", "read"),
+    ("regulator", "submissions", "read"),
+    ("regulator", "submissions", "read_all"),
+    ("credit_authority", "submissions", "read"),
+    ("credit_authority", "submissions", "read_all"),
 ]
 
 

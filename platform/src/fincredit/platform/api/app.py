@@ -8,11 +8,25 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from ..catalog import ensure_catalog
 from ..services import Services, build_services
 from ..settings import Settings, get_settings
 from . import problems
 from .middleware import BodyLimitMiddleware, audit_middleware
-from .routers import admin, audit, auth, billing, consents, ledger, market, objections, subjects, system
+from .routers import (
+    admin,
+    audit,
+    auth,
+    billing,
+    catalog,
+    consents,
+    ledger,
+    market,
+    objections,
+    subjects,
+    submissions,
+    system,
+)
 
 API_DESCRIPTION = """
 fincredit — the city's financing credit service platform. Public credit information and purchased
@@ -33,6 +47,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     app = FastAPI(title="fincredit", version="0.1.0", description=API_DESCRIPTION, lifespan=lifespan)
     app.state.services = services
+    ensure_catalog(services.sessions)  # seeds the default catalog at first start
     problems.install(app)
     app.middleware("http")(audit_middleware(services))
     app.add_middleware(
@@ -55,5 +70,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     ):
         app.include_router(router)
     for router in (consents.router, ledger.router):
+        app.include_router(router)
+    for router in (catalog.router, submissions.router):
         app.include_router(router)
     return app
