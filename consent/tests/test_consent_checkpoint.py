@@ -130,3 +130,15 @@ def test_the_issuer_refuses_to_sign_over_a_rewritten_history(signer):
     forked.append_many([leaf_hash(bytes([i if i != 3 else 99])) for i in range(12)])
     with pytest.raises(InconsistentCheckpointError, match="does not extend the signed head of size 8"):
         CheckpointIssuer(ORIGIN, signer, forked, last=signed).issue()
+
+
+def test_heads_are_signed_at_least_every_n_entries(signer):
+    tree = MerkleTree(InMemoryTreeStore())
+    issuer = CheckpointIssuer(ORIGIN, signer, tree)
+    sizes = []
+    for i in range(25):
+        tree.append(leaf_hash(bytes([i])))
+        note = issuer.issue_if_due(every=10)
+        if note is not None:
+            sizes.append(open_checkpoint(note, signer.verifier).size)
+    assert sizes == [10, 20]

@@ -259,3 +259,15 @@ class CheckpointIssuer:
         checkpoint = Checkpoint(self.origin, size, root, extensions)
         self.last = checkpoint
         return sign_checkpoint(checkpoint, self.signer)
+
+    def issue_if_due(self, every: int) -> str | None:
+        """Sign a new head once ``every`` entries have been appended since the last one, else None."""
+        if every < 1:
+            raise ValueError("every must be positive")
+        last_size = self.last.size if self.last is not None else 0
+        size = self.tree.size
+        if self.last is not None and size - last_size < every:
+            return None
+        if self.last is None and size < every:
+            return None
+        return self.issue(size)
