@@ -264,10 +264,7 @@ class CheckpointIssuer:
         """Sign a new head once ``every`` entries have been appended since the last one, else None."""
         if every < 1:
             raise ValueError("every must be positive")
-        last_size = self.last.size if self.last is not None else 0
         size = self.tree.size
-        if self.last is not None and size - last_size < every:
-            return None
-        if self.last is None and size < every:
+        if size - (self.last.size if self.last is not None else 0) < every:
             return None
         return self.issue(size)
