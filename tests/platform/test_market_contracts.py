@@ -283,3 +283,19 @@ def test_derived_products_record_their_lineage_and_lose_the_right_to_sell_at_exp
         assert may_sell(session, model.id, DURING)[0]
         ok, why = may_sell(session, model.id, AFTER)
     assert not ok and dataset in why
+
+
+def test_showing_raw_values_outside_the_platform_needs_the_resale_right(services, world) -> None:  # type: ignore[no-untyped-def]
+    with services.read() as session:
+        assert check_market_use(session, world.dataset, "loan_application_assessment", DURING).allowed
+        with pytest.raises(MarketUseRefused) as refused:
+            market_fields_for(
+                session,
+                world.dataset,
+                world.subjects.values(),
+                "loan_application_assessment",
+                DURING,
+                var_dir=services.settings.var_dir,
+                disclose=True,
+            )
+    assert refused.value.extensions["reason"] == "resale-not-allowed"

@@ -57,7 +57,7 @@ class MarketUseDecision:
     at: dt.datetime
     allowed: bool
     reason: str  # allowed | unknown-dataset | no-contract | contract-not-started | contract-expired
-    #              | contract-terminated | purpose-not-allowed
+    #              | contract-terminated | purpose-not-allowed | resale-not-allowed
     detail: str
     contract: ContractView | None = None
 
@@ -221,11 +221,17 @@ def contract_in_force(session: Session, dataset: str, at: dt.datetime) -> Contra
 
 
 def check_market_use(
-    session: Session, dataset: str, purpose: Purpose | str | None, at: dt.datetime | None = None
+    session: Session,
+    dataset: str,
+    purpose: Purpose | str | None,
+    at: dt.datetime | None = None,
+    *,
+    disclose: bool = False,
 ) -> MarketUseDecision:
     """The decision every use of market data goes through: is a contract in force at ``at`` that covers
-    ``dataset`` and allows ``purpose`` (``None``: any purpose)? Refusals name the reason so the caller
-    can say why."""
+    ``dataset`` and allows ``purpose`` (``None``: any purpose)? With ``disclose`` the raw values leave
+    the platform (shown to a bank, not just used in a model or a score): that is resale, and the
+    contract must also grant the resale right. Refusals name the reason so the caller can say why."""
     at = at or utcnow()
     purpose_value = "" if purpose is None else str(purpose)
 
@@ -244,8 +250,9 @@ def check_market_use(
         return refuse("no-contract", f"no contract covers dataset {dataset!r}")
     on = china_date(at)
     in_force = [c for c in contracts if c.in_force(on, at)]
-    for contract in in_force:
-        if purpose is None or purpose_value in contract.allowed_purposes:
+    for_purpose = [c for c in in_force if purpose is None or purpose_value in c.allowed_purposes]
+    for contract in for_purpose:
+        if not disclose or contract.resale_allowed:
             return MarketUseDecision(
                 dataset,
                 purpose_value,
@@ -255,6 +262,13 @@ def check_market_use(
                 f"allowed by contract {contract.reference}",
                 contract,
             )
+    if for_purpose:
+        return refuse(
+            "resale-not-allowed",
+            f"contract {for_purpose[0].reference} allows {dataset!r} for {purpose_value or 'use'} inside the "
+            "platform only: its raw values may not be passed on",
+            for_purpose[0],
+        )
     if in_force:
         allowed = sorted({p for c in in_force for p in c.allowed_purposes})
         return refuse(

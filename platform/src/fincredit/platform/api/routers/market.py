@@ -118,6 +118,9 @@ def datasets(
     purpose: Annotated[Purpose | None, Query(description="only datasets usable for this purpose")] = None,
     at: Annotated[dt.datetime | None, Query(description="when (default now); ISO 8601 with zone")] = None,
     include_refused: Annotated[bool, Query(description="also list datasets that may not be used")] = False,
+    disclose: Annotated[
+        bool, Query(description="the raw values would be shown outside the platform (needs resale right)")
+    ] = False,
 ) -> list[DatasetOut]:
     """The datasets the caller may use for ``purpose`` (any purpose if omitted), with the contract that
     allows it, or with the refusal reason when ``include_refused``. A vendor sees its own datasets."""
@@ -131,6 +134,7 @@ def datasets(
             at,
             include_refused=include_refused or vendor is not None,
             vendor_id=vendor,
+            disclose=disclose,
         )
         return [DatasetOut.of(d) for d in found]
 
