@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -170,7 +171,7 @@ class City:
     loans: pa.Table
     info: dict[str, Any] = field(default_factory=dict)
 
-    def features(self, as_of: dt.date | None = None) -> Any:
+    def features(self, as_of: dt.date | None = None) -> pd.DataFrame:
         """``features.enterprise_features`` over the clean records (a pandas frame keyed by USCC)."""
         return enterprise_features(self.records, self.market, as_of=as_of or self.as_of)
 
@@ -759,7 +760,7 @@ class _Builder:
         return out
 
     # -- loans ----------------------------------------------------------------------------------------
-    def loans(self, features: Any) -> tuple[pa.Table, dict[str, float]]:
+    def loans(self, features: pd.DataFrame) -> tuple[pa.Table, dict[str, float]]:
         rng, z, t = self.rngs["loans"], self.z, self.t
         alive = np.flatnonzero(self.status < 2)
         k = max(1, round(self.loan_share * len(alive)))
