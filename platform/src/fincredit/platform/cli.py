@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .cli_ingest import catalog_app, ingest_app
 from .cli_market import market_app, objections_app
 from .errors import FincreditError
 from .settings import Settings, get_settings
@@ -22,6 +23,8 @@ app.add_typer(org_app, name="org")
 app.add_typer(account_app, name="account")
 app.add_typer(market_app, name="market")
 app.add_typer(objections_app, name="objections")
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(ingest_app, name="ingest")
 console = Console()
 
 

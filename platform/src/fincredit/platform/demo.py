@@ -196,6 +196,10 @@ from .demo_consent import CONSENT_STEPS  # noqa: E402  (its steps type-hint Demo
 
 STEPS += CONSENT_STEPS
 
+from .demo_ingest import INGEST_STEPS  # noqa: E402
+
+STEPS += INGEST_STEPS
+
 
 def _start_server(services: Services, settings: Settings) -> uvicorn.Server:
     from .api import create_app

@@ -18,9 +18,11 @@ from ._pipeline import (
 )
 from ._read import FORMATS, detect_format
 from ._records import record_history, sensitive_fields, visible_records
+from ._watch import DropResult, process_drop_file, scan_once, watch, write_feedback_csv
 
 __all__ = [
     "FORMATS",
+    "DropResult",
     "IngestResult",
     "MonthStatus",
     "StageTimes",
@@ -36,12 +38,16 @@ __all__ = [
     "normalise_name",
     "overdue",
     "parse_month",
+    "process_drop_file",
     "record_history",
     "register_subjects",
     "resident_id_valid",
+    "scan_once",
     "sensitive_fields",
     "submission_item",
     "uscc_valid",
     "valid_until",
     "visible_records",
+    "watch",
+    "write_feedback_csv",
 ]
