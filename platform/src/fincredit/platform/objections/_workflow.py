@@ -31,9 +31,12 @@ from ..db.hooks import after_commit
 from ..db.objections import Objection, ObjectionEvent, ObjectionOutbox, RecordDisclosure
 from ..db.records import CreditRecord
 from ..errors import Forbidden, InvalidInput, NotFound, ObjectionStateError
+from ..ingestion import sensitive_fields
+from ..keyring import Keyring
 from ..market import china_date
 from ..workdays import add_workdays
 
+_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 PLATFORM_CHECK_DAYS = 3
 PROVIDER_ANSWER_DAYS = 10
 MAX_EXTENSION_DAYS = 15
@@ -369,6 +372,7 @@ def platform_check(
     actor_org_id: str | None,
     corrected_data: Mapping[str, Any] | None = None,
     at: dt.datetime | None = None,
+    keyring: Keyring | None = None,
 ) -> ObjectionView:
     """The platform checks its own processing (cleaning, matching, loading). Right → the provider must
     answer; wrong → the platform corrects the record itself (``corrected_data``) and the case closes."""
@@ -405,6 +409,7 @@ def platform_check(
         actor_org_id,
         note,
         corrected_data,
+        keyring,
     )
     return view(session, o, at=at)
 
@@ -463,6 +468,7 @@ def provider_answer(
     actor_org_id: str,
     corrected_data: Mapping[str, Any] | None = None,
     at: dt.datetime | None = None,
+    keyring: Keyring | None = None,
 ) -> ObjectionView:
     """The provider's answer: the record is wrong (a corrected version replaces it) or it stands."""
     at = at or utcnow()
@@ -482,6 +488,7 @@ def provider_answer(
             actor_org_id,
             note,
             corrected_data,
+            keyring,
         )
     else:
         _resolve(
@@ -505,12 +512,13 @@ def _resolve(
     actor_org_id: str | None,
     note: str,
     corrected_data: Mapping[str, Any] | None = None,
+    keyring: Keyring | None = None,
 ) -> None:
     record = session.get(CreditRecord, o.record_id)
     assert record is not None
     extra: dict[str, Any] = {}
     if corrected_data is not None:
-        new = correct_record(session, record, corrected_data, at=at)
+        new = correct_record(session, record, corrected_data, at=at, keyring=keyring)
         o.corrected_record_id = new.id
         extra["corrected_record_id"] = new.id
         extra["corrected_version"] = new.version
@@ -530,11 +538,24 @@ def _resolve(
     _notify(session, o, event, f"record_{status.value}", extra)
 
 
+def content_hash(subject_id: int, data: Mapping[str, Any], secret_json: str) -> str:
+    """The loader's change detector (``ingestion._load.stage_rows``): the same record re-submitted
+    after a correction hashes the same, so it loads as unchanged instead of as yet another version."""
+    encoded = _COMPACT_JSON(dict(data))
+    return hashlib.sha256(f"{subject_id}\x1f{encoded}\x1f{secret_json}".encode()).hexdigest()
+
+
 def correct_record(
-    session: Session, record: CreditRecord, corrected: Mapping[str, Any], *, at: dt.datetime
+    session: Session,
+    record: CreditRecord,
+    corrected: Mapping[str, Any],
+    *,
+    at: dt.datetime,
+    keyring: Keyring | None = None,
 ) -> CreditRecord:
     """A new version of ``record`` with ``corrected`` fields changed; the old version is kept, marked
-    superseded (the same versioning rule the loader applies to a changed submission)."""
+    superseded (the same versioning rule the loader applies to a changed submission). Only public
+    fields are corrected here; ``keyring`` is needed to hash a record that also has sensitive fields."""
     current = session.scalar(
         select(CreditRecord).where(
             CreditRecord.provider_org_id == record.provider_org_id,
@@ -550,6 +571,11 @@ def correct_record(
     data = {**(base.data or {}), **corrected}
     if data == base.data:
         raise InvalidInput("the correction changes nothing; confirm the record instead")
+    secret_json = ""
+    if base.sensitive_enc is not None:
+        if keyring is None:
+            raise ValueError("a record with sensitive fields needs the keyring to be re-hashed")
+        secret_json = _COMPACT_JSON(sensitive_fields(keyring, base))
     top = session.scalar(
         select(func.max(CreditRecord.version)).where(
             CreditRecord.provider_org_id == record.provider_org_id,
@@ -571,9 +597,7 @@ def correct_record(
         report_month=base.report_month,
         data=data,
         sensitive_enc=base.sensitive_enc,
-        content_hash=hashlib.sha256(
-            json.dumps(data, sort_keys=True, ensure_ascii=False, default=str).encode()
-        ).hexdigest(),
+        content_hash=content_hash(base.subject_id, data, secret_json),
         event_date=base.event_date,
         valid_until=base.valid_until,
         negative=base.negative,

@@ -130,6 +130,7 @@ def check(
                 corrected_data=body.corrected_data,
                 actor_account_id=principal.account_id,
                 actor_org_id=principal.org_id,
+                keyring=services.keyring,
             )
         )
 
@@ -172,6 +173,7 @@ def answer(
                 corrected_data=body.corrected_data,
                 actor_account_id=principal.account_id,
                 actor_org_id=_provider_org(principal),
+                keyring=services.keyring,
             )
         )
 
