@@ -27,6 +27,9 @@ def test_a_borrower_files_an_objection_and_follows_it_to_the_providers_answer(se
     token = client.post("/api/v1/auth/login", json={"username": username, "password": password}).json()
     me = {"Authorization": f"Bearer {token['access_token']}"}
 
+    mine = client.get("/api/v1/me/objections/records", headers=me).json()
+    assert [(r["record_id"], r["under_objection"]) for r in mine] == [(record_id, False)]
+
     filed = client.post(
         "/api/v1/me/objections", headers=me, json={"record_id": record_id, "reason": "已缴清"}
     )
@@ -37,6 +40,8 @@ def test_a_borrower_files_an_objection_and_follows_it_to_the_providers_answer(se
         and objection["current_deadline"] == objection["platform_due"]
     )
     assert client.get("/api/v1/me/objections", headers=me).json()[0]["id"] == objection["id"]
+    [shown] = client.get("/api/v1/me/objections/records", headers=me).json()
+    assert shown["under_objection"] and shown["objection"]["deadline"] == objection["platform_due"]
 
     other = client.post("/api/v1/me/objections", headers=me, json={"record_id": record_id, "reason": "again"})
     assert other.status_code == 409 and other.json()["type"] == "/problems/objection-state"
@@ -69,6 +74,10 @@ def test_a_borrower_files_an_objection_and_follows_it_to_the_providers_answer(se
     )
     assert answered.status_code == 200, answered.text
     assert answered.json()["status"] == "corrected"
+
+    [corrected] = client.get("/api/v1/me/objections/records", headers=me).json()
+    assert corrected["record_id"] == answered.json()["corrected_record_id"] and corrected["version"] == 2
+    assert not corrected["under_objection"] and corrected["data"]["penalty_amount"] == 0.0
 
     mine = client.get(f"/api/v1/me/objections/{objection['id']}", headers=me).json()
     assert [e["step"] for e in mine["events"]] == ["filed", "referred_to_provider", "provider_corrected"]

@@ -105,3 +105,25 @@ class ObjectionOut(BaseModel):
             deadlines_provisional=o.deadlines_provisional,
             events=[EventOut.of(e) for e in o.events],
         )
+
+
+class RecordObjectionOut(BaseModel):
+    objection_id: int
+    status: str
+    filed_at: dt.datetime
+    deadline: dt.date | None
+
+
+class MyRecordOut(BaseModel):
+    """One of the subject's records as public query shows it, with its objection flag."""
+
+    record_id: int
+    item_code: str
+    provider_org_id: str
+    version: int
+    report_month: str
+    event_date: dt.date | None
+    valid_until: dt.date | None
+    data: dict[str, Any]
+    under_objection: bool
+    objection: RecordObjectionOut | None

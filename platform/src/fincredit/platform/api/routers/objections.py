@@ -7,19 +7,31 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from ...db import utcnow
 from ...errors import Forbidden, NotFound
 from ...identity.principal import Principal
+from ...ingestion import visible_records
+from ...market import china_date
 from ...objections import (
     Status,
     extend_provider_deadline,
     file_objection,
     get_objection,
     list_objections,
+    objection_status,
     platform_check,
     provider_answer,
 )
 from ..deps import ServicesDep, require, set_audit_subject
-from ..objection_schemas import ExtensionIn, ObjectionIn, ObjectionOut, PlatformCheckIn, ProviderAnswerIn
+from ..objection_schemas import (
+    ExtensionIn,
+    MyRecordOut,
+    ObjectionIn,
+    ObjectionOut,
+    PlatformCheckIn,
+    ProviderAnswerIn,
+    RecordObjectionOut,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["objections"])
 StatusQuery = Annotated[Status | None, Query(description="only objections in this status")]
@@ -66,6 +78,46 @@ def my_objections(
     with services.read() as session:
         found = list_objections(session, subject_id=subject_id, status=status.value if status else None)
         return [ObjectionOut.of(get_objection(session, o.id)) for o in found]
+
+
+@router.get("/me/objections/records", response_model=list[MyRecordOut])
+def my_records(
+    request: Request,
+    services: ServicesDep,
+    principal: Annotated[Principal, Depends(require("own_objections", "read"))],
+) -> list[MyRecordOut]:
+    """My records as public query shows them (current versions in their validity period), each with
+    its "under objection" flag and running deadline: what I may object to, and how it stands."""
+    subject_id = _subject_of(principal)
+    set_audit_subject(request, subject_id)
+    with services.read() as session:
+        records = visible_records(session, subject_id, china_date(utcnow()))
+        disputed = objection_status(session, [r.id for r in records])
+        out = []
+        for r in records:
+            st = disputed.get(r.id)
+            out.append(
+                MyRecordOut(
+                    record_id=r.id,
+                    item_code=r.item_code,
+                    provider_org_id=r.provider_org_id,
+                    version=r.version,
+                    report_month=r.report_month,
+                    event_date=r.event_date,
+                    valid_until=r.valid_until,
+                    data=dict(r.data or {}),
+                    under_objection=st is not None or r.under_objection,
+                    objection=RecordObjectionOut(
+                        objection_id=st.objection_id,
+                        status=st.status,
+                        filed_at=st.filed_at,
+                        deadline=st.deadline,
+                    )
+                    if st
+                    else None,
+                )
+            )
+        return out
 
 
 @router.get("/me/objections/{objection_id}", response_model=ObjectionOut)
