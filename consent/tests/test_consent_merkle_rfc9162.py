@@ -390,3 +390,13 @@ def test_asking_beyond_the_tree_fails_clearly():
         tree.consistency_proof(5, 4)
     with pytest.raises(TreeStoreError):
         plan_append(8, [], [])
+
+
+def test_without_the_frontier_cache_every_append_reads_the_right_edge_from_the_store():
+    store = CountingStore()
+    tree = MerkleTree(store, cache_frontier=False)
+    hashes = [sha(bytes([i])) for i in range(50)]
+    for h in hashes:
+        tree.append(h)
+    assert store.calls == 49  # one read of the frontier per non-empty append
+    assert tree.root() == root_of(hashes)

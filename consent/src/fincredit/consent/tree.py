@@ -198,10 +198,18 @@ def consistency_ranges(old_size: int, new_size: int) -> list[tuple[int, int]]:
 
 
 class MerkleTree:
-    """Appends, roots and proofs over a :class:`TreeStore`."""
+    """Appends, roots and proofs over a :class:`TreeStore`.
 
-    def __init__(self, store: TreeStore) -> None:
+    ``cache_frontier`` keeps the right edge of the tree between appends (saving O(log n) reads per append).
+    Leave it on only when this object is the store's sole writer and writes never roll back (memory); for
+    a database shared by concurrent transactions use ``cache_frontier=False`` (or a fresh tree per
+    transaction), since a rolled-back append followed by another writer's could leave a stale edge of the
+    same size.
+    """
+
+    def __init__(self, store: TreeStore, *, cache_frontier: bool = True) -> None:
         self.store = store
+        self.cache_frontier = cache_frontier
         self._frontier_size = -1
         self._frontier: list[bytes] = []
 
@@ -211,7 +219,7 @@ class MerkleTree:
 
     def _current_frontier(self, size: int) -> list[bytes]:
         # The frontier is cached between appends; another writer moving the store on invalidates it.
-        if self._frontier_size != size:
+        if self._frontier_size != size or not self.cache_frontier:
             self._frontier = self.store.get_nodes(frontier_keys(size)) if size else []
             self._frontier_size = size
         return self._frontier
