@@ -21,9 +21,11 @@ from fincredit.federation.errors import (
 from fincredit.federation.joint_model import BankLogisticPart, PlatformLogisticPart
 from fincredit.federation.scorer import EncryptedScorer
 from fincredit.federation.scoring import (
+    DEFAULT_BFV_PARAMS,
     LR_PARTIAL,
     REQUEST_KIND,
     RESULT_KIND,
+    BfvParams,
     CkksParams,
     LogisticDeposit,
     ScoringHandler,
@@ -342,3 +344,13 @@ def test_the_handler_mounts_on_the_runtime_router() -> None:
     with pytest.raises(ScoringError) as err:
         wrong_bank.score(_df())
     assert err.value.code == "unknown_model" and err.value.status == 404
+
+
+def test_each_protocol_needs_its_own_scheme_and_bfv_keys_stay_at_the_bank() -> None:
+    bfv = make_bank_context(DEFAULT_BFV_PARAMS)
+    err = _refused(_request(public_context_bytes(bfv)))  # a BFV context for lr-deposited
+    assert isinstance(err, ScoringContextError) and "CKKS" in str(err)
+    err = _refused(_request(bfv.serialize(save_secret_key=True)))
+    assert err.code == "secret_key"
+    wrong_t = make_bank_context(BfvParams(8192, (60, 60, 60), 786433))
+    assert "not allowed" in str(_refused(_request(public_context_bytes(wrong_t))))

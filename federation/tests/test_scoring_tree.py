@@ -6,17 +6,20 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
+import tenseal as ts
 
 from fincredit.federation.joint_model import BankTreePart, PlatformSplit, PlatformTreePart, TreeNode
 from fincredit.federation.scorer import EncryptedScorer
 from fincredit.federation.scoring import (
+    TREE_GROUPS,
+    TREE_MASKED,
     ScoringHandler,
     compile_trees,
     plaintext_tree_raw,
     sigmoid,
     split_lightgbm_model,
 )
-from fincredit.federation.wire import LocalLink
+from fincredit.federation.wire import LocalLink, decode
 
 BANK = ["b0", "b1", "b2"]
 PLATFORM = ["p0", "p1", "p2"]
@@ -37,11 +40,18 @@ def _handler(platform: PlatformTreePart, xp: np.ndarray, ids: list[str]) -> Scor
     )
 
 
-def _score(bank: BankTreePart, platform: PlatformTreePart, xb: np.ndarray, xp: np.ndarray) -> pd.DataFrame:
+def _score(
+    bank: BankTreePart,
+    platform: PlatformTreePart,
+    xb: np.ndarray,
+    xp: np.ndarray,
+    protocol: str | None = None,
+) -> pd.DataFrame:
     ids = [f"S{i}" for i in range(len(xb))]
     df = pd.DataFrame(xb, columns=bank.bank_features)
     df.insert(0, "id", ids)
-    return EncryptedScorer(LocalLink(_handler(platform, xp, ids).local("bank-a")), bank).score(df)
+    link = LocalLink(_handler(platform, xp, ids).local("bank-a"))
+    return EncryptedScorer(link, bank, protocol=protocol).score(df)
 
 
 @pytest.fixture(scope="module")
@@ -63,11 +73,12 @@ def test_the_split_model_predicts_exactly_what_lightgbm_predicts(lightgbm_halves
     )
 
 
-def test_encrypted_tree_scores_match_plaintext_prediction(lightgbm_halves) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("protocol", [TREE_GROUPS, TREE_MASKED])
+def test_encrypted_tree_scores_match_plaintext_prediction(lightgbm_halves, protocol: str) -> None:  # type: ignore[no-untyped-def]
     _, bank, platform = lightgbm_halves
-    xb, xp, _ = _data(4500, seed=5)  # two chunks
+    xb, xp, _ = _data(4500, seed=5)  # two CKKS chunks; several BFV ciphertexts with straddling rows
 
-    out = _score(bank, platform, xb, xp)
+    out = _score(bank, platform, xb, xp, protocol)
 
     raw = plaintext_tree_raw(bank, platform, xb, xp)
     assert np.max(np.abs(out["score"].to_numpy() - raw)) < 1e-5
@@ -110,14 +121,15 @@ def _handmade() -> tuple[BankTreePart, PlatformTreePart]:
     return bank, PlatformTreePart("hand", PLATFORM, splits)
 
 
-def test_missing_values_follow_the_default_direction_on_both_sides() -> None:
+@pytest.mark.parametrize("protocol", [TREE_GROUPS, TREE_MASKED])
+def test_missing_values_follow_the_default_direction_on_both_sides(protocol: str) -> None:
     bank, platform = _handmade()
     xb, xp, _ = _data(200, seed=9)
     xb[::3, 0] = np.nan  # bank split defaults right
     xp[::4, 1] = np.nan  # platform split 7 defaults right
     xp[1::5, 0] = np.nan  # platform split 8 defaults left
 
-    out = _score(bank, platform, xb, xp)
+    out = _score(bank, platform, xb, xp, protocol)
 
     raw = plaintext_tree_raw(bank, platform, xb, xp)
     assert np.max(np.abs(out["score"].to_numpy() - raw)) < 1e-5
@@ -138,3 +150,33 @@ def test_a_model_whose_platform_splits_are_never_reached_still_scores() -> None:
     np.testing.assert_allclose(
         out["score"].to_numpy(), plaintext_tree_raw(bank, platform, xb, xp), atol=1e-12
     )
+
+
+def test_small_requests_use_masked_slots_and_full_chunks_use_groups(lightgbm_halves) -> None:  # type: ignore[no-untyped-def]
+    _, bank, platform = lightgbm_halves
+    scorer = EncryptedScorer(LocalLink(_handler(platform, np.zeros((1, 3)), ["S0"]).local("b")), bank)
+    assert scorer._choose(1) == TREE_MASKED and scorer._choose(100) == TREE_MASKED
+    assert scorer._choose(4096) == TREE_GROUPS
+    out = _score(bank, platform, *_data(1, seed=21)[:2])
+    assert scorer.stats.requests == 0 and out["refused"].isna().all()
+
+
+def test_each_masked_slot_is_uniform_noise_and_only_the_sum_is_the_score() -> None:
+    bank, platform = _handmade()
+    xb, xp, _ = _data(3, seed=2)
+    ids = ["S0", "S1", "S2"]
+    link = LocalLink(_handler(platform, xp, ids).local("b"), record=True)
+    scorer = EncryptedScorer(link, bank, protocol=TREE_MASKED)
+    df = pd.DataFrame(xb, columns=BANK)
+    df.insert(0, "id", ids)
+    out = scorer.score(df)
+
+    assert link.transcript is not None
+    reply = decode(link.transcript[-1][1])
+    ctx = scorer._keys[True][1]
+    slots = np.asarray(ts.bfv_vector_from(ctx, reply.blobs[0]).decrypt(), dtype=np.int64)
+    groups = len(compile_trees(bank).groups)
+    per_applicant = slots[: 3 * groups].reshape(3, groups)
+    # The platform's masked products are hidden: slot values are spread over the whole 40-bit range.
+    assert np.abs(per_applicant).max() > 2**30
+    np.testing.assert_allclose(out["score"], plaintext_tree_raw(bank, platform, xb, xp), atol=1e-6)

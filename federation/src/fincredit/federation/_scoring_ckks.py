@@ -19,14 +19,20 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import tenseal as ts
 
+# Registers SEAL's Modulus type with pybind11, without which a context's plain modulus cannot be read.
+import tenseal.sealapi
+
 from fincredit.federation.errors import ScoringCiphertextError, ScoringContextError, ScoringRequestError
 
 __all__ = [
+    "DEFAULT_BFV_PARAMS",
     "DEFAULT_PARAMS",
+    "BfvParams",
     "CkksParams",
     "ContextCache",
     "ScoringLimits",
@@ -64,17 +70,43 @@ DEFAULT_PARAMS = CkksParams(poly_modulus_degree=8192, coeff_mod_bit_sizes=(60, 4
 
 
 @dataclass(frozen=True, slots=True)
+class BfvParams:
+    """One BFV parameter set (exact integer slots), used by the ``tree-masked`` protocol."""
+
+    poly_modulus_degree: int
+    coeff_mod_bit_sizes: tuple[int, ...]
+    plain_modulus: int
+
+    @property
+    def slots(self) -> int:
+        return self.poly_modulus_degree
+
+    def max_ciphertext_bytes(self) -> int:
+        return 2 * self.poly_modulus_degree * 8 * len(self.coeff_mod_bit_sizes) + 64 * 1024
+
+
+# A 40-bit batching prime (= 1 mod 2N): 8192 exact integer slots. Two 60-bit data primes leave room
+# for one plaintext multiplication by a full-range value (checked exhaustively by the tests' worst case).
+DEFAULT_BFV_PARAMS = BfvParams(
+    poly_modulus_degree=8192, coeff_mod_bit_sizes=(60, 60, 60), plain_modulus=1099511480321
+)
+Params = CkksParams | BfvParams
+
+
+@dataclass(frozen=True, slots=True)
 class ScoringLimits:
     """What the platform accepts in one scoring request (its service may tighten or extend these)."""
 
-    allowed_params: frozenset[CkksParams] = field(default_factory=lambda: frozenset({DEFAULT_PARAMS}))
+    allowed_params: frozenset[Params] = field(
+        default_factory=lambda: frozenset({DEFAULT_PARAMS, DEFAULT_BFV_PARAMS})
+    )
     max_context_bytes: int = 2 * 1024 * 1024
     max_rows: int = 200_000
     max_ciphertexts: int = 20_000
     max_tree_groups: int = 20_000
     cached_contexts: int = 16
 
-    def check_ciphertext_size(self, params: CkksParams, n: int) -> None:
+    def check_ciphertext_size(self, params: Params, n: int) -> None:
         if n > params.max_ciphertext_bytes():
             raise ScoringCiphertextError(
                 f"a ciphertext of {n} bytes exceeds {params.max_ciphertext_bytes()} "
@@ -84,8 +116,16 @@ class ScoringLimits:
             )
 
 
-def make_bank_context(params: CkksParams = DEFAULT_PARAMS) -> ts.Context:
+def make_bank_context(params: Params = DEFAULT_PARAMS) -> ts.Context:
     """The bank's private context (holds the secret key; never leaves the bank)."""
+    if isinstance(params, BfvParams):
+        return ts.context(
+            ts.SCHEME_TYPE.BFV,
+            params.poly_modulus_degree,
+            plain_modulus=params.plain_modulus,
+            coeff_mod_bit_sizes=list(params.coeff_mod_bit_sizes),
+            encryption_type=ts.ENCRYPTION_TYPE.SYMMETRIC,
+        )
     ctx = ts.context(
         ts.SCHEME_TYPE.CKKS,
         params.poly_modulus_degree,
@@ -105,12 +145,13 @@ def public_context_bytes(ctx: ts.Context) -> bytes:
     )
 
 
-def context_params(ctx: ts.Context) -> CkksParams:
+def context_params(ctx: ts.Context) -> Params:
     """Read the parameter set back from a loaded context (walks SEAL's modulus-switching chain)."""
     seal = ctx.seal_context().data
     key = seal.key_context_data()
-    if key.parms().scheme() != ts.SCHEME_TYPE.CKKS.value:
-        raise ScoringContextError("the context is not a CKKS context")
+    scheme = key.parms().scheme()
+    if scheme not in (ts.SCHEME_TYPE.CKKS.value, ts.SCHEME_TYPE.BFV.value):
+        raise ScoringContextError("the context is neither CKKS nor BFV")
     totals: list[int] = []
     data = seal.first_context_data()
     while data is not None:
@@ -122,17 +163,20 @@ def context_params(ctx: ts.Context) -> CkksParams:
     primes = primes[::-1]
     special = int(key.total_coeff_modulus_bit_count()) - totals[0]
     bits = (*primes, special) if special > 0 else tuple(primes)
+    degree = int(key.parms().poly_modulus_degree())
+    if scheme == ts.SCHEME_TYPE.BFV.value:
+        return BfvParams(degree, bits, int(key.parms().plain_modulus().value()))
     scale = float(ctx.global_scale)
     scale_bits = round(float(np.log2(scale))) if scale > 0 else 0
     if scale <= 0 or 2.0**scale_bits != scale:
         raise ScoringContextError(f"the context's scale {scale!r} is not a power of two")
-    return CkksParams(int(key.parms().poly_modulus_degree()), bits, scale_bits)
+    return CkksParams(degree, bits, scale_bits)
 
 
 @dataclass(slots=True)
 class LoadedContext:
     context: ts.Context
-    params: CkksParams
+    params: Params
     digest: str
     first_parms_id: object
 
@@ -183,25 +227,54 @@ class ContextCache:
         except (ValueError, RuntimeError, TypeError) as exc:
             raise ScoringContextError(f"the CKKS context parameters are unreadable: {exc}") from None
         if params not in self._limits.allowed_params:
-            allowed = ", ".join(
-                f"N={p.poly_modulus_degree} moduli={list(p.coeff_mod_bit_sizes)} scale=2^{p.scale_bits}"
-                for p in sorted(self._limits.allowed_params, key=lambda p: p.poly_modulus_degree)
-            )
-            raise ScoringContextError(
-                f"CKKS parameters N={params.poly_modulus_degree} moduli={list(params.coeff_mod_bit_sizes)} "
-                f"scale=2^{params.scale_bits} are not allowed (allowed: {allowed})"
-            )
+            allowed = "; ".join(_describe(p) for p in sorted(self._limits.allowed_params, key=_describe))
+            raise ScoringContextError(f"parameters {_describe(params)} are not allowed (allowed: {allowed})")
         first = ctx.seal_context().data.first_parms_id()
         return LoadedContext(ctx, params, digest, first)
+
+
+def _describe(p: Params) -> str:
+    if isinstance(p, BfvParams):
+        return f"BFV N={p.poly_modulus_degree} moduli={list(p.coeff_mod_bit_sizes)} t={p.plain_modulus}"
+    return f"CKKS N={p.poly_modulus_degree} moduli={list(p.coeff_mod_bit_sizes)} scale=2^{p.scale_bits}"
 
 
 def load_ciphertext(
     loaded: LoadedContext, data: bytes, *, slots_used: int, limits: ScoringLimits
 ) -> ts.CKKSVector:
-    """Deserialise one fresh ciphertext from the bank and check it is what the protocol expects."""
+    """Deserialise one fresh CKKS ciphertext from the bank and check it is what the protocol expects."""
+    if not isinstance(loaded.params, CkksParams):
+        raise ScoringContextError("this protocol needs a CKKS context")
+    scale = loaded.params.scale
+    vec = _load(loaded, data, slots_used, limits, ts.ckks_vector_from, ntt=True, scale=scale)
+    assert isinstance(vec, ts.CKKSVector)
+    return vec
+
+
+def load_bfv_ciphertext(
+    loaded: LoadedContext, data: bytes, *, slots_used: int, limits: ScoringLimits
+) -> ts.BFVVector:
+    """Deserialise one fresh BFV ciphertext from the bank and check it is what the protocol expects."""
+    if not isinstance(loaded.params, BfvParams):
+        raise ScoringContextError("this protocol needs a BFV context")
+    vec = _load(loaded, data, slots_used, limits, ts.bfv_vector_from, ntt=False, scale=None)
+    assert isinstance(vec, ts.BFVVector)
+    return vec
+
+
+def _load(
+    loaded: LoadedContext,
+    data: bytes,
+    slots_used: int,
+    limits: ScoringLimits,
+    parse: Any,
+    *,
+    ntt: bool,
+    scale: float | None,
+) -> ts.CKKSVector | ts.BFVVector:
     limits.check_ciphertext_size(loaded.params, len(data))
     try:
-        vec = ts.ckks_vector_from(loaded.context, data)
+        vec = parse(loaded.context, data)
         if vec.size() != slots_used:
             raise ScoringCiphertextError(
                 f"a ciphertext packs {vec.size()} values where {slots_used} were expected"
@@ -209,9 +282,9 @@ def load_ciphertext(
         (ct,) = vec.data.ciphertext()
         ok = (
             ct.size() == 2
-            and ct.is_ntt_form()
+            and ct.is_ntt_form() == ntt
             and ct.parms_id() == loaded.first_parms_id
-            and ct.scale == loaded.params.scale
+            and (scale is None or ct.scale == scale)
         )
     except ScoringCiphertextError:
         raise

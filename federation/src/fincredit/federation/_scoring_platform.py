@@ -2,11 +2,13 @@
 
 Request (``scoring.request``, from the bank)::
 
-    meta  = {"model_id", "protocol": "lr-deposited" | "lr-partial" | "tree-groups",
+    meta  = {"model_id", "protocol": "lr-deposited" | "lr-partial" | "tree-masked" | "tree-groups",
              "n_rows", "columns": ciphertexts per chunk, "groups": [...] (tree-groups only)}
     blobs = [public CKKS context, applicant ids (UTF-8, newline-separated), ciphertexts...]
 
-Ciphertexts are chunk-major: chunk c (rows c·N/2 .. ) column j is blob ``2 + c·columns + j``.
+Ciphertexts are chunk-major: chunk c (rows c·N/2 .. ) column j is blob ``2 + c·columns + j``;
+for ``tree-masked`` (BFV) the n x G values are applicant-major, N-1 per ciphertext plus a dummy slot,
+and the reply has one ciphertext per request ciphertext.
 Identifiers travel in a blob, never in the frame header (the header is what logs print).
 
 Response (``scoring.result``)::
@@ -39,13 +41,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import tenseal as ts
 
 from fincredit.federation._runtime import error_frame as runtime_error_frame
 from fincredit.federation._scoring_ckks import (
+    BfvParams,
     ContextCache,
     ScoringLimits,
     check_count,
     chunk_bounds,
+    load_bfv_ciphertext,
     load_ciphertext,
 )
 from fincredit.federation._scoring_lr import (
@@ -57,11 +62,19 @@ from fincredit.federation._scoring_lr import (
 )
 from fincredit.federation._scoring_tree import (
     TREE_GROUPS,
+    TREE_MASKED,
+    masked_ciphertext_count,
     parse_signatures,
     platform_group_masks,
+    platform_masked_evaluate,
     platform_tree_evaluate,
 )
-from fincredit.federation.errors import ScoringError, ScoringModelError, ScoringRequestError
+from fincredit.federation.errors import (
+    ScoringContextError,
+    ScoringError,
+    ScoringModelError,
+    ScoringRequestError,
+)
 from fincredit.federation.joint_model import PlatformLogisticPart, PlatformTreePart
 from fincredit.federation.wire import Frame
 
@@ -179,7 +192,7 @@ class ScoringHandler:
                 )
             expected = lr_columns_expected(model, protocol)
             platform_names = (model.platform if isinstance(model, LogisticDeposit) else model).features
-        elif protocol == TREE_GROUPS:
+        elif protocol in (TREE_GROUPS, TREE_MASKED):
             if not isinstance(model, PlatformTreePart):
                 raise ScoringModelError(
                     f"model {model_id!r} is not a tree model", code="protocol_mismatch", status=422
@@ -194,16 +207,19 @@ class ScoringHandler:
         if len(frame.blobs) < 2:
             raise ScoringRequestError("the request must carry a context blob and an identifiers blob")
         ctx = self._contexts.load(frame.blobs[0])
+        masked = protocol == TREE_MASKED
+        if masked != isinstance(ctx.params, BfvParams):
+            raise ScoringContextError(f"protocol {protocol} needs a {'BFV' if masked else 'CKKS'} context")
         slots = ctx.params.slots
         bounds = chunk_bounds(n_rows, slots)
-        n_ct = len(bounds) * expected
+        n_ct = masked_ciphertext_count(n_rows, expected, slots) if masked else len(bounds) * expected
         if n_ct > self.limits.max_ciphertexts:
             raise ScoringRequestError(
                 f"{n_ct} ciphertexts exceed the limit of {self.limits.max_ciphertexts}",
                 code="too_large",
                 status=413,
             )
-        check_count(len(frame.blobs) - 2, n_ct, f"ciphertexts for {n_rows} rows in {len(bounds)} chunk(s)")
+        check_count(len(frame.blobs) - 2, n_ct, f"ciphertexts for {n_rows} rows with {expected} column(s)")
         for blob in frame.blobs[2:]:
             self.limits.check_ciphertext_size(ctx.params, len(blob))
         ids = _parse_ids(frame.blobs[1], n_rows)
@@ -211,6 +227,16 @@ class ScoringHandler:
         scored, x_platform, refused = self._admit(bank_id, ids, platform_names)
         out: list[bytes] = []
         empty: list[int] = []
+        if masked:
+            assert isinstance(model, PlatformTreePart) and groups is not None
+            assert isinstance(ctx.params, BfvParams)
+            masks = platform_group_masks(model, groups, x_platform, scored)
+
+            def load(k: int, used: int) -> ts.BFVVector:
+                return load_bfv_ciphertext(ctx, frame.blobs[2 + k], slots_used=used, limits=self.limits)
+
+            out = platform_masked_evaluate(load, masks, ctx.params.plain_modulus, slots)
+            bounds = []
         for c, (lo, hi) in enumerate(bounds):
             cts = [
                 load_ciphertext(

@@ -20,7 +20,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from fincredit.federation._runtime import ERROR_KIND, raise_for_error
 from fincredit.federation._scoring_ckks import (
+    DEFAULT_BFV_PARAMS,
     DEFAULT_PARAMS,
+    BfvParams,
     CkksParams,
     chunk_bounds,
     make_bank_context,
@@ -29,7 +31,14 @@ from fincredit.federation._scoring_ckks import (
 from fincredit.federation._scoring_cli import load_bank_part, save_bank_part, score_file, scoring_app
 from fincredit.federation._scoring_lr import LR_DEPOSITED, LR_PARTIAL, bank_lr_columns, sigmoid
 from fincredit.federation._scoring_platform import REQUEST_KIND, RESULT_KIND
-from fincredit.federation._scoring_tree import TREE_GROUPS, compile_trees
+from fincredit.federation._scoring_tree import (
+    TREE_GROUPS,
+    TREE_MASKED,
+    bank_masked_decode,
+    bank_masked_plaintexts,
+    compile_trees,
+    masked_ciphertext_count,
+)
 from fincredit.federation.errors import (
     PartyError,
     ScoringCiphertextError,
@@ -53,6 +62,10 @@ _ERRORS: dict[str, type[ScoringError]] = {
         ScoringModelError,
     )
 }
+# CPU cost of one tree-masked BFV ciphertext (encrypt, mask, re-randomise, decrypt) relative to one
+# tree-groups CKKS ciphertext, measured on this project's 2-core machine.
+_MASKED_CT_COST = 2.4
+TREE_AUTO = "auto"
 # Serialised size of one fresh ciphertext at N = 8192 is ~235 kB; the estimate only sizes requests.
 _CT_BYTES_PER_SLOT = 60
 
@@ -75,11 +88,13 @@ class ScoringStats:
 
 
 class EncryptedScorer:
-    """Scores applicants with the bank's half of a joint model; the platform adds its half under CKKS.
+    """Scores applicants with the bank's half of a joint model; the platform adds its half encrypted.
 
     ``model_part`` is the bank's half: a :class:`BankLogisticPart` (protocol ``lr-deposited`` by
     default, where only its features and standardisation are used because the weights sit with the
-    platform; or ``lr-partial``) or a :class:`BankTreePart` (protocol ``tree-groups``).
+    platform; or ``lr-partial``) or a :class:`BankTreePart` (``tree-masked``, exact BFV slots, for
+    small requests and ``tree-groups``, CKKS, for full 4,096-row chunks, chosen per request unless
+    ``protocol`` fixes one).
     ``score`` returns a DataFrame with the id column, ``score`` (log-odds), ``probability`` and
     ``refused`` (the platform's reason code, None when scored; score and probability are NaN then).
     """
@@ -91,7 +106,7 @@ class EncryptedScorer:
         *,
         id_column: str = "id",
         protocol: str | None = None,
-        params: CkksParams = DEFAULT_PARAMS,
+        params: CkksParams | BfvParams | None = None,
         max_request_bytes: int = 64 * 1024 * 1024,
         max_request_rows: int = 65_536,
         progress: bool | None = None,
@@ -100,9 +115,9 @@ class EncryptedScorer:
         self.model = model_part
         self.id_column = id_column
         if isinstance(model_part, BankTreePart):
-            if protocol not in (None, TREE_GROUPS):
-                raise ValueError(f"a tree model is scored with {TREE_GROUPS!r}, not {protocol!r}")
-            self.protocol = TREE_GROUPS
+            self.protocol = protocol or TREE_AUTO
+            if self.protocol not in (TREE_AUTO, TREE_MASKED, TREE_GROUPS):
+                raise ValueError(f"a tree model is scored with {TREE_MASKED!r} or {TREE_GROUPS!r}")
             self._trees = compile_trees(model_part)
             self.features = list(model_part.bank_features)
             columns = len(self._trees.groups)
@@ -113,15 +128,43 @@ class EncryptedScorer:
             self.features = list(model_part.features)
             columns = len(self.features) if self.protocol == LR_DEPOSITED else 1
         self.columns_per_chunk = columns
-        self.params = params
-        self._ctx = make_bank_context(params)
+        masked = self.protocol == TREE_MASKED
+        if params is not None and self.protocol != TREE_AUTO and masked != isinstance(params, BfvParams):
+            raise ValueError(f"{self.protocol} needs {'BFV' if masked else 'CKKS'} parameters")
+        ckks = params if isinstance(params, CkksParams) else DEFAULT_PARAMS
+        bfv = params if isinstance(params, BfvParams) else DEFAULT_BFV_PARAMS
+        self.params: CkksParams | BfvParams = bfv if masked else ckks
+        self._ctx = make_bank_context(self.params)
         self._public = public_context_bytes(self._ctx)
-        chunk_bytes = max(1, columns) * params.slots * _CT_BYTES_PER_SLOT
-        chunks = max(1, min(max_request_bytes // chunk_bytes, max_request_rows // params.slots))
-        self.request_rows = chunks * params.slots
+        self._keys: dict[bool, tuple[CkksParams | BfvParams, ts.Context, bytes]] = {
+            masked: (self.params, self._ctx, self._public)
+        }
+        if self.protocol == TREE_AUTO:
+            other = make_bank_context(bfv)
+            self._keys[True] = (bfv, other, public_context_bytes(other))
+        slots = self.params.slots
+        if masked:
+            # Request and reply each carry ~32 bytes per (applicant, group) value.
+            self.request_rows = max(1, min(max_request_rows, max_request_bytes // (max(1, columns) * 64)))
+        else:
+            chunk_bytes = max(1, columns) * slots * _CT_BYTES_PER_SLOT
+            chunks = max(1, min(max_request_bytes // chunk_bytes, max_request_rows // slots))
+            self.request_rows = chunks * slots
         self.progress = progress
         self.stats = ScoringStats()
         self._jobs = itertools.count(1)
+
+    def _choose(self, n: int) -> str:
+        """``tree-masked`` for small requests, ``tree-groups`` once its full chunks are cheaper."""
+        if self.protocol != TREE_AUTO:
+            return self.protocol
+        groups = self.columns_per_chunk
+        if groups == 0:
+            return TREE_GROUPS
+        bfv, ckks = DEFAULT_BFV_PARAMS.slots, DEFAULT_PARAMS.slots
+        masked_cts = masked_ciphertext_count(n, groups, bfv)
+        column_cts = groups * -(-n // ckks)
+        return TREE_MASKED if _MASKED_CT_COST * masked_cts < column_cts else TREE_GROUPS
 
     @property
     def public_context(self) -> bytes:
@@ -173,24 +216,30 @@ class EncryptedScorer:
     ) -> None:
         t0 = time.perf_counter()
         n = len(ids)
-        if self.protocol == TREE_GROUPS:
+        protocol = self._choose(n)
+        params, ctx, public = self._keys[protocol == TREE_MASKED]
+        if protocol in (TREE_GROUPS, TREE_MASKED):
             values, bank_plain = self._trees.bank_values(x)
         else:
             assert isinstance(self.model, BankLogisticPart)
-            values, bank_plain = bank_lr_columns(self.model, x, self.protocol), np.zeros(n)
-        blobs = [self._public, "\n".join(ids).encode("utf-8")]
-        by_column = np.ascontiguousarray(values.T)
-        for lo, hi in chunk_bounds(n, self.params.slots):
-            for j in range(by_column.shape[0]):
-                plain = ts.plain_tensor(by_column[j, lo:hi])
-                blobs.append(ts.ckks_vector(self._ctx, plain).serialize())
+            values, bank_plain = bank_lr_columns(self.model, x, protocol), np.zeros(n)
+        blobs = [public, "\n".join(ids).encode("utf-8")]
+        if isinstance(params, BfvParams):
+            for payload in bank_masked_plaintexts(values, params.plain_modulus, params.slots):
+                blobs.append(ts.bfv_vector(ctx, payload.tolist()).serialize())
+        else:
+            by_column = np.ascontiguousarray(values.T)
+            for lo, hi in chunk_bounds(n, params.slots):
+                for j in range(by_column.shape[0]):
+                    plain = ts.plain_tensor(by_column[j, lo:hi])
+                    blobs.append(ts.ckks_vector(ctx, plain).serialize())
         meta: dict[str, Any] = {
             "model_id": self.model.model_id,
-            "protocol": self.protocol,
+            "protocol": protocol,
             "n_rows": n,
             "columns": self.columns_per_chunk,
         }
-        if self.protocol == TREE_GROUPS:
+        if protocol in (TREE_GROUPS, TREE_MASKED):
             meta["groups"] = self._trees.signatures_meta()
         request = Frame(kind=REQUEST_KIND, job_id=f"score-{next(self._jobs)}", meta=meta, blobs=blobs)
         t1 = time.perf_counter()
@@ -200,14 +249,20 @@ class EncryptedScorer:
         rmeta = response.meta
         if response.kind != RESULT_KIND or rmeta.get("n_rows") != n:
             raise PartyError(f"unexpected scoring response {response.kind!r} for {n} rows", code="protocol")
-        bounds = chunk_bounds(n, self.params.slots)
-        if len(response.blobs) != len(bounds):
-            raise PartyError("the scoring response has the wrong number of ciphertexts", code="protocol")
-        platform_sum = np.zeros(n)
-        for (lo, hi), blob in zip(bounds, response.blobs, strict=True):
-            if blob:
-                platform_sum[lo:hi] = ts.ckks_vector_from(self._ctx, blob).decrypt()
-        if self.protocol == TREE_GROUPS:
+        if isinstance(params, BfvParams):
+            if len(response.blobs) != len(blobs) - 2:
+                raise PartyError("the scoring response has the wrong number of ciphertexts", code="protocol")
+            decrypted = [np.asarray(ts.bfv_vector_from(ctx, b).decrypt()) for b in response.blobs]
+            platform_sum = bank_masked_decode(decrypted, n, self.columns_per_chunk, params.plain_modulus)
+        else:
+            bounds = chunk_bounds(n, params.slots)
+            if len(response.blobs) != len(bounds):
+                raise PartyError("the scoring response has the wrong number of ciphertexts", code="protocol")
+            platform_sum = np.zeros(n)
+            for (lo, hi), blob in zip(bounds, response.blobs, strict=True):
+                if blob:
+                    platform_sum[lo:hi] = ts.ckks_vector_from(ctx, blob).decrypt()
+        if protocol in (TREE_GROUPS, TREE_MASKED):
             assert isinstance(self.model, BankTreePart)
             raw = self.model.base_score + bank_plain + platform_sum
         else:

@@ -3,11 +3,14 @@
 The bank side is :class:`fincredit.federation.scorer.EncryptedScorer`. The platform service mounts
 :class:`ScoringHandler` (a runtime ``PartyHandler`` for frames of kind ``scoring.*``). Protocols and
 what each party learns are documented in :mod:`fincredit.federation._scoring_lr` (``lr-deposited``,
-``lr-partial``) and :mod:`fincredit.federation._scoring_tree` (``tree-groups``).
+``lr-partial``) and :mod:`fincredit.federation._scoring_tree` (``tree-groups``, ``tree-masked``), and
+in ``federation/docs/encrypted_scoring.md``.
 """
 
 from fincredit.federation._scoring_ckks import (
+    DEFAULT_BFV_PARAMS,
     DEFAULT_PARAMS,
+    BfvParams,
     CkksParams,
     ScoringLimits,
     make_bank_context,
@@ -35,6 +38,7 @@ from fincredit.federation._scoring_platform import (
 )
 from fincredit.federation._scoring_tree import (
     TREE_GROUPS,
+    TREE_MASKED,
     CompiledTrees,
     compile_trees,
     plaintext_tree_raw,
@@ -42,13 +46,16 @@ from fincredit.federation._scoring_tree import (
 )
 
 __all__ = [
+    "DEFAULT_BFV_PARAMS",
     "DEFAULT_PARAMS",
     "LR_DEPOSITED",
     "LR_PARTIAL",
     "REQUEST_KIND",
     "RESULT_KIND",
     "TREE_GROUPS",
+    "TREE_MASKED",
     "Authorize",
+    "BfvParams",
     "CkksParams",
     "CompiledTrees",
     "LogisticDeposit",
