@@ -38,7 +38,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,6 +175,29 @@ class City:
         """``features.enterprise_features`` over the clean records (a pandas frame keyed by USCC)."""
         return enterprise_features(self.records, self.market, as_of=as_of or self.as_of)
 
+    def iter_submissions(self) -> Iterator[tuple[str, pa.Table, pa.Table]]:
+        """(item code, raw submission, defects sidecar) per catalog item, computed one at a time so a
+        multi-million-row city can be written without holding every text copy in memory. Always the
+        same tables as ``generate_city(...).submissions`` / ``.defects`` for this seed."""
+        rng = _component_rng(self.seed, "defects")
+        names = {
+            "legal": self.enterprises.column("name").combine_chunks(),
+            "natural": self.persons.column("name").combine_chunks(),
+        }
+        share = float(self.info.get("bad_row_share", 0.02))
+        for item in DEFAULT_CATALOG:
+            raw, side = inject_defects(item, self.records[item.code], share, rng, names[item.subject_kind])
+            yield item.code, raw, side
+
+
+_COMPONENTS = ("enterprises", "persons", "records", "defects", "market", "loans")
+
+
+def _component_rng(seed: int, component: str) -> np.random.Generator:
+    # Equal to SeedSequence(seed).spawn(6)[i]: each component has its own stream, so regenerating one
+    # part (the damaged submissions, when writing them one at a time) reproduces it exactly.
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_COMPONENTS.index(component),)))
+
 
 def _to_days(d: dt.date) -> int:
     return (d - _EPOCH).days
@@ -215,9 +238,7 @@ class _Builder:
         self.t = _to_days(as_of)
         self.bad_row_share = bad_row_share
         self.loan_share = loan_share
-        names = ["enterprises", "persons", "records", "defects", "market", "loans"]
-        children = np.random.SeedSequence(seed).spawn(len(names))
-        self.rngs = {name: np.random.default_rng(s) for name, s in zip(names, children, strict=True)}
+        self.rngs = {name: _component_rng(seed, name) for name in _COMPONENTS}
 
     # -- subjects -------------------------------------------------------------------------------
     def enterprises(self) -> None:
@@ -844,8 +865,12 @@ def generate_city(
     as_of: dt.date = DEFAULT_AS_OF,
     bad_row_share: float = 0.02,
     loan_share: float = 0.5,
+    submissions: bool = True,
 ) -> City:
-    """Generate a city in memory. ``loan_share`` of the live enterprises get one loan application each."""
+    """Generate a city in memory. ``loan_share`` of the live enterprises get one loan application each.
+
+    With ``submissions=False`` the raw provider files are left out (``City.iter_submissions`` makes
+    them on demand), which roughly halves peak memory for millions of enterprises."""
     b = _Builder(n_enterprises, seed, as_of, bad_row_share, loan_share)
     b.enterprises()
     b.persons()
@@ -853,13 +878,7 @@ def generate_city(
     market = b.market()
     features = enterprise_features(records, market, as_of=as_of, enterprises=b.uscc)
     loans, loan_info = b.loans(features)
-    submissions: dict[str, pa.Table] = {}
-    defects: dict[str, pa.Table] = {}
-    for item in DEFAULT_CATALOG:
-        subject_names = b.person_name if item.subject_kind == "natural" else b.name
-        submissions[item.code], defects[item.code] = inject_defects(
-            item, records[item.code], bad_row_share, b.rngs["defects"], subject_names
-        )
+    del features
     info = {
         "seed": seed,
         "as_of": as_of.isoformat(),
@@ -878,18 +897,24 @@ def generate_city(
             **loan_info,
         },
     }
-    return City(
+    city = City(
         seed=seed,
         as_of=as_of,
         enterprises=b.enterprise_table(),
         persons=b.person_table(),
         records=records,
-        submissions=submissions,
-        defects=defects,
+        submissions={},
+        defects={},
         market=market,
         loans=loans,
         info=info,
     )
+    del b
+    if submissions:
+        for code, raw, side in city.iter_submissions():
+            city.submissions[code] = raw
+            city.defects[code] = side
+    return city
 
 
 def write_city(
@@ -912,7 +937,12 @@ def write_city(
     out = Path(out_dir)
     if city is None:
         city = generate_city(
-            n_enterprises, seed, as_of=as_of, bad_row_share=bad_row_share, loan_share=loan_share
+            n_enterprises,
+            seed,
+            as_of=as_of,
+            bad_row_share=bad_row_share,
+            loan_share=loan_share,
+            submissions=False,
         )
     for sub in ("records", "submissions", "market"):
         (out / sub).mkdir(parents=True, exist_ok=True)
@@ -927,9 +957,16 @@ def write_city(
     put("loans.parquet", city.loans)
     for code, table in city.records.items():
         put(f"records/{code}.parquet", table)
-    for code, table in city.submissions.items():
+    if city.submissions:
+        pairs: Iterable[tuple[str, pa.Table, pa.Table]] = (
+            (code, table, city.defects[code]) for code, table in city.submissions.items()
+        )
+    else:
+        pairs = city.iter_submissions()
+    for code, table, side in pairs:
         put(f"submissions/{code}.parquet", table)
-        put(f"submissions/{code}.defects.parquet", city.defects[code])
+        put(f"submissions/{code}.defects.parquet", side)
+        del table, side
     for code, table in city.market.items():
         put(f"market/{code}.parquet", table)
     catalog = {
