@@ -20,14 +20,17 @@ recorded with the results.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import gc
 import hashlib
 import itertools
+import os
 import random
 import statistics
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -295,6 +298,367 @@ def consent_requests(index: ConsentIndex, count: int, subjects: int, seed: int =
     return out
 
 
+# ---- the platform's database: SQLite and PostgreSQL ----------------------------------------------------
+# The same measures over the platform's SQL store (fincredit.platform.consents): an append writes the
+# entry rows, the tree nodes and the head row in one transaction (the head row locked with SELECT ... FOR
+# UPDATE on PostgreSQL), proofs read O(log n) stored subtree hashes in one query, and the consent check
+# is authorize_access's lookup path (check_access: indexed (grantee, subject) query, decrypt, decide).
+
+PG_ADMIN = os.environ.get("FINCREDIT_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@contextlib.contextmanager
+def platform_services(backend: str, tmp: Path) -> Iterator[Any]:
+    """A fresh platform database of ``backend`` (migrated), dropped afterwards."""
+    import psycopg
+
+    from fincredit.platform.services import build_services
+    from fincredit.platform.settings import Settings
+
+    name = None
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp / 'bench.db'}"
+    else:
+        name = f"fincredit_bench_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1) + "/" + name
+    settings = Settings(var_dir=tmp / "var", database_url=url, _env_file=None)  # type: ignore[call-arg]
+    services = build_services(settings)
+    try:
+        yield services
+    finally:
+        services.close()
+        if name is not None:
+            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class PlatformLedger:
+    """:class:`AppendableLedger` over the platform's database: one transaction per ``append_many``."""
+
+    def __init__(self, services: Any) -> None:
+        self.services = services
+
+    def append_many(self, entries: Sequence[LedgerEntry]) -> object:
+        from fincredit.platform.consents import append
+
+        def fixed(entry: LedgerEntry) -> Callable[[int], LedgerEntry]:
+            def make(seq: int) -> LedgerEntry:
+                if seq != entry.seq:
+                    raise RuntimeError(f"the ledger gave seq {seq} to an entry made for {entry.seq}")
+                return entry
+
+            return make
+
+        with self.services.tx() as session:
+            return append(session, self.services, [fixed(e) for e in entries])
+
+
+def sql_rebuild_seconds(session: Any) -> float:
+    """Seconds to read every leaf hash and recompute the root: the cost without stored subtrees."""
+    from sqlalchemy import select
+
+    from fincredit.platform.db.consent import LedgerNode
+
+    started = time.perf_counter()
+    q = select(LedgerNode.hash).where(LedgerNode.level == 0).order_by(LedgerNode.idx)
+    root_of(bytes(h) for h in session.scalars(q))
+    return time.perf_counter() - started
+
+
+def load_platform_consents(
+    services: Any, n: int, seed: int = 5
+) -> tuple[list[Any], list[tuple[str, int]], int]:
+    """n consents over n/5 subjects and 8 banks, bulk-inserted as the platform stores them (artefact AES-GCM
+    encrypted per row, bound to its consent id). Returns the banks' principals, stored (grantee, subject)
+    pairs and the subject count."""
+    from sqlalchemy import insert
+
+    from fincredit.consent import SubjectAct, generate_uscc, mask
+    from fincredit.platform.consents._records import _context as artefact_context
+    from fincredit.platform.db import Subject as SubjectRow
+    from fincredit.platform.db.consent import Consent
+    from fincredit.platform.identity.accounts import create_organisation
+    from fincredit.platform.identity.principal import Principal
+    from fincredit.platform.subjects import blind_index
+
+    rng = random.Random(seed)
+    keyring = services.keyring
+    banks = [f"bench-bank-{i}" for i in range(len(BANKS))]
+    with services.tx() as session:
+        for org in banks:
+            create_organisation(session, org_id=org, kind="bank", name=org)
+    principals = [Principal(f"acc-{org}", "institution", org, "bank", org) for org in banks]
+    subjects = max(1, n // 5)
+    codes: list[str] = []
+    seen: set[str] = set()
+    while len(codes) < subjects:
+        code = generate_uscc(rng, "330212")
+        if code not in seen:
+            seen.add(code)
+            codes.append(code)
+    now = dt.datetime.now(dt.UTC)
+    for start in range(0, subjects, 20_000):
+        rows = [
+            {
+                "id": i + 1,
+                "kind": "legal",
+                "code_enc": keyring.encrypt(codes[i], context="subject:legal"),
+                "code_bidx": blind_index(keyring, SubjectKind.LEGAL, codes[i]),
+                "code_masked": mask(codes[i], SubjectKind.LEGAL),
+                "region": codes[i][2:8],
+                "created_at": now,
+            }
+            for i in range(start, min(subjects, start + 20_000))
+        ]
+        with services.tx() as session:
+            session.execute(insert(SubjectRow), rows)
+    valid_from, valid_until = now - dt.timedelta(days=10), now + dt.timedelta(days=365)
+    evidence = SubjectAct(approved_by_account="bench", approved_at=valid_from, channel="web")
+    templates = {}
+    for purpose, modes in (
+        (Purpose.LOAN_APPLICATION_ASSESSMENT, {AccessMode.QUERY, AccessMode.REPORT}),
+        (Purpose.POST_LOAN_MONITORING, {AccessMode.QUERY, AccessMode.PUSH_SUBSCRIPTION}),
+    ):
+        artefact = ConsentArtefact(
+            consent_id="cns_TEMPLATE",
+            subject=Subject(SubjectKind.LEGAL, codes[0]),
+            grantee="BANK_TEMPLATE",
+            purpose=purpose,
+            scopes=frozenset({"court.judgment", "tax.arrears"}),
+            modes=frozenset(modes),
+            valid_from=valid_from,
+            valid_until=valid_until,
+            fetch_type=FetchType.PERIODIC,
+            frequency=Frequency(value=3, unit=PeriodUnit.DAY),
+            data_life=DataLife(value=1, unit=DataLifeUnit.YEAR),
+            created_at=valid_from,
+            evidence=evidence,
+        )
+        templates[purpose] = (artefact.model_dump_json(), sorted(m.value for m in modes))
+    states = ["ACTIVE"] * 8 + ["REVOKED", "PAUSED"]
+    pairs: list[tuple[str, int]] = []
+    for start in range(0, n, 20_000):
+        rows = []
+        for i in range(start, min(n, start + 20_000)):
+            sid = i % subjects + 1
+            grantee = banks[rng.randrange(len(banks))]
+            purpose = Purpose.LOAN_APPLICATION_ASSESSMENT if i % 3 else Purpose.POST_LOAN_MONITORING
+            text, modes = templates[purpose]
+            cid = f"cns_{i:012d}"
+            doc = text.replace("cns_TEMPLATE", cid).replace(codes[0], codes[sid - 1])
+            doc = doc.replace("BANK_TEMPLATE", grantee)
+            rows.append(
+                {
+                    "id": cid,
+                    "subject_id": sid,
+                    "grantee_org_id": grantee,
+                    "requested_by_account": "bench",
+                    "purpose": purpose.value,
+                    "scopes": ["court.judgment", "tax.arrears"],
+                    "modes": modes,
+                    "valid_from": valid_from,
+                    "valid_until": valid_until,
+                    "fetch_type": "PERIODIC",
+                    "frequency_value": 3,
+                    "frequency_unit": "DAY",
+                    "data_life_value": 1,
+                    "data_life_unit": "YEAR",
+                    "artefact_enc": keyring.encrypt(doc, context=artefact_context(cid)),
+                    "state": rng.choice(states),
+                    "state_changed_at": valid_from,
+                    "use_count": 0,
+                    "period_uses": 0,
+                    "created_at": valid_from,
+                }
+            )
+            if len(pairs) < 200_000:
+                pairs.append((grantee, sid))
+        with services.tx() as session:
+            session.execute(insert(Consent), rows)
+    return principals, pairs, subjects
+
+
+def measure_platform_checks(
+    services: Any,
+    principals: list[Any],
+    pairs: list[tuple[str, int]],
+    subjects: int,
+    count: int,
+    seed: int = 6,
+) -> dict[str, tuple[float, float]]:
+    """p50/p99 seconds of: the bare indexed lookup, check_access (authorize_access's lookup and decision,
+    one read transaction each), and authorize_access itself (row locks, use count, ledger entry, commit).
+    Half the requests name a stored (grantee, subject) pair, half a random one."""
+    from sqlalchemy import select
+
+    from fincredit.platform.consents import authorize_access, check_access
+    from fincredit.platform.db.consent import Consent
+    from fincredit.platform.errors import ConsentRefused
+
+    rng = random.Random(seed)
+    by_org = {p.org_id: p for p in principals}
+    reqs = []
+    for i in range(count):
+        if i % 2:
+            grantee, sid = rng.choice(pairs)
+        else:
+            grantee, sid = principals[rng.randrange(len(principals))].org_id, rng.randrange(1, subjects + 1)
+        reqs.append((by_org[grantee], sid))
+    access = {"scopes": ["court.judgment"], "purpose": "loan_application_assessment", "mode": "query"}
+    out: dict[str, list[float]] = {"lookup": [], "check": [], "authorize": []}
+    for principal, sid in reqs:
+        started = time.perf_counter()
+        with services.read() as session:
+            q = select(Consent).where(Consent.grantee_org_id == principal.org_id, Consent.subject_id == sid)
+            session.scalars(q).all()
+        out["lookup"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        with services.read() as session:
+            check_access(session, services, principal=principal, subject=sid, **access)
+        out["check"].append(time.perf_counter() - started)
+    for principal, sid in reqs[: max(1, count // 4)]:
+        started = time.perf_counter()
+        try:
+            with services.tx() as session:
+                authorize_access(
+                    session, services, principal=principal, subject=sid, route="/bench", **access
+                )
+        except ConsentRefused:
+            pass
+        out["authorize"].append(time.perf_counter() - started)
+    return {k: _percentiles(v) for k, v in out.items()}
+
+
+def platform_results(
+    backend: str, args: argparse.Namespace, indexer: SubjectIndexer
+) -> tuple[list[Result], dict[str, Any]]:
+    """Every measure on one database backend; returns results and notes (build times)."""
+    from fincredit.platform.consents import (
+        SqlTreeStore,
+        export_ledger,
+        latest_checkpoint,
+        note_signer,
+        read_size,
+    )
+
+    results: list[Result] = []
+    notes: dict[str, Any] = {}
+    n = args.sql_entries
+    label = f"{n // 1000}k" if n < 1_000_000 else f"{n // 1_000_000}M"
+    with tempfile.TemporaryDirectory(prefix=f"bench-consent-{backend}-") as tmpdir:
+        tmp = Path(tmpdir)
+        with platform_services(backend, tmp) as services:
+            ledger = PlatformLedger(services)
+            single = list(synthetic_entries(0, args.sql_single, indexer))
+            memory_rate, _ = measure_appends(Ledger(), ([e] for e in single))
+            single_rate, done = measure_appends(ledger, ([e] for e in single))
+            results.append(
+                Result(
+                    f"{backend}_ledger_append_single", single_rate, "entries/s", None, "higher", memory_rate
+                )
+            )
+            print(f"[{backend}] single appends: {single_rate:,.0f}/s", flush=True)
+            batches = (
+                list(synthetic_entries(start, min(args.sql_batch, n - start), indexer))
+                for start in range(done, n, args.sql_batch)
+            )
+            started = time.perf_counter()
+            batched_rate, _ = measure_appends(ledger, batches)
+            notes["ledger_build_s"] = round(time.perf_counter() - started, 1)
+            results.append(
+                Result(
+                    f"{backend}_ledger_append_batched_{args.sql_batch}",
+                    batched_rate,
+                    "entries/s",
+                    TARGETS["append_batched"],
+                    "higher",
+                    single_rate,
+                )
+            )
+            print(
+                f"[{backend}] batched appends: {batched_rate:,.0f}/s ({notes['ledger_build_s']} s)",
+                flush=True,
+            )
+            with services.read() as session:
+                size = read_size(session)
+                tree = MerkleTree(SqlTreeStore(session, size))
+                rebuild_s = sql_rebuild_seconds(session)
+                proofs = measure_proofs(tree, args.samples)
+            notes["ledger_size"] = size
+            for name, (p50, p99, *_) in proofs.items():
+                for stat, value in (("p50", p50), ("p99", p99)):
+                    results.append(
+                        Result(
+                            f"{backend}_{name}_{stat}_at_{label}",
+                            value * 1e3,
+                            "ms",
+                            TARGETS["proof_ms"],
+                            "lower",
+                            rebuild_s * 1e3,
+                        )
+                    )
+            checkpoint = latest_checkpoint(services)
+            cp_file, export = tmp / "checkpoint.txt", tmp / "ledger.parquet"
+            cp_file.write_text(checkpoint.note, encoding="utf-8")
+            started = time.perf_counter()
+            export_ledger(services, export, size=int(checkpoint.size))
+            results.append(Result(f"{backend}_export_parquet_{label}", time.perf_counter() - started, "s"))
+            read_s, read_cpu = measure_read_only(export)
+            verify_s, verify_cpu = measure_cli_verify(export, cp_file, note_signer(services).verifier.vkey())
+            results.append(
+                Result(f"{backend}_verify_cli_{label}", verify_s, "s", TARGETS["verify_s"], "lower", read_s)
+            )
+            results.append(
+                Result(
+                    f"{backend}_verify_cli_{label}_cpu",
+                    verify_cpu,
+                    "s",
+                    TARGETS["verify_s"],
+                    "lower",
+                    read_cpu,
+                )
+            )
+            print(f"[{backend}] proofs and verify done", flush=True)
+            started = time.perf_counter()
+            principals, pairs, subjects = load_platform_consents(services, args.sql_consents)
+            notes["consents_load_s"] = round(time.perf_counter() - started, 1)
+            clabel = (
+                f"{args.sql_consents // 1000}k"
+                if args.sql_consents < 1_000_000
+                else f"{args.sql_consents // 1_000_000}M"
+            )
+            print(
+                f"[{backend}] {args.sql_consents:,} consents loaded ({notes['consents_load_s']} s)",
+                flush=True,
+            )
+            checks = measure_platform_checks(services, principals, pairs, subjects, args.sql_checks)
+            for stat, i, target in (("p50", 0, None), ("p99", 1, TARGETS["decide_p99_ms"])):
+                base = checks["lookup"][i] * 1e3
+                results.append(
+                    Result(
+                        f"{backend}_consent_check_{stat}_{clabel}_consents",
+                        checks["check"][i] * 1e3,
+                        "ms",
+                        target,
+                        "lower",
+                        base,
+                    )
+                )
+                results.append(
+                    Result(
+                        f"{backend}_authorize_access_{stat}_{clabel}_consents",
+                        checks["authorize"][i] * 1e3,
+                        "ms",
+                        None,
+                        "lower",
+                        base,
+                    )
+                )
+    return results, notes
+
+
 # ---- main ---------------------------------------------------------------------------------------------
 
 
@@ -305,6 +669,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--single", type=int, default=20_000, help="entries appended one at a time")
     parser.add_argument("--samples", type=int, default=2000, help="proofs / decisions timed")
+    parser.add_argument(
+        "--backends", default="sqlite,postgresql", help="platform databases measured too ('' for none)"
+    )
+    parser.add_argument("--sql-entries", type=int, default=1_000_000, help="ledger size in the database")
+    parser.add_argument("--sql-consents", type=int, default=1_000_000, help="consents in the database")
+    parser.add_argument("--sql-batch", type=int, default=10_000, help="entries per append transaction")
+    parser.add_argument("--sql-single", type=int, default=2_000, help="single-entry transactions timed")
+    parser.add_argument("--sql-checks", type=int, default=2_000, help="consent checks timed")
     args = parser.parse_args(argv)
     indexer = SubjectIndexer(b"bench-blind-index-key-0123456789")
     results: list[Result] = []
@@ -391,6 +763,11 @@ def main(argv: list[str]) -> int:
     cpu_name = f"decide_p99_cpu_{clabel}_consents"
     results.append(Result(cpu_name, cpu99 * 1e3, "ms", TARGETS["decide_p99_ms"], "lower", lookup_p99 * 1e3))
 
+    platform_notes: dict[str, Any] = {}
+    for backend in filter(None, args.backends.split(",")):
+        backend_results, platform_notes[backend] = platform_results(backend, args, indexer)
+        results += backend_results
+
     print_table(results)
     path = write(
         "consent",
@@ -398,6 +775,7 @@ def main(argv: list[str]) -> int:
         argv=argv,
         extra={
             "store": "in-memory (pure library); SQLite/PostgreSQL numbers are added by the platform",
+            "platform": platform_notes,
             "entries": appended,
             "consents": len(index),
             "export_size_mb": round(size_mb, 1),

@@ -9,12 +9,13 @@ the action they record: no gaps, no duplicates. The Merkle tree is the library's
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from fincredit.consent import (
@@ -38,8 +39,12 @@ from ..errors import NotFound
 from ..keyring import Keyring
 from ..services import Services
 
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 EntryMaker = Callable[[int], LedgerEntry]
+_NODES = LedgerNode.__table__
+_HEAD = LedgerHead.__table__
+_LOCK_HEAD = select(_HEAD.c.size, _HEAD.c.checkpoint_size).where(_HEAD.c.id == 1).with_for_update()
+_SELECT_NODES = "SELECT level, idx, hash FROM ledger_nodes WHERE "
+_ENTRIES = LedgerEntryRow.__table__
 
 
 def subject_indexer(keyring: Keyring) -> SubjectIndexer:
@@ -67,11 +72,21 @@ class SqlTreeStore:
         if not keys:
             return []
         wanted = [(int(k[0]), int(k[1])) for k in keys]
-        rows = self._session.execute(
-            select(LedgerNode.level, LedgerNode.idx, LedgerNode.hash).where(
-                tuple_(LedgerNode.level, LedgerNode.idx).in_(wanted)
-            )
-        ).all()
+        by_level: dict[int, list[int]] = {}
+        for level, idx in wanted:
+            by_level.setdefault(level, []).append(idx)
+        # One primary-key probe per level: SQLite plans a row-value IN list as a table scan, but an OR of
+        # (level = L AND idx IN (...)) terms as index lookups. Plain SQL text: the statement's shape varies
+        # with the keys, and building it as an expression costs more than the query (only ints are bound).
+        clauses, params = [], {}
+        for n, (level, idxs) in enumerate(by_level.items()):
+            params[f"l{n}"] = level
+            names = []
+            for m, idx in enumerate(idxs):
+                params[f"i{n}_{m}"] = idx
+                names.append(f":i{n}_{m}")
+            clauses.append(f"(level = :l{n} AND idx IN ({', '.join(names)}))")
+        rows = self._session.execute(text(_SELECT_NODES + " OR ".join(clauses)), params).all()
         got = {(level, idx): bytes(h) for level, idx, h in rows}
         missing = [k for k in wanted if k not in got]
         if missing:
@@ -81,33 +96,44 @@ class SqlTreeStore:
     def put_nodes(self, nodes: Sequence[Node], new_size: int) -> None:
         if nodes:
             self._session.execute(
-                insert(LedgerNode), [{"level": n.level, "idx": n.idx, "hash": n.hash} for n in nodes]
+                _NODES.insert(), [{"level": n.level, "idx": n.idx, "hash": n.hash} for n in nodes]
             )
         self._size = new_size
 
 
-def lock_head(session: Session) -> LedgerHead:
-    """The head row, locked until the transaction ends (the serialisation point of all ledger writers)."""
-    head = session.execute(
-        select(LedgerHead)
-        .where(LedgerHead.id == 1)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
-    if head is None:
-        # Normally inserted by the migration; a concurrent creator loses on the primary key and retries.
-        head = LedgerHead(id=1, size=0, checkpoint_size=None, updated_at=utcnow())
-        session.add(head)
-        session.flush()
-    return head
+@dataclasses.dataclass(slots=True)
+class Head:
+    """The ledger head as locked by a writer: its size and the size of the last signed checkpoint."""
+
+    size: int
+    checkpoint_size: int | None
+
+
+def lock_head(session: Session) -> Head:
+    """Lock the head row until the transaction ends: the serialisation point of all ledger writers."""
+    row = session.execute(_LOCK_HEAD).first()
+    if row is None:
+        # Normally inserted by the migration; a concurrent creator loses on the primary key.
+        session.execute(_HEAD.insert().values(id=1, size=0, checkpoint_size=None, updated_at=utcnow()))
+        return Head(0, None)
+    return Head(int(row[0]), None if row[1] is None else int(row[1]))
+
+
+def _save_head(session: Session, head: Head) -> None:
+    session.execute(
+        _HEAD.update()
+        .where(_HEAD.c.id == 1)
+        .values(size=head.size, checkpoint_size=head.checkpoint_size, updated_at=utcnow())
+    )
 
 
 def read_size(session: Session) -> int:
-    return int(session.scalar(select(LedgerHead.size).where(LedgerHead.id == 1)) or 0)
+    return int(session.scalar(select(_HEAD.c.size).where(_HEAD.c.id == 1)) or 0)
 
 
 def entry_time(entry: LedgerEntry) -> dt.datetime:
-    return dt.datetime.strptime(entry.at, _TIME_FORMAT).replace(tzinfo=dt.UTC)
+    # The library spells times ``YYYY-MM-DDTHH:MM:SS.ffffffZ``; fromisoformat reads that in C.
+    return dt.datetime.fromisoformat(entry.at)
 
 
 def _row(entry: LedgerEntry, data: bytes, leaf: bytes) -> dict[str, object]:
@@ -137,32 +163,33 @@ def append(session: Session, services: Services, makers: Sequence[EntryMaker]) -
     if not makers:
         return []
     head = lock_head(session)
-    size = int(head.size)
+    size = head.size
     entries = [make(size + i) for i, make in enumerate(makers)]
     datas = [e.canonical_bytes() for e in entries]
     leaves = [leaf_hash(d) for d in datas]
     tree = MerkleTree(SqlTreeStore(session, size))
     tree.append_many(leaves)
+    # Core executemany, not the ORM bulk path (which splits rows into groups by their NULL columns).
     session.execute(
-        insert(LedgerEntryRow), [_row(e, d, h) for e, d, h in zip(entries, datas, leaves, strict=True)]
+        _ENTRIES.insert(), [_row(e, d, h) for e, d, h in zip(entries, datas, leaves, strict=True)]
     )
     head.size = size + len(entries)
-    head.updated_at = utcnow()
     last = head.checkpoint_size
     if last is None or head.size - last >= services.settings.ledger_checkpoint_every:
         _issue(session, services, head, tree)
-    session.flush()
+    _save_head(session, head)
     return entries
 
 
-def _last_checkpoint(session: Session, head: LedgerHead) -> LedgerCheckpoint | None:
-    if head.checkpoint_size is None:
+def _last_checkpoint(session: Session, checkpoint_size: int | None) -> LedgerCheckpoint | None:
+    if checkpoint_size is None:
         return None
-    return session.get(LedgerCheckpoint, head.checkpoint_size)
+    return session.get(LedgerCheckpoint, checkpoint_size)
 
 
-def _issue(session: Session, services: Services, head: LedgerHead, tree: MerkleTree) -> LedgerCheckpoint:
-    previous = _last_checkpoint(session, head)
+def _issue(session: Session, services: Services, head: Head, tree: MerkleTree) -> LedgerCheckpoint:
+    """Sign the head's size (in the caller's transaction, under the head lock); the caller saves ``head``."""
+    previous = _last_checkpoint(session, head.checkpoint_size)
     if previous is not None and previous.size == head.size:
         return previous
     last = (
@@ -172,25 +199,27 @@ def _issue(session: Session, services: Services, head: LedgerHead, tree: MerkleT
     )
     # The library's issuer refuses to sign a head that does not extend the previous one.
     issuer = CheckpointIssuer(services.settings.ledger_origin, note_signer(services), tree, last)
-    note = issuer.issue(int(head.size))
+    note = issuer.issue(head.size)
     assert issuer.last is not None
-    row = LedgerCheckpoint(size=int(head.size), root_hash=issuer.last.root_hash, note=note, at=utcnow())
+    row = LedgerCheckpoint(size=head.size, root_hash=issuer.last.root_hash, note=note, at=utcnow())
     session.add(row)
-    head.checkpoint_size = int(head.size)
+    head.checkpoint_size = head.size
     return row
 
 
 def latest_checkpoint(services: Services, *, fresh: bool = True) -> LedgerCheckpoint:
     """The newest signed checkpoint; with ``fresh``, first sign one at the current size if it is stale."""
     with services.read() as session:
-        head = session.get(LedgerHead, 1)
-        current = None if head is None else _last_checkpoint(session, head)
-        if current is not None and (not fresh or current.size == head.size):  # type: ignore[union-attr]
+        row = session.execute(select(_HEAD.c.size, _HEAD.c.checkpoint_size).where(_HEAD.c.id == 1)).first()
+        current = None if row is None else _last_checkpoint(session, row[1])
+        if current is not None and (not fresh or current.size == row[0]):  # type: ignore[index]
             return current
     with services.tx() as session:
         head = lock_head(session)
-        tree = MerkleTree(SqlTreeStore(session, int(head.size)))
-        return _issue(session, services, head, tree)
+        tree = MerkleTree(SqlTreeStore(session, head.size))
+        issued = _issue(session, services, head, tree)
+        _save_head(session, head)
+        return issued
 
 
 def checkpoint_at(session: Session, size: int) -> LedgerCheckpoint:
