@@ -15,7 +15,7 @@ import pytest
 
 from fincredit.consent.identifiers import generate_uscc
 from fincredit.models.catalog_spec import market_dataset
-from fincredit.platform.errors import MarketDataCorrupt
+from fincredit.platform.errors import MarketDataCorrupt, MarketDataInvalid
 from fincredit.platform.market import latest_version, market_fields_for
 from fincredit.platform.subjects import register_subject
 from fincredit.platform.testing import auth, new_institution, unique
@@ -163,3 +163,81 @@ def test_a_stored_file_changed_behind_the_platforms_back_is_not_served(services,
             market_fields_for(
                 session, dataset, [1], "loan_application_assessment", var_dir=services.settings.var_dir
             )
+
+
+def test_a_record_id_repeated_in_a_later_batch_is_refused(services, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from fincredit.platform.market import register_contract, upload_dataset_version
+
+    vendor = new_institution(services, "market_vendor").org_id
+    dataset = unique("big").lower()
+    today = dt.date.today()
+    with services.tx() as session:
+        register_contract(
+            session,
+            vendor_id=vendor,
+            reference=unique("HT"),
+            datasets=[dataset],
+            allowed_purposes=["encrypted_scoring"],
+            derived_products_allowed=False,
+            resale_allowed=False,
+            starts_on=today - dt.timedelta(days=1),
+            expires_on=today + dt.timedelta(days=1),
+            annual_fee_cny=0,
+            created_by="test",
+        )
+    n = 40_000  # several record batches
+    ids = [f"r{i}" for i in range(n)]
+    ids[-1] = "r0"
+    source = tmp_path / "dup.parquet"
+    pq.write_table(pa.table({"record_id": ids, "uscc": ["not-a-code"] * n}), source)
+    with pytest.raises(MarketDataInvalid, match=f"row {n - 1}"), services.tx() as session:
+        upload_dataset_version(
+            session,
+            services.keyring,
+            services.settings.var_dir,
+            dataset=dataset,
+            source=source,
+            vendor_id=vendor,
+            uploaded_by="t",
+        )
+    assert not list((services.settings.var_dir / "market" / dataset).glob("*.parquet"))
+
+
+def test_identifiers_are_matched_whatever_their_case_and_bad_ones_stay_unmatched(services, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from fincredit.platform.market import register_contract, upload_dataset_version
+
+    vendor = new_institution(services, "market_vendor").org_id
+    dataset = unique("case").lower()
+    code = generate_uscc(random.Random(), "330212")
+    today = dt.date.today()
+    with services.tx() as session:
+        subject_id = register_subject(session, services.keyring, code, "宁波大小写有限公司").id
+        register_contract(
+            session,
+            vendor_id=vendor,
+            reference=unique("HT"),
+            datasets=[dataset],
+            allowed_purposes=["encrypted_scoring"],
+            derived_products_allowed=False,
+            resale_allowed=False,
+            starts_on=today - dt.timedelta(days=1),
+            expires_on=today + dt.timedelta(days=1),
+            annual_fee_cny=0,
+            created_by="test",
+        )
+    source = tmp_path / "case.parquet"
+    bad = code[:-1] + ("0" if code[-1] != "0" else "1")
+    pq.write_table(pa.table({"record_id": ["a", "b", "c"], "uscc": [f" {code.lower()} ", bad, None]}), source)
+    with services.tx() as session:
+        v = upload_dataset_version(
+            session,
+            services.keyring,
+            services.settings.var_dir,
+            dataset=dataset,
+            source=source,
+            vendor_id=vendor,
+            uploaded_by="t",
+        )
+    assert v.matched_count == 1
+    stored = pq.read_table(services.settings.var_dir / v.path)
+    assert stored.column("prov_subject_id").to_pylist() == [subject_id, None, None]

@@ -34,6 +34,7 @@ PROVENANCE_COLUMNS = ("prov_vendor", "prov_dataset", "prov_version", "prov_recor
 _PROVENANCE_TYPES = (pa.string(), pa.string(), pa.int32(), pa.string(), pa.int64())
 _BATCH_ROWS = 16_384
 _LOOKUP_CHUNK = 2_000
+_CACHE_LIMIT = 2_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,24 +80,47 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _subject_ids(session: Session, keyring: Keyring, codes: pa.Array) -> pa.Array:
-    """Resolve identifiers to subject ids through the blind index (vectorised check-character test,
-    batched HMAC, one IN query per chunk); invalid or unknown identifiers give null."""
-    normalised = pc.utf8_upper(pc.utf8_trim_whitespace(pc.cast(codes, pa.string())))
-    valid = uscc_valid(normalised)
-    positions = np.flatnonzero(valid)
-    candidates = normalised.take(pa.array(positions)).to_pylist()
-    bidx = blind_indexes(keyring, SubjectKind.LEGAL.value, candidates)
-    wanted = sorted(set(bidx))
-    found: dict[str, int] = {}
-    for i in range(0, len(wanted), _LOOKUP_CHUNK):
-        chunk = wanted[i : i + _LOOKUP_CHUNK]
-        rows = session.execute(select(Subject.code_bidx, Subject.id).where(Subject.code_bidx.in_(chunk)))
-        found.update((b, sid) for b, sid in rows)
-    ids: list[int | None] = [None] * len(normalised)
-    for pos, b in zip(positions.tolist(), bidx, strict=True):
-        ids[pos] = found.get(b)
-    return pa.array(ids, pa.int64())
+class _SubjectResolver:
+    """Identifier → subject id through the blind index: the vectorised check-character test, one HMAC
+    and one lookup per *distinct* identifier (a vendor file repeats each enterprise once per period),
+    remembered across batches up to ``_CACHE_LIMIT`` identifiers. Invalid or unknown ones give null."""
+
+    def __init__(self, session: Session, keyring: Keyring) -> None:
+        self.session = session
+        self.keyring = keyring
+        self.known: dict[str, int | None] = {}
+
+    def __call__(self, codes: pa.Array) -> pa.Array:
+        normalised = pc.utf8_upper(pc.utf8_trim_whitespace(pc.cast(codes, pa.string())))
+        encoded = pc.dictionary_encode(normalised)
+        if isinstance(encoded, pa.ChunkedArray):
+            encoded = encoded.combine_chunks()
+        distinct = encoded.dictionary
+        valid = uscc_valid(distinct)
+        values = distinct.to_pylist()
+        todo = [values[i] for i in np.flatnonzero(valid) if values[i] not in self.known]
+        self._resolve(todo)
+        ids = pa.array(
+            [self.known.get(v) if ok else None for v, ok in zip(values, valid, strict=True)], pa.int64()
+        )
+        return ids.take(encoded.indices)
+
+    def _resolve(self, codes: list[str]) -> None:
+        if not codes:
+            return
+        if len(self.known) + len(codes) > _CACHE_LIMIT:
+            self.known.clear()
+        by_bidx = dict(zip(blind_indexes(self.keyring, SubjectKind.LEGAL.value, codes), codes, strict=True))
+        for code in codes:
+            self.known[code] = None
+        wanted = list(by_bidx)
+        for i in range(0, len(wanted), _LOOKUP_CHUNK):
+            chunk = wanted[i : i + _LOOKUP_CHUNK]
+            rows = self.session.execute(
+                select(Subject.code_bidx, Subject.id).where(Subject.code_bidx.in_(chunk))
+            )
+            for bidx, subject_id in rows:
+                self.known[by_bidx[bidx]] = subject_id
 
 
 def _batches(source: Path) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
@@ -167,10 +191,11 @@ def upload_dataset_version(
         out_schema = out_schema.append(pa.field(name, typ))
     seen: set[str] = set()
     rows = 0
+    resolve = _SubjectResolver(session, keyring)
     try:
         with pq.ParquetWriter(tmp, out_schema, compression="zstd") as writer:
             for batch in batches:
-                rows += _write_batch(session, keyring, writer, out_schema, batch, seen, rows, ds, version)
+                rows += _write_batch(resolve, writer, out_schema, batch, seen, rows, ds, version)
         matched = _count_matched(tmp)
         os.replace(tmp, final)
     except BaseException:
@@ -220,8 +245,7 @@ def upload_dataset_version(
 
 
 def _write_batch(
-    session: Session,
-    keyring: Keyring,
+    resolve: _SubjectResolver,
     writer: pq.ParquetWriter,
     out_schema: pa.Schema,
     batch: pa.RecordBatch,
@@ -238,13 +262,20 @@ def _write_batch(
         bad = offset + pc.index(pc.is_null(record_ids), True).as_py()
         raise MarketDataInvalid(f"row {bad}: empty record_id", row=bad, field=RECORD_ID)
     ids = record_ids.to_pylist()
-    for i, rid in enumerate(ids):
-        if rid in seen or not rid:
-            raise MarketDataInvalid(
-                f"row {offset + i}: record_id {rid!r} is empty or repeated", row=offset + i, field=RECORD_ID
-            )
-        seen.add(rid)
-    subject_ids = _subject_ids(session, keyring, batch.column(SUBJECT_CODE))
+    batch_ids = set(ids)
+    if len(batch_ids) != n or "" in batch_ids or not seen.isdisjoint(batch_ids):
+        # Rare path: find the first offending row to name it.
+        earlier: set[str] = set()
+        for i, rid in enumerate(ids):
+            if not rid or rid in seen or rid in earlier:
+                raise MarketDataInvalid(
+                    f"row {offset + i}: record_id {rid!r} is empty or repeated",
+                    row=offset + i,
+                    field=RECORD_ID,
+                )
+            earlier.add(rid)
+    seen |= batch_ids
+    subject_ids = resolve(batch.column(SUBJECT_CODE))
     columns = [*batch.columns]
     columns += [
         pa.array([ds.vendor_id] * n, pa.string()),
