@@ -9,7 +9,7 @@ not peek at records filed after the loan was granted.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -94,8 +94,11 @@ class _Frame:
         col = pc.cast(self.table.column(column), pa.float64())
         return np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64)
 
-    def strings(self, column: str) -> np.ndarray:
-        return np.asarray(self.table.column(column).to_numpy(zero_copy_only=False), dtype=object)
+    def isin(self, column: str, values: Sequence[str] | pa.Array) -> np.ndarray:
+        # Arrow's hash lookup, not Python strings: at millions of rows object arrays cost gigabytes.
+        value_set = values if isinstance(values, pa.Array) else pa.array(list(values), pa.string())
+        found = pc.is_in(self.table.column(column), value_set=value_set)
+        return np.asarray(pc.fill_null(found, False).to_numpy(zero_copy_only=False), dtype=bool)
 
     def count(self, mask: np.ndarray) -> np.ndarray:
         keep = mask & (self.pos >= 0)
@@ -211,7 +214,7 @@ def enterprise_features(
         out["log_employees"] = np.log1p(
             reg.latest(known, np.zeros(reg.table.num_rows), reg.floats("employees"))
         )
-        abnormal = np.isin(reg.strings("status"), ["吊销", "注销", "迁出"]).astype(float)
+        abnormal = reg.isin("status", ["吊销", "注销", "迁出"]).astype(float)
         out["status_abnormal"] = np.nan_to_num(reg.latest(known, np.zeros(reg.table.num_rows), abnormal))
     else:
         for f in ("years_in_business", "log_registered_capital", "log_employees"):
@@ -224,7 +227,7 @@ def enterprise_features(
         in3 = (d > y3) & (d <= t)
         out["penalty_count_3y"] = pen.count(in3)
         out["penalty_fines_log_3y"] = np.log1p(pen.total(in3, pen.floats("fine_amount")))
-        severe = np.isin(pen.strings("penalty_type"), _SEVERE_PENALTIES)
+        severe = pen.isin("penalty_type", _SEVERE_PENALTIES)
         out["penalty_severe_5y"] = (pen.count(severe & (d > y5) & (d <= t)) > 0).astype(float)
     else:
         out["penalty_count_3y"] = out["penalty_fines_log_3y"] = out["penalty_severe_5y"] = zeros
@@ -265,7 +268,7 @@ def enterprise_features(
     jud = frame("court_judgment")
     if jud is not None:
         d = jud.days("judgment_date")
-        defendant = (jud.strings("role") == "被告") & (d > y3) & (d <= t)
+        defendant = jud.isin("role", ["被告"]) & (d > y3) & (d <= t)
         out["judgment_defendant_count_3y"] = jud.count(defendant)
         out["judgment_claims_log_3y"] = np.log1p(jud.total(defendant, jud.floats("claim_amount")))
     else:
@@ -285,9 +288,8 @@ def enterprise_features(
         listed = pc.cast(persons.column("listed_date"), pa.int32()).to_numpy(zero_copy_only=False)
         removed = pc.fill_null(pc.cast(persons.column("removed_date"), pa.int32()), _FAR_FUTURE)
         active = (np.asarray(listed) <= t) & (np.asarray(removed.to_numpy(zero_copy_only=False)) > t)
-        active_ids = pd.Index(np.asarray(persons.column("subject_id").to_numpy(zero_copy_only=False))[active])
-        rep_ids = reg.strings("legal_rep_id")
-        flagged = pd.Index(rep_ids).isin(active_ids).astype(float)
+        active_ids = persons.column("subject_id").combine_chunks().filter(pa.array(active))
+        flagged = reg.isin("legal_rep_id", active_ids).astype(float)
         out["legal_rep_dishonest_active"] = np.nan_to_num(
             reg.latest(reg.pos >= 0, np.zeros(len(flagged)), flagged)
         )
@@ -312,12 +314,15 @@ def enterprise_features(
         d = hon.days("award_date")
         recent = (d > y3) & (d <= t)
         out["honours_3y"] = hon.count(recent)
-        out["high_tech"] = (hon.count(recent & (hon.strings("honour") == "高新技术企业")) > 0).astype(float)
+        out["high_tech"] = (hon.count(recent & hon.isin("honour", ["高新技术企业"])) > 0).astype(float)
     else:
         out["honours_3y"] = out["high_tech"] = zeros
 
     out.update(_market_features(market or {}, positions, n, as_of))
-    frame_out = pd.DataFrame({f: out[f] for f in (*PUBLIC_FEATURES, *MARKET_FEATURES)}, index=index)
+    # copy=False keeps one array per column instead of consolidating into a second 2-D copy.
+    frame_out = pd.DataFrame(
+        {f: out[f] for f in (*PUBLIC_FEATURES, *MARKET_FEATURES)}, index=index, copy=False
+    )
     return frame_out
 
 
