@@ -355,6 +355,15 @@ class PlatformLedger:
             return append(session, self.services, [fixed(e) for e in entries])
 
 
+def analyze(services: Any) -> None:
+    """Refresh planner statistics after a bulk load, as autovacuum (PostgreSQL) or a periodic ANALYZE
+    (SQLite) would in production; without them the first plans after a million-row load are scans."""
+    from sqlalchemy import text
+
+    with services.tx() as session:
+        session.execute(text("ANALYZE"))
+
+
 def sql_rebuild_seconds(session: Any) -> float:
     """Seconds to read every leaf hash and recompute the root: the cost without stored subtrees."""
     from sqlalchemy import select
@@ -487,10 +496,11 @@ def measure_platform_checks(
     subjects: int,
     count: int,
     seed: int = 6,
-) -> dict[str, tuple[float, float]]:
-    """p50/p99 seconds of: the bare indexed lookup, check_access (authorize_access's lookup and decision,
-    one read transaction each), and authorize_access itself (row locks, use count, ledger entry, commit).
-    Half the requests name a stored (grantee, subject) pair, half a random one."""
+) -> dict[str, tuple[float, float, float]]:
+    """p50/p99 wall seconds and p99 CPU seconds (this process only) of: the bare indexed lookup,
+    check_access (authorize_access's lookup and decision, one read transaction each), and authorize_access
+    itself (row locks, use count, ledger entry, commit). Half the requests name a stored (grantee,
+    subject) pair, half a random one."""
     from sqlalchemy import select
 
     from fincredit.platform.consents import authorize_access, check_access
@@ -508,18 +518,24 @@ def measure_platform_checks(
         reqs.append((by_org[grantee], sid))
     access = {"scopes": ["court.judgment"], "purpose": "loan_application_assessment", "mode": "query"}
     out: dict[str, list[float]] = {"lookup": [], "check": [], "authorize": []}
-    for principal, sid in reqs:
-        started = time.perf_counter()
+    cpu: dict[str, list[float]] = {"lookup": [], "check": [], "authorize": []}
+
+    def timed(name: str, op: Callable[[], object]) -> None:
+        started, c0 = time.perf_counter(), time.thread_time()
+        op()
+        cpu[name].append(time.thread_time() - c0)
+        out[name].append(time.perf_counter() - started)
+
+    def lookup(principal: Any, sid: int) -> None:
         with services.read() as session:
             q = select(Consent).where(Consent.grantee_org_id == principal.org_id, Consent.subject_id == sid)
             session.scalars(q).all()
-        out["lookup"].append(time.perf_counter() - started)
-        started = time.perf_counter()
+
+    def check(principal: Any, sid: int) -> None:
         with services.read() as session:
             check_access(session, services, principal=principal, subject=sid, **access)
-        out["check"].append(time.perf_counter() - started)
-    for principal, sid in reqs[: max(1, count // 4)]:
-        started = time.perf_counter()
+
+    def authorize(principal: Any, sid: int) -> None:
         try:
             with services.tx() as session:
                 authorize_access(
@@ -527,8 +543,13 @@ def measure_platform_checks(
                 )
         except ConsentRefused:
             pass
-        out["authorize"].append(time.perf_counter() - started)
-    return {k: _percentiles(v) for k, v in out.items()}
+
+    for principal, sid in reqs:
+        timed("lookup", lambda: lookup(principal, sid))  # noqa: B023 - called at once
+        timed("check", lambda: check(principal, sid))  # noqa: B023
+    for principal, sid in reqs[: max(1, count // 4)]:
+        timed("authorize", lambda: authorize(principal, sid))  # noqa: B023
+    return {k: (*_percentiles(v), _percentiles(cpu[k])[1]) for k, v in out.items()}
 
 
 def platform_results(
@@ -581,6 +602,7 @@ def platform_results(
                 f"[{backend}] batched appends: {batched_rate:,.0f}/s ({notes['ledger_build_s']} s)",
                 flush=True,
             )
+            analyze(services)
             with services.read() as session:
                 size = read_size(session)
                 tree = MerkleTree(SqlTreeStore(session, size))
@@ -623,6 +645,7 @@ def platform_results(
             print(f"[{backend}] proofs and verify done", flush=True)
             started = time.perf_counter()
             principals, pairs, subjects = load_platform_consents(services, args.sql_consents)
+            analyze(services)
             notes["consents_load_s"] = round(time.perf_counter() - started, 1)
             clabel = (
                 f"{args.sql_consents // 1000}k"
@@ -634,7 +657,12 @@ def platform_results(
                 flush=True,
             )
             checks = measure_platform_checks(services, principals, pairs, subjects, args.sql_checks)
-            for stat, i, target in (("p50", 0, None), ("p99", 1, TARGETS["decide_p99_ms"])):
+            # p99_cpu: this process's CPU time (SQLite work included; PostgreSQL's server time is not).
+            for stat, i, target in (
+                ("p50", 0, None),
+                ("p99", 1, TARGETS["decide_p99_ms"]),
+                ("p99_cpu", 2, TARGETS["decide_p99_ms"]),
+            ):
                 base = checks["lookup"][i] * 1e3
                 results.append(
                     Result(

@@ -45,6 +45,7 @@ from ._queries import (
     list_entries,
     subject_index_of,
 )
+from ._records import on_consent_ended
 
 __all__ = [
     "ACTIONS",
@@ -72,6 +73,7 @@ __all__ = [
     "list_entries",
     "lock_head",
     "note_signer",
+    "on_consent_ended",
     "read_size",
     "receipt_kid",
     "record_disclosure",

@@ -7,6 +7,10 @@ copied into plain columns.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from sqlalchemy.orm import object_session
+
 from fincredit.consent import ConsentArtefact, ConsentState, ConsentStatus, SubjectKind
 from fincredit.consent import Subject as LibSubject
 
@@ -69,8 +73,20 @@ def new_row(keyring: Keyring, state: ConsentState, subject_id: int) -> Consent:
     return row
 
 
+ENDED = frozenset({ConsentStatus.REVOKED, ConsentStatus.EXPIRED, ConsentStatus.EXHAUSTED})
+_end_listeners: list[Callable[[Consent], None]] = []
+
+
+def on_consent_ended(callback: Callable[[Consent], None]) -> Callable[[], None]:
+    """Call ``callback(row)`` in the transaction that moves a stored consent to REVOKED, EXPIRED or
+    EXHAUSTED (``object_session(row)`` is that transaction). Returns the unregister function."""
+    _end_listeners.append(callback)
+    return lambda: _end_listeners.remove(callback)
+
+
 def update_row(keyring: Keyring, row: Consent, state: ConsentState, *, artefact_changed: bool) -> None:
     """Write a new state to its row; ``artefact_changed`` when the subject has just signed it."""
+    ending = state.status in ENDED and row.state != state.status.value and object_session(row) is not None
     if artefact_changed:
         row.artefact_enc = _encrypt(keyring, state.artefact)
     row.state = state.status.value
@@ -79,3 +95,6 @@ def update_row(keyring: Keyring, row: Consent, state: ConsentState, *, artefact_
     row.last_used_at = state.last_used_at
     row.period_key = state.period_key
     row.period_uses = state.period_uses
+    if ending:
+        for listener in list(_end_listeners):
+            listener(row)
