@@ -299,3 +299,24 @@ def test_showing_raw_values_outside_the_platform_needs_the_resale_right(services
                 disclose=True,
             )
     assert refused.value.extensions["reason"] == "resale-not-allowed"
+
+
+def test_a_renewal_contract_restores_use_after_the_old_one_expired(services, world) -> None:  # type: ignore[no-untyped-def]
+    with services.tx() as session:
+        register_contract(
+            session,
+            vendor_id=world.vendor,
+            reference=unique("HT-renewal"),
+            datasets=[world.dataset],
+            allowed_purposes=["post_loan_monitoring"],
+            derived_products_allowed=False,
+            resale_allowed=False,
+            starts_on=dt.date(2026, 7, 1),
+            expires_on=dt.date(2027, 6, 30),
+            annual_fee_cny=500_000,
+            created_by="test",
+        )
+    with services.read() as session:
+        assert check_market_use(session, world.dataset, "post_loan_monitoring", AFTER).allowed
+        narrower = check_market_use(session, world.dataset, "loan_application_assessment", AFTER)
+    assert narrower.reason == "purpose-not-allowed"

@@ -241,3 +241,48 @@ def test_identifiers_are_matched_whatever_their_case_and_bad_ones_stay_unmatched
     assert v.matched_count == 1
     stored = pq.read_table(services.settings.var_dir / v.path)
     assert stored.column("prov_subject_id").to_pylist() == [subject_id, None, None]
+
+
+def test_the_operator_records_a_derived_product_and_reads_its_lineage(services, client) -> None:  # type: ignore[no-untyped-def]
+    operator = new_institution(services, "platform_operator")
+    vendor = new_institution(services, "market_vendor")
+    regulator = new_institution(services, "regulator")
+    dataset = unique("lin").lower()
+    _contract(client, operator, vendor, dataset, ["joint_modelling"])
+    body = _bytes(pa.table({"record_id": ["a"], "uscc": [generate_uscc(random.Random(), "330212")]}))
+    client.post(f"/api/v1/market/datasets/{dataset}/versions", headers=auth(client, vendor), content=body)
+    created = client.post(
+        "/api/v1/market/derived-products",
+        headers=auth(client, operator),
+        json={
+            "name": "小微企业联合评分",
+            "kind": "model",
+            "for_sale": True,
+            "purpose": "joint_modelling",
+            "sources": [
+                {"kind": "market_dataset", "ref": dataset},
+                {"kind": "catalog_item", "ref": "tax_rating"},
+            ],
+        },
+    )
+    assert created.status_code == 201, created.text
+    product = created.json()
+    seen = client.get(
+        f"/api/v1/market/derived-products/{product['id']}", headers=auth(client, regulator)
+    ).json()
+    assert [(s["kind"], s["ref"], s["version"]) for s in seen["sources"]] == [
+        ("market_dataset", dataset, "1"),
+        ("catalog_item", "tax_rating", None),
+    ]
+    assert seen["may_sell"] is True
+    refused = client.post(
+        "/api/v1/market/derived-products",
+        headers=auth(client, operator),
+        json={
+            "name": "x",
+            "kind": "score",
+            "purpose": "credit_report",
+            "sources": [{"kind": "market_dataset", "ref": dataset}],
+        },
+    )
+    assert refused.status_code == 403 and refused.json()["reason"] == "purpose-not-allowed"
