@@ -155,8 +155,8 @@ def test_a_model_whose_platform_splits_are_never_reached_still_scores() -> None:
 def test_small_requests_use_masked_slots_and_full_chunks_use_groups(lightgbm_halves) -> None:  # type: ignore[no-untyped-def]
     _, bank, platform = lightgbm_halves
     scorer = EncryptedScorer(LocalLink(_handler(platform, np.zeros((1, 3)), ["S0"]).local("b")), bank)
-    assert scorer._choose(1) == TREE_MASKED and scorer._choose(100) == TREE_MASKED
-    assert scorer._choose(4096) == TREE_GROUPS
+    assert scorer.protocol_for(1) == TREE_MASKED and scorer.protocol_for(100) == TREE_MASKED
+    assert scorer.protocol_for(4096) == TREE_GROUPS
     out = _score(bank, platform, *_data(1, seed=21)[:2])
     assert scorer.stats.requests == 0 and out["refused"].isna().all()
 

@@ -154,7 +154,7 @@ class EncryptedScorer:
         self.stats = ScoringStats()
         self._jobs = itertools.count(1)
 
-    def _choose(self, n: int) -> str:
+    def protocol_for(self, n: int) -> str:
         """``tree-masked`` for small requests, ``tree-groups`` once its full chunks are cheaper."""
         if self.protocol != TREE_AUTO:
             return self.protocol
@@ -216,7 +216,7 @@ class EncryptedScorer:
     ) -> None:
         t0 = time.perf_counter()
         n = len(ids)
-        protocol = self._choose(n)
+        protocol = self.protocol_for(n)
         params, ctx, public = self._keys[protocol == TREE_MASKED]
         if protocol in (TREE_GROUPS, TREE_MASKED):
             values, bank_plain = self._trees.bank_values(x)
