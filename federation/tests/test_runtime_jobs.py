@@ -49,6 +49,7 @@ def test_a_failing_step_records_why(tmp_path) -> None:
     assert store.transition("j", JobState.ALIGNING).state is JobState.ALIGNING
 
 
+@pytest.mark.slow
 def test_a_crashed_process_leaves_a_failed_job_not_a_running_one(tmp_path) -> None:
     script = (
         "import os, sys\n"
