@@ -13,6 +13,7 @@ from fincredit.federation.joint_model import BankLogisticPart, PlatformLogisticP
 from fincredit.federation.scorer import EncryptedScorer
 from fincredit.federation.scoring import (
     LR_DEPOSITED,
+    LR_MASKED,
     LR_PARTIAL,
     LogisticDeposit,
     ScoringHandler,
@@ -20,7 +21,7 @@ from fincredit.federation.scoring import (
     plaintext_logistic_logit,
     sigmoid,
 )
-from fincredit.federation.wire import LocalLink
+from fincredit.federation.wire import LocalLink, decode
 
 BANK = ["term", "gross", "approved", "sba_approved", "revolving"]
 PLATFORM = ["no_emp", "new_exist", "urban_rural", "create_job"]
@@ -62,11 +63,11 @@ def _frame(xb: np.ndarray, ids: list[str]) -> pd.DataFrame:
     return df
 
 
-@pytest.mark.parametrize("protocol", [LR_DEPOSITED, LR_PARTIAL])
+@pytest.mark.parametrize("protocol", [LR_DEPOSITED, LR_MASKED, LR_PARTIAL])
 def test_probabilities_match_plaintext_scoring_within_1e_4_across_chunks(protocol: str) -> None:
-    bank, platform, xb, xp = _fitted_halves(5000)  # 5000 rows: two ciphertext chunks of 4096 slots
+    bank, platform, xb, xp = _fitted_halves(5000)  # two CKKS chunks of 4096; 5 BFV ciphertexts
     ids = [f"A{i:06d}" for i in range(len(xb))]
-    model = LogisticDeposit(platform, bank) if protocol == LR_DEPOSITED else platform
+    model = platform if protocol == LR_PARTIAL else LogisticDeposit(platform, bank)
     scorer = EncryptedScorer(LocalLink(_setup(model, xp, ids).local("bank-a")), bank, protocol=protocol)
 
     out = scorer.score(_frame(xb, ids))
@@ -111,7 +112,7 @@ def test_deposited_protocol_gives_refused_rows_nothing_computed_with_the_deposit
         platform_features=lambda q, names: (xp[: len(q)], np.ones(len(q), dtype=bool)),
         authorize=lambda b, q: ["no_consent" if s == "A3" else None for s in q],
     )
-    scorer = EncryptedScorer(LocalLink(handler.local("b")), bank)
+    scorer = EncryptedScorer(LocalLink(handler.local("b")), bank, protocol=LR_DEPOSITED)
     captured: list[bytes] = []
     link = LocalLink(handler.local("b"))
 
@@ -147,3 +148,37 @@ def test_after_depositing_the_bank_scores_without_its_weights() -> None:
     out = scorer.score(_frame(xb, ids))
     expected = sigmoid(plaintext_logistic_logit(bank, platform, xb, xp))
     assert np.max(np.abs(out["probability"].to_numpy() - expected)) < 1e-4
+
+
+def test_small_requests_go_masked_and_large_ones_by_column() -> None:
+    bank, platform, _, xp = _fitted_halves(10)
+    scorer = EncryptedScorer(LocalLink(_setup(LogisticDeposit(platform, bank), xp, []).local("b")), bank)
+    assert scorer.protocol_for(1) == LR_MASKED and scorer.protocol_for(500) == LR_MASKED
+    assert scorer.protocol_for(4096) == LR_DEPOSITED
+    partial = EncryptedScorer(LocalLink(_setup(platform, xp, []).local("b")), bank, protocol=LR_PARTIAL)
+    assert partial.protocol_for(1) == LR_PARTIAL
+
+
+def test_masked_refused_rows_sum_to_nothing_and_slots_are_noise() -> None:
+    bank, platform, xb, xp = _fitted_halves(20)
+    ids = [f"A{i}" for i in range(20)]
+    handler = ScoringHandler(
+        models=lambda b, m: LogisticDeposit(platform, bank),
+        platform_features=lambda q, names: (xp[[int(s[1:]) for s in q]], np.ones(len(q), dtype=bool)),
+        authorize=lambda b, q: ["no_consent" if s == "A3" else None for s in q],
+    )
+    link = LocalLink(handler.local("b"), record=True)
+    scorer = EncryptedScorer(link, bank, protocol=LR_MASKED)
+    out = scorer.score(_frame(xb, ids))
+    assert link.transcript is not None
+    reply = decode(link.transcript[-1][1])
+    params, ctx, _ = scorer._keys[True]
+    slots = np.asarray(ts.bfv_vector_from(ctx, reply.blobs[0]).decrypt(), dtype=np.int64)[:-1]
+    per_row = slots[: 20 * len(BANK)].reshape(20, len(BANK))
+    t = params.plain_modulus  # type: ignore[union-attr]
+    assert int(per_row[3].sum()) % t == 0  # the refused applicant's slots cancel to exactly 0
+    assert np.abs(per_row).max() > 2**40  # each slot is masked over the whole 50-bit range
+    assert out.loc[3, "refused"] == "no_consent"
+    expected = sigmoid(plaintext_logistic_logit(bank, platform, xb, xp))
+    ok = out["refused"].isna().to_numpy()
+    assert np.max(np.abs(out["probability"].to_numpy()[ok] - expected[ok])) < 1e-5

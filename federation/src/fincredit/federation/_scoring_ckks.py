@@ -32,6 +32,7 @@ from fincredit.federation.errors import ScoringCiphertextError, ScoringContextEr
 __all__ = [
     "DEFAULT_BFV_PARAMS",
     "DEFAULT_PARAMS",
+    "LR_BFV_PARAMS",
     "BfvParams",
     "CkksParams",
     "ContextCache",
@@ -90,6 +91,11 @@ class BfvParams:
 DEFAULT_BFV_PARAMS = BfvParams(
     poly_modulus_degree=8192, coeff_mod_bit_sizes=(60, 60, 60), plain_modulus=1099511480321
 )
+# lr-masked multiplies two fixed-point numbers, so it needs a wider plaintext modulus (a 50-bit batching
+# prime) and a third data prime for the noise of a full-range plaintext product (exact in the tests).
+LR_BFV_PARAMS = BfvParams(
+    poly_modulus_degree=8192, coeff_mod_bit_sizes=(60, 60, 60, 38), plain_modulus=1125899906826241
+)
 Params = CkksParams | BfvParams
 
 
@@ -98,7 +104,7 @@ class ScoringLimits:
     """What the platform accepts in one scoring request (its service may tighten or extend these)."""
 
     allowed_params: frozenset[Params] = field(
-        default_factory=lambda: frozenset({DEFAULT_PARAMS, DEFAULT_BFV_PARAMS})
+        default_factory=lambda: frozenset({DEFAULT_PARAMS, DEFAULT_BFV_PARAMS, LR_BFV_PARAMS})
     )
     max_context_bytes: int = 2 * 1024 * 1024
     max_rows: int = 200_000

@@ -2,12 +2,13 @@
 
 Request (``scoring.request``, from the bank)::
 
-    meta  = {"model_id", "protocol": "lr-deposited" | "lr-partial" | "tree-masked" | "tree-groups",
+    meta  = {"model_id", "protocol": "lr-deposited" | "lr-masked" | "lr-partial" | "tree-masked" |
+             "tree-groups",
              "n_rows", "columns": ciphertexts per chunk, "groups": [...] (tree-groups only)}
     blobs = [public CKKS context, applicant ids (UTF-8, newline-separated), ciphertexts...]
 
 Ciphertexts are chunk-major: chunk c (rows c·N/2 .. ) column j is blob ``2 + c·columns + j``;
-for ``tree-masked`` (BFV) the n x G values are applicant-major, N-1 per ciphertext plus a dummy slot,
+for the masked protocols (BFV) the n x k values are applicant-major, N-1 per ciphertext plus a dummy slot,
 and the reply has one ciphertext per request ciphertext.
 Identifiers travel in a blob, never in the frame header (the header is what logs print).
 
@@ -55,18 +56,19 @@ from fincredit.federation._scoring_ckks import (
 )
 from fincredit.federation._scoring_lr import (
     LR_DEPOSITED,
+    LR_MASKED,
     LR_PARTIAL,
     LogisticDeposit,
     lr_columns_expected,
     platform_lr_evaluate,
+    platform_lr_masked_terms,
 )
+from fincredit.federation._scoring_masked import masked_ciphertext_count, platform_masked_evaluate
 from fincredit.federation._scoring_tree import (
     TREE_GROUPS,
     TREE_MASKED,
-    masked_ciphertext_count,
     parse_signatures,
     platform_group_masks,
-    platform_masked_evaluate,
     platform_tree_evaluate,
 )
 from fincredit.federation.errors import (
@@ -180,13 +182,14 @@ class ScoringHandler:
         if model is None:
             raise ScoringModelError(f"model {model_id!r} is not known to the platform")
         groups = None
-        if protocol in (LR_DEPOSITED, LR_PARTIAL):
+        if protocol in (LR_DEPOSITED, LR_MASKED, LR_PARTIAL):
+            needs_deposit = protocol != LR_PARTIAL
             if isinstance(model, PlatformTreePart) or (
-                protocol == LR_DEPOSITED and not isinstance(model, LogisticDeposit)
+                needs_deposit and not isinstance(model, LogisticDeposit)
             ):
                 raise ScoringModelError(
                     f"model {model_id!r} cannot be scored with {protocol}"
-                    + (" (the bank has not deposited its half)" if protocol == LR_DEPOSITED else ""),
+                    + (" (the bank has not deposited its half)" if needs_deposit else ""),
                     code="protocol_mismatch",
                     status=422,
                 )
@@ -207,7 +210,7 @@ class ScoringHandler:
         if len(frame.blobs) < 2:
             raise ScoringRequestError("the request must carry a context blob and an identifiers blob")
         ctx = self._contexts.load(frame.blobs[0])
-        masked = protocol == TREE_MASKED
+        masked = protocol in (TREE_MASKED, LR_MASKED)
         if masked != isinstance(ctx.params, BfvParams):
             raise ScoringContextError(f"protocol {protocol} needs a {'BFV' if masked else 'CKKS'} context")
         slots = ctx.params.slots
@@ -228,14 +231,19 @@ class ScoringHandler:
         out: list[bytes] = []
         empty: list[int] = []
         if masked:
-            assert isinstance(model, PlatformTreePart) and groups is not None
             assert isinstance(ctx.params, BfvParams)
-            masks = platform_group_masks(model, groups, x_platform, scored)
+            t = ctx.params.plain_modulus
+            if isinstance(model, PlatformTreePart):
+                assert groups is not None
+                multipliers, offsets = platform_group_masks(model, groups, x_platform, scored), None
+            else:
+                assert isinstance(model, LogisticDeposit)
+                multipliers, offsets = platform_lr_masked_terms(model, x_platform, scored, t)
 
             def load(k: int, used: int) -> ts.BFVVector:
                 return load_bfv_ciphertext(ctx, frame.blobs[2 + k], slots_used=used, limits=self.limits)
 
-            out = platform_masked_evaluate(load, masks, ctx.params.plain_modulus, slots)
+            out = platform_masked_evaluate(load, multipliers, offsets, t, slots)
             bounds = []
         for c, (lo, hi) in enumerate(bounds):
             cts = [

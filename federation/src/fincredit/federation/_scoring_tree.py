@@ -50,8 +50,6 @@ What each side learns (semi-honest parties, both tree protocols):
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,22 +60,20 @@ from fincredit.federation.errors import ScoringModelError, ScoringRequestError
 from fincredit.federation.joint_model import BankTreePart, PlatformSplit, PlatformTreePart, TreeNode
 
 __all__ = [
-    "FIXED_POINT_BITS",
     "TREE_GROUPS",
     "TREE_MASKED",
+    "TREE_VALUE_BITS",
     "CompiledTrees",
-    "bank_masked_decode",
-    "bank_masked_plaintexts",
     "compile_trees",
-    "masked_ciphertext_count",
     "plaintext_tree_raw",
     "platform_group_masks",
-    "platform_masked_evaluate",
     "platform_tree_evaluate",
     "split_lightgbm_model",
 ]
 
 TREE_GROUPS = "tree-groups"
+TREE_MASKED = "tree-masked"
+TREE_VALUE_BITS = 24  # tree-masked fixed point: group values travel as round(value * 2^24)
 
 Signature = tuple[tuple[int, bool], ...]  # sorted (split_id, goes_left) pairs
 
@@ -361,72 +357,3 @@ def split_lightgbm_model(
         model_id, base_score=0.0, learning_rate=1.0, trees=trees, bank_features=list(bank_features)
     )
     return bank, PlatformTreePart(model_id, list(platform_features), splits)
-
-
-# --- tree-masked: exact BFV slots, one slot per (applicant, group), zero-sum masking -------------------
-
-TREE_MASKED = "tree-masked"
-FIXED_POINT_BITS = 24  # group values are sent as round(value * 2^24): ~3e-8 per value
-
-
-def masked_ciphertext_count(n_rows: int, n_groups: int, slots: int) -> int:
-    """Ciphertexts for n x G values when each ciphertext keeps its last slot as a dummy."""
-    return -(-(n_rows * n_groups) // (slots - 1)) if n_groups else 0
-
-
-def bank_masked_plaintexts(values: np.ndarray, plain_modulus: int, slots: int) -> list[np.ndarray]:
-    """Fixed-point group values, applicant-major, cut into ciphertext payloads (+1 dummy slot each)."""
-    q = np.rint(values * float(2**FIXED_POINT_BITS)).astype(np.int64)
-    if q.size and int(np.abs(q).sum(axis=1).max()) >= plain_modulus // 2:
-        raise ValueError("tree values too large for the BFV plaintext modulus at 2^-24 resolution")
-    flat = q.ravel()
-    step = slots - 1
-    return [np.append(flat[lo : lo + step], 0) for lo in range(0, flat.size, step)]
-
-
-def bank_masked_decode(
-    decrypted: list[np.ndarray], n_rows: int, n_groups: int, plain_modulus: int
-) -> np.ndarray:
-    """Sum each applicant's masked slots mod t: the masks cancel, leaving Σ_g p_g c_g."""
-    if n_groups == 0:
-        return np.zeros(n_rows)
-    flat = np.concatenate([np.asarray(d, dtype=np.int64)[:-1] for d in decrypted])[: n_rows * n_groups]
-    # Each |slot| < t/2 < 2^39 and G <= 20,000 groups, so the int64 row sums cannot overflow.
-    total = flat.reshape(n_rows, n_groups).sum(axis=1) % plain_modulus
-    total = np.where(total > plain_modulus // 2, total - plain_modulus, total)
-    return total.astype(np.float64) / float(2**FIXED_POINT_BITS)
-
-
-def _uniform_mod(modulus: int, size: int) -> np.ndarray:
-    """Uniform integers in [0, modulus) from the OS CSPRNG (rejection sampling, no modulo bias)."""
-    limit = (2**64 // modulus) * modulus
-    out = np.empty(0, dtype=np.uint64)
-    while out.size < size:
-        draw = np.frombuffer(os.urandom(8 * (size - out.size + 64)), dtype=np.uint64)
-        out = np.concatenate([out, draw[draw < np.uint64(limit)]])
-    return (out[:size] % np.uint64(modulus)).astype(np.int64)
-
-
-def platform_masked_evaluate(
-    load: Callable[[int, int], ts.BFVVector], masks: np.ndarray, plain_modulus: int, slots: int
-) -> list[bytes]:
-    """``enc(p ⊙ c + r)`` per ciphertext, with r uniform and summing to 0 mod t over each applicant's groups.
-
-    ``load(k, slots_used)`` parses the bank's k-th ciphertext (one at a time, to bound memory). Any
-    G-1 of an applicant's slots are uniformly random, so the bank learns only their sum Σ_g p_g c_g.
-    The dummy slot's mask is 1 so that no product is a transparent (all-zero) ciphertext.
-    """
-    n, g = masks.shape
-    if g == 0:
-        return []
-    r = _uniform_mod(plain_modulus, n * g).reshape(n, g)
-    r[:, -1] = (-(r[:, :-1].sum(axis=1) % plain_modulus)) % plain_modulus
-    flat_mask, flat_r = masks.astype(np.int64).ravel(), r.ravel()
-    step = slots - 1
-    out: list[bytes] = []
-    for k, lo in enumerate(range(0, n * g, step)):
-        m = np.append(flat_mask[lo : lo + step], 1)
-        noise = np.append(flat_r[lo : lo + step], _uniform_mod(plain_modulus, 1))
-        ct = load(k, m.size)
-        out.append((ct * m.tolist() + noise.tolist()).serialize())
-    return out

@@ -22,6 +22,7 @@ from fincredit.federation._runtime import ERROR_KIND, raise_for_error
 from fincredit.federation._scoring_ckks import (
     DEFAULT_BFV_PARAMS,
     DEFAULT_PARAMS,
+    LR_BFV_PARAMS,
     BfvParams,
     CkksParams,
     chunk_bounds,
@@ -29,16 +30,22 @@ from fincredit.federation._scoring_ckks import (
     public_context_bytes,
 )
 from fincredit.federation._scoring_cli import load_bank_part, save_bank_part, score_file, scoring_app
-from fincredit.federation._scoring_lr import LR_DEPOSITED, LR_PARTIAL, bank_lr_columns, sigmoid
-from fincredit.federation._scoring_platform import REQUEST_KIND, RESULT_KIND
-from fincredit.federation._scoring_tree import (
-    TREE_GROUPS,
-    TREE_MASKED,
+from fincredit.federation._scoring_lr import (
+    LR_DEPOSITED,
+    LR_FEATURE_BITS,
+    LR_MASKED,
+    LR_PARTIAL,
+    LR_WEIGHT_BITS,
+    bank_lr_columns,
+    sigmoid,
+)
+from fincredit.federation._scoring_masked import (
     bank_masked_decode,
     bank_masked_plaintexts,
-    compile_trees,
     masked_ciphertext_count,
 )
+from fincredit.federation._scoring_platform import REQUEST_KIND, RESULT_KIND
+from fincredit.federation._scoring_tree import TREE_GROUPS, TREE_MASKED, TREE_VALUE_BITS, compile_trees
 from fincredit.federation.errors import (
     PartyError,
     ScoringCiphertextError,
@@ -62,10 +69,11 @@ _ERRORS: dict[str, type[ScoringError]] = {
         ScoringModelError,
     )
 }
-# CPU cost of one tree-masked BFV ciphertext (encrypt, mask, re-randomise, decrypt) relative to one
-# tree-groups CKKS ciphertext, measured on this project's 2-core machine.
-_MASKED_CT_COST = 2.4
-TREE_AUTO = "auto"
+# CPU cost of one masked BFV ciphertext (encrypt, mask, re-randomise, decrypt) relative to one CKKS
+# column ciphertext, measured on this project's 2-core machine: the tree set has two data primes, the
+# LR set three.
+_MASKED_CT_COST = {TREE_MASKED: 2.4, LR_MASKED: 3.5}
+AUTO = "auto"
 # Serialised size of one fresh ciphertext at N = 8192 is ~235 kB; the estimate only sizes requests.
 _CT_BYTES_PER_SLOT = 60
 
@@ -115,31 +123,37 @@ class EncryptedScorer:
         self.model = model_part
         self.id_column = id_column
         if isinstance(model_part, BankTreePart):
-            self.protocol = protocol or TREE_AUTO
-            if self.protocol not in (TREE_AUTO, TREE_MASKED, TREE_GROUPS):
+            self.protocol = protocol or AUTO
+            if self.protocol not in (AUTO, TREE_MASKED, TREE_GROUPS):
                 raise ValueError(f"a tree model is scored with {TREE_MASKED!r} or {TREE_GROUPS!r}")
             self._trees = compile_trees(model_part)
             self.features = list(model_part.bank_features)
             columns = len(self._trees.groups)
+            self._masked, self._column = TREE_MASKED, TREE_GROUPS
+            default_bfv = DEFAULT_BFV_PARAMS
         else:
-            self.protocol = protocol or LR_DEPOSITED
-            if self.protocol not in (LR_DEPOSITED, LR_PARTIAL):
-                raise ValueError(f"a logistic model is scored with {LR_DEPOSITED!r} or {LR_PARTIAL!r}")
+            self.protocol = protocol or AUTO
+            if self.protocol not in (AUTO, LR_DEPOSITED, LR_MASKED, LR_PARTIAL):
+                raise ValueError(
+                    f"a logistic model is scored with {LR_DEPOSITED!r}, {LR_MASKED!r} or {LR_PARTIAL!r}"
+                )
             self.features = list(model_part.features)
-            columns = len(self.features) if self.protocol == LR_DEPOSITED else 1
+            columns = 1 if self.protocol == LR_PARTIAL else len(self.features)
+            self._masked, self._column = LR_MASKED, LR_DEPOSITED
+            default_bfv = LR_BFV_PARAMS
         self.columns_per_chunk = columns
-        masked = self.protocol == TREE_MASKED
-        if params is not None and self.protocol != TREE_AUTO and masked != isinstance(params, BfvParams):
+        masked = self.protocol == self._masked
+        if params is not None and self.protocol != AUTO and masked != isinstance(params, BfvParams):
             raise ValueError(f"{self.protocol} needs {'BFV' if masked else 'CKKS'} parameters")
         ckks = params if isinstance(params, CkksParams) else DEFAULT_PARAMS
-        bfv = params if isinstance(params, BfvParams) else DEFAULT_BFV_PARAMS
+        bfv = params if isinstance(params, BfvParams) else default_bfv
         self.params: CkksParams | BfvParams = bfv if masked else ckks
         self._ctx = make_bank_context(self.params)
         self._public = public_context_bytes(self._ctx)
         self._keys: dict[bool, tuple[CkksParams | BfvParams, ts.Context, bytes]] = {
             masked: (self.params, self._ctx, self._public)
         }
-        if self.protocol == TREE_AUTO:
+        if self.protocol == AUTO:
             other = make_bank_context(bfv)
             self._keys[True] = (bfv, other, public_context_bytes(other))
         slots = self.params.slots
@@ -155,16 +169,17 @@ class EncryptedScorer:
         self._jobs = itertools.count(1)
 
     def protocol_for(self, n: int) -> str:
-        """``tree-masked`` for small requests, ``tree-groups`` once its full chunks are cheaper."""
-        if self.protocol != TREE_AUTO:
+        """The protocol a request of ``n`` rows goes with: unless one was fixed, the masked (BFV) one
+        while it needs fewer ciphertexts, weighted by their cost, than the CKKS column one."""
+        if self.protocol != AUTO:
             return self.protocol
-        groups = self.columns_per_chunk
-        if groups == 0:
-            return TREE_GROUPS
-        bfv, ckks = DEFAULT_BFV_PARAMS.slots, DEFAULT_PARAMS.slots
-        masked_cts = masked_ciphertext_count(n, groups, bfv)
-        column_cts = groups * -(-n // ckks)
-        return TREE_MASKED if _MASKED_CT_COST * masked_cts < column_cts else TREE_GROUPS
+        columns = self.columns_per_chunk
+        if columns == 0:
+            return self._column
+        masked_cts = masked_ciphertext_count(n, columns, self._keys[True][0].slots)
+        column_cts = columns * -(-n // self._keys[False][0].slots)
+        cheaper = _MASKED_CT_COST[self._masked] * masked_cts < column_cts
+        return self._masked if cheaper else self._column
 
     @property
     def public_context(self) -> bytes:
@@ -217,15 +232,16 @@ class EncryptedScorer:
         t0 = time.perf_counter()
         n = len(ids)
         protocol = self.protocol_for(n)
-        params, ctx, public = self._keys[protocol == TREE_MASKED]
+        params, ctx, public = self._keys[protocol == self._masked]
         if protocol in (TREE_GROUPS, TREE_MASKED):
             values, bank_plain = self._trees.bank_values(x)
         else:
             assert isinstance(self.model, BankLogisticPart)
             values, bank_plain = bank_lr_columns(self.model, x, protocol), np.zeros(n)
         blobs = [public, "\n".join(ids).encode("utf-8")]
+        bits = LR_FEATURE_BITS if protocol == LR_MASKED else TREE_VALUE_BITS
         if isinstance(params, BfvParams):
-            for payload in bank_masked_plaintexts(values, params.plain_modulus, params.slots):
+            for payload in bank_masked_plaintexts(values, bits, params.plain_modulus, params.slots):
                 blobs.append(ts.bfv_vector(ctx, payload.tolist()).serialize())
         else:
             by_column = np.ascontiguousarray(values.T)
@@ -253,7 +269,11 @@ class EncryptedScorer:
             if len(response.blobs) != len(blobs) - 2:
                 raise PartyError("the scoring response has the wrong number of ciphertexts", code="protocol")
             decrypted = [np.asarray(ts.bfv_vector_from(ctx, b).decrypt()) for b in response.blobs]
-            platform_sum = bank_masked_decode(decrypted, n, self.columns_per_chunk, params.plain_modulus)
+            if protocol == LR_MASKED:
+                bits += LR_WEIGHT_BITS
+            platform_sum = bank_masked_decode(
+                decrypted, n, self.columns_per_chunk, params.plain_modulus, bits
+            )
         else:
             bounds = chunk_bounds(n, params.slots)
             if len(response.blobs) != len(bounds):

@@ -3,13 +3,14 @@
 The bank side is :class:`fincredit.federation.scorer.EncryptedScorer`. The platform service mounts
 :class:`ScoringHandler` (a runtime ``PartyHandler`` for frames of kind ``scoring.*``). Protocols and
 what each party learns are documented in :mod:`fincredit.federation._scoring_lr` (``lr-deposited``,
-``lr-partial``) and :mod:`fincredit.federation._scoring_tree` (``tree-groups``, ``tree-masked``), and
-in ``federation/docs/encrypted_scoring.md``.
+``lr-masked``, ``lr-partial``), :mod:`fincredit.federation._scoring_tree` (``tree-groups``,
+``tree-masked``), :mod:`fincredit.federation._scoring_masked`, and ``federation/docs/encrypted_scoring.md``.
 """
 
 from fincredit.federation._scoring_ckks import (
     DEFAULT_BFV_PARAMS,
     DEFAULT_PARAMS,
+    LR_BFV_PARAMS,
     BfvParams,
     CkksParams,
     ScoringLimits,
@@ -18,6 +19,7 @@ from fincredit.federation._scoring_ckks import (
 )
 from fincredit.federation._scoring_lr import (
     LR_DEPOSITED,
+    LR_MASKED,
     LR_PARTIAL,
     LogisticDeposit,
     deposit_bank_half,
@@ -48,7 +50,9 @@ from fincredit.federation._scoring_tree import (
 __all__ = [
     "DEFAULT_BFV_PARAMS",
     "DEFAULT_PARAMS",
+    "LR_BFV_PARAMS",
     "LR_DEPOSITED",
+    "LR_MASKED",
     "LR_PARTIAL",
     "REQUEST_KIND",
     "RESULT_KIND",
