@@ -159,3 +159,19 @@ def test_a_failing_platform_hook_means_no_alignment() -> None:
     router.register("psi.", party.handle)
     with pytest.raises(PartyError, match="ledger unavailable"):
         align(LocalLink(lambda f: router.handle(f, bank_id=BANK)), "job-h", _ids("H", 4))
+
+
+def test_platform_status_shows_sizes_and_progress_only() -> None:
+    party, link, _ = _parties(_ids("T", 8))
+    align(link, "job-s", _ids("T", 12)[4:])
+    assert party.status("job-s", bank_id=BANK) == {
+        "job_id": "job-s",
+        "state": "aligned",
+        "platform_size": 8,
+        "bank_size": 8,
+        "reblinded": 8,
+        "aligned": 4,
+        "alignment_id": party.alignment("job-s", bank_id=BANK).alignment_id,
+    }
+    with pytest.raises(PartyError, match="no PSI job"):
+        party.status("job-s", bank_id="another-bank")

@@ -127,6 +127,19 @@ class PlatformPsiParty:
             raise PsiError(f"PSI job {job_id!r} has not finished aligning")
         return job.alignment
 
+    def status(self, job_id: str, *, bank_id: str) -> dict[str, object]:
+        """What the platform service may show about a job: sizes and progress, no identifiers."""
+        job = self._job(job_id, bank_id)
+        return {
+            "job_id": job_id,
+            "state": "aligned" if job.alignment is not None else "aligning",
+            "platform_size": len(job.subjects),
+            "bank_size": job.bank_size,
+            "reblinded": job.reblind_count,
+            "aligned": None if job.alignment is None else job.alignment.size,
+            "alignment_id": None if job.alignment is None else job.alignment.alignment_id,
+        }
+
     def forget(self, job_id: str) -> None:
         with self._lock:
             self._jobs.pop(job_id, None)
