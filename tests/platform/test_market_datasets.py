@@ -286,3 +286,70 @@ def test_the_operator_records_a_derived_product_and_reads_its_lineage(services, 
         },
     )
     assert refused.status_code == 403 and refused.json()["reason"] == "purpose-not-allowed"
+
+
+def test_serving_a_few_subjects_reads_only_their_row_groups_and_checks_the_index(services, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from fincredit.platform.market import (
+        SUBJECT_INDEX_KEY,
+        latest_version,
+        read_subjects,
+        read_version,
+        register_contract,
+        upload_dataset_version,
+    )
+
+    vendor = new_institution(services, "market_vendor").org_id
+    dataset = unique("idx").lower()
+    rng = random.Random()
+    codes = [generate_uscc(rng, "330212") for _ in range(30)]
+    today = dt.date.today()
+    with services.tx() as session:
+        ids = [register_subject(session, services.keyring, c, f"索引测试{i}").id for i, c in enumerate(codes)]
+        register_contract(
+            session,
+            vendor_id=vendor,
+            reference=unique("HT"),
+            datasets=[dataset],
+            allowed_purposes=["encrypted_scoring"],
+            derived_products_allowed=False,
+            resale_allowed=False,
+            starts_on=today - dt.timedelta(days=1),
+            expires_on=today + dt.timedelta(days=1),
+            annual_fee_cny=0,
+            created_by="test",
+        )
+    n = 50_000  # four row groups; the first subject appears only in the last one
+    uscc = [codes[1 + i % 29] for i in range(n)]
+    uscc[-1] = codes[0]
+    source = tmp_path / "many.parquet"
+    pq.write_table(
+        pa.table({"record_id": [f"r{i}" for i in range(n)], "uscc": uscc, "v": list(range(n))}), source
+    )
+    with services.tx() as session:
+        upload_dataset_version(
+            session,
+            services.keyring,
+            services.settings.var_dir,
+            dataset=dataset,
+            source=source,
+            vendor_id=vendor,
+            uploaded_by="t",
+        )
+    var_dir = services.settings.var_dir
+    with services.read() as session:
+        version = latest_version(session, dataset)
+    assert version is not None
+    stored = pq.ParquetFile(var_dir / version.path)
+    assert stored.metadata.num_row_groups >= 4 and SUBJECT_INDEX_KEY.encode() in stored.metadata.metadata
+    one = read_subjects(var_dir, version, [ids[0]])
+    assert one.column("v").to_pylist() == [n - 1]
+    some = read_subjects(var_dir, version, ids[:3], columns=["v", "prov_subject_id"])
+    full = read_version(var_dir, version)
+    expected = full.filter(pa.compute.is_in(full.column("prov_subject_id"), value_set=pa.array(ids[:3])))
+    assert sorted(some.column("v").to_pylist()) == sorted(expected.column("v").to_pylist())
+    index = var_dir / "market" / dataset / f"{version.version}.subjects.parquet"
+    pq.write_table(
+        pa.table({"subject_id": pa.array([], pa.int64()), "row_group": pa.array([], pa.int32())}), index
+    )
+    with pytest.raises(MarketDataCorrupt, match="subject index"):
+        read_subjects(var_dir, version, [ids[0]])

@@ -30,6 +30,7 @@ from ._contracts import MarketUseDecision, check_market_use, contract_in_force
 
 RECORD_ID = "record_id"  # the vendor's own key of a record
 SUBJECT_CODE = "uscc"  # the enterprise the record is about
+SUBJECT_INDEX_KEY = "fincredit.subject_index"
 PROVENANCE_COLUMNS = ("prov_vendor", "prov_dataset", "prov_version", "prov_record_id", "prov_subject_id")
 _PROVENANCE_TYPES = (pa.string(), pa.string(), pa.int32(), pa.string(), pa.int64())
 _BATCH_ROWS = 16_384
@@ -189,20 +190,25 @@ def upload_dataset_version(
     out_schema = schema
     for name, typ in zip(PROVENANCE_COLUMNS, _PROVENANCE_TYPES, strict=True):
         out_schema = out_schema.append(pa.field(name, typ))
-    seen: set[str] = set()
-    rows = 0
-    resolve = _SubjectResolver(session, keyring)
+    index_file = directory / f"{version}.subjects.parquet"
+    out = _VersionWriter(_SubjectResolver(session, keyring), out_schema, ds, version)
     try:
         with pq.ParquetWriter(tmp, out_schema, compression="zstd") as writer:
             for batch in batches:
-                rows += _write_batch(resolve, writer, out_schema, batch, seen, rows, ds, version)
-        matched = _count_matched(tmp)
+                out.write(writer, batch)
+            index_sha = out.write_index(index_file)
+            # The index's checksum lives inside the data file, whose own checksum is in the database:
+            # one anchor covers both.
+            writer.add_key_value_metadata({SUBJECT_INDEX_KEY: f"{index_file.name}:{index_sha}"})
         os.replace(tmp, final)
     except BaseException:
         tmp.unlink(missing_ok=True)
+        index_file.unlink(missing_ok=True)
         raise
+    rows, matched = out.rows, out.matched
     if rows == 0:
         final.unlink(missing_ok=True)
+        index_file.unlink(missing_ok=True)
         raise MarketDataInvalid("the file has no records")
     digest = sha256_file(final)
     columns = {f.name: str(f.type) for f in schema}
@@ -217,6 +223,7 @@ def upload_dataset_version(
         "matched_subjects": matched,
         "columns": columns,
         "provenance_columns": list(PROVENANCE_COLUMNS),
+        "subject_index": {"file": index_file.name, "sha256": index_sha},
         "contract": contract.id,
         "contract_reference": contract.reference,
         "uploaded_by": uploaded_by,
@@ -244,53 +251,72 @@ def upload_dataset_version(
     return _view(row, ds.vendor_id)
 
 
-def _write_batch(
-    resolve: _SubjectResolver,
-    writer: pq.ParquetWriter,
-    out_schema: pa.Schema,
-    batch: pa.RecordBatch,
-    seen: set[str],
-    offset: int,
-    ds: MarketDataset,
-    version: int,
-) -> int:
-    n = batch.num_rows
-    if n == 0:
-        return 0
-    record_ids = pc.cast(batch.column(RECORD_ID), pa.string())
-    if record_ids.null_count:
-        bad = offset + pc.index(pc.is_null(record_ids), True).as_py()
-        raise MarketDataInvalid(f"row {bad}: empty record_id", row=bad, field=RECORD_ID)
-    ids = record_ids.to_pylist()
-    batch_ids = set(ids)
-    if len(batch_ids) != n or "" in batch_ids or not seen.isdisjoint(batch_ids):
-        # Rare path: find the first offending row to name it.
-        earlier: set[str] = set()
-        for i, rid in enumerate(ids):
-            if not rid or rid in seen or rid in earlier:
-                raise MarketDataInvalid(
-                    f"row {offset + i}: record_id {rid!r} is empty or repeated",
-                    row=offset + i,
-                    field=RECORD_ID,
-                )
-            earlier.add(rid)
-    seen |= batch_ids
-    subject_ids = resolve(batch.column(SUBJECT_CODE))
-    columns = [*batch.columns]
-    columns += [
-        pa.array([ds.vendor_id] * n, pa.string()),
-        pa.array([ds.code] * n, pa.string()),
-        pa.array([version] * n, pa.int32()),
-        record_ids,
-        subject_ids,
-    ]
-    writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=out_schema))
-    return n
+class _VersionWriter:
+    """Writes the stored version batch by batch (one row group per batch) and notes which row groups
+    hold each matched subject, so serving one borrower reads a few row groups, not the whole file."""
 
+    def __init__(self, resolve: _SubjectResolver, schema: pa.Schema, ds: MarketDataset, version: int) -> None:
+        self.resolve = resolve
+        self.schema = schema
+        self.ds = ds
+        self.version = version
+        self.seen: set[str] = set()
+        self.rows = self.matched = self.row_groups = 0
+        self.index_subjects: list[np.ndarray] = []
+        self.index_groups: list[np.ndarray] = []
 
-def _count_matched(path: Path) -> int:
-    column = pq.read_table(path, columns=["prov_subject_id"]).column(0)
-    return len(column) - column.null_count
+    def write(self, writer: pq.ParquetWriter, batch: pa.RecordBatch) -> None:
+        n, offset = batch.num_rows, self.rows
+        if n == 0:
+            return
+        record_ids = pc.cast(batch.column(RECORD_ID), pa.string())
+        if record_ids.null_count:
+            bad = offset + pc.index(pc.is_null(record_ids), True).as_py()
+            raise MarketDataInvalid(f"row {bad}: empty record_id", row=bad, field=RECORD_ID)
+        ids = record_ids.to_pylist()
+        batch_ids = set(ids)
+        if len(batch_ids) != n or "" in batch_ids or not self.seen.isdisjoint(batch_ids):
+            # Rare path: find the first offending row to name it.
+            earlier: set[str] = set()
+            for i, rid in enumerate(ids):
+                if not rid or rid in self.seen or rid in earlier:
+                    raise MarketDataInvalid(
+                        f"row {offset + i}: record_id {rid!r} is empty or repeated",
+                        row=offset + i,
+                        field=RECORD_ID,
+                    )
+                earlier.add(rid)
+        self.seen |= batch_ids
+        subject_ids = self.resolve(batch.column(SUBJECT_CODE))
+        columns = [
+            *batch.columns,
+            pa.array([self.ds.vendor_id] * n, pa.string()),
+            pa.array([self.ds.code] * n, pa.string()),
+            pa.array([self.version] * n, pa.int32()),
+            record_ids,
+            subject_ids,
+        ]
+        table = pa.Table.from_batches([pa.RecordBatch.from_arrays(columns, schema=self.schema)])
+        writer.write_table(table, row_group_size=n)
+        present = np.unique(subject_ids.drop_null().to_numpy())
+        self.index_subjects.append(present)
+        self.index_groups.append(np.full(len(present), self.row_groups, dtype=np.int32))
+        self.rows += n
+        self.matched += n - subject_ids.null_count
+        self.row_groups += 1
+
+    def write_index(self, path: Path) -> str:
+        subjects = np.concatenate(self.index_subjects) if self.index_subjects else np.array([], np.int64)
+        groups = np.concatenate(self.index_groups) if self.index_groups else np.array([], np.int32)
+        order = np.lexsort((groups, subjects))
+        table = pa.table(
+            {
+                "subject_id": pa.array(subjects[order], pa.int64()),
+                "row_group": pa.array(groups[order], pa.int32()),
+            }
+        )
+        pq.write_table(table, path)
+        return sha256_file(path)
 
 
 def list_versions(session: Session, dataset: str) -> list[DatasetVersionView]:
@@ -314,17 +340,76 @@ def latest_version(
     return session.scalar(q.order_by(MarketDatasetVersion.version.desc()).limit(1))
 
 
-def read_version(
-    var_dir: Path, version: MarketDatasetVersion, columns: Iterable[str] | None = None
-) -> pa.Table:
-    """Read a stored version, verifying its SHA-256 first: a file changed behind the platform's back is
-    never served."""
+# Files this process has already hashed, by identity (inode, size, modification time): serving one
+# borrower must not re-hash a whole version each time, while any rewrite of the file (which changes
+# its size or modification time) is hashed again before it is served.
+_VERIFIED: dict[tuple[str, int, int, int], str] = {}
+_VERIFIED_LIMIT = 4096
+
+
+def _matches(path: Path, digest: str) -> bool:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return False
+    key = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+    if _VERIFIED.get(key) == digest:
+        return True
+    if sha256_file(path) != digest:
+        return False
+    if len(_VERIFIED) >= _VERIFIED_LIMIT:
+        _VERIFIED.clear()
+    _VERIFIED[key] = digest
+    return True
+
+
+def _verified(var_dir: Path, version: MarketDatasetVersion) -> Path:
     path = var_dir / version.path
-    if not path.exists() or sha256_file(path) != version.sha256:
+    if not _matches(path, version.sha256):
         raise MarketDataCorrupt(
             f"stored file of {version.dataset_code} v{version.version} is missing or fails its sha256"
         )
+    return path
+
+
+def read_version(
+    var_dir: Path, version: MarketDatasetVersion, columns: Iterable[str] | None = None
+) -> pa.Table:
+    """Read a whole stored version, verifying its SHA-256 first: a file changed behind the platform's
+    back is never served."""
+    path = _verified(var_dir, version)
     return pq.read_table(path, columns=list(columns) if columns is not None else None)
+
+
+def read_subjects(
+    var_dir: Path,
+    version: MarketDatasetVersion,
+    subject_ids: Iterable[int],
+    columns: Sequence[str] | None = None,
+) -> pa.Table:
+    """The rows of ``subject_ids`` in a stored version: only the row groups the version's subject index
+    names are read (the index is checked against the checksum the verified data file carries)."""
+    path = _verified(var_dir, version)
+    wanted = pa.array(sorted(set(subject_ids)), pa.int64())
+    pf = pq.ParquetFile(path)
+    anchor = (pf.metadata.metadata or {}).get(SUBJECT_INDEX_KEY.encode())
+    if anchor is None:  # written before subject indexes existed: read everything
+        table = pf.read(columns=list(columns) if columns is not None else None)
+    else:
+        name, _, digest = anchor.decode().partition(":")
+        index_path = path.parent / name
+        if not _matches(index_path, digest):
+            raise MarketDataCorrupt(
+                f"subject index of {version.dataset_code} v{version.version} is missing or fails its sha256"
+            )
+        index = pq.read_table(index_path)
+        hit = index.filter(pc.is_in(index.column("subject_id"), value_set=wanted))
+        groups = sorted(set(hit.column("row_group").to_pylist()))
+        if not groups:
+            empty = pf.schema_arrow.empty_table()
+            return empty.select(list(columns)) if columns is not None else empty
+        table = pf.read_row_groups(groups, columns=list(columns) if columns is not None else None)
+    return table.filter(pc.is_in(table.column("prov_subject_id"), value_set=wanted))
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,9 +450,7 @@ def market_fields_for(
         if unknown:
             raise NotFound(f"dataset {dataset!r} has no fields {unknown}")
         wanted = [*dict.fromkeys([*fields, SUBJECT_CODE]), *PROVENANCE_COLUMNS]
-    table = read_version(var_dir, version, wanted)
-    ids = pa.array(sorted(set(subjects)), pa.int64())
-    table = table.filter(pc.is_in(table.column("prov_subject_id"), value_set=ids))
+    table = read_subjects(var_dir, version, subjects, wanted)
     return MarketFields(decision=decision, dataset=dataset, version=version.version, table=table)
 
 
