@@ -21,9 +21,14 @@ def log_bank_model(
     lineage: dict[str, Any],
     experiment: str = "fincredit-joint-modelling",
     tracking_uri: str | None = None,
+    artifact_location: str | None = None,
     run_name: str | None = None,
 ) -> str:
-    """Log one fit as an MLflow run and return its run id."""
+    """Log one fit as an MLflow run and return its run id.
+
+    ``artifact_location`` applies when the experiment is created here (MLflow's default is a
+    directory under the current working directory).
+    """
     try:
         import mlflow
     except ImportError as exc:  # the SDK must work without the extra
@@ -32,6 +37,8 @@ def log_bank_model(
         ) from exc
     if tracking_uri is not None:
         mlflow.set_tracking_uri(tracking_uri)
+    if mlflow.get_experiment_by_name(experiment) is None:
+        mlflow.create_experiment(experiment, artifact_location=artifact_location)
     mlflow.set_experiment(experiment)
     report = fit.report.to_dict()
     with mlflow.start_run(run_name=run_name or f"{fit.report.algorithm}-{fit.job_id[:8]}") as run:
