@@ -14,8 +14,9 @@ import datetime as dt
 import hashlib
 import hmac
 from collections.abc import Callable, Sequence
+from typing import cast
 
-from sqlalchemy import select, text
+from sqlalchemy import Table, select, text
 from sqlalchemy.orm import Session
 
 from fincredit.consent import (
@@ -40,11 +41,11 @@ from ..keyring import Keyring
 from ..services import Services
 
 EntryMaker = Callable[[int], LedgerEntry]
-_NODES = LedgerNode.__table__
-_HEAD = LedgerHead.__table__
+_NODES = cast(Table, LedgerNode.__table__)
+_HEAD = cast(Table, LedgerHead.__table__)
 _LOCK_HEAD = select(_HEAD.c.size, _HEAD.c.checkpoint_size).where(_HEAD.c.id == 1).with_for_update()
 _SELECT_NODES = "SELECT level, idx, hash FROM ledger_nodes WHERE "
-_ENTRIES = LedgerEntryRow.__table__
+_ENTRIES = cast(Table, LedgerEntryRow.__table__)
 
 
 def subject_indexer(keyring: Keyring) -> SubjectIndexer:

@@ -3,7 +3,7 @@ are each one call), and a bank may ask whether an access would be allowed withou
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import Select, select
@@ -46,7 +46,7 @@ def _out(services: Services, row: Consent) -> ConsentOut:
     return ConsentOut.model_validate(consent_view(services, row))
 
 
-def _page(services: Services, q: Select[tuple[Consent]], after: str | None, limit: int) -> ConsentPage:
+def _page(services: Services, q: Select[Any], after: str | None, limit: int) -> ConsentPage:
     if after is not None:
         q = q.where(Consent.id > after)
     with services.read() as session:
