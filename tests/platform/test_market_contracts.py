@@ -320,3 +320,21 @@ def test_a_renewal_contract_restores_use_after_the_old_one_expired(services, wor
         assert check_market_use(session, world.dataset, "post_loan_monitoring", AFTER).allowed
         narrower = check_market_use(session, world.dataset, "loan_application_assessment", AFTER)
     assert narrower.reason == "purpose-not-allowed"
+
+
+def test_dataset_codes_cannot_name_a_path_outside_the_market_store(services) -> None:  # type: ignore[no-untyped-def]
+    vendor = new_institution(services, "market_vendor").org_id
+    with pytest.raises(InvalidInput, match="dataset code"), services.tx() as session:
+        register_contract(
+            session,
+            vendor_id=vendor,
+            reference=unique("HT"),
+            datasets=["../../keys"],
+            allowed_purposes=["joint_modelling"],
+            derived_products_allowed=False,
+            resale_allowed=False,
+            starts_on=STARTS,
+            expires_on=EXPIRES,
+            annual_fee_cny=1,
+            created_by="test",
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from ..identity.kinds import OrgKind
 
 # Contract dates are calendar dates in China (UTC+8, no daylight saving): a contract that "expires on
 # 30 June" still covers a use at 23:30 Beijing time that day.
+DATASET_CODE = re.compile(r"[a-z0-9][a-z0-9_\-]{1,62}")
 CHINA_TZ = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 
 
@@ -155,6 +157,9 @@ def register_contract(
     session.flush()
     for item in datasets:
         terms = DatasetTerms(item) if isinstance(item, str) else item
+        if not DATASET_CODE.fullmatch(terms.code):
+            # The code names a directory under var_dir/market: nothing that could leave it.
+            raise InvalidInput(f"dataset code {terms.code!r}: 2-63 of a-z 0-9 _ -, starting alphanumeric")
         dataset = session.get(MarketDataset, terms.code)
         if dataset is None:
             session.add(

@@ -150,7 +150,12 @@ def upload_dataset_version(
     file already stored changes nothing and returns that version. Streams in record batches, so memory
     does not grow with the file."""
     at = at or utcnow()
-    ds = session.get(MarketDataset, dataset)
+    q = select(MarketDataset).where(MarketDataset.code == dataset)
+    if session.get_bind().dialect.name == "postgresql":
+        # One upload per dataset at a time, so two uploads never both write version N's files.
+        # (SQLite's BEGIN IMMEDIATE already serialises writers.)
+        q = q.with_for_update()
+    ds = session.scalar(q)
     if ds is None:
         raise NotFound(f"no market dataset {dataset!r}")
     if ds.vendor_id != vendor_id:
