@@ -324,3 +324,15 @@ def test_the_trail_of_steps_is_append_only(services, disputed) -> None:  # type:
         event = session.scalar(select(ObjectionEvent).where(ObjectionEvent.objection_id == objection_id))
         event.note = "rewritten"
         session.flush()
+
+
+def test_a_missed_deadline_is_written_into_the_trail_once(services, disputed) -> None:  # type: ignore[no-untyped-def]
+    from fincredit.platform.objections import record_missed_deadlines
+
+    objection_id = _file(services, disputed, beijing(2026, 9, 29))
+    for day in (10, 12):  # the daily sweep runs twice after the 9 October deadline
+        with services.tx() as session:
+            record_missed_deadlines(session, beijing(2026, 10, day))
+    with services.read() as session:
+        steps = [(e.step, e.deadline) for e in get_objection(session, objection_id).events]
+    assert steps == [("filed", dt.date(2026, 10, 9)), ("deadline_missed", dt.date(2026, 10, 9))]

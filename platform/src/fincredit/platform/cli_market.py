@@ -71,3 +71,16 @@ def objections_list(
                 "[red]yes[/red]" if o.overdue else "no",
             )
     console.print(table)
+
+
+@objections_app.command("sweep")
+def objections_sweep() -> None:
+    """Write a deadline_missed step into the trail of every open objection past its deadline (daily)."""
+    from .objections import record_missed_deadlines
+
+    services = _services()
+    with services.tx() as session:
+        marked = record_missed_deadlines(session)
+    for o in marked:
+        console.print(f"objection {o.id}: {o.status} was due {o.current_deadline}")
+    console.print(f"{len(marked)} missed deadline(s) recorded")

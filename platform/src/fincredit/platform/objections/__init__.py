@@ -26,6 +26,7 @@ from ._workflow import (
     overdue_objections,
     platform_check,
     provider_answer,
+    record_missed_deadlines,
 )
 
 __all__ = [
@@ -51,4 +52,5 @@ __all__ = [
     "overdue_objections",
     "platform_check",
     "provider_answer",
+    "record_missed_deadlines",
 ]

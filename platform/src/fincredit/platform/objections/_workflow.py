@@ -59,6 +59,7 @@ class Step(StrEnum):
     EXTENDED = "extended"
     PROVIDER_CORRECTED = "provider_corrected"
     PROVIDER_CONFIRMED = "provider_confirmed"
+    DEADLINE_MISSED = "deadline_missed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,7 +312,10 @@ def file_objection(
     at = at or utcnow()
     if not reason.strip():
         raise InvalidInput("say what is wrong with the record", field="reason")
-    record = session.get(CreditRecord, record_id)
+    q = select(CreditRecord).where(CreditRecord.id == record_id)
+    if session.get_bind().dialect.name == "postgresql":
+        q = q.with_for_update()  # two filings for one record queue here; the second sees the first
+    record = session.scalar(q)
     if record is None or record.subject_id != subject_id:
         # Never confirm that someone else's record exists.
         raise NotFound(f"no record {record_id} of this subject")
@@ -680,6 +684,37 @@ def list_objections(
 def overdue_objections(session: Session, at: dt.datetime | None = None) -> list[ObjectionView]:
     """Open objections whose running deadline (platform check or provider answer) has passed."""
     return list_objections(session, overdue_only=True, at=at)
+
+
+def record_missed_deadlines(session: Session, at: dt.datetime | None = None) -> list[ObjectionView]:
+    """Append a ``deadline_missed`` step to every open objection whose running deadline has passed
+    (once per deadline: an extension or the next stage gives a new one). Run it daily; the regulator
+    then sees in the trail when each deadline was missed, not only that it is overdue now."""
+    at = at or utcnow()
+    marked = []
+    for late in overdue_objections(session, at):
+        o = _get(session, late.id)
+        already = session.scalar(
+            select(ObjectionEvent.id).where(
+                ObjectionEvent.objection_id == o.id,
+                ObjectionEvent.step == Step.DEADLINE_MISSED.value,
+                ObjectionEvent.deadline == _current_deadline(o),
+            )
+        )
+        if already is not None:
+            continue
+        who = "the platform's check" if o.status == Status.PLATFORM_REVIEW.value else "the provider's answer"
+        _append(
+            session,
+            o,
+            Step.DEADLINE_MISSED,
+            at,
+            actor_account_id=None,
+            actor_org_id=None,
+            note=f"{who} was due on {_current_deadline(o)}",
+        )
+        marked.append(view(session, o, at=at))
+    return marked
 
 
 def outbox(
