@@ -22,6 +22,7 @@ from fincredit.federation.joint_model import BankLogisticPart, PlatformLogisticP
 from fincredit.federation.scorer import EncryptedScorer
 from fincredit.federation.scoring import (
     DEFAULT_BFV_PARAMS,
+    LR_BFV_PARAMS,
     LR_PARTIAL,
     REQUEST_KIND,
     RESULT_KIND,
@@ -354,3 +355,17 @@ def test_each_protocol_needs_its_own_scheme_and_bfv_keys_stay_at_the_bank() -> N
     assert err.code == "secret_key"
     wrong_t = make_bank_context(BfvParams(8192, (60, 60, 60), 786433))
     assert "not allowed" in str(_refused(_request(public_context_bytes(wrong_t))))
+
+
+def test_masked_lr_needs_the_deposit_and_a_bfv_context() -> None:
+    bfv = make_bank_context(LR_BFV_PARAMS)
+    ckks_for_masked = _request(protocol="lr-masked", columns=2)
+    assert isinstance(_refused(ckks_for_masked), ScoringContextError)  # CKKS context, masked protocol
+    payload = ts.bfv_vector(bfv, [1] * 7).serialize()
+    frame = _request(public_context_bytes(bfv), protocol="lr-masked", columns=2, cts=[payload])
+    reply, report = Service().handler.score(frame, "bank-a")
+    assert report.scored == 2 and len(reply.blobs) == 1
+    undeposited = ScoringHandler(models=lambda b, m: PLATFORM, platform_features=Service().features)
+    with pytest.raises(ScoringError) as err:
+        undeposited.score(frame, "bank-a")
+    assert err.value.code == "protocol_mismatch"
