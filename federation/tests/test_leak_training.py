@@ -114,7 +114,7 @@ def test_training_transcript_carries_no_label_feature_value_or_identifier() -> N
     sdk = JointModel(
         link,
         logistic=LogisticParams(iterations=3),
-        secureboost=SecureBoostParams(n_trees=2, max_depth=2, max_bin=8, min_data_in_leaf=10),
+        secureboost=SecureBoostParams(n_trees=2, max_depth=2, max_bin=8, min_data_in_leaf=20),
         progress=False,
     )
     common = {"id_column": "uscc", "label": "default", "features": BANK, "platform_features": PLATFORM}

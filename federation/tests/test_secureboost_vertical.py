@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from fincredit.federation import LocalLink
+from fincredit.federation import FederationError, LocalLink
 from fincredit.federation._ckks import (
     SECUREBOOST_COEFF_MOD_BITS,
     SECUREBOOST_SCALE_BITS,
@@ -136,3 +136,14 @@ def _internal_nodes(node: dict) -> list[dict]:
     if "split_feature" not in node:
         return []
     return [node, *_internal_nodes(node["left_child"]), *_internal_nodes(node["right_child"])]
+
+
+def test_platform_guards_cannot_be_lowered_by_the_bank() -> None:
+    xb, xp, y = _discrete_data(300)
+    job = PlatformSecureBoostJob(xp, job_id="g")
+    trainer = BankSecureBoostTrainer(
+        LocalLink(job.handle), job_id="g", params=SecureBoostParams(n_trees=1, min_data_in_leaf=2)
+    )
+    with pytest.raises(FederationError, match="min_data_in_leaf"):
+        trainer.fit(xb, y, features=["b0", "b1"], platform_features=["p_sales"], train_rows=np.arange(250))
+    assert "mask_amplitude" not in SecureBoostParams.__dataclass_fields__

@@ -83,7 +83,6 @@ class SecureBoostParams:
     l2: float = 1.0
     min_data_in_leaf: int = 20
     min_child_weight: float = 1e-3
-    mask_amplitude: float = 64.0
 
 
 _ZERO = 1e-35  # LightGBM's kZeroThreshold: zero always gets a bin of its own
@@ -287,7 +286,18 @@ def _rows_from(blob: bytes, n_max: int) -> np.ndarray:
 class PlatformSecureBoostJob:
     """The platform's half of one SecureBoost job: ``handle(frame) -> frame``, pure Python."""
 
-    def __init__(self, features: pd.DataFrame, *, job_id: str = "", model_id: str = "") -> None:
+    def __init__(
+        self,
+        features: pd.DataFrame,
+        *,
+        job_id: str = "",
+        model_id: str = "",
+        mask_amplitude: float = 64.0,
+        min_node_rows: int = 20,
+    ) -> None:
+        # Both guards are the platform's own: the bank's parameters cannot lower them.
+        self.mask_amplitude = mask_amplitude
+        self.min_node_rows = min_node_rows
         self.job_id = job_id
         self.model_id = model_id or job_id or uuid.uuid4().hex
         self._all = features
@@ -339,7 +349,12 @@ class PlatformSecureBoostJob:
         if len(frame.blobs) != 2:
             raise FederationError("sb.open carries the public context and the training rows")
         ctx = load_public_context(frame.blobs[0], SECUREBOOST_SCALE_BITS)
-        self._params = SecureBoostParams(**frame.meta["params"])
+        params = SecureBoostParams(**frame.meta["params"])
+        if params.min_data_in_leaf < self.min_node_rows:
+            raise FederationError(
+                f"min_data_in_leaf must be at least {self.min_node_rows}: the platform serves no smaller node"
+            )
+        self._params = params
         self._raw = self._all[names].to_numpy(dtype=np.float64)
         self._train = _rows_from(frame.blobs[1], self._raw.shape[0])
         train_values = self._raw[self._train]
@@ -361,6 +376,10 @@ class PlatformSecureBoostJob:
         if self.done:
             raise FederationError("the SecureBoost job has finished")
         rows = self._node_rows(frame.blobs[0])
+        if rows.size < self.min_node_rows:
+            raise FederationError(
+                f"histograms are only served for nodes of at least {self.min_node_rows} rows"
+            )
         gh = load_ciphertexts(self._ctx, frame.blobs[1:])
         if len(gh) != (1 if _layout(rows.size)[1] > 1 else max(1, -(-rows.size // _HALF))):
             raise FederationError("sb.hist carries the wrong number of ciphertexts for its rows")
@@ -377,7 +396,7 @@ class PlatformSecureBoostJob:
                 node_bins,
                 thresholds.size + 1,
                 self._rng,
-                self._params.mask_amplitude,
+                self.mask_amplitude,
                 blinding,
             )
             present = [b for group in groups for b in group]

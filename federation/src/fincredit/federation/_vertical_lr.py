@@ -24,7 +24,9 @@ products only, obtaining ``Enc(r)``. Per iteration:
    platform unmasks.
 
 What each party learns (and nothing else, up to CKKS' semantic security and the statistical hiding
-of the real-valued masks, amplitude ``mask_amplitude`` against values of order 1):
+of the real-valued masks, whose amplitude the platform alone sets, against values of order 1; the
+model is semi-honest: a bank that crafted its encrypted design matrix could aim its own gradient at
+single rows, as in FATE's HeteroLR):
 
 - bank: its own gradient each iteration, its own weights, ``r_i - rho_i`` (a residual masked by a
   fresh uniform value per row and iteration), the masked total of each platform gradient component,
@@ -86,7 +88,6 @@ class LogisticParams:
     # Range and degree of the per-row sigmoid interpolation in the platform's partial logit.
     taylor_range: float = 5.0
     degree: int = 7
-    mask_amplitude: float = 64.0
 
 
 def standardise(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -131,7 +132,12 @@ class PlatformLogisticJob:
     ``features`` are the platform's features for the aligned rows (row ``i`` is join index ``i``).
     """
 
-    def __init__(self, features: pd.DataFrame, *, job_id: str = "", model_id: str = "") -> None:
+    def __init__(
+        self, features: pd.DataFrame, *, job_id: str = "", model_id: str = "", mask_amplitude: float = 64.0
+    ) -> None:
+        if mask_amplitude < 1.0:
+            raise ValueError("mask_amplitude must be at least 1 (residuals are of order 1)")
+        self.mask_amplitude = mask_amplitude
         self.job_id = job_id
         self.model_id = model_id or job_id or uuid.uuid4().hex
         self._all = features
@@ -259,13 +265,13 @@ class PlatformLogisticJob:
                 acc = term if acc is None else acc + term
             assert acc is not None
             residual.append(acc)
-        rho = [self._rng.uniform(-p.mask_amplitude, p.mask_amplitude, SLOTS) for _ in range(n_chunks)]
+        rho = [self._rng.uniform(-self.mask_amplitude, self.mask_amplitude, SLOTS) for _ in range(n_chunks)]
         shares = [(r - m).serialize() for r, m in zip(residual, rho, strict=True)]
         # One encryption of a random e (|e| in [1, 2]) per step blinds every returned sum: the mask v of
         # each output is added as Enc(e)·(v/e), a ct x plain product instead of a fresh encryption.
         e = self._rng.uniform(1.0, 2.0, SLOTS) * self._rng.choice([-1.0, 1.0], SLOTS)
         enc_e = ts.ckks_vector(self._ctx, e)
-        amplitude = p.mask_amplitude * 16
+        amplitude = self.mask_amplitude * 16
         corrections = []
         for j in range(self._n_bank_columns):
             mask = zero_sum_mask(self._rng, SLOTS, amplitude)
