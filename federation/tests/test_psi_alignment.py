@@ -102,6 +102,7 @@ def test_duplicate_bank_identifiers_are_refused_before_anything_is_sent() -> Non
 
 def test_duplicate_platform_subjects_count_once() -> None:
     assert _check(_ids("S", 20), _ids("S", 10) * 3) == 10
+    assert _check(_ids("S", 20), ["S00000099", *_ids("S", 5), "S00000099", *_ids("S", 5)]) == 5
 
 
 def test_platform_source_is_asked_for_this_bank_and_scopes_only() -> None:

@@ -56,6 +56,7 @@ class _Job:
     bank_id: str
     secret: bytes
     subjects: list[str]  # as the source gave them, de-duplicated
+    source_rows: np.ndarray  # subjects[i] is row source_rows[i] of the source's sequence
     order: np.ndarray  # shuffled position -> index into subjects
     shuffled: list[str]  # canonical ids in shuffled order
     bank_size: int
@@ -192,7 +193,10 @@ class PlatformPsiParty:
             if sum(1 for j in self._jobs.values() if j.bank_id == bank_id) >= self.max_jobs_per_bank:
                 raise PartyError(f"bank has {self.max_jobs_per_bank} PSI jobs open already", code="limit")
         request = PsiRequest(bank_id=bank_id, job_id=frame.job_id, scopes=tuple(scopes), bank_size=bank_size)
-        subjects = list(dict.fromkeys(self._source(request)))
+        first: dict[str, int] = {}
+        for row, subject in enumerate(self._source(request)):
+            first.setdefault(subject, row)
+        subjects = list(first)
         if len(subjects) > self.max_set_size:
             raise PartyError(f"platform subject set exceeds {self.max_set_size}", code="limit")
         canon = canonical_ids(subjects)
@@ -204,6 +208,7 @@ class PlatformPsiParty:
             bank_id=bank_id,
             secret=curve.new_secret(),
             subjects=subjects,
+            source_rows=np.fromiter(first.values(), dtype=np.int64, count=len(first)),
             order=order,
             shuffled=[canon[i] for i in order],
             bank_size=bank_size,
@@ -286,12 +291,12 @@ class PlatformPsiParty:
             raise PartyError(
                 f"{unmatched} claimed matches are not in the bank's blinded set", code="protocol"
             )
-        rows = job.order[positions]
+        picked = job.order[positions]
         alignment = Alignment(
             job_id=frame.job_id,
             alignment_id=alignment_id(frame.job_id, positions),
-            rows=rows,
-            ids=[job.subjects[int(i)] for i in rows],
+            rows=job.source_rows[picked],
+            ids=[job.subjects[int(i)] for i in picked],
             own_size=len(job.subjects),
             other_size=job.bank_size,
         )
