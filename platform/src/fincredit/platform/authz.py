@@ -115,6 +115,23 @@ DEFAULT_POLICIES: list[tuple[str, str, str]] = [
     ("regulator", "submissions", "read_all"),
     ("credit_authority", "submissions", "read"),
     ("credit_authority", "submissions", "read_all"),
+    # Free public-interest services (G§11, never metered) and government sharing (R§12-15).
+    ("bank", "free_query", "query"),
+    ("credit_authority", "free_query", "query"),
+    ("bank", "free_report", "create"),
+    ("credit_authority", "free_report", "create"),
+    ("bank", "free_push", "subscribe"),
+    ("bank", "free_push", "read"),
+    ("bank", "matchmaking", "publish_product"),
+    ("bank", "matchmaking", "read_products"),
+    ("bank", "matchmaking", "leads"),
+    (BORROWER_ROLE, "matchmaking", "publish_need"),
+    (BORROWER_ROLE, "matchmaking", "read_products"),
+    ("provider", "gov_sharing", "use"),
+    ("provider", "gov_sharing", "approve"),
+    ("provider", "gov_sharing", "read"),
+    ("regulator", "gov_sharing", "read"),
+    ("credit_authority", "gov_sharing", "read"),
 ]
 
 

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from ..catalog import ensure_catalog
+from ..free import start_push_worker
 from ..services import Services, build_services
 from ..settings import Settings, get_settings
 from . import problems
@@ -20,6 +21,8 @@ from .routers import (
     billing,
     catalog,
     consents,
+    free_services,
+    gov_sharing,
     ledger,
     market,
     objections,
@@ -42,7 +45,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = start_push_worker(services)
         yield
+        if worker is not None:
+            worker.stop()
         services.close()
 
     app = FastAPI(title="fincredit", version="0.1.0", description=API_DESCRIPTION, lifespan=lifespan)
@@ -72,5 +78,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for router in (consents.router, ledger.router):
         app.include_router(router)
     for router in (catalog.router, submissions.router):
+        app.include_router(router)
+    for router in (free_services.router, gov_sharing.router):  # free: never metered (G§11)
         app.include_router(router)
     return app

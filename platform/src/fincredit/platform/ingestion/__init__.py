@@ -13,6 +13,7 @@ from ._pipeline import (
     file_nil_report,
     ingest_file,
     local_date,
+    on_records_loaded,
     parse_month,
     submission_item,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "local_date",
     "months_between",
     "normalise_name",
+    "on_records_loaded",
     "overdue",
     "parse_month",
     "process_drop_file",

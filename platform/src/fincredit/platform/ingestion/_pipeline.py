@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -36,6 +37,16 @@ CHINA = ZoneInfo("Asia/Shanghai")
 PROCESSING_WORKDAYS = 5  # R§8
 VERIFICATION_WORKDAYS = 5  # R§8
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+_load_listeners: list[Callable[[Session, int], None]] = []
+
+
+def on_records_loaded(callback: Callable[[Session, int], None]) -> Callable[[], None]:
+    """Call ``callback(session, submission_id)`` inside the loading transaction when a file added new
+    or changed record versions (they carry that ``submission_id``). Returns the unregister function."""
+    _load_listeners.append(callback)
+    return lambda: _load_listeners.remove(callback)
 
 
 @dataclass
@@ -327,6 +338,10 @@ def ingest_file(
         sub.rows_unchanged = loader.counts.unchanged
         sub.subjects_registered = registered
         sub.processed_at = processed
+        if loader.counts.new or loader.counts.changed:
+            session.flush()
+            for listener in list(_load_listeners):
+                listener(session, sub.id)
         if rejected:
             verification = add_workdays(local_date(processed), VERIFICATION_WORKDAYS)
             sub.verification_due = verification.due

@@ -1,0 +1,120 @@
+"""The credit report (R§9): versioned JSON, a Chinese HTML page and a PDF whose text (read back with
+pypdf) carries the Chinese headings, the subject, the records, the report id and the verification
+hash; anyone holding the PDF, or the hash printed on it, can confirm with the platform that it is
+genuine, and a forged or altered document is not confirmed."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+import pytest
+from pypdf import PdfReader
+
+from fincredit.platform.free import SCHEMA_VERSION
+from fincredit.platform.free.testing import grant_consent, load_records, new_enterprise
+from fincredit.platform.testing import auth, new_institution
+
+SCOPES = ["tax_rating", "admin_penalty", "market_registration"]
+
+
+@pytest.fixture(autouse=True)
+def _no_push_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FINCREDIT_PUSH_WORKER", "0")
+
+
+@pytest.fixture
+def reported(client, services):  # type: ignore[no-untyped-def]
+    ident, sid = new_enterprise(services, name="宁波海曙示例贸易有限公司")
+    load_records(
+        services,
+        "tax_rating",
+        ident,
+        [{"provider_record_id": f"T-{sid}", "rating_year": 2025, "rating": "A", "rated_date": "2025-04-01"}],
+    )
+    load_records(
+        services,
+        "admin_penalty",
+        ident,
+        [
+            {
+                "provider_record_id": f"P-{sid}",
+                "decision_no": "甬市监罚〔2025〕12号",
+                "penalty_date": "2025-03-01",
+                "penalty_type": "罚款",
+                "fine_amount": 5000,
+                "violation": "虚假宣传",
+                "authority": "宁波市市场监督管理局",
+            }
+        ],
+    )
+    bank = new_institution(services, "bank")
+    grant_consent(services, sid, bank.org_id, purpose="credit_report", scopes=SCOPES, modes=["report"])
+    items = [{"code": c} for c in SCOPES]
+    return ident, auth(client, bank), items
+
+
+def test_json_report_is_versioned_and_complete(client, reported) -> None:  # type: ignore[no-untyped-def]
+    ident, h, items = reported
+    r = client.post("/api/v1/free/reports", headers=h, json={"identifier": ident, "items": items})
+    report = r.json()
+    assert r.status_code == 200, report
+    assert report["schema_version"] == SCHEMA_VERSION and report["report_id"].startswith("CR")
+    assert report["subject"]["name"] == "宁波海曙示例贸易有限公司"
+    categories = {c["code"]: c for c in report["categories"]}
+    assert categories["tax_rating"]["records"][0]["fields"]["rating"] == "A"
+    assert categories["admin_penalty"]["public"] is True
+    assert report["summary"]["records"] == 2 and report["summary"]["negative_records"] == 1
+    assert r.headers["X-Report-Sha256"] == report["content_sha256"]
+    check = client.get("/api/v1/free/reports/verify", params={"sha256": report["content_sha256"]})
+    assert check.status_code == 200 and check.json()["report_id"] == report["report_id"]
+
+
+def test_pdf_text_is_chinese_and_carries_id_and_hash_and_verifies(client, reported) -> None:  # type: ignore[no-untyped-def]
+    ident, h, items = reported
+    r = client.post(
+        "/api/v1/free/reports", headers=h, json={"identifier": ident, "items": items, "format": "pdf"}
+    )
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    pdf = r.content
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    report_id, content_sha = r.headers["X-Report-Id"], r.headers["X-Report-Sha256"]
+    for expected in (
+        "公共信用信息报告",
+        "主体身份信息",
+        "宁波海曙示例贸易有限公司",
+        "纳税信用等级",
+        "行政处罚信息",
+        "虚假宣传",
+        report_id,
+        content_sha,
+    ):
+        assert expected in text, expected
+    assert r.headers["X-Pdf-Sha256"] == hashlib.sha256(pdf).hexdigest()
+    # Anyone holding the file (no login) confirms it; one changed byte is not confirmed.
+    genuine = client.post(
+        "/api/v1/free/reports/verify", content=pdf, headers={"Content-Type": "application/pdf"}
+    )
+    assert genuine.status_code == 200 and genuine.json()["report_id"] == report_id
+    assert genuine.json()["matched"] == "pdf"
+    forged = pdf[:-20] + b"%% altered  %%\n%%EOF\n"
+    bad = client.post(
+        "/api/v1/free/reports/verify", content=forged, headers={"Content-Type": "application/pdf"}
+    )
+    assert bad.status_code == 404 and bad.json()["type"].endswith("report-not-found")
+    wrong_id = client.get("/api/v1/free/reports/verify", params={"sha256": content_sha, "report_id": "CRX"})
+    assert wrong_id.status_code == 404
+
+
+def test_html_report_is_chinese_and_escaped(client, reported) -> None:  # type: ignore[no-untyped-def]
+    ident, h, items = reported
+    r = client.post(
+        "/api/v1/free/reports", headers=h, json={"identifier": ident, "items": items, "format": "html"}
+    )
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert (
+        "公共信用信息报告" in r.text
+        and "宁波海曙示例贸易有限公司" in r.text
+        and r.headers["X-Report-Id"] in r.text
+    )
+    assert "<script" not in r.text
