@@ -18,6 +18,7 @@ from fincredit.federation.training import (
     public_context_bytes,
     standardise,
 )
+from fincredit.federation.wire import decode
 
 
 def _data(n: int = 2500, seed: int = 7) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
@@ -117,3 +118,19 @@ def test_evaluation_scores_only_held_out_rows() -> None:
     assert trainer.joint_scores(part, xb, np.arange(250, 300)).shape == (50,)
     with pytest.raises(FederationError, match="held out"):
         trainer.joint_scores(part, xb, np.arange(240, 260))
+
+
+@pytest.mark.slow
+def test_a_step_too_large_for_one_frame_travels_in_uploads() -> None:
+    xb, xp, y = _data(5000)
+    job = PlatformLogisticJob(xp, job_id="big")
+    link = LocalLink(job.handle, max_bytes=3 * 1024 * 1024, record=True)
+    trainer = BankLogisticTrainer(
+        link, job_id="big", params=LogisticParams(iterations=1), frame_bytes=1024 * 1024
+    )
+    trainer.fit(xb[:, :1], y, features=["a"], platform_features=["p_tax"], train_rows=np.arange(4500))
+    assert link.transcript is not None
+    kinds = [decode(data).kind for direction, data in link.transcript if direction == "bank->platform"]
+    assert kinds.count("lr.step") == 1 and kinds.count("lr.upload") >= 2
+    assert max(len(data) for _, data in link.transcript) <= 3 * 1024 * 1024
+    assert job.done

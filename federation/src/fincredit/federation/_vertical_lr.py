@@ -154,6 +154,7 @@ class PlatformLogisticJob:
         self._w = np.zeros(0)
         self._v = np.zeros(0)
         self._pending_mask_totals: np.ndarray | None = None
+        self._uploaded: list[bytes] = []
         self._iteration = -1
         self.done = False
         self._rng = private_rng()
@@ -162,6 +163,7 @@ class PlatformLogisticJob:
         handlers: dict[str, Callable[[Frame], Frame]] = {
             "lr.open": self._open,
             "lr.bank_column": self._bank_column,
+            "lr.upload": self._upload,
             "lr.step": self._step,
             "lr.finish": self._finish,
             "lr.score": self._score,
@@ -238,6 +240,16 @@ class PlatformLogisticJob:
     def _lookahead(self) -> np.ndarray:
         return np.asarray(self._w + self._params.momentum * self._v)
 
+    def _upload(self, frame: Frame) -> Frame:
+        """Part of the next step's coefficient ciphertexts, when they exceed one frame."""
+        if int(frame.meta["iteration"]) != self._iteration + 1:
+            raise FederationError("an upload must belong to the next iteration")
+        n_chunks = len(to_chunks(np.zeros(self._train.size)))
+        if len(self._uploaded) + len(frame.blobs) > (self._params.degree + 1) * n_chunks:
+            raise FederationError("more coefficient ciphertexts uploaded than one step uses")
+        self._uploaded.extend(frame.blobs)
+        return self._reply("lr.ack", {"uploaded": len(self._uploaded)})
+
     def _step(self, frame: Frame) -> Frame:
         assert self._ctx is not None
         if self.done:
@@ -250,6 +262,8 @@ class PlatformLogisticJob:
         blobs = list(frame.blobs)
         if self._pending_mask_totals is not None:
             self._apply_update(blobs.pop(0))
+        blobs = self._uploaded + blobs
+        self._uploaded = []
         p = self._params
         n_chunks = len(self._x_chunks[0]) if self._x_chunks else len(to_chunks(np.zeros(self._train.size)))
         if len(blobs) != (p.degree + 1) * n_chunks:
@@ -325,10 +339,14 @@ class BankLogisticTrainer:
         params: LogisticParams | None = None,
         progress: Callable[[int, int], None] | None = None,
         timeout: float = 600.0,
+        frame_bytes: int = 96 * 1024 * 1024,
     ) -> None:
         self.channel = link if isinstance(link, Channel) else Channel(link, timeout=timeout, retries=0)
         self.job_id = job_id or uuid.uuid4().hex
         self.params = params or LogisticParams()
+        # Coefficients of one step beyond this many bytes travel in preceding lr.upload frames, so a
+        # million-row job stays under the wire's frame limit.
+        self.frame_bytes = frame_bytes
         self._progress = progress
         self.log = TrainingLog()
 
@@ -378,10 +396,11 @@ class BankLogisticTrainer:
             values = _sigmoid(z_b[:, None] + p.taylor_range * nodes[None, :])
             coefficients = values @ inv_vander.T
             coefficients[:, 0] -= yt
-            blobs = list(carry)
+            blobs: list[bytes] = []
             for m in range(p.degree + 1):
                 blobs.extend(encrypt_chunks(ctx, coefficients[:, m]))
-            reply = self._call("lr.step", {"iteration": it}, blobs, "lr.shares")
+            blobs = self._upload_all_but_last_batch(it, blobs)
+            reply = self._call("lr.step", {"iteration": it}, carry + blobs, "lr.shares")
             n_corr = int(reply.meta["corrections"])
             if len(reply.blobs) != n_chunks + n_corr + d_p or n_corr != xb.shape[1]:
                 raise FederationError("lr.shares has the wrong number of ciphertexts")
@@ -407,6 +426,17 @@ class BankLogisticTrainer:
             means=[float(m) for m in means],
             scales=[float(s) for s in scales],
         )
+
+    def _upload_all_but_last_batch(self, iteration: int, blobs: list[bytes]) -> list[bytes]:
+        batch: list[bytes] = []
+        size = 0
+        for blob in blobs:
+            if batch and size + len(blob) > self.frame_bytes:
+                self._call("lr.upload", {"iteration": iteration}, batch, "lr.ack")
+                batch, size = [], 0
+            batch.append(blob)
+            size += len(blob)
+        return batch
 
     def joint_scores(self, part: BankLogisticPart, x_bank: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Joint logits of held-out ``rows``; the platform reveals its partial logit for these rows only."""
