@@ -294,5 +294,28 @@ def consents_checkpoint() -> None:
         services.close()
 
 
+push_app = typer.Typer(help="Information push (post-loan monitoring webhooks).", no_args_is_help=True)
+app.add_typer(push_app, name="push")
+
+# Push events are written by hooks inside the loading transaction, so every process that may load records
+# (the ingest CLI, the drop-folder watcher) registers them — not only the API server.
+from .free import install_hooks  # noqa: E402
+
+install_hooks()
+
+
+@push_app.command("deliver")
+def push_deliver() -> None:
+    """One-shot drain of the push outbox: objection notices in, consent gate, due webhooks out."""
+    from .free import drain
+
+    services = _services()
+    try:
+        stats = drain(services)
+        console.print(f"{stats.attempted} attempted, {stats.delivered} delivered, {stats.failed} to retry")
+    finally:
+        services.close()
+
+
 if __name__ == "__main__":
     app()
