@@ -134,8 +134,17 @@ class Tracking:
         exp = self.client.get_experiment_by_name(name)
         if exp is not None:
             return str(exp.experiment_id)
+        from mlflow.exceptions import MlflowException
+
         location = (self.artifact_root / name.replace("/", "_")).as_uri()
-        return str(self.client.create_experiment(name, artifact_location=location))
+        try:
+            return str(self.client.create_experiment(name, artifact_location=location))
+        except MlflowException:
+            # Another process created it between our lookup and insert.
+            exp = self.client.get_experiment_by_name(name)
+            if exp is None:
+                raise
+            return str(exp.experiment_id)
 
     def log_training_run(
         self,
