@@ -212,3 +212,11 @@ def test_bad_parameters_are_refused() -> None:
         generate_city(0)
     with pytest.raises(SyntheticDataError):
         generate_city(10, bad_row_share=0.7)
+
+
+def test_generator_tables_cover_every_ningbo_district_and_gb4754_section() -> None:
+    from fincredit.models._identity import INDUSTRY_SECTIONS, INDUSTRY_WORDS, REGION_WEIGHTS
+
+    assert set(REGION_WEIGHTS) == set(NINGBO_REGIONS)
+    assert list(INDUSTRY_SECTIONS) == [chr(c) for c in range(ord("A"), ord("T") + 1)]
+    assert set(INDUSTRY_WORDS) == set(INDUSTRY_SECTIONS)
