@@ -200,6 +200,10 @@ from .demo_ingest import INGEST_STEPS  # noqa: E402
 
 STEPS += INGEST_STEPS
 
+from .demo_free import FREE_STEPS  # noqa: E402
+
+STEPS += FREE_STEPS
+
 
 def _start_server(services: Services, settings: Settings) -> uvicorn.Server:
     from .api import create_app
