@@ -267,6 +267,7 @@ def test_errors_reach_the_bank_sdk_as_typed_exceptions_through_the_wire() -> Non
     assert perr.value.code == "unknown_model"
 
 
+@pytest.mark.slow  # a child interpreter imports the package: ~2 s idle, far more on a loaded machine
 def test_fuzzed_ciphertexts_never_crash_the_platform_process() -> None:
     """TenSEAL parses attacker bytes; run a fuzz campaign in a child so a segfault would be visible."""
     code = textwrap.dedent(
