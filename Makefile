@@ -15,7 +15,9 @@ demo: bootstrap
 serve: bootstrap
 	$(RUN)/fincredit serve
 
-test: bootstrap
+# The browser tests need Debian's chromium: the bootstrap installs it when missing.
+test:
+	@FINCREDIT_SYSTEM_DEPS=chromium ./scripts/bootstrap.sh >/dev/null
 	./scripts/test.sh
 
 lint: bootstrap

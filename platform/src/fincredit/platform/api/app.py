@@ -6,13 +6,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.responses import RedirectResponse
 
+from .. import web
 from ..catalog import ensure_catalog
 from ..free import start_push_worker
 from ..services import Services, build_services
 from ..settings import Settings, get_settings
 from . import problems
+from .deps import public
 from .middleware import BodyLimitMiddleware, audit_middleware
 from .routers import (
     admin,
@@ -81,4 +84,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.include_router(router)
     for router in (free_services.router, gov_sharing.router):  # free: never metered (G§11)
         app.include_router(router)
+    web.install(app)  # server-rendered pages for people (Chinese first), on the same services and gate
+
+    @app.get("/", include_in_schema=False, dependencies=[Depends(public)])
+    def root() -> RedirectResponse:
+        return RedirectResponse(f"{web.PREFIX}/")
+
     return app

@@ -17,7 +17,7 @@ from ..services import Services
 from .problems import problem_response
 
 log = logging.getLogger("fincredit.audit")
-AUDITED_PREFIXES = ("/api/", "/oauth2/", "/federation/")
+AUDITED_PREFIXES = ("/api/", "/oauth2/", "/federation/", "/web/")
 
 
 class BodyLimitMiddleware:

@@ -18,8 +18,9 @@ from ...db import Organisation, utcnow
 from ...db.metering import CreditLimit, Entitlement, Meter, Price, PriceBook
 from ...errors import Conflict, InvalidInput, NotFound
 from ...identity.principal import Principal
-from ...metering import build_statement, month_to_date, record_usage, regulator_totals
-from ...metering.enforcement import Usage, spent_this_month
+from ...metering import build_statement, record_usage, regulator_totals
+from ...metering.enforcement import Usage
+from ...metering.overview import usage_overview
 from ...metering.pricing import price_for
 from ..deps import ServicesDep, require
 from ..schemas import Strict
@@ -92,33 +93,8 @@ class PriceBookIn(Strict):
 
 
 def _usage(services: ServicesDep, org_id: str) -> UsageOut:
-    now = utcnow()
     with services.read() as session:
-        products = []
-        for meter in session.scalars(select(Meter).order_by(Meter.product)):
-            ent = session.get(Entitlement, (org_id, meter.product))
-            used = month_to_date(session, org_id, meter.product, now)
-            quota = ent.monthly_quota if ent else None
-            products.append(
-                ProductUsage(
-                    product=meter.product,
-                    name=meter.name,
-                    unit=meter.unit,
-                    used=str(used),
-                    monthly_quota=str(quota) if quota is not None else None,
-                    remaining=str(max(Decimal(0), quota - used)) if quota is not None else None,
-                    enabled=bool(ent and ent.enabled),
-                )
-            )
-        limit = session.get(CreditLimit, org_id)
-        spent = spent_this_month(session, org_id, now)
-    return UsageOut(
-        org_id=org_id,
-        period=f"{now:%Y-%m}",
-        products=products,
-        spent=f"{spent:.2f}",
-        credit_limit=f"{limit.monthly_limit:.2f}" if limit else None,
-    )
+        return UsageOut.model_validate(usage_overview(session, org_id, utcnow()))
 
 
 @router.get("/billing/usage", response_model=UsageOut)

@@ -1,0 +1,25 @@
+"""Server-rendered web pages (Jinja2, a little plain JavaScript, no build step), Chinese first.
+
+Pages call the same service functions as the API and pass the same casbin gate; an anonymous visitor
+is redirected to the login page instead of receiving a 401 problem."""
+
+from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from . import deps, pages_auth, pages_borrower, pages_institution, pages_regulator
+from .deps import PREFIX
+
+router = APIRouter()
+for _module in (pages_auth, pages_borrower, pages_regulator, pages_institution):
+    router.include_router(_module.router)
+
+
+def install(app: FastAPI) -> None:
+    deps.install(app)
+    app.mount(
+        f"{PREFIX}/static", StaticFiles(directory=str(deps.Path(__file__).parent / "static")), name="static"
+    )
+    app.include_router(router)
+
+
+__all__ = ["PREFIX", "install", "router"]

@@ -1,0 +1,102 @@
+"""The borrower's pages: authorization requests in plain words, revocation in two clicks, receipts,
+every access with in-browser verification, records and objections."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+
+from ..api.deps import ServicesDep, set_audit_subject
+from ..consents import accesses_with_proofs, act_on_consent, consent_view
+from ..db import Organisation, Subject
+from ..db.consent import Consent
+from ..errors import FincreditError, NotFound
+from ..identity.principal import Principal
+from .deps import PREFIX, page, render
+from .i18n import translator
+
+router = APIRouter(prefix=f"{PREFIX}/borrower", include_in_schema=False)
+Borrower = Annotated[Principal, Depends(page("own_consents", "read"))]
+BorrowerWrite = Annotated[Principal, Depends(page("own_consents", "write"))]
+
+
+def _subject_id(principal: Principal) -> int:
+    if principal.subject_id is None:
+        raise NotFound("this account is not linked to a credit subject")
+    return principal.subject_id
+
+
+def _org_names(session: Any, ids: set[str]) -> dict[str, str]:
+    if not ids:
+        return {}
+    return {o.id: o.name for o in session.scalars(select(Organisation).where(Organisation.id.in_(ids)))}
+
+
+@router.get("", response_class=HTMLResponse)
+def consents_page(request: Request, services: ServicesDep, principal: Borrower) -> HTMLResponse:
+    with services.read() as session:
+        rows = list(
+            session.scalars(
+                select(Consent)
+                .where(Consent.subject_id == _subject_id(principal))
+                .order_by(Consent.created_at.desc())
+            )
+        )
+        views = [consent_view(services, r) for r in rows]
+        names = _org_names(session, {v["grantee"] for v in views})
+    for v in views:
+        v["grantee_name"] = names.get(v["grantee"], v["grantee"])
+    return render(
+        request,
+        "borrower/consents.html",
+        pending=[v for v in views if v["state"] == "PENDING"],
+        active=[v for v in views if v["state"] in ("ACTIVE", "PAUSED")],
+        other=[v for v in views if v["state"] not in ("PENDING", "ACTIVE", "PAUSED")],
+        confirm=request.query_params.get("confirm"),
+    )
+
+
+@router.post("/consents/{consent_id}/{action}")
+def act(
+    consent_id: str,
+    action: str,
+    request: Request,
+    services: ServicesDep,
+    principal: BorrowerWrite,
+    confirmed: Annotated[str, Form()] = "",
+) -> Response:
+    # Revoking is two clicks: the first asks for confirmation on the same page, the second revokes.
+    if action == "revoke" and confirmed != "yes":
+        return RedirectResponse(f"{PREFIX}/borrower?confirm={consent_id}#c-{consent_id}", status_code=303)
+    try:
+        with services.tx() as session:
+            row = act_on_consent(session, services, principal=principal, consent_id=consent_id, action=action)
+            set_audit_subject(request, row.subject_id)
+    except FincreditError as exc:
+        t = translator("zh")
+        return render(
+            request, "message.html", status_code=exc.status, title=t("forbidden.title"), text=exc.detail
+        )
+    return RedirectResponse(f"{PREFIX}/borrower#c-{consent_id}", status_code=303)
+
+
+@router.get("/accesses", response_class=HTMLResponse)
+def accesses_page(
+    request: Request,
+    services: ServicesDep,
+    principal: Annotated[Principal, Depends(page("own_accesses", "read"))],
+) -> HTMLResponse:
+    with services.read() as session:
+        subject = session.get(Subject, _subject_id(principal))
+        if subject is None:
+            raise NotFound("this account is not linked to a credit subject")
+    doc = accesses_with_proofs(services, subject, after=None, limit=200)
+    with services.read() as session:
+        names = _org_names(session, {i["grantee"] for i in doc["items"] if i.get("grantee")})
+    for item in doc["items"]:
+        item["grantee_name"] = names.get(item.get("grantee") or "", item.get("grantee") or "—")
+    doc["items"].reverse()  # newest first
+    return render(request, "borrower/accesses.html", doc=doc)

@@ -1,0 +1,109 @@
+"""A live server on 127.0.0.1 (uvicorn in a thread, SQLite) and Debian's Chromium driven by Playwright.
+
+The browser is the system package installed by scripts/system-deps.sh — never a Playwright download."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from fincredit.platform.services import Services, build_services
+from fincredit.platform.settings import Settings
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@dataclass
+class LiveServer:
+    url: str
+    services: Services
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    from fincredit.platform.api import create_app
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    var = tmp_path_factory.mktemp("browser-var")
+    settings = Settings(
+        var_dir=var,
+        database_url=f"sqlite:///{var / 'fincredit.db'}",
+        public_url=url,
+        host="127.0.0.1",
+        port=port,
+        _env_file=None,
+    )  # type: ignore[call-arg]
+    services = build_services(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, services), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "live server did not start"
+        time.sleep(0.05)
+    yield LiveServer(url, services)
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            "Debian chromium is missing: scripts/system-deps.sh chromium installs it (make test does)"
+        )
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        profile = tmp_path_factory.mktemp("chromium-profile")
+        context = p.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 390, "height": 844},
+            locale="zh-CN",
+        )
+        yield context
+        context.close()
+
+
+@pytest.fixture
+def page(browser):  # type: ignore[no-untyped-def]
+    browser.clear_cookies()
+    pg = browser.new_page()
+    yield pg
+    pg.close()
+
+
+def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)

@@ -1,0 +1,156 @@
+"""The web pages people use: a borrower approves and revokes in plain words, sees every access with a
+proof to verify; a regulator filters the log; anonymous visitors are sent to the login page."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import re
+import uuid
+
+from fincredit.consent.identifiers import generate_uscc
+from fincredit.platform.db import Account
+from fincredit.platform.identity.accounts import create_borrower_account
+from fincredit.platform.identity.passwords import hash_password
+from fincredit.platform.subjects import register_subject
+from fincredit.platform.testing import auth, new_institution, unique
+
+PASSWORD = "borrower-pass-2026"
+
+
+def _borrower(services):  # type: ignore[no-untyped-def]
+    code = generate_uscc(random.Random(uuid.uuid4().int), "330212")
+    username = unique("owner")
+    with services.tx() as session:
+        subject = register_subject(session, services.keyring, code, "宁波页面测试有限公司")
+        create_borrower_account(
+            session,
+            services.authz,
+            username=username,
+            real_name="页面",
+            password=PASSWORD,
+            subject_id=subject.id,
+        )
+    return code, username
+
+
+def _request_consent(client, bank, code: str) -> str:  # type: ignore[no-untyped-def]
+    r = client.post(
+        "/api/v1/consents",
+        headers=auth(client, bank),
+        json={
+            "identifier": code,
+            "purpose": "loan_application_assessment",
+            "scopes": ["tax", "court"],
+            "modes": ["query"],
+            "valid_until": (dt.datetime.now(dt.UTC) + dt.timedelta(days=30)).isoformat(),
+            "fetch_type": "PERIODIC",
+            "frequency": {"value": 10, "unit": "DAY"},
+            "data_life": {"value": 1, "unit": "YEAR"},
+        },
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+def _login(client, username: str) -> None:  # type: ignore[no-untyped-def]
+    r = client.post("/web/login", data={"username": username, "password": PASSWORD}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+
+
+def _check(client, bank, code: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    r = client.post(
+        "/api/v1/consents/check",
+        headers=auth(client, bank),
+        json={
+            "identifier": code,
+            "scopes": ["tax"],
+            "purpose": "loan_application_assessment",
+            "mode": "query",
+        },
+    )
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def test_anonymous_visitors_are_sent_to_login(client) -> None:  # type: ignore[no-untyped-def]
+    r = client.get("/web/borrower", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/web/login")
+    assert client.get("/web/login").status_code == 200
+    assert "宁波市融资信用服务平台" in client.get("/web/").text
+
+
+def test_wrong_password_shows_the_form_again(client) -> None:  # type: ignore[no-untyped-def]
+    r = client.post("/web/login", data={"username": "nobody-here", "password": "wrong-password"})
+    assert r.status_code == 401 and "用户名或密码错误" in r.text
+
+
+def test_borrower_approves_then_revokes_in_two_clicks(client, services) -> None:  # type: ignore[no-untyped-def]
+    bank = new_institution(services, "bank")
+    code, username = _borrower(services)
+    consent_id = _request_consent(client, bank, code)
+    _login(client, username)
+    page = client.get("/web/borrower").text
+    assert "待处理的授权请求" in page and consent_id in page and "贷款申请审查" in page
+    client.post(f"/web/borrower/consents/{consent_id}/approve")
+    assert _check(client, bank, code)["allowed"] is True
+    # First click asks for confirmation and changes nothing.
+    first = client.post(f"/web/borrower/consents/{consent_id}/revoke", follow_redirects=False)
+    assert first.status_code == 303 and f"confirm={consent_id}" in first.headers["location"]
+    assert _check(client, bank, code)["allowed"] is True
+    confirm_page = client.get(first.headers["location"]).text
+    assert "确认撤销" in confirm_page
+    client.post(f"/web/borrower/consents/{consent_id}/revoke", data={"confirmed": "yes"})
+    assert _check(client, bank, code)["allowed"] is False
+    assert "已撤销" in client.get("/web/borrower").text
+
+
+def test_english_switch(client, services) -> None:  # type: ignore[no-untyped-def]
+    _code, username = _borrower(services)
+    _login(client, username)
+    assert "My authorizations" in client.get("/web/borrower?lang=en").text
+    assert "My authorizations" in client.get("/web/borrower").text  # remembered in a cookie
+
+
+def test_access_log_carries_proofs_to_the_signed_checkpoint(client, services) -> None:  # type: ignore[no-untyped-def]
+    bank = new_institution(services, "bank")
+    code, username = _borrower(services)
+    consent_id = _request_consent(client, bank, code)
+    _login(client, username)
+    client.post(f"/web/borrower/consents/{consent_id}/approve")
+    page = client.get("/web/borrower/accesses").text
+    assert "授权已" in page or "您同意了授权" in page
+    assert re.search(r'class="verify"', page) and "data-proof=" in page
+    assert "\u2014 " in page  # the signed checkpoint note is on the page for the browser to verify
+
+
+def test_a_borrower_cannot_open_regulator_pages(client, services) -> None:  # type: ignore[no-untyped-def]
+    _code, username = _borrower(services)
+    _login(client, username)
+    r = client.get("/web/regulator")
+    assert r.status_code == 403 and "无权访问" in r.text
+
+
+def test_regulator_filters_the_log_and_sees_refusals(client, services) -> None:  # type: ignore[no-untyped-def]
+    bank = new_institution(services, "bank")
+    regulator = new_institution(services, "regulator")
+    with services.tx() as session:
+        session.get(Account, regulator.account_id).password_hash = hash_password(PASSWORD)
+        username = session.get(Account, regulator.account_id).username
+    code, _ = _borrower(services)
+    client.post(
+        "/api/v1/consents/check",
+        headers=auth(client, bank),
+        json={
+            "identifier": code,
+            "scopes": ["tax"],
+            "purpose": "loan_application_assessment",
+            "mode": "query",
+        },
+    )
+    _request_consent(client, bank, code)
+    _login(client, username)
+    page = client.get("/web/regulator", params={"subject": code}).text
+    assert "机构请求授权" in page
+    status = client.get("/web/regulator/status").text
+    assert "<svg" in status and "条目数" in status
