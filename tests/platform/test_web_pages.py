@@ -154,3 +154,31 @@ def test_regulator_filters_the_log_and_sees_refusals(client, services) -> None: 
     assert "机构请求授权" in page
     status = client.get("/web/regulator/status").text
     assert "<svg" in status and "条目数" in status
+
+
+def test_borrower_files_an_objection_from_the_page(client, services) -> None:  # type: ignore[no-untyped-def]
+    from .test_objection_workflow import make_record
+
+    provider = new_institution(services, "data_provider")
+    subject_id, record_id = make_record(services, provider.org_id, {"penalty_amount": 800.0})
+    username = unique("owner")
+    with services.tx() as session:
+        create_borrower_account(
+            session,
+            services.authz,
+            username=username,
+            real_name="异议人",
+            password=PASSWORD,
+            subject_id=subject_id,
+        )
+    _login(client, username)
+    page = client.get("/web/borrower/objections").text
+    assert f'id="r-{record_id}"' in page and "提出异议" in page
+    r = client.post(
+        "/web/borrower/objections",
+        data={"record_id": str(record_id), "reason": "罚款已缴清"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    page = client.get("/web/borrower/objections").text
+    assert "异议处理中" in page and "罚款已缴清" in page and "平台核查中" in page
