@@ -220,3 +220,17 @@ def test_generator_tables_cover_every_ningbo_district_and_gb4754_section() -> No
     assert set(REGION_WEIGHTS) == set(NINGBO_REGIONS)
     assert list(INDUSTRY_SECTIONS) == [chr(c) for c in range(ord("A"), ord("T") + 1)]
     assert set(INDUSTRY_WORDS) == set(INDUSTRY_SECTIONS)
+
+
+def test_a_bank_sees_only_its_own_loans_and_features(city: City) -> None:
+    from fincredit.models.features import MARKET_FEATURES, PUBLIC_FEATURES
+    from fincredit.models.synthetic import BANK_FEATURES, BANKS
+
+    frames = {b: city.bank_loans(b) for b in BANKS}
+    assert sum(len(f) for f in frames.values()) == city.loans.num_rows
+    nbcb = frames["B-NBCB"]
+    assert set(nbcb["bank_id"]) == {"B-NBCB"}
+    assert list(nbcb.columns) == ["loan_id", "bank_id", "uscc", "apply_date", *BANK_FEATURES, "default"]
+    assert not set(nbcb.columns) & {*PUBLIC_FEATURES, *MARKET_FEATURES, "default_probability"}
+    with pytest.raises(SyntheticDataError):
+        city.bank_loans("B-NOPE")

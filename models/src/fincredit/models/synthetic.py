@@ -181,6 +181,17 @@ class City:
         """``features.enterprise_features`` over the clean records (a pandas frame keyed by USCC)."""
         return enterprise_features(self.records, self.market, as_of=as_of or self.as_of)
 
+    def bank_loans(self, bank_id: str | None = None) -> pd.DataFrame:
+        """What one bank holds for joint modelling: its loans' ids, borrower USCC, its own features and
+        the default label (every bank when ``bank_id`` is None). Never any platform feature."""
+        if bank_id is not None and bank_id not in BANKS:
+            raise SyntheticDataError(f"unknown bank {bank_id!r}; known: {', '.join(BANKS)}")
+        loans = self.loans
+        if bank_id is not None:
+            loans = loans.filter(pc.equal(loans.column("bank_id"), bank_id))
+        columns = ["loan_id", "bank_id", "uscc", "apply_date", *BANK_FEATURES, "default"]
+        return loans.select(columns).to_pandas()
+
     def iter_submissions(self) -> Iterator[tuple[str, pa.Table, pa.Table]]:
         """(item code, raw submission, defects sidecar) per catalog item, computed one at a time so a
         multi-million-row city can be written without holding every text copy in memory. Always the
