@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import time
 from dataclasses import asdict
@@ -30,7 +31,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from bench._report import Result, print_table, write
+from bench._report import RESULTS_DIR, Result, print_table, write
 from fincredit.federation import LocalLink
 from fincredit.federation.training import (
     BankLogisticTrainer,
@@ -278,6 +279,36 @@ def _results(prefix: str, r: dict[str, Any], auc_tol: float, time_target: float)
     ]
 
 
+def _keep_other_algorithm(only: str) -> list[Result]:
+    """With ``--only``, the other algorithm's rows of the previous results file are kept (marked)."""
+    path = RESULTS_DIR / "joint_modelling.json"
+    if not path.exists():
+        return []
+    kept = []
+    for row in json.loads(path.read_text()).get("results", []):
+        if not row["name"].startswith(only + ".") and not row["name"].startswith("previous_run."):
+            row["name"] = "previous_run." + row["name"]
+            kept.append(Result(**row))
+    return kept
+
+
+def _merge(parts: list[str], argv: list[str]) -> int:
+    """One results file from runs of each algorithm made in parallel (each with its own baselines)."""
+    results: list[Result] = []
+    notes: dict[str, Any] = {"merged_from": {}}
+    for part in parts:
+        doc = json.loads((RESULTS_DIR / f"joint_modelling.{part}.json").read_text())
+        results += [Result(**row) for row in doc["results"]]
+        notes["merged_from"][part] = {
+            "command": doc["command"],
+            "date": doc["date"],
+            "notes": doc.get("notes"),
+        }
+    print_table(results)
+    print(f"wrote {write('joint_modelling', results, argv=argv, extra=notes)}")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench joint_modelling", description=__doc__.split("\n")[0]
@@ -292,7 +323,19 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--depth", type=int, default=3)
     parser.add_argument("--max-bin", type=int, default=16)
     parser.add_argument("--learning-rate", type=float, default=0.3)
+    parser.add_argument(
+        "--part", default=None, help="with --only: write bench/results/joint_modelling.<part>.json instead"
+    )
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        default=None,
+        metavar="PART",
+        help="combine part files (from parallel --only runs) into joint_modelling.json",
+    )
     args = parser.parse_args(argv)
+    if args.merge:
+        return _merge(args.merge, argv)
 
     df = load_sba(None if args.full else args.rows, args.seed)
     y = (df["MIS_Status"] == "CHGOFF").to_numpy().astype(np.int64)
@@ -316,7 +359,10 @@ def main(argv: list[str]) -> int:
         results += _results("secureboost", sb, GBDT_AUC_TOLERANCE, GBDT_TIME_RATIO_TARGET)
         notes["secureboost"] = {"params": asdict(sb_params), "histogram_requests": sb["histogram_requests"]}
     notes["load_average_after"] = list(os.getloadavg())
+    if args.only is not None and args.part is None:
+        results = _keep_other_algorithm(args.only) + results
     print_table(results)
-    path = write("joint_modelling", results, argv=argv, extra=notes)
+    name = "joint_modelling" if args.part is None else f"joint_modelling.{args.part}"
+    path = write(name, results, argv=argv, extra=notes)
     print(f"wrote {path}")
     return 0
