@@ -1,9 +1,8 @@
 """Load accepted rows into ``credit_records``: idempotent by provider record id, versioned on change.
 
-Each batch is staged in a temporary table (PostgreSQL: COPY; SQLite: executemany) and merged with
-three set-based statements, all inside the submission's one transaction:
-unchanged rows (same content hash as the current version) do nothing; changed rows close the current
-version (``current = false``, ``superseded_at``) and insert version n+1; new rows insert version 1.
+Inside the submission's one transaction: unchanged rows (same content hash as the current version) do
+nothing; changed rows close the current version (``current = false``, ``superseded_at``) and insert
+version n+1; new rows insert version 1.
 """
 
 from __future__ import annotations
@@ -16,14 +15,15 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import BigInteger, Boolean, Integer, String, bindparam, text
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..catalog import CatalogItemDef
-from ..db import UtcDateTime
+from ..db.records import CreditRecord
 from ..keyring import Keyring
 
-STAGE = "stage_credit_records"
+_LOOKUP_CHUNK = 10_000
+# The order of the tuples ``stage_rows`` returns.
 _COLUMNS = (
     "provider_record_id",
     "subject_id",
@@ -33,19 +33,6 @@ _COLUMNS = (
     "content_hash",
     "event_date",
     "valid_until",
-)
-
-# PostgreSQL must know the parameters' types where they appear only in a SELECT list.
-_TYPED = (
-    bindparam("now", type_=UtcDateTime),
-    bindparam("p", type_=String),
-    bindparam("i", type_=String),
-    bindparam("kind", type_=String),
-    bindparam("neg", type_=Boolean),
-    bindparam("t", type_=Boolean),
-    bindparam("f", type_=Boolean),
-    bindparam("sub", type_=BigInteger),
-    bindparam("cv", type_=Integer),
 )
 
 
@@ -117,7 +104,14 @@ def stage_rows(
 
 
 class Loader:
-    """Stages and merges batches on the session's connection (and so in its transaction)."""
+    """Classifies and writes batches on the session's connection (and so in its transaction).
+
+    One index-driven query fetches the current version of the batch's record ids; new and changed rows
+    are then written straight into ``credit_records`` (COPY on PostgreSQL, executemany on SQLite) and
+    the versions they replace are closed by id. Two submissions of the same item racing each other
+    cannot both write version n: the unique (provider, item, record id, version) refuses the second,
+    whose transaction then rolls back whole.
+    """
 
     def __init__(
         self, session: Session, item: CatalogItemDef, *, submission_id: int, now: dt.datetime
@@ -125,88 +119,109 @@ class Loader:
         self.session = session
         self.item = item
         self.dialect = session.get_bind().dialect.name
-        self.params = {
-            "p": item.provider_org_id,
-            "i": item.code,
-            "kind": item.subject_kind,
-            "neg": item.negative,
-            "sub": submission_id,
-            "cv": item.version_id,
-            "now": now,
-            "t": True,
-            "f": False,
-        }
+        self.submission_id = submission_id
+        self.now = now
         self.counts = LoadCounts()
-        self._create_stage()
 
-    def _create_stage(self) -> None:
+    def _current(self, rids: list[str]) -> dict[str, tuple[int, int, str]]:
+        """provider record id -> (row id, version, content hash) of its current version."""
+        out: dict[str, tuple[int, int, str]] = {}
         if self.dialect == "postgresql":
-            ddl = (
-                f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} (provider_record_id varchar(128), "
-                "subject_id bigint, report_month varchar(7), data json, sensitive_enc bytea, "
-                "content_hash varchar(64), event_date date, valid_until date) ON COMMIT DROP"
+            # A join against the id array, not ``= ANY(array)``: inside the loading transaction the
+            # table's statistics are stale, and the planner would then test every row of the item
+            # against the whole array.
+            raw = self.session.connection().connection.driver_connection
+            sql = (
+                "SELECT r.provider_record_id, r.id, r.version, r.content_hash "
+                "FROM unnest(%s::text[]) AS u(rid) JOIN credit_records r ON r.provider_org_id = %s "
+                "AND r.item_code = %s AND r.provider_record_id = u.rid AND r.current"
             )
-        else:
-            ddl = (
-                f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} (provider_record_id TEXT, subject_id INTEGER, "
-                "report_month TEXT, data TEXT, sensitive_enc BLOB, content_hash TEXT, event_date TEXT, "
-                "valid_until TEXT)"
-            )
-        self.session.execute(text(ddl))
-        self.session.execute(text(f"DELETE FROM {STAGE}"))
-
-    def _fill(self, rows: list[tuple[object, ...]]) -> None:
-        raw = self.session.connection().connection.driver_connection
-        cols = ", ".join(_COLUMNS)
-        if self.dialect == "postgresql":
             with raw.cursor() as cur:  # type: ignore[union-attr]
-                with cur.copy(f"COPY {STAGE} ({cols}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
-                cur.execute(f"ANALYZE {STAGE}")
-        else:
-            marks = ", ".join("?" * len(_COLUMNS))
-            raw.executemany(f"INSERT INTO {STAGE} ({cols}) VALUES ({marks})", rows)  # type: ignore[union-attr]
+                cur.execute(sql, (rids, self.item.provider_org_id, self.item.code))
+                for rid, row_id, version, digest in cur.fetchall():
+                    out[rid] = (int(row_id), int(version), digest)
+            return out
+        t = CreditRecord
+        for start in range(0, len(rids), _LOOKUP_CHUNK):
+            q = select(t.provider_record_id, t.id, t.version, t.content_hash).where(
+                t.provider_org_id == self.item.provider_org_id,
+                t.item_code == self.item.code,
+                t.current.is_(True),
+                t.provider_record_id.in_(rids[start : start + _LOOKUP_CHUNK]),
+            )
+            for rid, row_id, version, digest in self.session.execute(q):
+                out[rid] = (int(row_id), int(version), digest)
+        return out
 
-    def _exec(self, sql: str) -> int:
-        stmt = text(sql).bindparams(*(b for b in _TYPED if f":{b.key}" in sql))
-        result = self.session.execute(stmt, self.params)
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    def _write(self, rows: list[dict[str, object]]) -> None:
+        raw = self.session.connection().connection.driver_connection
+        cols = list(rows[0])
+        if self.dialect == "postgresql":
+            with raw.cursor() as cur, cur.copy(f"COPY credit_records ({', '.join(cols)}) FROM STDIN") as copy:  # type: ignore[union-attr]
+                for row in rows:
+                    copy.write_row(tuple(row.values()))
+        else:
+            # The storage formats SQLAlchemy uses on SQLite (ISO dates, naive UTC timestamps, 0/1).
+            stamp = self.now.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+            values = [
+                tuple(
+                    stamp if c == "loaded_at" else int(v) if isinstance(v, bool) else v
+                    for c, v in row.items()
+                )
+                for row in rows
+            ]
+            marks = ", ".join("?" * len(cols))
+            raw.executemany(f"INSERT INTO credit_records ({', '.join(cols)}) VALUES ({marks})", values)  # type: ignore[union-attr]
 
     def load(self, rows: list[tuple[object, ...]]) -> None:
         if not rows:
             return
-        self._fill(rows)
-        same = (
-            f"SELECT count(*) FROM {STAGE} s JOIN credit_records r ON r.provider_org_id = :p "
-            "AND r.item_code = :i AND r.provider_record_id = s.provider_record_id AND r.current = :t "
-            "AND r.content_hash = s.content_hash"
-        )
-        unchanged = int(self.session.execute(text(same), self.params).scalar_one())
-        changed = self._exec(
-            "UPDATE credit_records SET current = :f, superseded_at = :now WHERE id IN ("
-            f"SELECT r.id FROM {STAGE} s JOIN credit_records r ON r.provider_org_id = :p "
-            "AND r.item_code = :i AND r.provider_record_id = s.provider_record_id AND r.current = :t "
-            "AND r.content_hash <> s.content_hash)"
-        )
-        inserted = self._exec(
-            "INSERT INTO credit_records (subject_id, subject_kind, item_code, provider_org_id, "
-            "provider_record_id, version, current, report_month, data, sensitive_enc, content_hash, "
-            "event_date, valid_until, negative, submission_id, catalog_version_id, loaded_at, "
-            "under_objection) "
-            "SELECT s.subject_id, :kind, :i, :p, s.provider_record_id, "
-            "COALESCE((SELECT max(r.version) FROM credit_records r WHERE r.provider_org_id = :p "
-            "AND r.item_code = :i AND r.provider_record_id = s.provider_record_id), 0) + 1, "
-            ":t, s.report_month, s.data, s.sensitive_enc, s.content_hash, s.event_date, s.valid_until, "
-            f":neg, :sub, :cv, :now, :f FROM {STAGE} s WHERE NOT EXISTS (SELECT 1 FROM credit_records r "
-            "WHERE r.provider_org_id = :p AND r.item_code = :i "
-            "AND r.provider_record_id = s.provider_record_id AND r.current = :t)"
-        )
-        self.counts.unchanged += unchanged
-        self.counts.changed += changed
-        self.counts.new += inserted - changed
-        self.session.execute(text(f"DELETE FROM {STAGE}"))
+        current = self._current([str(r[0]) for r in rows])
+        item = self.item
+        fresh: list[dict[str, object]] = []
+        replaced: list[int] = []
+        for rid, sid, month, data, enc, digest, event, until in rows:
+            version = 1
+            cur = current.get(str(rid))
+            if cur is not None:
+                if cur[2] == digest:
+                    self.counts.unchanged += 1
+                    continue
+                replaced.append(cur[0])
+                version = cur[1] + 1
+            else:
+                self.counts.new += 1
+            fresh.append(
+                {
+                    "subject_id": sid,
+                    "subject_kind": item.subject_kind,
+                    "item_code": item.code,
+                    "provider_org_id": item.provider_org_id,
+                    "provider_record_id": rid,
+                    "version": version,
+                    "current": True,
+                    "report_month": month,
+                    "data": data,
+                    "sensitive_enc": enc,
+                    "content_hash": digest,
+                    "event_date": event,
+                    "valid_until": until,
+                    "negative": item.negative,
+                    "submission_id": self.submission_id,
+                    "catalog_version_id": item.version_id,
+                    "loaded_at": self.now,
+                    "under_objection": False,
+                }
+            )
+        self.counts.changed += len(replaced)
+        for start in range(0, len(replaced), _LOOKUP_CHUNK):
+            self.session.execute(
+                update(CreditRecord)
+                .where(CreditRecord.id.in_(replaced[start : start + _LOOKUP_CHUNK]))
+                .values(current=False, superseded_at=self.now)
+            )
+        if fresh:
+            self._write(fresh)
 
     def close(self) -> None:
-        if self.dialect != "postgresql":
-            self.session.execute(text(f"DROP TABLE IF EXISTS temp.{STAGE}"))
+        """Nothing to release (kept so callers need not know how rows are written)."""
