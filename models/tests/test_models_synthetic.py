@@ -234,3 +234,10 @@ def test_a_bank_sees_only_its_own_loans_and_features(city: City) -> None:
     assert not set(nbcb.columns) & {*PUBLIC_FEATURES, *MARKET_FEATURES, "default_probability"}
     with pytest.raises(SyntheticDataError):
         city.bank_loans("B-NOPE")
+
+
+@pytest.mark.parametrize("n", [1, 2, 5])
+def test_tiny_cities_still_generate_and_write(tmp_path, n: int) -> None:
+    for seed in range(4):
+        manifest = write_city(tmp_path / f"{n}-{seed}", n, seed=seed)
+        assert manifest["files"]["enterprises.parquet"]["rows"] == n

@@ -235,6 +235,8 @@ def _std(x: np.ndarray) -> np.ndarray:
 
 
 def _month_strings(days: np.ndarray) -> pa.Array:
+    if len(days) == 0:
+        return pa.array([], pa.string())
     months = days.astype("datetime64[D]").astype("datetime64[M]")
     lo, hi = months.min(), months.max()
     table = np.arange(lo, hi + 1).astype(str)
@@ -801,8 +803,8 @@ class _Builder:
     def loans(self, features: pd.DataFrame) -> tuple[pa.Table, dict[str, float]]:
         rng, z, t = self.rngs["loans"], self.z, self.t
         alive = np.flatnonzero(self.status < 2)
-        k = max(1, round(self.loan_share * len(alive)))
-        idx = np.sort(rng.choice(alive, size=min(k, len(alive)), replace=False))
+        k = min(len(alive), max(1, round(self.loan_share * len(alive))))
+        idx = np.sort(rng.choice(alive, size=k, replace=False)) if k else alive
         m = len(idx)
         zi = z[idx]
         age_months = (t - self.reg_day[idx]) / 30.44
