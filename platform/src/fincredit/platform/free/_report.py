@@ -24,9 +24,10 @@ from ..consents import authorize_access, record_disclosure
 from ..db import utcnow
 from ..db.free import CreditReport
 from ..identity.principal import Principal
-from ..pdf import new_document, table
+from ..pdf import table
 from ..services import Services
 from ..subjects import find_subject
+from ._pdf import fast_document
 from ._query import ItemRequest, collect, digest, resolve_items, scopes_for
 from .errors import ReportNotFound
 
@@ -134,7 +135,7 @@ def _fields_text(fields: dict[str, Any]) -> str:
 
 def render_pdf(issued: IssuedReport) -> bytes:
     r = issued.report
-    pdf = new_document(f"信用报告 {r['report_id']}")
+    pdf = fast_document(f"信用报告 {r['report_id']}")
     pdf.set_font("body", "B", size=16)
     pdf.cell(0, 10, "公共信用信息报告", new_x="LMARGIN", new_y="NEXT", align="C")
     pdf.set_font("body", size=9)

@@ -1,0 +1,637 @@
+"""Free services on PostgreSQL: information-query throughput and latency under concurrent load against a
+real uvicorn server on loopback (consent check, record read and ledger append included), push delivery
+throughput, and credit-report generation time (JSON and PDF).
+
+Setup: a fresh PostgreSQL database; N subjects (legal persons) and N consents (one per subject, to one
+of 8 banks, PERIODIC with a frequency the run never exhausts) bulk-loaded with COPY; one tax-rating
+record for each of the first ``--with-records`` subjects (COPY as well). Loading time is reported.
+
+Load: ``--concurrency`` asyncio clients (httpx, keep-alive) in this process for ``--duration`` seconds,
+each POSTing /api/v1/free/query for a random subject with records under its bank's consent; the server
+runs with ``--workers`` uvicorn worker processes. Baseline: the same generator against the free router's
+cheapest route (``GET /api/v1/free/push/public-key``: auth-free, no database) — the HTTP stack's ceiling
+on this machine. The generator and the server share the 2 cores (and other engineers' jobs): every
+number here is pessimistic for a dedicated server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from bench._report import Result, print_table, write
+
+PG_ADMIN = os.environ.get("FINCREDIT_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+BANKS = 8
+SCOPES = ["tax_rating", "admin_penalty", "market_registration"]
+
+
+@contextlib.contextmanager
+def database() -> Iterator[str]:
+    import psycopg
+
+    name = f"fincredit_bench_free_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1) + "/" + name
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _copy(services: Any, table: str, columns: list[str], rows: Iterator[tuple[Any, ...]]) -> None:
+    with services.engine.begin() as conn:
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+def bulk_load(
+    services: Any, n_subjects: int, with_records: int, seed: int = 11
+) -> tuple[list[str], dict[str, float]]:
+    """COPY subjects, legal persons, consents and tax-rating records; returns the identifiers and timings."""
+    from sqlalchemy import select, text
+
+    from fincredit.consent import (
+        AccessMode,
+        ConsentArtefact,
+        DataLife,
+        DataLifeUnit,
+        FetchType,
+        Frequency,
+        PeriodUnit,
+        Purpose,
+        Subject,
+        SubjectAct,
+        SubjectKind,
+        generate_uscc,
+        mask,
+    )
+    from fincredit.platform.catalog import current_version, get_item
+    from fincredit.platform.consents._records import _context as artefact_context
+    from fincredit.platform.db.records import Submission
+    from fincredit.platform.subjects import blind_index
+
+    timings: dict[str, float] = {}
+    rng = random.Random(seed)
+    keyring = services.keyring
+    t0 = time.perf_counter()
+    codes: list[str] = []
+    seen: set[str] = set()
+    regions = ["330203", "330205", "330206", "330211", "330212", "330213"]
+    while len(codes) < n_subjects:
+        code = generate_uscc(rng, regions[len(codes) % len(regions)])
+        if code not in seen:
+            seen.add(code)
+            codes.append(code)
+    timings["generate_identifiers_s"] = time.perf_counter() - t0
+    now = dt.datetime.now(dt.UTC)
+    t0 = time.perf_counter()
+    _copy(
+        services,
+        "subjects",
+        ["id", "kind", "code_enc", "code_bidx", "code_masked", "region", "created_at"],
+        (
+            (
+                i + 1,
+                "legal",
+                keyring.encrypt(c, context="subject:legal"),
+                blind_index(keyring, SubjectKind.LEGAL, c),
+                mask(c, SubjectKind.LEGAL),
+                c[2:8],
+                now,
+            )
+            for i, c in enumerate(codes)
+        ),
+    )
+    _copy(
+        services,
+        "legal_persons",
+        ["subject_id", "name", "updated_at"],
+        ((i + 1, f"宁波市示范{i:07d}有限公司", now) for i in range(n_subjects)),
+    )
+    with services.engine.begin() as conn:
+        conn.execute(text(f"SELECT setval(pg_get_serial_sequence('subjects', 'id'), {n_subjects})"))
+    timings["copy_subjects_s"] = time.perf_counter() - t0
+    valid_from, valid_until = now - dt.timedelta(days=10), now + dt.timedelta(days=365)
+    artefact = ConsentArtefact(
+        consent_id="cns_TEMPLATE",
+        subject=Subject(SubjectKind.LEGAL, codes[0]),
+        grantee="BANK_TEMPLATE",
+        purpose=Purpose.LOAN_APPLICATION_ASSESSMENT,
+        scopes=frozenset(SCOPES),
+        modes=frozenset({AccessMode.QUERY, AccessMode.REPORT}),
+        valid_from=valid_from,
+        valid_until=valid_until,
+        fetch_type=FetchType.PERIODIC,
+        frequency=Frequency(value=10_000, unit=PeriodUnit.DAY),
+        data_life=DataLife(value=1, unit=DataLifeUnit.YEAR),
+        created_at=valid_from,
+        evidence=SubjectAct(approved_by_account="bench", approved_at=valid_from, channel="web"),
+    )
+    template = artefact.model_dump_json()
+    scopes_json, modes_json = json.dumps(sorted(SCOPES)), json.dumps(["query", "report"])
+    t0 = time.perf_counter()
+
+    def consents() -> Iterator[tuple[Any, ...]]:
+        for i, code in enumerate(codes):
+            cid = f"cns_{i:012d}"
+            bank = f"bench-bank-{i % BANKS}"
+            doc = template.replace("cns_TEMPLATE", cid).replace(codes[0], code).replace("BANK_TEMPLATE", bank)
+            yield (
+                cid,
+                i + 1,
+                bank,
+                "bench",
+                "loan_application_assessment",
+                scopes_json,
+                modes_json,
+                valid_from,
+                valid_until,
+                "PERIODIC",
+                1_000_000,
+                "DAY",
+                1,
+                "YEAR",
+                keyring.encrypt(doc, context=artefact_context(cid)),
+                "ACTIVE",
+                valid_from,
+                0,
+                0,
+                valid_from,
+            )
+
+    _copy(
+        services,
+        "consents",
+        [
+            "id",
+            "subject_id",
+            "grantee_org_id",
+            "requested_by_account",
+            "purpose",
+            "scopes",
+            "modes",
+            "valid_from",
+            "valid_until",
+            "fetch_type",
+            "frequency_value",
+            "frequency_unit",
+            "data_life_value",
+            "data_life_unit",
+            "artefact_enc",
+            "state",
+            "state_changed_at",
+            "use_count",
+            "period_uses",
+            "created_at",
+        ],
+        consents(),
+    )
+    timings["copy_consents_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with services.tx() as session:
+        item = get_item(session, "tax_rating")
+        version = current_version(session)
+        sub = Submission(
+            provider_org_id=item.provider_org_id,
+            item_code="tax_rating",
+            catalog_version_id=version.id,
+            month=f"{now:%Y-%m}",
+            kind="file",
+            channel="cli",
+            status="processed",
+            due_date=now.date(),
+            processing_due=now.date(),
+        )
+        session.add(sub)
+        session.flush()
+        sub_id = sub.id
+    ratings = "ABMCD"
+    _copy(
+        services,
+        "credit_records",
+        [
+            "subject_id",
+            "subject_kind",
+            "item_code",
+            "provider_org_id",
+            "provider_record_id",
+            "version",
+            "current",
+            "report_month",
+            "data",
+            "content_hash",
+            "event_date",
+            "valid_until",
+            "negative",
+            "submission_id",
+            "catalog_version_id",
+            "loaded_at",
+            "under_objection",
+        ],
+        (
+            (
+                i + 1,
+                "legal",
+                "tax_rating",
+                item.provider_org_id,
+                f"TR-{i}",
+                1,
+                True,
+                f"{now:%Y-%m}",
+                json.dumps({"rating_year": 2025, "rating": ratings[i % 5], "rated_date": "2025-04-01"}),
+                f"{i:064x}",
+                dt.date(2025, 4, 1),
+                dt.date(2028, 4, 1),
+                False,
+                sub_id,
+                version.id,
+                now,
+                False,
+            )
+            for i in range(with_records)
+        ),
+    )
+    timings["copy_records_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with services.engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+    timings["analyze_s"] = time.perf_counter() - t0
+    with services.read() as session:
+        assert session.scalar(select(Submission.id).where(Submission.id == sub_id)) == sub_id
+    return codes, timings
+
+
+def make_banks(services: Any) -> list[Any]:
+    from fincredit.platform.identity.accounts import (
+        create_institution_account,
+        create_organisation,
+        generate_key_pair,
+        register_key,
+    )
+    from fincredit.platform.testing import Institution
+
+    out = []
+    with services.tx() as session:
+        for b in range(BANKS):
+            org = f"bench-bank-{b}"
+            create_organisation(session, org_id=org, kind="bank", name=f"基准银行{b}")
+            acc = create_institution_account(
+                session,
+                services.authz,
+                org_id=org,
+                username=f"bench-{b}-{uuid.uuid4().hex[:6]}",
+                real_name="压测员",
+                stated_use="benchmark",
+            )
+            private_pem, public_pem = generate_key_pair()
+            key = register_key(session, acc.id, public_pem)
+            out.append(Institution(org, acc.id, key.kid, private_pem))
+    return out
+
+
+@contextlib.contextmanager
+def server(url: str, var_dir: Path, port: int, workers: int) -> Iterator[str]:
+    env = {
+        **os.environ,
+        "FINCREDIT_DATABASE_URL": url,
+        "FINCREDIT_VAR_DIR": str(var_dir),
+        "FINCREDIT_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "FINCREDIT_PUSH_WORKER": "0",
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "fincredit.platform.api:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    proc = subprocess.Popen(cmd, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        import httpx
+
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(base + "/api/v1/free/push/public-key", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.5)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def tokens(base: str, banks: list[Any]) -> list[str]:
+    import httpx
+
+    from fincredit.platform.identity.tokens import CLIENT_ASSERTION_TYPE, make_client_assertion
+
+    out = []
+    for inst in banks:
+        assertion = make_client_assertion(inst.private_pem, inst.account_id, inst.kid, base + "/oauth2/token")
+        r = httpx.post(
+            base + "/oauth2/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_assertion_type": CLIENT_ASSERTION_TYPE,
+                "client_assertion": assertion,
+            },
+        )
+        r.raise_for_status()
+        out.append(r.json()["access_token"])
+    return out
+
+
+async def _load(
+    base: str, make: Any, concurrency: int, duration: float, warmup: float
+) -> tuple[float, list[float], int, dict[int, int]]:
+    import httpx
+
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:
+        start = time.perf_counter()
+        measure_from = start + warmup
+        stop = measure_from + duration
+        counted = 0
+
+        async def client(k: int) -> None:
+            nonlocal counted
+            rng = random.Random(k)
+            while True:
+                t = time.perf_counter()
+                if t >= stop:
+                    return
+                method, path, kwargs = make(rng)
+                r = await http.request(method, path, **kwargs)
+                done = time.perf_counter()
+                if t >= measure_from:
+                    latencies.append(done - t)
+                    statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+                    counted += 1
+
+        await asyncio.gather(*(client(k) for k in range(concurrency)))
+    return duration, latencies, counted, statuses
+
+
+def load(base: str, make: Any, concurrency: int, duration: float, warmup: float = 2.0) -> dict[str, Any]:
+    seconds, lat, n, statuses = asyncio.run(_load(base, make, concurrency, duration, warmup))
+    lat.sort()
+    return {
+        "rps": n / seconds,
+        "p50_ms": 1000 * lat[len(lat) // 2] if lat else None,
+        "p99_ms": 1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else None,
+        "requests": n,
+        "statuses": statuses,
+    }
+
+
+def push_throughput(services: Any, codes: list[str], banks: list[Any], events: int) -> tuple[float, float]:
+    """Events/s through the consent gate and webhook delivery to a receiver on 127.0.0.1, and the raw
+    POST rate of the same receiver (baseline)."""
+    import httpx
+    from sqlalchemy import insert
+
+    from fincredit.platform.db.free import PushEvent, PushSubscription
+    from fincredit.platform.free import deliver_due, prepare_new
+    from fincredit.platform.free.receiver import WebhookReceiver
+
+    receiver = WebhookReceiver().start()
+    try:
+        subs = min(events, 500)
+        per_sub = max(1, events // subs)
+        # Monitoring consents for these subjects (the bulk consents are for loan assessment).
+        from fincredit.platform.free.testing import grant_consent
+
+        with services.tx() as session:
+            session.execute(
+                insert(PushSubscription),
+                [
+                    {
+                        "id": f"sub_bench_{i}",
+                        "org_id": banks[i % BANKS].org_id,
+                        "account_id": banks[i % BANKS].account_id,
+                        "subject_id": i + 1,
+                        "consent_id": "",
+                        "purpose": "post_loan_monitoring",
+                        "items": ["tax_rating"],
+                        "webhook_url": receiver.url,
+                        "status": "active",
+                        "created_at": dt.datetime.now(dt.UTC),
+                    }
+                    for i in range(subs)
+                ],
+            )
+        for i in range(subs):
+            grant_consent(
+                services,
+                i + 1,
+                banks[i % BANKS].org_id,
+                purpose="post_loan_monitoring",
+                scopes=["tax_rating"],
+                modes=["push_subscription"],
+                frequency=10_000,
+            )
+        now = dt.datetime.now(dt.UTC)
+        rows = []
+        for i in range(subs):
+            for k in range(per_sub):
+                payload = {
+                    "event": "record_changed",
+                    "subscription_id": f"sub_bench_{i}",
+                    "sequence": k + 1,
+                    "data": {"item": "tax_rating", "fields": {"rating": "A"}},
+                }
+                rows.append(
+                    {
+                        "subscription_id": f"sub_bench_{i}",
+                        "org_id": banks[i % BANKS].org_id,
+                        "subject_seq": k + 1,
+                        "kind": "record_changed",
+                        "payload_json": json.dumps(payload),
+                        "idempotency_key": f"bench-{i}-{k}",
+                        "created_at": now,
+                        "status": "new",
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                    }
+                )
+        with services.tx() as session:
+            session.execute(insert(PushEvent), rows)
+        started = time.perf_counter()
+        while True:
+            ok, _ = prepare_new(services, limit=5000)
+            if ok == 0:
+                break
+        with httpx.Client(timeout=5) as http:
+            while deliver_due(services, http=http, limit=1000).attempted:
+                pass
+        elapsed = time.perf_counter() - started
+        delivered = len(receiver.received)
+        rate = delivered / elapsed
+        body = b'{"event":"baseline"}'
+        with httpx.Client(timeout=5) as http:
+            t0 = time.perf_counter()
+            for _ in range(1000):
+                http.post(receiver.url, content=body)
+            base_rate = 1000 / (time.perf_counter() - t0)
+        return rate, base_rate
+    finally:
+        receiver.stop()
+
+
+def report_times(services: Any, codes: list[str], banks: list[Any], samples: int) -> dict[str, float]:
+    from fincredit.platform.free import ItemRequest, issue_report, render_pdf
+    from fincredit.platform.identity.principal import Principal
+    from fincredit.platform.pdf import new_document
+
+    out: dict[str, list[float]] = {"json": [], "pdf": [], "pdf_baseline": []}
+    for k in range(samples):
+        b = banks[k % BANKS]
+        principal = Principal(b.account_id, "institution", b.org_id, "bank", b.org_id)
+        code = codes[k * BANKS + k % BANKS] if k * BANKS < len(codes) else codes[k % BANKS]
+        t0 = time.perf_counter()
+        with services.tx() as session:
+            issued = issue_report(
+                session,
+                services,
+                principal=principal,
+                identifier=code,
+                purpose="loan_application_assessment",
+                items=[ItemRequest(c) for c in SCOPES],
+            )
+        out["json"].append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        render_pdf(issued)
+        out["pdf"].append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        doc = new_document("baseline")
+        doc.cell(0, 10, "公共信用信息报告 baseline")
+        bytes(doc.output())
+        out["pdf_baseline"].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in out.items()}
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench free_services", description=__doc__)
+    ap.add_argument("--subjects", type=int, default=1_000_000)
+    ap.add_argument("--with-records", type=int, default=100_000)
+    ap.add_argument("--duration", type=float, default=20.0)
+    ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--port", type=int, default=18777)
+    ap.add_argument("--push-events", type=int, default=2000)
+    ap.add_argument("--report-samples", type=int, default=10)
+    args = ap.parse_args(argv)
+    from fincredit.platform.services import build_services
+    from fincredit.platform.settings import Settings
+
+    notes: dict[str, Any] = {
+        "subjects": args.subjects,
+        "consents": args.subjects,
+        "records": args.with_records,
+    }
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory() as tmp, database() as url:
+        var = Path(tmp) / "var"
+        settings = Settings(var_dir=var, database_url=url, _env_file=None)  # type: ignore[call-arg]
+        services = build_services(settings)
+        try:
+            banks = make_banks(services)
+            t0 = time.perf_counter()
+            codes, timings = bulk_load(services, args.subjects, args.with_records)
+            notes["load_seconds"] = {k: round(v, 2) for k, v in timings.items()}
+            notes["load_total_s"] = round(time.perf_counter() - t0, 1)
+            print(
+                f"loaded {args.subjects} subjects and consents in {notes['load_total_s']} s: "
+                f"{notes['load_seconds']}"
+            )
+            with server(url, var, args.port, args.workers) as base:
+                toks = tokens(base, banks)
+                n_rec = min(args.with_records, len(codes))
+
+                def query(rng: random.Random) -> tuple[str, str, dict[str, Any]]:
+                    i = rng.randrange(n_rec)
+                    return (
+                        "POST",
+                        "/api/v1/free/query",
+                        {
+                            "headers": {"Authorization": f"Bearer {toks[i % BANKS]}"},
+                            "json": {"identifier": codes[i], "items": [{"code": "tax_rating"}]},
+                        },
+                    )
+
+                def baseline(rng: random.Random) -> tuple[str, str, dict[str, Any]]:
+                    return "GET", "/api/v1/free/push/public-key", {}
+
+                base_run = load(base, baseline, args.concurrency, min(args.duration, 10.0))
+                q = load(base, query, args.concurrency, args.duration)
+                notes["query_statuses"] = q["statuses"]
+                notes["baseline_statuses"] = base_run["statuses"]
+                print(f"query: {q}\nbaseline: {base_run}")
+            ok_share = q["statuses"].get(200, 0) / max(1, q["requests"])
+            notes["query_ok_share"] = round(ok_share, 4)
+            results += [
+                Result("query_throughput", q["rps"], "req/s", 1000, "higher", base_run["rps"]),
+                Result("query_p50", q["p50_ms"], "ms", None, "lower", base_run["p50_ms"]),
+                Result("query_p99", q["p99_ms"], "ms", 50, "lower", base_run["p99_ms"]),
+            ]
+            rate, base_rate = push_throughput(services, codes, banks, args.push_events)
+            results.append(Result("push_delivery_throughput", rate, "events/s", None, "higher", base_rate))
+            times = report_times(services, codes, banks, args.report_samples)
+            results += [
+                Result("report_json", 1000 * times["json"], "ms", None, "lower", None),
+                Result("report_pdf", 1000 * times["pdf"], "ms", 300, "lower", 1000 * times["pdf_baseline"]),
+            ]
+        finally:
+            services.close()
+    notes["setup"] = (
+        f"PostgreSQL, uvicorn --workers {args.workers}, {args.concurrency} concurrent keep-alive clients "
+        f"(asyncio httpx in the bench process) for {args.duration} s after a 2 s warm-up, on loopback; "
+        "the generator, server and PostgreSQL share 2 cores with other jobs: pessimistic numbers"
+    )
+    notes["baselines"] = {
+        "query": "same generator against GET /api/v1/free/push/public-key (no auth, no database)",
+        "push": "raw POSTs to the same 127.0.0.1 receiver, one client, no database",
+        "report_pdf": "a one-line document from pdf.new_document (fonts parsed per document, as without the "
+        "per-process font cache of free/_pdf.py)",
+    }
+    print_table(results)
+    write("free_services", results, argv=argv, extra=notes)
+    return 0
