@@ -56,3 +56,14 @@ def test_errors_are_reported_not_raised(var_dir) -> None:  # type: ignore[no-unt
     assert r.exit_code == 2 and "invalid-input" in r.output
     r = runner.invoke(app, ["org", "create", "nb-tax", "--kind", "tax office", "--name", "税务"])
     assert r.exit_code == 2 and "unknown organisation kind" in r.output
+
+
+def test_demo_data_writes_a_seeded_city(var_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    out = tmp_path / "city"
+    r = runner.invoke(app, ["demo-data", str(out), "--enterprises", "1000", "--seed", "7"])
+    assert r.exit_code == 0, r.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["files"]["enterprises.parquet"]["rows"] == 1000
+    assert any(name.startswith("submissions/") for name in manifest["files"])

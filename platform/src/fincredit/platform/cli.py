@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .cli_demo_data import demo_data
 from .cli_ingest import catalog_app, ingest_app
 from .cli_market import market_app, objections_app
 from .errors import FincreditError
@@ -19,6 +20,7 @@ db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 org_app = typer.Typer(help="Organisations.", no_args_is_help=True)
 account_app = typer.Typer(help="Real-name accounts and their keys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.command("demo-data")(demo_data)
 app.add_typer(org_app, name="org")
 app.add_typer(account_app, name="account")
 app.add_typer(market_app, name="market")
