@@ -132,6 +132,12 @@ DEFAULT_POLICIES: list[tuple[str, str, str]] = [
     ("provider", "gov_sharing", "read"),
     ("regulator", "gov_sharing", "read"),
     ("credit_authority", "gov_sharing", "read"),
+    # Metered market products (G§14): credit score, premium data, data product trading.
+    ("bank", "market_products", "credit_score"),
+    ("bank", "market_products", "premium_data"),
+    ("bank", "data_products", "browse"),
+    ("bank", "data_products", "purchase"),
+    ("regulator", "data_products", "browse"),
 ]
 
 

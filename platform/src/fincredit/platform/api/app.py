@@ -28,6 +28,7 @@ from .routers import (
     gov_sharing,
     ledger,
     market,
+    market_products,
     objections,
     subjects,
     submissions,
@@ -75,6 +76,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         audit.router,
         billing.router,
         market.router,
+        market_products.router,  # metered (G§14)
+
         objections.router,
     ):
         app.include_router(router)
