@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,6 +14,10 @@ from rich.table import Table
 from .errors import FincreditError
 from .settings import get_settings
 
+if TYPE_CHECKING:
+    from .ingestion import DropResult
+    from .services import Services
+
 catalog_app = typer.Typer(help="The public credit information catalog (R§6, G§7).", no_args_is_help=True)
 ingest_app = typer.Typer(
     help="Provider submissions: files, nil reports, drop folders (R§7, R§8).", no_args_is_help=True
@@ -21,7 +25,7 @@ ingest_app = typer.Typer(
 console = Console()
 
 
-def _services():  # type: ignore[no-untyped-def]
+def _services() -> Services:
     from .catalog import ensure_catalog
     from .services import build_services
 
@@ -149,7 +153,7 @@ def ingest_watch(
 
     services = _services()
 
-    def show(r) -> None:  # type: ignore[no-untyped-def]
+    def show(r: DropResult) -> None:
         colour = "red" if r.outcome == "rejected" else "green"
         console.print(f"[{colour}]{r.outcome}[/{colour}] {r.file}: {r.detail}")
 

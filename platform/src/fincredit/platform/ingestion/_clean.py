@@ -55,7 +55,7 @@ class Errors:
         return sum(len(r) for r in self.rows)
 
     def iter_rows(self) -> list[tuple[int, str, str, str]]:
-        out = []
+        out: list[tuple[int, str, str, str]] = []
         for rows, f, reason, details in zip(self.rows, self.fields, self.reasons, self.details, strict=True):
             out.extend((int(r), f, reason, d) for r, d in zip(rows.tolist(), details, strict=True))
         return out

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import unicodedata
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -130,9 +131,11 @@ def register_subjects(
     return ids
 
 
-def _registration_details(item: CatalogItemDef, table: pa.Table, first_rows: list[int]) -> dict[str, list]:  # type: ignore[type-arg]
+def _registration_details(
+    item: CatalogItemDef, table: pa.Table, first_rows: list[int]
+) -> dict[str, list[Any]]:
     take = pa.array(first_rows, pa.int64())
-    out: dict[str, list] = {}  # type: ignore[type-arg]
+    out: dict[str, list[Any]] = {}
     names = set(table.column_names)
     if "industry_code" in names:
         out["industries"] = table.column("industry_code").take(take).to_pylist()

@@ -128,15 +128,7 @@ def upgrade() -> None:
         sa.Column("superseded_at", fincredit.platform.db._base.UtcDateTime(timezone=True), nullable=True),
         sa.Column("under_objection", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["catalog_version_id"],
-            ["catalog_versions.id"],
-            name=op.f("fk_credit_records_catalog_version_id_catalog_versions"),
-        ),
-        sa.ForeignKeyConstraint(
             ["subject_id"], ["subjects.id"], name=op.f("fk_credit_records_subject_id_subjects")
-        ),
-        sa.ForeignKeyConstraint(
-            ["submission_id"], ["submissions.id"], name=op.f("fk_credit_records_submission_id_submissions")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_credit_records")),
         sa.UniqueConstraint(
@@ -146,12 +138,6 @@ def upgrade() -> None:
             "version",
             name=op.f("uq_credit_records_provider_org_id"),
         ),
-    )
-    op.create_index(
-        "ix_credit_records_lookup",
-        "credit_records",
-        ["provider_org_id", "item_code", "provider_record_id", "current"],
-        unique=False,
     )
     op.create_index(
         "ix_credit_records_subject_item",
@@ -190,7 +176,6 @@ def downgrade() -> None:
     op.drop_table("submission_feedback")
     op.drop_index(op.f("ix_credit_records_submission_id"), table_name="credit_records")
     op.drop_index("ix_credit_records_subject_item", table_name="credit_records")
-    op.drop_index("ix_credit_records_lookup", table_name="credit_records")
     op.drop_table("credit_records")
     op.drop_index(op.f("ix_submissions_sha256"), table_name="submissions")
     op.drop_index("ix_submissions_provider_item_month", table_name="submissions")
