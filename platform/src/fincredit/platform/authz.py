@@ -138,6 +138,9 @@ DEFAULT_POLICIES: list[tuple[str, str, str]] = [
     ("bank", "data_products", "browse"),
     ("bank", "data_products", "purchase"),
     ("regulator", "data_products", "browse"),
+    # Thematic boards (G§13): teams write their own; banks attach products.
+    ("board_team", "boards", "write"),
+    ("bank", "boards", "attach_product"),
 ]
 
 

@@ -22,7 +22,9 @@ from .routers import (
     audit,
     auth,
     billing,
+    boards,
     catalog,
+
     consents,
     free_services,
     gov_sharing,
@@ -77,6 +79,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         billing.router,
         market.router,
         market_products.router,  # metered (G§14)
+        boards.router,
 
         objections.router,
     ):

@@ -1,0 +1,188 @@
+"""Thematic boards (G§13). A district or sector team opens a board ("Yinzhou tech-innovation
+enterprises"), describes the population it targets with the matchmaking rule language over catalog
+fields (``free.rules``), and publishes it; banks attach their loan products; the board feeds the
+financing needs of enterprises in its population into matchmaking, where every lead still passes the
+enterprise's consent. Teams edit only their own boards. Statistics count what the board fed: enterprises
+reached, applications (leads on the board's products), loans granted and their amount."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..db import Subject, utcnow
+from ..db.boards import Board, BoardProduct, BoardReach
+from ..db.free import FinancingNeed, LoanProduct, MatchLead
+from ..errors import Conflict, Forbidden, InvalidInput, NotFound
+from ..free import evaluate, match_need, subject_facts, validate
+from ..identity.principal import Principal
+from ..services import Services
+
+TEAM_KINDS = ("district_team", "sector_team")
+STATUSES = ("draft", "published", "closed")
+EDITABLE = ("title", "description", "theme", "region", "rules", "status")
+
+
+def create_board(session: Session, principal: Principal, spec: dict[str, Any]) -> Board:
+    if principal.org_kind not in TEAM_KINDS or principal.org_id is None:
+        raise Forbidden("boards are opened by district and sector teams")
+    validate(spec["rules"])
+    board = Board(
+        id=f"board_{uuid.uuid4().hex[:16]}",
+        org_id=principal.org_id,
+        title=spec["title"],
+        description=spec["description"],
+        theme=spec["theme"],
+        region=spec.get("region"),
+        rules=spec["rules"],
+        status="draft",
+        created_by=principal.account_id,
+    )
+    session.add(board)
+    session.flush()
+    return board
+
+
+def get_board(session: Session, board_id: str) -> Board:
+    board = session.get(Board, board_id)
+    if board is None:
+        raise NotFound(f"no board {board_id!r}")
+    return board
+
+
+def own_board(session: Session, principal: Principal, board_id: str) -> Board:
+    """The board, if the caller's team owns it (403 for another team's board)."""
+    board = get_board(session, board_id)
+    if board.org_id != principal.org_id:
+        raise Forbidden(f"board {board_id} belongs to another team; teams edit only their own boards")
+    return board
+
+
+def update_board(session: Session, principal: Principal, board_id: str, changes: dict[str, Any]) -> Board:
+    board = own_board(session, principal, board_id)
+    unknown = set(changes) - set(EDITABLE)
+    if unknown:
+        raise InvalidInput(f"a board's editable fields are {EDITABLE}")
+    if "rules" in changes:
+        validate(changes["rules"])
+    if "status" in changes and changes["status"] not in STATUSES:
+        raise InvalidInput(f"status is one of {STATUSES}")
+    for key, value in changes.items():
+        setattr(board, key, value)
+    board.updated_at = utcnow()
+    session.flush()
+    return board
+
+
+def attach_product(session: Session, principal: Principal, board_id: str, product_id: str) -> BoardProduct:
+    board = get_board(session, board_id)
+    if board.status != "published":
+        raise Conflict(f"board {board_id} is not open for products")
+    product = session.get(LoanProduct, product_id)
+    if product is None or product.org_id != principal.org_id or not product.active:
+        raise NotFound(f"your bank has no active loan product {product_id!r}")
+    link = session.get(BoardProduct, (board_id, product_id))
+    if link is None:
+        link = BoardProduct(board_id=board_id, product_id=product_id, org_id=product.org_id)
+        session.add(link)
+        session.flush()
+    return link
+
+
+def feed_matchmaking(session: Session, services: Services, board: Board, *, limit: int = 5000) -> int:
+    """Feed the open needs of enterprises in the board's population into matchmaking; returns how many
+    needs were newly reached. The population is evaluated inside the platform (the team sees only
+    counts); banks see a lead only where the enterprise's matchmaking consent covers them."""
+    if board.status != "published":
+        raise Conflict(f"board {board.id} is not published")
+    seen = set(session.scalars(select(BoardReach.need_id).where(BoardReach.board_id == board.id)))
+    needs = session.scalars(
+        select(FinancingNeed)
+        .where(FinancingNeed.status == "open")
+        .order_by(FinancingNeed.created_at.desc())
+        .limit(limit)
+    )
+    reached = 0
+    facts_of: dict[int, dict[str, Any]] = {}
+    for need in needs:
+        if need.id in seen:
+            continue
+        if need.subject_id not in facts_of:
+            subject = session.get(Subject, need.subject_id)
+            assert subject is not None
+            facts_of[need.subject_id] = subject_facts(session, subject)
+        if not evaluate(board.rules, facts_of[need.subject_id]):
+            continue
+        session.add(BoardReach(board_id=board.id, need_id=need.id, subject_id=need.subject_id))
+        match_need(session, services, need)
+        reached += 1
+    session.flush()
+    return reached
+
+
+def statistics(session: Session, board_id: str) -> dict[str, Any]:
+    reached = int(
+        session.scalar(
+            select(func.count(func.distinct(BoardReach.subject_id))).where(BoardReach.board_id == board_id)
+        )
+        or 0
+    )
+    leads = (
+        select(MatchLead.outcome, FinancingNeed.amount)
+        .join(BoardReach, (BoardReach.need_id == MatchLead.need_id) & (BoardReach.board_id == board_id))
+        .join(
+            BoardProduct,
+            (BoardProduct.product_id == MatchLead.product_id) & (BoardProduct.board_id == board_id),
+        )
+        .join(FinancingNeed, FinancingNeed.id == MatchLead.need_id)
+    )
+    rows = session.execute(leads).all()
+    granted = [amount for outcome, amount in rows if outcome == "granted"]
+    return {
+        "enterprises_reached": reached,
+        "applications": len(rows),
+        "loans_granted": len(granted),
+        "amount_granted": round(float(sum(granted)), 2),
+    }
+
+
+def board_view(session: Session, board: Board) -> dict[str, Any]:
+    """The public page's data: the board, its products and statistics; no personal data."""
+    products = session.execute(
+        select(LoanProduct)
+        .join(BoardProduct, BoardProduct.product_id == LoanProduct.id)
+        .where(BoardProduct.board_id == board.id)
+        .order_by(LoanProduct.rate_min, LoanProduct.id)
+    ).scalars()
+    return {
+        "id": board.id,
+        "team": board.org_id,
+        "title": board.title,
+        "description": board.description,
+        "theme": board.theme,
+        "region": board.region,
+        "target_population": board.rules,
+        "status": board.status,
+        "products": [
+            {
+                "id": p.id,
+                "bank": p.org_id,
+                "name": p.name,
+                "amount_range": [p.amount_min, p.amount_max],
+                "term_range": [p.term_min, p.term_max],
+                "rate_range": [p.rate_min, p.rate_max],
+            }
+            for p in products
+        ],
+        "statistics": statistics(session, board.id),
+        "updated_at": board.updated_at,
+    }
+
+
+def published_boards(session: Session) -> list[Board]:
+    return list(
+        session.scalars(select(Board).where(Board.status == "published").order_by(Board.updated_at.desc()))
+    )
