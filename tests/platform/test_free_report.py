@@ -118,3 +118,29 @@ def test_html_report_is_chinese_and_escaped(client, reported) -> None:  # type: 
         and r.headers["X-Report-Id"] in r.text
     )
     assert "<script" not in r.text
+
+
+def test_a_character_outside_the_lean_fonts_still_prints() -> None:
+    from fincredit.platform.free import IssuedReport, render_pdf
+
+    subject = {
+        "name": "宁波市堃垚科技有限公司",
+        "identifier": "9133********",
+        "kind": "legal",
+        "region": "330203",
+    }
+    report = {
+        "report_id": "CRTEST",
+        "schema_version": SCHEMA_VERSION,
+        "issuer": "宁波市融资信用服务平台",
+        "issued_at": "2026-01-01T00:00:00+00:00",
+        "as_of": "2026-01-01",
+        "issued_to": "bank",
+        "subject": subject,
+        "registrations": [],
+        "categories": [],
+        "objections_in_progress": [],
+        "summary": {"records": 0, "negative_records": 0, "records_under_objection": 0},
+    }
+    text = PdfReader(io.BytesIO(render_pdf(IssuedReport(report, "0" * 64)))).pages[0].extract_text()
+    assert "宁波市堃垚科技有限公司" in text  # 堃 and 垚 are GBK, not GB 2312: the full fonts are used

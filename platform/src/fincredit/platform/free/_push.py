@@ -142,7 +142,7 @@ def end_subscription(session: Session, sub: PushSubscription, reason: str) -> in
     """End ``sub`` and drop its undelivered events; returns how many were dropped."""
     now = utcnow()
     sub.status, sub.ended_at, sub.ended_reason = "ended", now, reason
-    dropped = session.execute(
+    dropped = session.execute(  # type: ignore[attr-defined]
         update(PushEvent)
         .where(PushEvent.subscription_id == sub.id, PushEvent.status.in_(("new", "pending")))
         .values(status="dropped", last_error=f"consent ended ({reason})"[:300])
