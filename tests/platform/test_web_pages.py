@@ -182,3 +182,27 @@ def test_borrower_files_an_objection_from_the_page(client, services) -> None:  #
     assert r.status_code == 303
     page = client.get("/web/borrower/objections").text
     assert "异议处理中" in page and "罚款已缴清" in page and "平台核查中" in page
+
+
+def test_borrower_sees_their_financing_needs_and_banks_see_subscriptions_and_leads(client, services) -> None:  # type: ignore[no-untyped-def]
+    _code, username = _borrower(services)
+    login = client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD}).json()
+    need = client.post(
+        "/api/v1/free/matchmaking/needs",
+        headers={"Authorization": f"Bearer {login['access_token']}"},
+        json={"amount": 3_000_000, "term_months": 24, "use_of_funds": "购置生产设备"},
+    )
+    assert need.status_code == 201, need.text
+    _login(client, username)
+    page = client.get("/web/borrower/matches").text
+    assert "购置生产设备" in page and "3,000,000" in page
+    bank = new_institution(services, "bank")
+    with services.tx() as session:
+        account = session.get(Account, bank.account_id)
+        account.password_hash = hash_password(PASSWORD)
+        bank_user = account.username
+    client.cookies.clear()
+    _login(client, bank_user)
+    assert "贷后监测推送订阅" in client.get("/web/bank/subscriptions").text
+    assert "融资对接线索" in client.get("/web/bank/leads").text
+    assert client.get("/web/borrower/matches").status_code == 403

@@ -6,11 +6,19 @@ is redirected to the login page instead of receiving a 401 problem."""
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from . import deps, pages_auth, pages_borrower, pages_institution, pages_objections, pages_regulator
+from . import (
+    deps,
+    pages_auth,
+    pages_borrower,
+    pages_free,
+    pages_institution,
+    pages_objections,
+    pages_regulator,
+)
 from .deps import PREFIX
 
 router = APIRouter()
-for _module in (pages_auth, pages_borrower, pages_objections, pages_regulator, pages_institution):
+for _module in (pages_auth, pages_borrower, pages_objections, pages_free, pages_regulator, pages_institution):
     router.include_router(_module.router)
 
 
