@@ -141,6 +141,9 @@ DEFAULT_POLICIES: list[tuple[str, str, str]] = [
     # Thematic boards (G§13): teams write their own; banks attach products.
     ("board_team", "boards", "write"),
     ("bank", "boards", "attach_product"),
+    # National network reporting (G§12): supervisors watch the outbox; the operator runs it.
+    ("regulator", "national", "read"),
+    ("credit_authority", "national", "read"),
 ]
 
 

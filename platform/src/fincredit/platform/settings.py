@@ -36,6 +36,16 @@ class Settings(BaseSettings):
     ledger_checkpoint_every: int = Field(
         256, ge=1, description="Sign a ledger checkpoint at least every N entries (and on demand)."
     )
+    national_node_url: str | None = Field(
+        None,
+        description="Provincial node endpoint for financing results (G§12); default: the built-in receiver "
+        "at <base_url>/national-node/v1/financing-results.",
+    )
+    national_node_token: SecretStr = Field(
+        SecretStr("fincredit-dev-national-node"),
+        description="Bearer token the platform presents to the node and the built-in receiver requires.",
+    )
+    national_reporting_node: str = Field("330200", description="This platform's node id (Ningbo).")
 
     @property
     def resolved_database_url(self) -> str:

@@ -31,6 +31,7 @@ from .routers import (
     ledger,
     market,
     market_products,
+    national,
     objections,
     subjects,
     submissions,
@@ -80,6 +81,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         market.router,
         market_products.router,  # metered (G§14)
         boards.router,
+        national.router,
+
 
         objections.router,
     ):
