@@ -144,6 +144,13 @@ DEFAULT_POLICIES: list[tuple[str, str, str]] = [
     # National network reporting (G§12): supervisors watch the outbox; the operator runs it.
     ("regulator", "national", "read"),
     ("credit_authority", "national", "read"),
+    # Publication (R§17): departments draft and review (another account approves); supervisors see lateness.
+    ("provider", "publications", "draft"),
+    ("provider", "publications", "review"),
+    ("credit_authority", "publications", "draft"),
+    ("credit_authority", "publications", "review"),
+    ("credit_authority", "publications", "read_all"),
+    ("regulator", "publications", "read_all"),
 ]
 
 

@@ -24,7 +24,6 @@ from .routers import (
     billing,
     boards,
     catalog,
-
     consents,
     free_services,
     gov_sharing,
@@ -33,6 +32,7 @@ from .routers import (
     market_products,
     national,
     objections,
+    publication,
     subjects,
     submissions,
     system,
@@ -82,8 +82,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         market_products.router,  # metered (G§14)
         boards.router,
         national.router,
-
-
+        publication.router,
         objections.router,
     ):
         app.include_router(router)
