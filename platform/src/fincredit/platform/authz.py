@@ -70,6 +70,10 @@ DEFAULT_POLICIES: list[tuple[str, str, str]] = [
     ("credit_authority", "credit_info", "query_without_consent"),
     # Metered market services (G§14): usage, balances and statements of one's own institution.
     ("bank", "billing", "read_own"),
+    # Joint modelling and encrypted scoring (G§13): jobs and the frames wire of one's own institution.
+    ("bank", "joint_lab", "create"),
+    ("bank", "joint_lab", "read"),
+    ("bank", "joint_lab", "frames"),
     ("vendor", "billing", "read_own"),
     ("regulator", "billing", "read_all"),
     ("credit_authority", "billing", "read_all"),
@@ -151,6 +155,12 @@ DEFAULT_POLICIES: list[tuple[str, str, str]] = [
     ("credit_authority", "publications", "review"),
     ("credit_authority", "publications", "read_all"),
     ("regulator", "publications", "read_all"),
+    # Supervision (G§18-22, R§22): reports, plans, inspections, experts.
+    ("regulator", "supervision", "read"),
+    ("credit_authority", "supervision", "read"),
+    ("credit_authority", "supervision", "inspect"),
+    ("credit_authority", "supervision", "experts"),
+    ("regulator", "supervision", "inspect"),
 ]
 
 

@@ -25,8 +25,10 @@ from .routers import (
     boards,
     catalog,
     consents,
+    federation_frames,
     free_services,
     gov_sharing,
+    joint_lab,
     ledger,
     market,
     market_products,
@@ -35,6 +37,7 @@ from .routers import (
     publication,
     subjects,
     submissions,
+    supervision,
     system,
 )
 
@@ -69,6 +72,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         overrides={
             "/api/v1/submissions": settings.max_upload_bytes,
             "/api/v1/market/datasets": settings.max_upload_bytes,
+            federation_frames.FRAMES_PATH: federation_frames.MAX_FRAME_BYTES,
         },
     )
     for router in (
@@ -83,6 +87,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         boards.router,
         national.router,
         publication.router,
+        supervision.router,
+        joint_lab.router,  # metered (G§14)
+        federation_frames.router,  # metered scoring frames
         objections.router,
     ):
         app.include_router(router)

@@ -5,6 +5,7 @@ from . import (  # noqa: F401
     boards,
     catalog,
     consent,
+    federation,
     free,
     market,
     metering,
