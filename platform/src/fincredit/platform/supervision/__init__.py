@@ -1,0 +1,33 @@
+"""Supervision for the credit authority and regulators (G§18-22, R§22): plan filings, the monthly
+operations report (JSON/CSV/PDF) generated from the data, annual evaluation figures, security
+inspections with remediation, and the expert pool."""
+
+from ._records import (
+    PLAN_KINDS,
+    add_expert,
+    experts,
+    file_plan,
+    inspection_view,
+    inspections,
+    plans,
+    record_inspection,
+    remediate,
+)
+from ._report import annual_evaluation, monthly_report, report_csv, report_pdf, report_rows
+
+__all__ = [
+    "PLAN_KINDS",
+    "add_expert",
+    "annual_evaluation",
+    "experts",
+    "file_plan",
+    "inspection_view",
+    "inspections",
+    "monthly_report",
+    "plans",
+    "record_inspection",
+    "remediate",
+    "report_csv",
+    "report_pdf",
+    "report_rows",
+]
