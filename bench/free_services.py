@@ -9,9 +9,9 @@ record for each of the first ``--with-records`` subjects (COPY as well). Loading
 Load: ``--concurrency`` asyncio clients (httpx, keep-alive) in this process for ``--duration`` seconds,
 each POSTing /api/v1/free/query for a random subject with records under its bank's consent; the server
 runs with ``--workers`` uvicorn worker processes. Baseline: the same generator against the free router's
-cheapest route (``GET /api/v1/free/push/public-key``: auth-free, no database) — the HTTP stack's ceiling
-on this machine. The generator and the server share the 2 cores (and other engineers' jobs): every
-number here is pessimistic for a dedicated server.
+cheapest route (``GET /api/v1/free/push/public-key``: no authentication, only the audit row) — the
+HTTP stack's ceiling on this machine. The generator and the server share the 2 cores (and other
+engineers' jobs): every number here is pessimistic for a dedicated server.
 """
 
 from __future__ import annotations
@@ -686,7 +686,8 @@ def main(argv: list[str]) -> int:
         "an estimate (other databases on the shared PostgreSQL count too, so it errs low)"
     )
     notes["baselines"] = {
-        "query": "same generator against GET /api/v1/free/push/public-key (no auth, no database)",
+        "query": "same generator against GET /api/v1/free/push/public-key (no authentication, no query; "
+        "the audit middleware's one-row insert per request is the only database work)",
         "push": "raw POSTs to the same 127.0.0.1 receiver, one client, no database",
         "report_pdf": "the same report rendered on pdf.new_document (fonts parsed per document, i.e. without "
         "the per-process font cache of free/_pdf.py)",
