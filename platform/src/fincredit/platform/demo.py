@@ -204,6 +204,10 @@ from .demo_free import FREE_STEPS  # noqa: E402
 
 STEPS += FREE_STEPS
 
+from .demo_products import PRODUCT_STEPS  # noqa: E402
+
+STEPS += PRODUCT_STEPS
+
 
 def _start_server(services: Services, settings: Settings) -> uvicorn.Server:
     from .api import create_app
