@@ -10,10 +10,13 @@ import io
 import uuid
 from decimal import Decimal
 
+from sqlalchemy import func, select
+
 from fincredit.platform.catalog import current_version
 from fincredit.platform.db import AuditEvent
 from fincredit.platform.db.free import FinancingNeed, LoanProduct, MatchLead
 from fincredit.platform.db.metering import Entitlement
+from fincredit.platform.db.objections import Objection
 from fincredit.platform.db.records import Submission
 from fincredit.platform.free.testing import new_enterprise
 from fincredit.platform.metering import Usage, record_usage
@@ -122,7 +125,12 @@ def test_monthly_report_matches_the_hand_count_in_every_format(services, client)
     assert r.status_code == 200, r.text
     report = r.json()
     assert report["submissions"] == {"total": 3, "late": 1, "nil": 1}
-    assert report["objections"] == {"filed": 0, "resolved": 0, "overdue_open": 0}
+    # Every other test's objection is due in 2026, so at the end of 2031-03 each unresolved one is overdue.
+    with services.read() as session:
+        unresolved = session.scalar(
+            select(func.count()).select_from(Objection).where(Objection.resolved_at.is_(None))
+        )
+    assert report["objections"] == {"filed": 0, "resolved": 0, "overdue_open": unresolved}
     assert report["queries"] == 0 and report["pushes"] == {}
     assert report["matchmaking"] == {"leads": 3, "by_outcome": {"declined": 1, "granted": 1, "none": 1}}
     assert report["market_revenue"]["total"] == "15.00"

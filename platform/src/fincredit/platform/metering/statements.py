@@ -9,7 +9,6 @@ import csv
 import datetime as dt
 import hashlib
 import io
-from collections import defaultdict
 from dataclasses import asdict, dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -141,42 +140,54 @@ class Statement:
         return bytes(pdf.output())
 
 
-def _units(meter: Meter, events: list[UsageEvent]) -> Decimal:
-    if meter.aggregation == "count":
-        return Decimal(len(events))
-    if meter.aggregation == "unique_count":
-        return Decimal(len({str(e.data.get(meter.unique_property or "", e.id)) for e in events}))
-    return sum((Decimal(e.quantity) for e in events), Decimal(0))
+def _unique_units(session: Session, meter: Meter, where: list[Any]) -> Decimal:
+    rows = session.execute(
+        select(UsageEvent.id, UsageEvent.data).where(*where, UsageEvent.product == meter.product)
+    )
+    return Decimal(len({str((data or {}).get(meter.unique_property or "", eid)) for eid, data in rows}))
 
 
-def _digest(events: list[UsageEvent]) -> str:
+def _digest(rows: list[tuple[str, str, str, Decimal]]) -> str:
+    """SHA-256 over the events sorted by (source, id): a statement names exactly the events it bills."""
     h = hashlib.sha256()
-    for e in sorted(events, key=lambda e: (e.source, e.id)):
-        h.update(f"{e.source}\x00{e.id}\x00{e.product}\x00{Decimal(e.quantity).normalize()}\n".encode())
+    for source, eid, product, quantity in sorted(rows):
+        h.update(f"{source}\x00{eid}\x00{product}\x00{quantity.normalize()}\n".encode())
     return h.hexdigest()
 
 
 def build_statement(session: Session, org_id: str, period: str) -> Statement:
+    """The events are streamed as four plain columns (no ORM objects) and summed exactly in Decimal —
+    SQLite would sum NUMERIC in floating point — so 10,000s of events per institution cost tens of
+    milliseconds."""
     start, end = period_bounds(period)
     org = session.get(Organisation, org_id)
-    events = list(
-        session.scalars(
-            select(UsageEvent).where(
-                UsageEvent.org_id == org_id, UsageEvent.time >= start, UsageEvent.time < end
-            )
+    where = [UsageEvent.org_id == org_id, UsageEvent.time >= start, UsageEvent.time < end]
+    rows = [
+        (source, eid, product, Decimal(quantity))
+        for source, eid, product, quantity in session.execute(
+            select(UsageEvent.source, UsageEvent.id, UsageEvent.product, UsageEvent.quantity)
+            .where(*where)
+            .execution_options(yield_per=20_000)
         )
-    )
-    by_product: dict[str, list[UsageEvent]] = defaultdict(list)
-    for e in events:
-        by_product[e.product].append(e)
+    ]
+    counts: dict[str, int] = {}
+    sums: dict[str, Decimal] = {}
+    for _, _, product, quantity in rows:
+        counts[product] = counts.get(product, 0) + 1
+        sums[product] = sums.get(product, Decimal(0)) + quantity
     lines = []
     currency = "CNY"
-    for product in sorted(by_product):
+    for product in sorted(counts):
         meter = session.get(Meter, product)
         assert meter is not None
         price = price_for(session, product, start.date())
         currency = price.currency
-        units = _units(meter, by_product[product])
+        if meter.aggregation == "count":
+            units = Decimal(counts[product])
+        elif meter.aggregation == "unique_count":
+            units = _unique_units(session, meter, where)
+        else:
+            units = sums[product]
         amount = charge_for(price, units).quantize(FEN, rounding=ROUND_HALF_UP)
         lines.append(
             StatementLine(
@@ -196,8 +207,8 @@ def build_statement(session: Session, org_id: str, period: str) -> Statement:
         currency=currency,
         lines=lines,
         total=sum((line.amount for line in lines), Decimal(0)),
-        events=len(events),
-        events_digest=_digest(events),
+        events=len(rows),
+        events_digest=_digest(rows),
         generated_at=utcnow(),
     )
 
