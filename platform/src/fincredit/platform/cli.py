@@ -12,6 +12,7 @@ from rich.table import Table
 from .cli_demo_data import demo_data
 from .cli_ingest import catalog_app, ingest_app
 from .cli_market import market_app, objections_app
+from .cli_products import national_app, products_app
 from .errors import FincreditError
 from .settings import Settings, get_settings
 
@@ -27,6 +28,8 @@ app.add_typer(market_app, name="market")
 app.add_typer(objections_app, name="objections")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(ingest_app, name="ingest")
+app.add_typer(products_app, name="products")
+app.add_typer(national_app, name="national")
 console = Console()
 
 
