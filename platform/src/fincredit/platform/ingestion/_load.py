@@ -127,19 +127,26 @@ class Loader:
         """provider record id -> (row id, version, content hash) of its current version."""
         out: dict[str, tuple[int, int, str]] = {}
         if self.dialect == "postgresql":
-            # A join against the id array, not ``= ANY(array)``: inside the loading transaction the
-            # table's statistics are stale, and the planner would then test every row of the item
-            # against the whole array.
+            # One index probe per id, forced: inside the loading transaction the statistics still
+            # describe the table as it was before (often empty), and the planner would otherwise pick
+            # a nested loop over the item's rows or a scan per id — quadratic on a large file.
             raw = self.session.connection().connection.driver_connection
             sql = (
-                "SELECT r.provider_record_id, r.id, r.version, r.content_hash "
-                "FROM unnest(%s::text[]) AS u(rid) JOIN credit_records r ON r.provider_org_id = %s "
-                "AND r.item_code = %s AND r.provider_record_id = u.rid AND r.current"
+                "SELECT u.rid, x.id, x.version, x.content_hash FROM unnest(%s::text[]) AS u(rid) "
+                "CROSS JOIN LATERAL (SELECT r.id, r.version, r.content_hash FROM credit_records r "
+                "WHERE r.provider_org_id = %s AND r.item_code = %s AND r.provider_record_id = u.rid "
+                "AND r.current LIMIT 1) AS x"
             )
             with raw.cursor() as cur:  # type: ignore[union-attr]
-                cur.execute(sql, (rids, self.item.provider_org_id, self.item.code))
-                for rid, row_id, version, digest in cur.fetchall():
-                    out[rid] = (int(row_id), int(version), digest)
+                cur.execute("SET LOCAL enable_seqscan = off")
+                cur.execute("SET LOCAL enable_bitmapscan = off")
+                try:
+                    cur.execute(sql, (rids, self.item.provider_org_id, self.item.code))
+                    for rid, row_id, version, digest in cur.fetchall():
+                        out[rid] = (int(row_id), int(version), digest)
+                finally:
+                    cur.execute("SET LOCAL enable_seqscan = on")
+                    cur.execute("SET LOCAL enable_bitmapscan = on")
             return out
         t = CreditRecord
         for start in range(0, len(rids), _LOOKUP_CHUNK):
