@@ -99,7 +99,7 @@ def _haystack_found(frames: list[bytes], patterns: list[bytes]) -> list[bytes]:
 def test_bank_trains_and_scores_over_http_without_leaking(client, services, app, live) -> None:  # type: ignore[no-untyped-def]
     bank = new_institution(services, "bank")
     entitle(services, bank.org_id, PRODUCTS)
-    setting = seed_joint_setting(services, bank.org_id, n=500, seed=7)
+    setting = seed_joint_setting(services, bank.org_id, n=300, seed=7)
     headers = auth(client, bank)
     token = obtain_token(client, bank)
     federation = federation_of(_request_like(app))
@@ -112,7 +112,7 @@ def test_bank_trains_and_scores_over_http_without_leaking(client, services, app,
             with PlatformConnection(live, token, timeout=300) as conn:
                 fit = JointModel(
                     conn,
-                    logistic=LogisticParams(iterations=15),
+                    logistic=LogisticParams(iterations=6),
                     secureboost=SecureBoostParams(n_trees=4, max_depth=3, min_data_in_leaf=20),
                     progress=False,
                 ).fit(

@@ -208,6 +208,10 @@ from .demo_products import PRODUCT_STEPS  # noqa: E402
 
 STEPS += PRODUCT_STEPS
 
+from .demo_joint import JOINT_STEPS  # noqa: E402
+
+STEPS += JOINT_STEPS
+
 
 def _start_server(services: Services, settings: Settings) -> uvicorn.Server:
     from .api import create_app
