@@ -241,3 +241,24 @@ def test_malformed_ciphertexts_get_a_4xx_code_and_nothing_is_metered(client, ser
     assert reply.kind == "error" and 400 <= int(reply.meta["status"]) < 500, reply.meta
     assert _count(services, UsageEvent, UsageEvent.org_id == bank.org_id) == 0
     assert _count(services, LedgerEntryRow, LedgerEntryRow.grantee_org_id == bank.org_id) == 0
+
+
+def test_a_job_whose_platform_state_was_lost_fails_cleanly(client, services, app) -> None:  # type: ignore[no-untyped-def]
+    """A platform restart loses a job's in-memory secrets: its next frame ends it FAILED with the reason."""
+    from fincredit.platform.federation_service import FederationService
+
+    bank = new_institution(services, "bank")
+    entitle(services, bank.org_id, PRODUCTS)
+    headers = auth(client, bank)
+    job = client.post("/api/v1/joint-lab/jobs", headers=headers, json=JOB).json()
+    with services.tx() as session:
+        row = session.get(JointJob, job["id"])
+        assert row is not None
+        row.state = "aligning"
+    restarted = FederationService(services)
+    reply = _Link(restarted, _principal(bank)).call(
+        Frame(kind="psi.points", job_id=job["id"], meta={"offset": 0, "count": 1})
+    )
+    assert reply.kind == "error" and reply.meta["code"] == "job_failed"
+    state = client.get(f"/api/v1/joint-lab/jobs/{job['id']}", headers=headers).json()
+    assert state["state"] == "failed" and "restarted" in state["status"]
