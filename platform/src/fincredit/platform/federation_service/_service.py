@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import update
 
 from fincredit.consent import AccessMode, Purpose
 from fincredit.consent.identifiers import IdentifierError
@@ -169,9 +170,7 @@ class FederationService:
             return
         live.touched = now
         with self.services.tx() as session:
-            session.execute(
-                JointJob.__table__.update().where(JointJob.id == job_id).values(updated_at=utcnow())
-            )
+            session.execute(update(JointJob).where(JointJob.id == job_id).values(updated_at=utcnow()))
 
     def _psi_frame(self, frame: Frame, bank_id: str) -> Frame:
         if frame.kind == "psi.start":
