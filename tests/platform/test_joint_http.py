@@ -25,6 +25,7 @@ from fincredit.federation.errors import PartyError
 from fincredit.federation.scoring import deposit_bank_half
 from fincredit.federation.training import SecureBoostParams
 from fincredit.federation.wire import decode
+from fincredit.models.tracking import Tracking
 from fincredit.platform.api.routers.joint_lab import federation_of
 from fincredit.platform.db.consent import LedgerEntryRow
 from fincredit.platform.db.federation import JointJob
@@ -152,6 +153,13 @@ def test_bank_trains_and_scores_over_http_without_leaking(client, services, app,
             assert done["state"] == "completed" and done["mlflow_run_id"]
             assert done["consent_count"] == len(set(setting.consenting)) and len(done["consent_digest"]) == 64
             reports[algorithm] = (job["id"], fit)
+            run = Tracking(services.settings.var_dir / "mlflow").run(done["mlflow_run_id"])
+            assert run["metrics"]["auc_joint"] == pytest.approx(fit.report.auc_joint)
+            assert run["metrics"]["auc_uplift"] == pytest.approx(fit.report.auc_uplift)
+            assert run["tags"]["lineage.catalog_items"] == ",".join(SCOPES)
+            assert run["tags"]["lineage.consent_count"] == str(done["consent_count"])
+            assert run["tags"]["lineage.consent_sha256"] == done["consent_digest"]
+            assert run["tags"]["fincredit.party"] == "platform"
 
         # the joint model beats the bank-only one on this setting (the platform's ratings carry risk)
         assert reports["secureboost"][1].report.auc_uplift > 0.0
