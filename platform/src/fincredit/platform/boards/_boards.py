@@ -7,6 +7,7 @@ reached, applications (leads on the board's products), loans granted and their a
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -180,6 +181,71 @@ def board_view(session: Session, board: Board) -> dict[str, Any]:
         "statistics": statistics(session, board.id),
         "updated_at": board.updated_at,
     }
+
+
+def team_boards(session: Session, org_id: str) -> list[Board]:
+    """Every board of one team, whatever its status, newest edit first (the team's own pages)."""
+    return list(
+        session.scalars(select(Board).where(Board.org_id == org_id).order_by(Board.updated_at.desc()))
+    )
+
+
+def monthly_series(session: Session, board_id: str) -> list[dict[str, Any]]:
+    """The statistics as a monthly time series (UTC months, oldest first): enterprises first reached,
+    applications (leads on the board's products) made, and loans granted with their amount. Counts
+    only, like :func:`statistics`; months without activity between the first and last are zeros."""
+    months: dict[str, dict[str, Any]] = {}
+
+    def at(when: dt.datetime | None) -> dict[str, Any] | None:
+        if when is None:
+            return None
+        key = f"{when.year:04d}-{when.month:02d}"
+        return months.setdefault(
+            key, {"month": key, "reached": 0, "applications": 0, "granted": 0, "amount_granted": 0.0}
+        )
+
+    first_reach = (
+        select(BoardReach.subject_id, func.min(BoardReach.reached_at))
+        .where(BoardReach.board_id == board_id)
+        .group_by(BoardReach.subject_id)
+    )
+    for _subject, when in session.execute(first_reach):
+        bucket = at(when)
+        if bucket is not None:
+            bucket["reached"] += 1
+    leads = (
+        select(MatchLead.created_at, MatchLead.outcome, MatchLead.outcome_at, FinancingNeed.amount)
+        .join(BoardReach, (BoardReach.need_id == MatchLead.need_id) & (BoardReach.board_id == board_id))
+        .join(
+            BoardProduct,
+            (BoardProduct.product_id == MatchLead.product_id) & (BoardProduct.board_id == board_id),
+        )
+        .join(FinancingNeed, FinancingNeed.id == MatchLead.need_id)
+    )
+    for created, outcome, outcome_at, amount in session.execute(leads):
+        bucket = at(created)
+        if bucket is not None:
+            bucket["applications"] += 1
+        if outcome == "granted":
+            bucket = at(outcome_at or created)
+            if bucket is not None:
+                bucket["granted"] += 1
+                bucket["amount_granted"] = round(bucket["amount_granted"] + float(amount), 2)
+    if not months:
+        return []
+    keys = sorted(months)
+    y, m = (int(part) for part in keys[0].split("-"))
+    out = []
+    while True:
+        key = f"{y:04d}-{m:02d}"
+        out.append(
+            months.get(
+                key, {"month": key, "reached": 0, "applications": 0, "granted": 0, "amount_granted": 0.0}
+            )
+        )
+        if key == keys[-1]:
+            return out
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
 
 
 def published_boards(session: Session) -> list[Board]:

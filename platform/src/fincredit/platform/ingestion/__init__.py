@@ -2,7 +2,7 @@
 validate → clean → match → load, feedback reports, deadlines, and the two credit databases' reads."""
 
 from ._blind import blind_indexes
-from ._deadlines import MonthStatus, compliance, months_between, overdue
+from ._deadlines import MonthStatus, compliance, months_between, overdue, record_verification
 from ._identifiers import identifiers_valid, resident_id_valid, uscc_valid
 from ._load import valid_until
 from ._match import normalise_name, register_subjects
@@ -19,7 +19,14 @@ from ._pipeline import (
 )
 from ._read import FORMATS, detect_format
 from ._records import record_history, sensitive_fields, visible_records
-from ._watch import DropResult, process_drop_file, scan_once, watch, write_feedback_csv
+from ._watch import (
+    DropResult,
+    feedback_csv_chunks,
+    process_drop_file,
+    scan_once,
+    watch,
+    write_feedback_csv,
+)
 
 __all__ = [
     "FORMATS",
@@ -31,6 +38,7 @@ __all__ = [
     "compliance",
     "detect_format",
     "due_date",
+    "feedback_csv_chunks",
     "file_nil_report",
     "identifiers_valid",
     "ingest_file",
@@ -42,6 +50,7 @@ __all__ = [
     "parse_month",
     "process_drop_file",
     "record_history",
+    "record_verification",
     "register_subjects",
     "resident_id_valid",
     "scan_once",

@@ -9,8 +9,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ..catalog import current_version, items_of
+from ..db import utcnow
 from ..db.records import Submission
-from ..errors import InvalidInput
+from ..errors import Conflict, InvalidInput, NotFound
 from ._pipeline import due_date, local_date, parse_month
 
 
@@ -97,3 +98,18 @@ def overdue(session: Session, *, today: dt.date, provider_org_id: str | None = N
         if s.processed_at is not None and local_date(s.processed_at) > s.processing_due:
             found[s.id] = s
     return sorted(found.values(), key=lambda s: s.id)
+
+
+def record_verification(
+    session: Session, *, provider_org_id: str, submission_id: int, note: str
+) -> Submission:
+    """R§8: the provider has checked the feedback report (within 5 working days of it)."""
+    sub = session.get(Submission, submission_id)
+    if sub is None or sub.provider_org_id != provider_org_id:
+        raise NotFound(f"no submission {submission_id} of yours")
+    if sub.verified_at is not None:
+        raise Conflict(f"submission {submission_id} was verified already")
+    sub.verified_at = utcnow()
+    sub.verification_note = note
+    session.flush()
+    return sub

@@ -11,11 +11,12 @@ to ``processed/`` with ``<name>.result.json`` and ``<name>.feedback.csv``, or to
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -51,10 +52,37 @@ def _move(path: Path, folder: Path) -> Path:
     return target
 
 
+FEEDBACK_COLUMNS = ("row", "provider_record_id", "field", "reason", "detail")
+
+
+def feedback_csv_chunks(services: Services, submission_id: int, *, bom: bool = False) -> Iterator[str]:
+    """The feedback report (R§8) of one submission as CSV text in chunks, for a streamed download
+    (``bom`` prefixes a UTF-8 byte-order mark so spreadsheet programs read the Chinese correctly)."""
+    buf = io.StringIO()
+    if bom:
+        buf.write("\ufeff")
+    writer = csv.writer(buf)
+    writer.writerow(FEEDBACK_COLUMNS)
+    with services.read() as session:
+        q = (
+            select(SubmissionFeedback)
+            .where(SubmissionFeedback.submission_id == submission_id)
+            .order_by(SubmissionFeedback.row, SubmissionFeedback.id)
+            .execution_options(yield_per=2000)
+        )
+        for i, fb in enumerate(session.scalars(q)):
+            writer.writerow([fb.row, fb.provider_record_id or "", fb.field, fb.reason, fb.detail])
+            if i % 1000 == 999:
+                yield buf.getvalue()
+                buf.seek(0)
+                buf.truncate()
+    yield buf.getvalue()
+
+
 def write_feedback_csv(services: Services, submission_id: int, out: Path) -> int:
     with services.read() as session, out.open("w", newline="", encoding="utf-8-sig") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["row", "provider_record_id", "field", "reason", "detail"])
+        writer.writerow(FEEDBACK_COLUMNS)
         n = 0
         q = (
             select(SubmissionFeedback)

@@ -3,12 +3,9 @@ the provider's verification, and the late / missing / overdue lists supervision 
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import os
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -19,9 +16,17 @@ from starlette.concurrency import run_in_threadpool
 
 from ...db import utcnow
 from ...db.records import Submission, SubmissionFeedback
-from ...errors import Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge
+from ...errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from ...identity.principal import Principal
-from ...ingestion import compliance, file_nil_report, ingest_file, local_date, overdue
+from ...ingestion import (
+    compliance,
+    feedback_csv_chunks,
+    file_nil_report,
+    ingest_file,
+    local_date,
+    overdue,
+    record_verification,
+)
 from ...services import Services
 from ..deps import ServicesDep, allowed, require
 from ..ingestion_schemas import FeedbackRow, MonthStatusOut, NilReportIn, SubmissionOut, VerificationIn
@@ -207,26 +212,6 @@ def get_submission(
         )
 
 
-def _feedback_csv(services: Services, submission_id: int) -> Iterator[str]:
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["row", "provider_record_id", "field", "reason", "detail"])
-    with services.read() as session:
-        q = (
-            select(SubmissionFeedback)
-            .where(SubmissionFeedback.submission_id == submission_id)
-            .order_by(SubmissionFeedback.row, SubmissionFeedback.id)
-            .execution_options(yield_per=2000)
-        )
-        for i, fb in enumerate(session.scalars(q)):
-            writer.writerow([fb.row, fb.provider_record_id or "", fb.field, fb.reason, fb.detail])
-            if i % 1000 == 999:
-                yield buf.getvalue()
-                buf.seek(0)
-                buf.truncate()
-    yield buf.getvalue()
-
-
 @router.get("/{submission_id}/feedback", response_model=list[FeedbackRow])
 def submission_feedback(
     submission_id: int,
@@ -255,7 +240,7 @@ def submission_feedback(
                 for fb in session.scalars(q)
             ]
     return StreamingResponse(
-        _feedback_csv(services, submission_id),
+        feedback_csv_chunks(services, submission_id),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="submission-{submission_id}-feedback.csv"'},
     )
@@ -270,12 +255,7 @@ def verify_submission(
 ) -> SubmissionOut:
     """R§8: the provider has checked the feedback report (within 5 working days of it)."""
     with services.tx() as session:
-        sub = session.get(Submission, submission_id)
-        if sub is None or sub.provider_org_id != principal.org_id:
-            raise NotFound(f"no submission {submission_id} of yours")
-        if sub.verified_at is not None:
-            raise Conflict(f"submission {submission_id} was verified already")
-        sub.verified_at = utcnow()
-        sub.verification_note = body.note
-        session.flush()
+        sub = record_verification(
+            session, provider_org_id=principal.org_id or "", submission_id=submission_id, note=body.note
+        )
         return SubmissionOut.of(sub)
