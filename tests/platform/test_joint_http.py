@@ -152,6 +152,9 @@ def test_bank_trains_and_scores_over_http_without_leaking(client, services, app,
             done = r.json()
             assert done["state"] == "completed" and done["mlflow_run_id"]
             assert done["consent_count"] == len(set(setting.consenting)) and len(done["consent_digest"]) == 64
+            # the curves the bank's jobs page draws are stored with the job, thinned to ~100 points
+            roc = done["evaluation"]["curves"]["joint"]["roc"]
+            assert 2 <= len(roc["fpr"]) <= 101 and roc["fpr"][0] == 0.0 and roc["tpr"][-1] == 1.0
             reports[algorithm] = (job["id"], fit)
             run = Tracking(services.settings.var_dir / "mlflow").run(done["mlflow_run_id"])
             assert run["metrics"]["auc_joint"] == pytest.approx(fit.report.auc_joint)

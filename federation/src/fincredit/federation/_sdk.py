@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -38,7 +38,7 @@ from fincredit.federation._vertical_lr import BankLogisticTrainer, LogisticParam
 from fincredit.federation.joint_model import BankLogisticPart, BankTreePart
 from fincredit.federation.wire import Link
 
-__all__ = ["EvaluationReport", "JointFit", "JointModel", "ks_statistic"]
+__all__ = ["EvaluationReport", "JointFit", "JointModel", "evaluation_curves", "ks_statistic"]
 
 Algorithm = Literal["secureboost", "logistic"]
 
@@ -46,6 +46,37 @@ Algorithm = Literal["secureboost", "logistic"]
 def ks_statistic(y: np.ndarray, scores: np.ndarray) -> float:
     fpr, tpr, _ = roc_curve(y, scores)
     return float(np.max(tpr - fpr))
+
+
+CURVE_POINTS = 101
+
+
+def _thin(values: np.ndarray, keep: np.ndarray) -> list[float]:
+    return [round(float(v), 4) for v in values[keep]]
+
+
+def evaluation_curves(y: np.ndarray, scores: np.ndarray, n: int = CURVE_POINTS) -> dict[str, Any]:
+    """The ROC curve and the KS chart of held-out scores, thinned to about ``n`` points each, for the
+    bank's joint-modelling page. Aggregates only: no score threshold, row or label leaves with them.
+
+    ``roc``: false and true positive rates (bad = label 1); ``ks``: over the population ordered by
+    score (lowest first), the cumulative shares of bads and goods at ``n`` evenly spaced quantiles."""
+    y = np.asarray(y).astype(bool).ravel()
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    fpr, tpr, _ = roc_curve(y, s)
+    keep = np.unique(np.linspace(0, fpr.size - 1, min(n, fpr.size)).round().astype(np.int64))
+    share = np.linspace(0.0, 1.0, n)
+    cuts = np.quantile(s, share)
+    bad, good = np.sort(s[y]), np.sort(s[~y])
+    every = np.arange(n)
+    return {
+        "roc": {"fpr": _thin(fpr, keep), "tpr": _thin(tpr, keep)},
+        "ks": {
+            "population_share": _thin(share, every),
+            "cum_bad": _thin(np.searchsorted(bad, cuts, side="right") / bad.size, every),
+            "cum_good": _thin(np.searchsorted(good, cuts, side="right") / good.size, every),
+        },
+    }
 
 
 @dataclass(slots=True)
@@ -62,6 +93,8 @@ class EvaluationReport:
     bytes_received: int
     training_seconds: float
     total_seconds: float
+    # {"joint": evaluation_curves(...), "bank_only": evaluation_curves(...)}: ~100 points per curve
+    curves: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -195,6 +228,10 @@ class JointModel:
             bytes_received=received,
             training_seconds=training_seconds,
             total_seconds=time.perf_counter() - started,
+            curves={
+                "joint": evaluation_curves(y_test, scores),
+                "bank_only": evaluation_curves(y_test, baseline),
+            },
         )
         params = asdict(self.logistic) if algorithm == "logistic" else asdict(self.secureboost)
         return JointFit(job_id, part, report, test_rows, scores, params)

@@ -6,7 +6,7 @@ platform jobs are here for services and tests that drive one protocol directly.
 
 from fincredit.federation._ckks import load_public_context, new_secret_context, public_context_bytes
 from fincredit.federation._mlflow_log import log_bank_model
-from fincredit.federation._sdk import EvaluationReport, JointFit, JointModel, ks_statistic
+from fincredit.federation._sdk import EvaluationReport, JointFit, JointModel, evaluation_curves, ks_statistic
 from fincredit.federation._secureboost import (
     BankSecureBoostTrainer,
     PlatformSecureBoostJob,
@@ -41,6 +41,7 @@ __all__ = [
     "bin_feature",
     "decrypt_segments",
     "encrypted_histogram",
+    "evaluation_curves",
     "ks_statistic",
     "load_public_context",
     "log_bank_model",

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from .schemas import Strict
 
@@ -39,6 +39,40 @@ class JointJobOut(BaseModel):
     frames_url: str = "/federation/v1/frames"
 
 
+Share = Annotated[float, Field(ge=0, le=1)]
+Points = Annotated[list[Share], Field(min_length=2, max_length=201)]
+
+
+class RocIn(Strict):
+    fpr: Points
+    tpr: Points
+
+    @model_validator(mode="after")
+    def _same_length(self) -> RocIn:
+        if len(self.fpr) != len(self.tpr):
+            raise ValueError("fpr and tpr differ in length")
+        return self
+
+
+class KsIn(Strict):
+    population_share: Points
+    cum_bad: Points
+    cum_good: Points
+
+    @model_validator(mode="after")
+    def _same_length(self) -> KsIn:
+        if not len(self.population_share) == len(self.cum_bad) == len(self.cum_good):
+            raise ValueError("population_share, cum_bad and cum_good differ in length")
+        return self
+
+
+class CurvesIn(Strict):
+    """One model's held-out curves, thinned (``fincredit.federation.training.evaluation_curves``)."""
+
+    roc: RocIn
+    ks: KsIn
+
+
 class EvaluationIn(Strict):
     """What the bank's SDK measured on its held-out rows (``JointFit.report``)."""
 
@@ -55,6 +89,8 @@ class EvaluationIn(Strict):
     training_seconds: float = 0.0
     total_seconds: float = 0.0
     params: dict[str, Any] = Field(default_factory=dict)
+    # {"joint": ..., "bank_only": ...}: the ROC curve and KS chart the bank's jobs page draws
+    curves: dict[Literal["joint", "bank_only"], CurvesIn] = Field(default_factory=dict)
 
 
 class DepositIn(Strict):
