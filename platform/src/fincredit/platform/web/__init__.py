@@ -9,17 +9,21 @@ from fastapi.staticfiles import StaticFiles
 from . import (
     deps,
     pages_auth,
+    pages_bank_jobs,
     pages_borrower,
     pages_free,
     pages_institution,
     pages_objections,
     pages_regulator,
+    pages_supervision,
 )
 from .deps import PREFIX
 
 router = APIRouter()
 for _module in (pages_auth, pages_borrower, pages_objections, pages_free, pages_regulator, pages_institution):
     router.include_router(_module.router)
+router.include_router(pages_bank_jobs.router)
+router.include_router(pages_supervision.router)
 
 
 def install(app: FastAPI) -> None:

@@ -1,0 +1,249 @@
+"""The bank's joint-modelling pages and the supervisor's report and records pages, over HTTP: a bank sees
+only its own jobs (another bank's job is refused, never shown), a completed job shows AUC/KS and its ROC
+curve and KS chart as SVG drawn from the stored curve points; only supervisors open the monthly report
+and the supervision records, whose figures and filters match the data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from fincredit.federation.training import evaluation_curves, ks_statistic
+from fincredit.platform.api.joint_lab_schemas import EvaluationIn
+from fincredit.platform.db import Account, utcnow
+from fincredit.platform.db.federation import JointJob
+from fincredit.platform.identity.passwords import hash_password
+from fincredit.platform.identity.principal import Principal
+from fincredit.platform.supervision import add_expert, file_plan, record_inspection
+from fincredit.platform.testing import Institution, auth, new_institution
+
+PASSWORD = "staff-pass-2026"
+
+
+def _login(client, services, inst: Institution) -> None:  # type: ignore[no-untyped-def]
+    client.cookies.clear()
+    with services.tx() as session:
+        account = session.get(Account, inst.account_id)
+        account.password_hash = hash_password(PASSWORD)
+        username = account.username
+    r = client.post("/web/login", data={"username": username, "password": PASSWORD}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+
+
+def held_out_evaluation(seed: int = 7, n: int = 400) -> dict:  # type: ignore[type-arg]
+    """What the bank's SDK reports for a held-out split (the same fields and curves), from synthetic
+    labels and two scores: the joint one carries more signal than the bank-only one."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    joint = y * 1.2 + rng.normal(size=n)
+    bank = y * 0.5 + rng.normal(size=n)
+    auc_joint, auc_bank = float(roc_auc_score(y, joint)), float(roc_auc_score(y, bank))
+    return EvaluationIn(
+        algorithm="logistic",
+        rows_train=4 * n,
+        rows_test=n,
+        auc_joint=auc_joint,
+        ks_joint=ks_statistic(y, joint),
+        auc_bank_only=auc_bank,
+        ks_bank_only=ks_statistic(y, bank),
+        auc_uplift=auc_joint - auc_bank,
+        training_seconds=12.5,
+        total_seconds=14.0,
+        bytes_sent=123_456,
+        bytes_received=654_321,
+        curves={"joint": evaluation_curves(y, joint), "bank_only": evaluation_curves(y, bank)},
+    ).model_dump()
+
+
+def seed_job(
+    services, inst: Institution, *, state: str = "completed", purpose: str = "小微企业评分卡"
+) -> str:  # type: ignore[no-untyped-def]
+    """A job row as the joint lab leaves it (training has its own tests): completed with the bank's
+    reported evaluation, or still in an earlier state without one."""
+    now = utcnow()
+    job_id = f"jm-web-{inst.org_id}-{state}"
+    with services.tx() as session:
+        session.add(
+            JointJob(
+                id=job_id,
+                org_id=inst.org_id,
+                account_id=inst.account_id,
+                purpose=purpose,
+                algorithm="logistic",
+                catalog_items=["tax"],
+                market_datasets=[],
+                platform_features=["tax_rating_latest", "tax_rating_worst_3y"],
+                state=state,
+                status="completed; the model can score" if state == "completed" else "training",
+                platform_size=500,
+                aligned=480,
+                consent_count=480,
+                consent_digest="ab" * 32,
+                fill_values={},
+                evaluation=held_out_evaluation() if state == "completed" else {},
+                mlflow_run_id="run123" if state == "completed" else None,
+                created_at=now - dt.timedelta(minutes=3),
+                updated_at=now,
+                completed_at=now if state == "completed" else None,
+            )
+        )
+    return job_id
+
+
+def test_completed_job_shows_auc_ks_and_both_charts(client, services) -> None:  # type: ignore[no-untyped-def]
+    bank = new_institution(services, "bank")
+    done = seed_job(services, bank)
+    running = seed_job(services, bank, state="training", purpose="贷后预警模型")
+    _login(client, services, bank)
+    overview = client.get("/web/bank").text
+    assert 'href="/web/bank/jobs"' in overview  # the overview links to the jobs
+    listing = client.get("/web/bank/jobs")
+    assert listing.status_code == 200
+    assert (
+        f'href="/web/bank/jobs/{done}"' in listing.text and f'href="/web/bank/jobs/{running}"' in listing.text
+    )
+    ev = held_out_evaluation()
+    assert f"{ev['auc_joint']:.3f}" in listing.text and "训练中" in listing.text
+    page = client.get(f"/web/bank/jobs/{done}").text
+    assert f"{ev['auc_joint']:.4f}" in page and f"{ev['ks_bank_only']:.4f}" in page
+    svgs = re.findall(r"<svg[^>]*role=\"img\"[^>]*>.*?</svg>", page, flags=re.S)
+    assert len(svgs) == 2  # the ROC curve and the KS chart, each with a title and a description
+    roc, ks = svgs
+    assert "<title" in roc and "<desc" in roc and f"AUC {ev['auc_joint']:.3f}" in roc
+    points = re.findall(r'<polyline points="([^"]+)" class="line-a"', roc)[0].split()
+    assert 50 <= len(points) <= 101  # thinned to about a hundred points
+    assert "KS " in ks and ks.count("<polyline") == 3  # bads, goods and the widest gap
+    english = client.get(f"/web/bank/jobs/{done}", params={"lang": "en"}).text
+    assert "ROC curve" in english and "Joint model" in english
+    # A job still training has no evaluation yet, and says so.
+    assert "任务完成后显示评估" in client.get(f"/web/bank/jobs/{running}", params={"lang": "zh"}).text
+
+
+def test_a_job_without_curves_still_shows_its_numbers(client, services) -> None:  # type: ignore[no-untyped-def]
+    bank = new_institution(services, "bank")
+    job_id = seed_job(services, bank)
+    with services.tx() as session:
+        row = session.get(JointJob, job_id)
+        row.evaluation = {k: v for k, v in row.evaluation.items() if k != "curves"}
+    _login(client, services, bank)
+    page = client.get(f"/web/bank/jobs/{job_id}").text
+    assert 'id="no-curves"' in page and "<svg" not in page and "AUC" in page
+
+
+def test_a_bank_sees_only_its_own_jobs(client, services) -> None:  # type: ignore[no-untyped-def]
+    owner, other = new_institution(services, "bank"), new_institution(services, "bank")
+    job_id = seed_job(services, owner, purpose="别家银行的模型")
+    _login(client, services, other)
+    listing = client.get("/web/bank/jobs").text
+    assert job_id not in listing and "别家银行的模型" not in listing and "暂无联合建模任务" in listing
+    r = client.get(f"/web/bank/jobs/{job_id}")
+    assert r.status_code == 403 and "别家银行的模型" not in r.text and "无权访问" in r.text
+    assert client.get("/web/bank/jobs/jm-no-such-job").status_code == 404
+
+
+def test_only_supervisors_open_the_report_and_records(client, services) -> None:  # type: ignore[no-untyped-def]
+    for path in ("/web/regulator/report", "/web/regulator/supervision"):
+        r = client.get(path, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].startswith("/web/login")
+    bank = new_institution(services, "bank")
+    _login(client, services, bank)
+    for path in ("/web/regulator/report", "/web/regulator/supervision"):
+        r = client.get(path)
+        assert r.status_code == 403 and "无权访问" in r.text
+    regulator = new_institution(services, "regulator")
+    _login(client, services, regulator)
+    assert client.get("/web/bank/jobs").status_code == 403  # a supervisor does not run a bank's models
+
+
+def test_monthly_report_renders_the_month_and_offers_its_downloads(client, services) -> None:  # type: ignore[no-untyped-def]
+    bank = new_institution(services, "bank")
+    regulator = new_institution(services, "credit_authority")
+    # A refused API call this month is a security event the report counts.
+    assert (
+        client.get("/api/v1/supervision/reports/monthly/2026-01", headers=auth(client, bank)).status_code
+        == 403
+    )
+    _login(client, services, regulator)
+    period = utcnow().strftime("%Y-%m")
+    r = client.get("/web/regulator/report", params={"period": period})
+    assert r.status_code == 200
+    page = r.text
+    assert f'value="{period}"' in page and period in page
+    for fmt in ("pdf", "csv"):
+        assert f"/api/v1/supervision/reports/monthly/{period}?format={fmt}" in page
+    report = client.get(f"/api/v1/supervision/reports/monthly/{period}").json()
+    assert f"<dd>{report['queries']}</dd>" in page and f"{report['market_revenue']['total']} CNY" in page
+    refused = report["security_events"]["refused"]
+    assert refused >= 1 and f"被拒绝的调用 {refused}" in page
+    csv = client.get(f"/api/v1/supervision/reports/monthly/{period}", params={"format": "csv"})
+    assert csv.status_code == 200 and csv.text.startswith("period,section,metric,value")
+    pdf = client.get(f"/api/v1/supervision/reports/monthly/{period}", params={"format": "pdf"})
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    # Without a month the last complete one is shown; a malformed one is said so, plainly.
+    default = client.get("/web/regulator/report").text
+    first = utcnow().date().replace(day=1)
+    assert (first - dt.timedelta(days=1)).strftime("%Y-%m") in default
+    bad = client.get("/web/regulator/report", params={"period": "2026-13"})
+    assert bad.status_code == 400 and "YYYY-MM" in bad.text
+    assert "Monthly operations report" in client.get("/web/regulator/report", params={"lang": "en"}).text
+
+
+def test_supervision_records_filter_by_severity_open_findings_and_year(client, services) -> None:  # type: ignore[no-untyped-def]
+    bank = new_institution(services, "bank")
+    authority = new_institution(services, "credit_authority")
+    principal = Principal(
+        authority.account_id, "institution", authority.org_id, "credit_authority", authority.org_id
+    )
+    with services.tx() as session:
+        done = record_inspection(
+            session,
+            principal,
+            {
+                "inspected_org_id": bank.org_id,
+                "inspected_on": dt.date(2025, 6, 3),
+                "inspector": "检查组甲",
+                "findings": [{"severity": "low", "text": "日志保留期限不足"}],
+            },
+        )
+        done.findings = [{**done.findings[0], "remediation": "已延长", "remediated_on": "2025-06-20"}]
+        record_inspection(
+            session,
+            principal,
+            {
+                "inspected_org_id": bank.org_id,
+                "inspected_on": dt.date(2026, 2, 9),
+                "inspector": "检查组乙",
+                "findings": [
+                    {"severity": "critical", "text": "密钥明文存放", "remediation_due": "2026-03-01"},
+                    {"severity": "medium", "text": "访问控制策略未复核"},
+                ],
+            },
+        )
+        file_plan(
+            session,
+            principal,
+            {"year": 2026, "kind": "work_plan", "title": "2026 年度工作计划", "content": "全年目标"},
+        )
+        add_expert(session, {"name": "王专家", "field": "信息安全", "affiliation": "宁波大学"})
+    _login(client, services, authority)
+    page = client.get("/web/regulator/supervision", params={"org": bank.org_id}).text
+    assert "密钥明文存放" in page and "日志保留期限不足" in page and "已延长" in page
+    assert "2026 年度工作计划" not in page  # filed by the authority, not by the bank
+    assert "王专家" in page
+    critical = client.get(
+        "/web/regulator/supervision", params={"org": bank.org_id, "severity": "critical"}
+    ).text
+    assert (
+        "密钥明文存放" in critical
+        and "访问控制策略未复核" not in critical
+        and "日志保留期限不足" not in critical
+    )
+    still_open = client.get("/web/regulator/supervision", params={"org": bank.org_id, "open": "1"}).text
+    assert "访问控制策略未复核" in still_open and "日志保留期限不足" not in still_open
+    year = client.get("/web/regulator/supervision", params={"year": "2026", "kind": "work_plan"}).text
+    assert "2026 年度工作计划" in year and "检查组甲" not in year
+    experts = client.get("/web/regulator/supervision", params={"field": "数据治理"}).text
+    assert "王专家" not in experts
