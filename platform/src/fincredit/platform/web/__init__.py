@@ -10,10 +10,12 @@ from . import (
     deps,
     pages_auth,
     pages_bank_jobs,
+    pages_boards,
     pages_borrower,
     pages_free,
     pages_institution,
     pages_objections,
+    pages_provider,
     pages_regulator,
     pages_supervision,
 )
@@ -22,6 +24,8 @@ from .deps import PREFIX
 router = APIRouter()
 for _module in (pages_auth, pages_borrower, pages_objections, pages_free, pages_regulator, pages_institution):
     router.include_router(_module.router)
+router.include_router(pages_provider.router)
+router.include_router(pages_boards.router)
 router.include_router(pages_bank_jobs.router)
 router.include_router(pages_supervision.router)
 

@@ -23,6 +23,8 @@ def home_of(principal: Principal) -> str:
         return f"{PREFIX}/regulator"
     if principal.org_kind == "data_provider":
         return f"{PREFIX}/provider"
+    if principal.org_kind in ("district_team", "sector_team"):
+        return f"{PREFIX}/team/boards"
     return f"{PREFIX}/bank"
 
 

@@ -1,4 +1,5 @@
-"""Pages for institutions: the bank's consents, usage and statements; the provider's submissions."""
+"""Pages for institutions: the bank's consents, usage and statements (the provider's page is in
+``pages_provider``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from ..api.deps import ServicesDep
 from ..consents import consent_view
 from ..db import utcnow
 from ..db.consent import Consent
-from ..db.records import Submission
 from ..identity.principal import Principal
 from ..metering.overview import usage_overview
 from .deps import PREFIX, page, render
@@ -53,22 +53,3 @@ def bank_billing(
         months.append(f"{year:04d}-{month:02d}")
         year, month = (year - 1, 12) if month == 1 else (year, month - 1)
     return render(request, "bank/billing.html", usage=usage, months=months)
-
-
-@router.get("/provider", response_class=HTMLResponse)
-def provider_submissions(
-    request: Request,
-    services: ServicesDep,
-    principal: Annotated[Principal, Depends(page("submissions", "read"))],
-) -> HTMLResponse:
-    with services.read() as session:
-        subs = list(
-            session.scalars(
-                select(Submission)
-                .where(Submission.provider_org_id == principal.org_id)
-                .order_by(Submission.id.desc())
-                .limit(200)
-            )
-        )
-    today = utcnow().date()
-    return render(request, "provider/submissions.html", submissions=subs, today=today)
