@@ -247,3 +247,21 @@ def test_supervision_records_filter_by_severity_open_findings_and_year(client, s
     assert "2026 年度工作计划" in year and "检查组甲" not in year
     experts = client.get("/web/regulator/supervision", params={"field": "数据治理"}).text
     assert "王专家" not in experts
+
+
+def test_bank_pages_cover_quotas_statements_and_push_status(client, services) -> None:  # type: ignore[no-untyped-def]
+    """The rest of the bank's list: consents with their expiry, usage and quota balances, statements
+    that download from the page with the session cookie, subscriptions with their delivery status."""
+    bank = new_institution(services, "bank")
+    _login(client, services, bank)
+    assert "到期" in client.get("/web/bank").text
+    billing = client.get("/web/bank/billing").text
+    assert "月配额" in billing and "剩余" in billing
+    month = utcnow().strftime("%Y-%m")
+    for fmt, head in (("csv", b""), ("pdf", b"%PDF")):
+        link = f"/api/v1/billing/statements/{month}?format={fmt}"
+        assert link in billing
+        r = client.get(link)  # the page's cookie is enough: no separate API token
+        assert r.status_code == 200 and r.content.startswith(head)
+    subscriptions = client.get("/web/bank/subscriptions").text
+    assert "已送达" in subscriptions and "待送达" in subscriptions
