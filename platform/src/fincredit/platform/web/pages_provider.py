@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from sqlalchemy import select
 
 from ..api.deps import ServicesDep
+from ..catalog import current_version, items_of
 from ..db import utcnow
 from ..db.records import Submission
 from ..errors import FincreditError, NotFound
@@ -91,6 +92,7 @@ def provider_page(request: Request, services: ServicesDep, principal: Reader) ->
             )
         )
         deadlines = _deadlines(session, org_id, today)
+        names = {i.code: i.name for i in items_of(session, current_version(session))}
     upcoming = [d for d in deadlines if d["status"] in ("open", "missing")]
     return render(
         request,
@@ -100,6 +102,7 @@ def provider_page(request: Request, services: ServicesDep, principal: Reader) ->
         next_due=min((d["due_date"] for d in upcoming if d["status"] == "open"), default=None),
         missing=[d for d in upcoming if d["status"] == "missing"],
         today=today,
+        names=names,
         notice=request.query_params.get("notice"),
     )
 
