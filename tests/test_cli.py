@@ -67,3 +67,46 @@ def test_demo_data_writes_a_seeded_city(var_dir, tmp_path) -> None:  # type: ign
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["files"]["enterprises.parquet"]["rows"] == 1000
     assert any(name.startswith("submissions/") for name in manifest["files"])
+
+
+def test_staff_get_a_web_password_from_the_operator(var_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from fincredit.platform.db import Account
+    from fincredit.platform.identity.tokens import authenticate_password
+    from fincredit.platform.services import build_services
+
+    runner.invoke(app, ["db", "upgrade"])
+    runner.invoke(app, ["org", "create", "nb-regulator", "--kind", "regulator", "--name", "宁波金融监管局"])
+    r = runner.invoke(
+        app,
+        [
+            "account",
+            "create",
+            "--org",
+            "nb-regulator",
+            "--username",
+            "zhao",
+            "--real-name",
+            "赵监管",
+            "--use",
+            "supervision",
+            "--key-out",
+            str(tmp_path / "zhao.pem"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["account", "set-password", "zhao"], input="short\nshort\n")
+    assert r.exit_code == 2 and "at least 10 characters" in r.output
+    r = runner.invoke(
+        app, ["account", "set-password", "zhao"], input="a-long-passphrase\na-long-passphrase\n"
+    )
+    assert r.exit_code == 0 and "password set for zhao" in r.output
+    r = runner.invoke(
+        app, ["account", "set-password", "nobody"], input="a-long-passphrase\na-long-passphrase\n"
+    )
+    assert r.exit_code == 2 and "no account" in r.output
+    services = build_services(get_settings())
+    with services.read() as session:
+        account = authenticate_password(session, "zhao", "a-long-passphrase")
+        assert session.scalar(select(Account.org_id).where(Account.id == account.id)) == "nb-regulator"

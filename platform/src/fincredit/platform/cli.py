@@ -186,6 +186,23 @@ def account_borrower(
         raise _fail(exc) from None
 
 
+@account_app.command("set-password")
+def account_set_password(
+    username: str,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+) -> None:
+    """Set the web-page password of an account (bank, regulator, provider or board-team staff)."""
+    from .identity.accounts import set_password
+
+    services = _services()
+    try:
+        with services.tx() as session:
+            account = set_password(session, username, password)
+            console.print(f"password set for [bold]{account.username}[/bold]")
+    except FincreditError as exc:
+        raise _fail(exc) from None
+
+
 @account_app.command("add-key")
 def account_add_key(account_id: str, public_key: Path) -> None:
     """Register another key for an account (rotation: add the new key, then revoke the old)."""

@@ -122,6 +122,20 @@ def create_borrower_account(
     return account
 
 
+def set_password(session: Session, username: str, password: str) -> Account:
+    """Give an account a password for the web pages (institution staff sign in to the same pages
+    borrowers use; the API keeps using private_key_jwt). Replaces any earlier password."""
+    account = session.scalar(select(Account).where(Account.username == username))
+    if account is None:
+        raise NotFound(f"no account {username!r}")
+    try:
+        account.password_hash = hash_password(password)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+    session.flush()
+    return account
+
+
 def get_account(session: Session, account_id: str) -> Account:
     account = session.get(Account, account_id)
     if account is None:
