@@ -206,3 +206,24 @@ def test_borrower_sees_their_financing_needs_and_banks_see_subscriptions_and_lea
     assert "贷后监测推送订阅" in client.get("/web/bank/subscriptions").text
     assert "融资对接线索" in client.get("/web/bank/leads").text
     assert client.get("/web/borrower/matches").status_code == 403
+
+
+def test_staff_sign_in_with_the_password_the_operator_set(client, services) -> None:  # type: ignore[no-untyped-def]
+    from fincredit.platform.identity.accounts import set_password
+
+    regulator = new_institution(services, "regulator")
+    operator = new_institution(services, "platform_operator")
+    with services.tx() as session:
+        names = [session.get(Account, i.account_id).username for i in (regulator, operator)]
+        for name in names:
+            set_password(session, name, PASSWORD)
+    r = client.post("/web/login", data={"username": names[0], "password": PASSWORD}, follow_redirects=False)
+    assert r.headers["location"] == "/web/regulator"
+    client.post("/web/logout")
+    client.cookies.clear()
+    # The operator administers accounts, not the ledger: it lands on the public pages, with no
+    # links to pages that would refuse it.
+    r = client.post("/web/login", data={"username": names[1], "password": PASSWORD}, follow_redirects=False)
+    assert r.headers["location"] == "/web/boards"
+    page = client.get("/web/boards").text
+    assert "/web/regulator" not in page and "/web/bank" not in page

@@ -188,29 +188,58 @@ STEPS: list[tuple[str, Step]] = [
     ("Audit trail", step_audit),
 ]
 
-from .demo_market import MARKET_STEPS  # noqa: E402  (its steps type-hint DemoContext)
-
-STEPS += MARKET_STEPS
-
-from .demo_consent import CONSENT_STEPS  # noqa: E402  (its steps type-hint DemoContext)
-
-STEPS += CONSENT_STEPS
-
-from .demo_ingest import INGEST_STEPS  # noqa: E402
-
-STEPS += INGEST_STEPS
-
+from .demo_consent import CONSENT_STEPS, step_ledger_verify  # noqa: E402  (steps type-hint DemoContext)
 from .demo_free import FREE_STEPS  # noqa: E402
-
-STEPS += FREE_STEPS
-
+from .demo_ingest import INGEST_STEPS  # noqa: E402
+from .demo_joint import JOINT_STEPS  # noqa: E402
+from .demo_market import MARKET_STEPS  # noqa: E402
 from .demo_products import PRODUCT_STEPS  # noqa: E402
 
+WEB_PASSWORD = "demo-password-2026"
+# Who signs in where once the story has run: (username, role, their page).
+WEB_LOGINS = [
+    ("consent-owner-01", "borrower (revoked a consent)", "/web/borrower"),
+    ("joint-owner-01", "borrower (joint modelling and scoring)", "/web/borrower"),
+    ("objector-01", "borrower (filed an objection)", "/web/borrower/objections"),
+    ("bank-api", "bank", "/web/bank"),
+    ("tax-api", "data provider", "/web/provider"),
+    ("yinzhou-api", "district team", "/web/team/boards"),
+    ("regulator-api", "regulator", "/web/regulator"),
+]
+
+
+def step_web_pages(ctx: DemoContext) -> str:
+    """The staff of each institution get a web password (the API keeps using keys); everyone signs in
+    at /web/login. Public board pages need no login."""
+    from .identity.accounts import set_password
+
+    with ctx.services.tx() as session:
+        for username, _, _ in WEB_LOGINS:
+            if not username.endswith("-api"):
+                continue  # borrowers chose their password when they registered
+            set_password(session, username, WEB_PASSWORD)
+    table = "\n".join(
+        f"      {role:<40} {username:<18} {ctx.base_url}{page}" for username, role, page in WEB_LOGINS
+    )
+    return (
+        f"sign in at {ctx.base_url}/web/login with password {WEB_PASSWORD!r} as\n{table}\n"
+        f"      public thematic boards (no login): {ctx.base_url}/web/boards"
+    )
+
+
+# The story in the order the brief tells it: a provider submits, market data arrives, a borrower
+# consents, the bank queries, buys market products, trains a joint model, scores encrypted
+# applicants, and a regulator verifies the whole log offline.
+STEPS += INGEST_STEPS
+STEPS += MARKET_STEPS
+STEPS += [step for step in CONSENT_STEPS if step[1] is not step_ledger_verify]
+STEPS += FREE_STEPS
 STEPS += PRODUCT_STEPS
-
-from .demo_joint import JOINT_STEPS  # noqa: E402
-
 STEPS += JOINT_STEPS
+STEPS += [
+    ("The regulator verifies the ledger offline", step_ledger_verify),
+    ("Web pages: who signs in where", step_web_pages),
+]
 
 
 def _start_server(services: Services, settings: Settings) -> uvicorn.Server:

@@ -19,7 +19,9 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False)
 def home_of(principal: Principal) -> str:
     if principal.account_kind == "borrower":
         return f"{PREFIX}/borrower"
-    if principal.org_kind in ("regulator", "credit_authority", "platform_operator"):
+    if principal.org_kind == "platform_operator":
+        return f"{PREFIX}/boards"
+    if principal.org_kind in ("regulator", "credit_authority"):
         return f"{PREFIX}/regulator"
     if principal.org_kind == "data_provider":
         return f"{PREFIX}/provider"
