@@ -9,7 +9,10 @@ report with the field and a reason code, and the other rows carry on.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -27,6 +30,10 @@ _INT32 = (-(2**31), 2**31 - 1)
 _TRUE = ["true", "1", "是", "y", "yes"]
 _FALSE = ["false", "0", "否", "n", "no"]
 MAX_RECORD_ID = 128
+
+# pyarrow imports pandas on its first conversion of a Python value (about a second on this kind of
+# machine): pay it when the pipeline is imported, as a server does at start, not in the first file.
+pa.scalar("")
 
 
 @dataclass
@@ -62,7 +69,10 @@ class Errors:
 
 
 def halfwidth(col: pa.Array) -> pa.Array:
-    """Full-width → half-width and trimmed; only the rows that need it go through NFKC (it is slow)."""
+    """Full-width → half-width and trimmed; only the rows that need it go through NFKC (it is slow).
+    An all-ASCII column (identifiers, dates, amounts: the usual case) cannot hold full-width forms."""
+    if pc.all(pc.string_is_ascii(col)).as_py() is not False:
+        return pc.utf8_trim_whitespace(col)
     needs = pc.match_substring_regex(col, _FULLWIDTH)
     if pc.any(needs).as_py():
         col = pc.if_else(needs, pc.utf8_normalize(col, "NFKC"), col)
@@ -79,6 +89,20 @@ def _np(mask: pa.Array) -> np.ndarray:
 
 def _values(col: pa.Array, idx: np.ndarray) -> list[str]:
     return [str(v) for v in col.take(pa.array(idx)).to_pylist()]
+
+
+def _per_distinct(col: pa.Array, parse: Callable[[pa.Array], tuple[Any, ...]]) -> tuple[Any, ...]:
+    """``parse(col)`` -> (typed column, bad mask, *extra), computed once per distinct value: a file
+    repeats the same dates, years and codes over and over. Falls back to ``parse(col)`` when most
+    values are distinct (nothing to gain)."""
+    enc = pc.dictionary_encode(col)
+    if not len(enc.dictionary) or 2 * len(enc.dictionary) > len(col):
+        return parse(col)
+    typed, bad, *extra = parse(enc.dictionary)
+    indices = enc.indices
+    present = _np(pc.is_valid(indices))
+    at = pc.fill_null(indices, 0).to_numpy(zero_copy_only=False)
+    return (typed.take(indices), bad[at] & present, *extra)
 
 
 def _parse_dates(col: pa.Array) -> tuple[pa.Array, np.ndarray]:
@@ -156,19 +180,19 @@ def clean_batch(
                     details = [f"{v!r} is not one of: {allowed}" for v in _values(col, idx)]
                     errors.add(rows[idx], spec.name, "enum_value", details)
         elif spec.type == "date32":
-            typed, bad = _parse_dates(col)
+            typed, bad = _per_distinct(col, _parse_dates)
             if bad.any():
                 idx = np.flatnonzero(bad)
                 details = [f"{v!r} is not a valid date (YYYY-MM-DD)" for v in _values(col, idx)]
                 errors.add(rows[idx], spec.name, "invalid_date", details)
         elif spec.type == "bool":
-            typed, bad = _parse_bools(col)
+            typed, bad = _per_distinct(col, _parse_bools)
             if bad.any():
                 idx = np.flatnonzero(bad)
                 details = [f"{v!r} is not a yes/no value" for v in _values(col, idx)]
                 errors.add(rows[idx], spec.name, "invalid_boolean", details)
         else:
-            typed, bad, reason = _parse_numbers(col, spec.type)
+            typed, bad, reason = _per_distinct(col, partial(_parse_numbers, kind=spec.type))
             if bad.any():
                 idx = np.flatnonzero(bad)
                 what = "a number" if spec.type == "float64" else "a whole number in range"

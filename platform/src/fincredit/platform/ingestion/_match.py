@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 import unicodedata
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from fincredit.consent.identifiers import mask
@@ -27,7 +26,7 @@ from ..catalog import CatalogItemDef
 from ..db import LegalPerson, NaturalPerson, Subject
 from ..keyring import Keyring
 from ._blind import blind_indexes
-from ._clean import Errors, halfwidth
+from ._clean import Errors
 
 _CHUNK = 5000
 _CACHE_LIMIT = 500_000
@@ -37,40 +36,65 @@ def normalise_name(name: str) -> str:
     return unicodedata.normalize("NFKC", name).strip()
 
 
-@dataclass
 class SubjectCache:
-    """identifier -> (subject id, registered name) for the identifiers of one submission seen so far."""
+    """identifier -> (subject id, registered name) for the identifiers of one submission seen so far.
 
-    known: dict[str, tuple[int, str]] = field(default_factory=dict)
+    Held as columns, so that a batch's identifiers are resolved by one hash lookup (``index_in``)
+    rather than one dictionary probe per value: a submission repeats the same subjects batch after
+    batch, and a batch of 65,536 rows often carries 60,000 distinct identifiers."""
 
-    def remember(self, code: str, value: tuple[int, str]) -> None:
-        if len(self.known) < _CACHE_LIMIT:
-            self.known[code] = value
+    def __init__(self) -> None:
+        self.codes: pa.Array = pa.array([], pa.string())
+        self.ids = np.zeros(0, dtype=np.int64)
+        self.names: pa.Array = pa.array([], pa.string())
+
+    def find(self, codes: pa.Array) -> np.ndarray:
+        """Position of each code in the cache, -1 where it is not there."""
+        if not len(self.codes):
+            return np.full(len(codes), -1, dtype=np.int64)
+        at = pc.fill_null(pc.index_in(codes, value_set=self.codes), -1)
+        return np.asarray(at.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+    def remember(self, codes: list[str], values: list[tuple[int, str]]) -> None:
+        room = _CACHE_LIMIT - len(self.codes)
+        if room <= 0 or not codes:
+            return
+        codes, values = codes[:room], values[:room]
+        self.codes = pa.concat_arrays([self.codes, pa.array(codes, pa.string())])
+        self.ids = np.concatenate([self.ids, np.array([v[0] for v in values], dtype=np.int64)])
+        self.names = pa.concat_arrays([self.names, pa.array([v[1] for v in values], pa.string())])
 
 
 def _lookup(session: Session, keyring: Keyring, kind: str, codes: list[str]) -> dict[str, tuple[int, str]]:
+    """On the driver connection (one array parameter on PostgreSQL, plain ``IN`` chunks on SQLite):
+    the ORM's expanding ``IN`` costs more to render than the query takes to run."""
     bidx = blind_indexes(keyring, kind, codes)
     by_bidx = dict(zip(bidx, codes, strict=True))
+    person, name_col = ("legal_persons", "name") if kind == "legal" else ("natural_persons", "name_enc")
+    columns = f"s.id, s.code_bidx, p.{name_col}"
+    raw = session.connection().connection.driver_connection
+    rows: list[tuple[Any, ...]] = []
+    if session.get_bind().dialect.name == "postgresql":
+        sql = (
+            f"SELECT {columns} FROM unnest(%s::text[]) AS u(b) JOIN subjects s ON s.code_bidx = u.b "
+            f"JOIN {person} p ON p.subject_id = s.id"
+        )
+        with raw.cursor() as cur:  # type: ignore[union-attr]
+            cur.execute(sql, (bidx,))
+            rows = cur.fetchall()
+    else:
+        for start in range(0, len(bidx), _CHUNK):
+            chunk = bidx[start : start + _CHUNK]
+            sql = (
+                f"SELECT {columns} FROM subjects s JOIN {person} p ON p.subject_id = s.id "
+                f"WHERE s.code_bidx IN ({', '.join('?' * len(chunk))})"
+            )
+            rows.extend(raw.execute(sql, chunk).fetchall())  # type: ignore[union-attr]
     found: dict[str, tuple[int, str]] = {}
-    for start in range(0, len(bidx), _CHUNK):
-        chunk = bidx[start : start + _CHUNK]
-        if kind == "legal":
-            q = (
-                select(Subject.id, Subject.code_bidx, LegalPerson.name)
-                .join(LegalPerson, LegalPerson.subject_id == Subject.id)
-                .where(Subject.code_bidx.in_(chunk))
-            )
-            for sid, b, name in session.execute(q):
-                found[by_bidx[b]] = (int(sid), normalise_name(name))
-        else:
-            q2 = (
-                select(Subject.id, Subject.code_bidx, NaturalPerson.name_enc)
-                .join(NaturalPerson, NaturalPerson.subject_id == Subject.id)
-                .where(Subject.code_bidx.in_(chunk))
-            )
-            for sid, b, enc in session.execute(q2):
-                name = keyring.decrypt(enc, context="natural:name")
-                found[by_bidx[b]] = (int(sid), normalise_name(name))
+    for sid, b, name in rows:
+        if kind != "legal":
+            name = keyring.decrypt(bytes(name), context="natural:name")
+        found[by_bidx[b]] = (int(sid), normalise_name(name))
     return found
 
 
@@ -166,34 +190,38 @@ def match_batch(
     names = table.column("subject_name").take(take)
     uniq = pc.unique(codes)
     pos = pc.index_in(codes, value_set=uniq).to_numpy(zero_copy_only=False).astype(np.int64)
-    uniq_codes: list[str] = uniq.to_pylist()
-    resolved = {c: cache.known[c] for c in uniq_codes if c in cache.known}
-    todo = [c for c in uniq_codes if c not in resolved]
-    if todo:
-        found = _lookup(session, keyring, item.subject_kind, todo)
-        resolved.update(found)
-        for code, value in found.items():
-            cache.remember(code, value)
+    at = cache.find(uniq)
+    cached = at >= 0
+    sid_u = np.full(len(uniq), -1, dtype=np.int64)
+    sid_u[cached] = cache.ids[at[cached]]
+    name_u = cache.names.take(pa.array(at, mask=~cached)) if cached.any() else None
+    todo_at = np.flatnonzero(~cached)
     registered = 0
-    unknown_u = [c for c in uniq_codes if c not in resolved]
-    if unknown_u and item.registers_subjects:
-        # The first row of each new identifier in this batch is the registration record.
-        first = np.full(len(uniq_codes), -1, dtype=np.int64)
-        first[pos[::-1]] = np.arange(len(pos) - 1, -1, -1)
-        where = {c: i for i, c in enumerate(uniq_codes)}
-        first_rows = [int(idx[first[where[c]]]) for c in unknown_u]
-        reg_names = [
-            normalise_name(str(n))
-            for n in table.column("subject_name").take(pa.array(first_rows, pa.int64())).to_pylist()
-        ]
-        details = _registration_details(item, table, first_rows)
-        ids = register_subjects(session, keyring, item.subject_kind, unknown_u, reg_names, **details)
-        for code, name in zip(unknown_u, reg_names, strict=True):
-            resolved[code] = (ids[code], name)
-            cache.remember(code, resolved[code])
-        registered = len(ids)
-    sid_u = np.array([resolved.get(c, (-1, ""))[0] for c in uniq_codes], dtype=np.int64)
-    name_u = pa.array([resolved.get(c, (-1, ""))[1] for c in uniq_codes], pa.string())
+    if len(todo_at):
+        todo: list[str] = uniq.take(pa.array(todo_at)).to_pylist()
+        resolved = _lookup(session, keyring, item.subject_kind, todo)
+        cache.remember(list(resolved), list(resolved.values()))
+        unknown_u = [c for c in todo if c not in resolved]
+        if unknown_u and item.registers_subjects:
+            # The first row of each new identifier in this batch is the registration record.
+            first = np.full(len(uniq), -1, dtype=np.int64)
+            first[pos[::-1]] = np.arange(len(pos) - 1, -1, -1)
+            where = dict(zip(todo, todo_at.tolist(), strict=True))
+            first_rows = [int(idx[first[where[c]]]) for c in unknown_u]
+            reg_names = [
+                normalise_name(str(n))
+                for n in table.column("subject_name").take(pa.array(first_rows, pa.int64())).to_pylist()
+            ]
+            details = _registration_details(item, table, first_rows)
+            ids = register_subjects(session, keyring, item.subject_kind, unknown_u, reg_names, **details)
+            new = [(ids[code], name) for code, name in zip(unknown_u, reg_names, strict=True)]
+            resolved.update(zip(unknown_u, new, strict=True))
+            cache.remember(unknown_u, new)
+            registered = len(ids)
+        values = [resolved.get(c, (-1, "")) for c in todo]
+        sid_u[todo_at] = np.array([v[0] for v in values], dtype=np.int64)
+        todo_names = pa.array([v[1] for v in values], pa.string())
+        name_u = todo_names if name_u is None else pc.replace_with_mask(name_u, pa.array(~cached), todo_names)
     sid = sid_u[pos]
     unknown = sid < 0
     if unknown.any():
@@ -204,7 +232,7 @@ def match_batch(
             for c in codes.filter(pa.array(unknown)).to_pylist()
         ]
         errors.add(rows[bad], "subject_id", "unknown_subject", details_u)
-    given = halfwidth(names)
+    given = names  # cleaned like every text field (half-width, trimmed)
     differs = pc.not_equal(given, name_u.take(pa.array(pos))).to_numpy(zero_copy_only=False)
     mismatch = np.asarray(differs, dtype=bool) & ~unknown
     if mismatch.any():

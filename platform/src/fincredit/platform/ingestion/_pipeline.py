@@ -298,12 +298,17 @@ def ingest_file(
             ok &= subject_ids >= 0
             rids = table.column("provider_record_id").to_pylist()
             dup = []
-            for i in np.flatnonzero(ok).tolist():
-                rid = rids[i]
-                if rid in seen_ids:
-                    dup.append(i)
-                else:
-                    seen_ids.add(rid)
+            candidates = np.flatnonzero(ok).tolist()
+            fresh_ids = {rids[i] for i in candidates}
+            if len(fresh_ids) == len(candidates) and seen_ids.isdisjoint(fresh_ids):
+                seen_ids |= fresh_ids  # the usual case: no record id repeats, decided by set operations
+            else:
+                for i in candidates:
+                    rid = rids[i]
+                    if rid in seen_ids:
+                        dup.append(i)
+                    else:
+                        seen_ids.add(rid)
             if dup:
                 d = np.array(dup, dtype=np.int64)
                 errors.add(
