@@ -122,3 +122,10 @@ def test_the_cli_sub_app_refuses_to_run_without_a_token(tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 2
+
+
+def test_the_bank_cli_offers_scoring_next_to_alignment() -> None:
+    from fincredit.federation.cli import app
+
+    output = CliRunner().invoke(app, ["scoring", "score", "--help"]).output
+    assert "--model" in output and "--platform" in output

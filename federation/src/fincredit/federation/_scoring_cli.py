@@ -1,6 +1,6 @@
 """``fincredit-bank scoring score``: encrypted scoring of an applicant file (Parquet or CSV in and out).
 
-The CLI owner mounts ``scoring_app`` (``app.add_typer(scoring_app, name="scoring")``). The file is
+``fincredit.federation.cli`` mounts ``scoring_app`` under ``fincredit-bank scoring``. The file is
 read and written in batches (Parquet row groups, CSV chunks), so a file of any size scores in bounded
 memory; inside a batch the scorer sizes its requests itself.
 

@@ -5,6 +5,8 @@
         --scope joint_modelling --job-id loans-2026q4 --out aligned.csv
     fincredit-bank jobs
     fincredit-bank status loans-2026q4
+    fincredit-bank scoring score applicants.parquet scores.parquet --model bank_half.json \\
+        --platform https://credit.example --id-column uscc
 
 Job state lives in ``--workdir`` (default ``./.fincredit``). Rerunning ``align`` for a job that already
 aligned reuses the saved alignment; for a job that failed or was interrupted it aligns again.
@@ -25,11 +27,13 @@ from rich.table import Table
 from fincredit.federation._http_link import PlatformConnection
 from fincredit.federation._jobs import JobState, JobStore
 from fincredit.federation._psi_protocol import Alignment
+from fincredit.federation._scoring_cli import scoring_app
 from fincredit.federation.errors import FederationError, WireError
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="fincredit bank-side joint-modelling jobs."
 )
+app.add_typer(scoring_app, name="scoring")
 _console = Console(stderr=True)
 
 WorkdirOpt = Annotated[Path, typer.Option("--workdir", help="Where job state is kept.")]
