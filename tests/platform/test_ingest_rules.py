@@ -220,3 +220,66 @@ def test_valid_until_matches_the_scalar_rule_on_many_dates() -> None:
     dates = [dt.date(2016, 1, 1) + dt.timedelta(days=int(d)) for d in days]
     got = valid_until(it, pa.table({"rated_date": pa.array(dates, pa.date32())})).to_pylist()
     assert got == [add_years(d, 3) for d in dates]
+
+
+def test_staged_json_and_content_hash_match_the_per_row_encoding() -> None:
+    """The loader builds the records' JSON column-wise; it must be byte for byte what ``json`` writes
+    per row (the content hash of already stored records depends on it), escapes and floats included."""
+    import hashlib
+    import json
+
+    from fincredit.platform.ingestion._load import stage_rows
+    from fincredit.platform.keyring import Keyring
+
+    it = item("court_judgment")  # strings, a date and a float
+    texts = ['引号"在内', "back\\slash", "tab\there", "new\nline", "\x01ctl", "中文", "\u2028", ""]
+    rows = []
+    for i, t in enumerate(texts * 3):
+        row = {n: None for n in it.column_names}
+        row.update(provider_record_id=f"r-{i}", subject_id=USCC, subject_name="宁波示范科技有限公司")
+        row["report_month"] = "2025-05"
+        for f in it.fields:
+            if f.type == "string":
+                row[f.name] = f.enum[i % len(f.enum)] if f.enum else t + str(i)
+                if i % 7 == 0 and not f.required:
+                    row[f.name] = None
+            elif f.type == "date32":
+                row[f.name] = "2024-02-29"
+            elif f.type == "float64":
+                row[f.name] = ["1e16", "0.1", "100", "-2.5", "3.14159265358979"][i % 5]
+            else:
+                row[f.name] = str(i)
+        rows.append(row)
+    batch = pa.RecordBatch.from_pylist(rows, schema=pa.schema([(n, pa.string()) for n in it.column_names]))
+    table, errors = clean_batch(batch, it, offset=0, month="2025-06", today=TODAY)
+    assert not len(errors)
+    keyring = Keyring(data_key=b"k" * 32, index_key=b"i" * 32, signing_key=None)  # type: ignore[arg-type]
+    sids = np.arange(len(rows), dtype=np.int64) + 7
+    staged = stage_rows(it, table, sids, keyring)
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    public = [f.name for f in it.fields if not f.sensitive]
+    for i, (rid, sid, _month, data, _enc, digest, _event, _until) in enumerate(staged):
+        values = {}
+        for name in public:
+            v = table.column(name)[i].as_py()
+            values[name] = v.isoformat() if isinstance(v, dt.date) else v
+        expected = dumps(values)
+        assert (rid, sid, data) == (f"r-{i}", i + 7, expected)
+        assert digest == hashlib.sha256(f"{sid}\x1f{expected}\x1f".encode()).hexdigest()
+
+
+def test_repeated_values_are_parsed_like_distinct_ones() -> None:
+    """Typed fields are parsed once per distinct value; the result is spread back to every row."""
+    dates = ["2025/4/15", "20250230", None, "2025-04-15", "bad", "2025.01.02"] * 20
+    years = ["2024", "x", None, "２０２３", "2022"] * 24
+    rows = [
+        tax_row(provider_record_id=f"r-{i}", rated_date=d, rating_year=y)
+        for i, (d, y) in enumerate(zip(dates, years, strict=True))
+    ]
+    table, errs, _ = run("tax_rating", rows)
+    for i, (d, y) in enumerate(zip(dates, years, strict=True)):
+        _, one, _ = run("tax_rating", [rows[i]])
+        mine = sorted((f, reason) for r, f, reason in errs if r == 100 + i)
+        assert mine == sorted((f, reason) for _, f, reason in one), (d, y)
+        single, _, _ = run("tax_rating", [rows[i]])
+        assert table.slice(i, 1).to_pylist() == single.to_pylist()

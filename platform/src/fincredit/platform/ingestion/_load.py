@@ -10,7 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -34,6 +37,43 @@ _COLUMNS = (
     "event_date",
     "valid_until",
 )
+
+
+# The order of the tuples ``Loader`` writes into ``credit_records``.
+_WRITE_COLUMNS = (
+    "subject_id",
+    "subject_kind",
+    "item_code",
+    "provider_org_id",
+    "provider_record_id",
+    "version",
+    "current",
+    "report_month",
+    "data",
+    "sensitive_enc",
+    "content_hash",
+    "event_date",
+    "valid_until",
+    "negative",
+    "submission_id",
+    "catalog_version_id",
+    "loaded_at",
+    "under_objection",
+)
+
+
+@contextmanager
+def _local_settings(cur: Any, settings: dict[str, str]) -> Iterator[None]:
+    """Planner settings for the statements inside, restored to their previous values after."""
+    cur.execute("SELECT " + ", ".join(f"current_setting('{k}')" for k in settings))
+    before = cur.fetchone()
+    for k, v in settings.items():
+        cur.execute("SELECT set_config(%s, %s, true)", (k, v))
+    try:
+        yield
+    finally:
+        for k, v in zip(settings, before, strict=True):
+            cur.execute("SELECT set_config(%s, %s, true)", (k, v))
 
 
 @dataclass
@@ -63,44 +103,74 @@ def valid_until(item: CatalogItemDef, table: pa.Table) -> pa.Array:
     return pa.array(out.astype(np.int32), pa.int32(), mask=~present).cast(pa.date32())
 
 
-def _json_columns(item: CatalogItemDef, table: pa.Table, names: list[str]) -> list[list[object]]:
-    cols = []
-    for name in names:
-        col = table.column(name)
-        if item.field(name).type == "date32":
-            col = pc.cast(col, pa.string())
-        cols.append(col.to_pylist())
-    return cols
+_DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# What ``json.dumps(..., ensure_ascii=False)`` escapes in a string (everything else is copied as is).
+_JSON_ESCAPED = r'[\x00-\x1f"\\]'
+
+
+def _json_texts(item: CatalogItemDef, table: pa.Table, name: str) -> pa.Array:
+    """The JSON text of each value of one column, byte for byte what ``_DUMPS`` writes for it (the
+    content hash depends on it): built with Arrow string kernels, with Python only for values that
+    need escaping and for floats (whose ``repr`` Arrow does not reproduce)."""
+    col = table.column(name)
+    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    kind = item.field(name).type
+    if kind == "float64":
+        texts = pa.array([None if v is None else _DUMPS(v) for v in col.to_pylist()], pa.string())
+    elif kind in ("int32", "int64", "bool"):
+        texts = pc.cast(col, pa.string())  # 42, -7, true, false: as json writes them
+    else:  # string; date32 as its ISO text
+        s = pc.cast(col, pa.string())
+        texts = pc.binary_join_element_wise('"', s, '"', "")
+        needs = pc.fill_null(pc.match_substring_regex(s, _JSON_ESCAPED), False)
+        if pc.any(needs).as_py():
+            escaped = pa.array([_DUMPS(v) for v in s.filter(needs).to_pylist()], pa.string())
+            texts = pc.replace_with_mask(texts, needs, escaped)
+    return pc.fill_null(texts, "null")
+
+
+def _json_objects(item: CatalogItemDef, table: pa.Table, names: list[str]) -> pa.Array:
+    """``_DUMPS(dict(zip(names, row)))`` for every row, as one string column."""
+    if not names:
+        return pa.array(["{}"] * table.num_rows, pa.string())
+    parts: list[object] = []
+    for k, name in enumerate(names):
+        parts.append(("{" if k == 0 else ",") + _DUMPS(name) + ":")
+        parts.append(_json_texts(item, table, name))
+    parts.append("}")
+    return pc.binary_join_element_wise(*parts, "")
 
 
 def stage_rows(
     item: CatalogItemDef, table: pa.Table, subject_ids: np.ndarray, keyring: Keyring
 ) -> list[tuple[object, ...]]:
-    """One tuple per accepted row, in ``_COLUMNS`` order."""
+    """One tuple per accepted row, in ``_COLUMNS`` order. The JSON of the public fields and the
+    content hash's input are built column-wise; what stays per row is the hash itself and, for items
+    with sensitive fields, their encryption."""
     public = [f.name for f in item.fields if not f.sensitive]
     secret = list(item.sensitive_fields)
-    pub_cols = _json_columns(item, table, public)
-    sec_cols = _json_columns(item, table, secret)
+    n = table.num_rows
+    data_col = _json_objects(item, table, public)
+    sids = pa.array(np.asarray(subject_ids, dtype=np.int64), pa.int64())
+    if secret:
+        secret_col = _json_objects(item, table, secret)
+        secret_json = secret_col.to_pylist()
+        context = f"record:{item.code}"
+        encrypt = keyring.encrypt
+        encs: list[bytes | None] = [encrypt(v, context=context) for v in secret_json]
+    else:
+        secret_col = pa.scalar("")
+        encs = [None] * n
+    hashed = pc.binary_join_element_wise(pc.cast(sids, pa.string()), data_col, secret_col, "\x1f")
+    sha = hashlib.sha256
+    digests = [sha(v).hexdigest() for v in hashed.cast(pa.binary()).to_pylist()]
     event = pc.cast(table.column(item.event_date_field), pa.string()).to_pylist()
     until = pc.cast(valid_until(item, table), pa.string()).to_pylist()
     rids = table.column("provider_record_id").to_pylist()
     months = table.column("report_month").to_pylist()
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    sha = hashlib.sha256
-    rows: list[tuple[object, ...]] = []
-    pub_rows = zip(*pub_cols, strict=True) if pub_cols else iter([()] * table.num_rows)
-    sec_rows = zip(*sec_cols, strict=True) if sec_cols else None
-    for i, values in enumerate(pub_rows):
-        data = dumps(dict(zip(public, values, strict=True)))
-        sid = int(subject_ids[i])
-        if sec_rows is not None:
-            secret_json = dumps(dict(zip(secret, next(sec_rows), strict=True)))
-            enc: bytes | None = keyring.encrypt(secret_json, context=f"record:{item.code}")
-        else:
-            secret_json, enc = "", None
-        digest = sha(f"{sid}\x1f{data}\x1f{secret_json}".encode()).hexdigest()
-        rows.append((rids[i], sid, months[i], data, enc, digest, event[i], until[i]))
-    return rows
+    return list(
+        zip(rids, sids.to_pylist(), months, data_col.to_pylist(), encs, digests, event, until, strict=True)
+    )
 
 
 class Loader:
@@ -129,24 +199,20 @@ class Loader:
         if self.dialect == "postgresql":
             # One index probe per id, forced: inside the loading transaction the statistics still
             # describe the table as it was before (often empty), and the planner would otherwise pick
-            # a nested loop over the item's rows or a scan per id — quadratic on a large file.
-            raw = self.session.connection().connection.driver_connection
+            # a nested loop over the item's rows or a scan per id — quadratic on a large file. The
+            # ids go as one binary array parameter (the text form costs more to build and parse than
+            # the probes), and without JIT (its compilation took longer than the query ran).
             sql = (
-                "SELECT u.rid, x.id, x.version, x.content_hash FROM unnest(%s::text[]) AS u(rid) "
+                "SELECT u.rid, x.id, x.version, x.content_hash FROM unnest(%b::text[]) AS u(rid) "
                 "CROSS JOIN LATERAL (SELECT r.id, r.version, r.content_hash FROM credit_records r "
                 "WHERE r.provider_org_id = %s AND r.item_code = %s AND r.provider_record_id = u.rid "
                 "AND r.current LIMIT 1) AS x"
             )
-            with raw.cursor() as cur:  # type: ignore[union-attr]
-                cur.execute("SET LOCAL enable_seqscan = off")
-                cur.execute("SET LOCAL enable_bitmapscan = off")
-                try:
-                    cur.execute(sql, (rids, self.item.provider_org_id, self.item.code))
-                    for rid, row_id, version, digest in cur.fetchall():
-                        out[rid] = (int(row_id), int(version), digest)
-                finally:
-                    cur.execute("SET LOCAL enable_seqscan = on")
-                    cur.execute("SET LOCAL enable_bitmapscan = on")
+            settings = {"enable_seqscan": "off", "enable_bitmapscan": "off", "jit": "off"}
+            with self._raw.cursor() as cur, _local_settings(cur, settings):
+                cur.execute(sql, (rids, self.item.provider_org_id, self.item.code))
+                for rid, row_id, version, digest in cur.fetchall():
+                    out[rid] = (int(row_id), int(version), digest)
             return out
         t = CreditRecord
         for start in range(0, len(rids), _LOOKUP_CHUNK):
@@ -160,73 +226,79 @@ class Loader:
                 out[rid] = (int(row_id), int(version), digest)
         return out
 
-    def _write(self, rows: list[dict[str, object]]) -> None:
-        raw = self.session.connection().connection.driver_connection
-        cols = list(rows[0])
+    @property
+    def _raw(self) -> Any:
+        return self.session.connection().connection.driver_connection
+
+    def _close_versions(self, ids: list[int]) -> None:
         if self.dialect == "postgresql":
-            with raw.cursor() as cur, cur.copy(f"COPY credit_records ({', '.join(cols)}) FROM STDIN") as copy:  # type: ignore[union-attr]
-                for row in rows:
-                    copy.write_row(tuple(row.values()))
-        else:
-            # The storage formats SQLAlchemy uses on SQLite (ISO dates, naive UTC timestamps, 0/1).
-            stamp = self.now.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-            values = [
-                tuple(
-                    stamp if c == "loaded_at" else int(v) if isinstance(v, bool) else v
-                    for c, v in row.items()
+            with self._raw.cursor() as cur:
+                cur.execute(
+                    "UPDATE credit_records SET current = false, superseded_at = %s WHERE id = ANY(%b)",
+                    (self.now, ids),
                 )
-                for row in rows
-            ]
-            marks = ", ".join("?" * len(cols))
-            raw.executemany(f"INSERT INTO credit_records ({', '.join(cols)}) VALUES ({marks})", values)  # type: ignore[union-attr]
+            return
+        for start in range(0, len(ids), _LOOKUP_CHUNK):
+            self.session.execute(
+                update(CreditRecord)
+                .where(CreditRecord.id.in_(ids[start : start + _LOOKUP_CHUNK]))
+                .values(current=False, superseded_at=self.now)
+            )
+
+    def _write(self, rows: list[tuple[object, ...]]) -> None:
+        """Insert ``_WRITE_COLUMNS`` tuples: COPY on PostgreSQL, executemany on SQLite."""
+        cols = ", ".join(_WRITE_COLUMNS)
+        if self.dialect == "postgresql":
+            with self._raw.cursor() as cur, cur.copy(f"COPY credit_records ({cols}) FROM STDIN") as copy:
+                write = copy.write_row
+                for row in rows:
+                    write(row)
+        else:
+            marks = ", ".join("?" * len(_WRITE_COLUMNS))
+            self._raw.executemany(f"INSERT INTO credit_records ({cols}) VALUES ({marks})", rows)
 
     def load(self, rows: list[tuple[object, ...]]) -> None:
         if not rows:
             return
         current = self._current([str(r[0]) for r in rows])
         item = self.item
-        fresh: list[dict[str, object]] = []
+        if self.dialect == "postgresql":
+            yes: object = True
+            no: object = False
+            loaded: object = self.now
+        else:  # the storage formats SQLAlchemy uses on SQLite (0/1, naive UTC timestamps)
+            yes, no = 1, 0
+            loaded = self.now.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        negative = yes if item.negative else no
+        # _WRITE_COLUMNS around the staged values (rid, subject, month, data, enc, hash, event, until).
+        kind, code, org = item.subject_kind, item.code, item.provider_org_id
+        tail = (negative, self.submission_id, item.version_id, loaded, no)
+        fresh: list[tuple[object, ...]] = []
         replaced: list[int] = []
-        for rid, sid, month, data, enc, digest, event, until in rows:
-            version = 1
-            cur = current.get(str(rid))
-            if cur is not None:
-                if cur[2] == digest:
-                    self.counts.unchanged += 1
-                    continue
-                replaced.append(cur[0])
-                version = cur[1] + 1
-            else:
-                self.counts.new += 1
-            fresh.append(
-                {
-                    "subject_id": sid,
-                    "subject_kind": item.subject_kind,
-                    "item_code": item.code,
-                    "provider_org_id": item.provider_org_id,
-                    "provider_record_id": rid,
-                    "version": version,
-                    "current": True,
-                    "report_month": month,
-                    "data": data,
-                    "sensitive_enc": enc,
-                    "content_hash": digest,
-                    "event_date": event,
-                    "valid_until": until,
-                    "negative": item.negative,
-                    "submission_id": self.submission_id,
-                    "catalog_version_id": item.version_id,
-                    "loaded_at": self.now,
-                    "under_objection": False,
-                }
-            )
+        if not current:
+            self.counts.new += len(rows)
+            fresh = [
+                (sid, kind, code, org, rid, 1, yes, month, data, enc, digest, event, until, *tail)
+                for rid, sid, month, data, enc, digest, event, until in rows
+            ]
+        else:
+            for rid, sid, month, data, enc, digest, event, until in rows:
+                version = 1
+                cur = current.get(str(rid))
+                if cur is not None:
+                    if cur[2] == digest:
+                        self.counts.unchanged += 1
+                        continue
+                    replaced.append(cur[0])
+                    version = cur[1] + 1
+                else:
+                    self.counts.new += 1
+                fresh.append(
+                    (sid, kind, code, org, rid, version, yes, month, data, enc, digest, event, until, *tail)
+                )
         self.counts.changed += len(replaced)
-        for start in range(0, len(replaced), _LOOKUP_CHUNK):
-            self.session.execute(
-                update(CreditRecord)
-                .where(CreditRecord.id.in_(replaced[start : start + _LOOKUP_CHUNK]))
-                .values(current=False, superseded_at=self.now)
-            )
+        if replaced:
+            self._close_versions(replaced)
         if fresh:
             self._write(fresh)
 

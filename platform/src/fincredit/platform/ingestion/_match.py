@@ -76,8 +76,8 @@ def _lookup(session: Session, keyring: Keyring, kind: str, codes: list[str]) -> 
     rows: list[tuple[Any, ...]] = []
     if session.get_bind().dialect.name == "postgresql":
         sql = (
-            f"SELECT {columns} FROM unnest(%s::text[]) AS u(b) JOIN subjects s ON s.code_bidx = u.b "
-            f"JOIN {person} p ON p.subject_id = s.id"
+            f"SELECT {columns} FROM subjects s JOIN {person} p ON p.subject_id = s.id "
+            "WHERE s.code_bidx = ANY(%s::text[])"
         )
         with raw.cursor() as cur:  # type: ignore[union-attr]
             cur.execute(sql, (bidx,))
