@@ -15,8 +15,11 @@ from pathlib import Path
 import pytest
 import uvicorn
 
+from fincredit.platform.db import Account
+from fincredit.platform.identity.accounts import set_password
 from fincredit.platform.services import Services, build_services
 from fincredit.platform.settings import Settings
+from fincredit.platform.testing import Institution, new_institution
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
@@ -107,3 +110,23 @@ def page(browser):  # type: ignore[no-untyped-def]
 
 def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+STAFF_PASSWORD = "browser-pass-2026"
+
+
+def staff(live: LiveServer, kind: str) -> tuple[Institution, str]:
+    """A new institution of ``kind`` whose account has a web password; returns it and its username."""
+    inst = new_institution(live.services, kind)
+    with live.services.tx() as session:
+        username = session.get(Account, inst.account_id).username
+        set_password(session, username, STAFF_PASSWORD)
+    return inst, username
+
+
+def login(page, live: LiveServer, username: str, password: str = STAFF_PASSWORD) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{live.url}/web/login")
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(password)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_load_state()

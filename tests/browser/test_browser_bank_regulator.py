@@ -10,42 +10,23 @@ from pathlib import Path
 
 import pytest
 
-from fincredit.platform.db import Account
-from fincredit.platform.identity.passwords import hash_password
 from fincredit.platform.identity.principal import Principal
 from fincredit.platform.supervision import add_expert, file_plan, record_inspection
-from fincredit.platform.testing import Institution, new_institution
+from fincredit.platform.testing import new_institution
 
 from ..platform.test_web_bank_regulator import held_out_evaluation, seed_job
-from .conftest import shot
+from .conftest import login, shot, staff
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-PASSWORD = "browser-pass-2026"
-
-
-def _staff(live, kind: str) -> tuple[Institution, str]:  # type: ignore[no-untyped-def]
-    inst = new_institution(live.services, kind)
-    with live.services.tx() as session:
-        account = session.get(Account, inst.account_id)
-        account.password_hash = hash_password(PASSWORD)
-        return inst, account.username
-
-
-def _login(page, live, username: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(f"{live.url}/web/login")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_load_state()
 
 
 def test_bank_sees_its_joint_model_with_roc_and_ks_charts(page, live) -> None:  # type: ignore[no-untyped-def]
-    bank, username = _staff(live, "bank")
+    bank, username = staff(live, "bank")
     job_id = seed_job(live.services, bank)
     seed_job(live.services, bank, state="training", purpose="贷后预警模型")
     ev = held_out_evaluation()
 
-    _login(page, live, username)
+    login(page, live, username)
     page.get_by_role("link", name="联合建模", exact=True).click()
     page.wait_for_load_state()
     assert page.locator("#jobs tbody tr").count() == 2
@@ -64,7 +45,7 @@ def test_bank_sees_its_joint_model_with_roc_and_ks_charts(page, live) -> None:  
 
 
 def test_supervisor_reads_and_downloads_the_report_and_filters_records(page, live) -> None:  # type: ignore[no-untyped-def]
-    authority, username = _staff(live, "credit_authority")
+    authority, username = staff(live, "credit_authority")
     bank = new_institution(live.services, "bank")
     principal = Principal(
         authority.account_id, "institution", authority.org_id, "credit_authority", authority.org_id
@@ -90,7 +71,7 @@ def test_supervisor_reads_and_downloads_the_report_and_filters_records(page, liv
         )
         add_expert(session, {"name": "王专家", "field": "信息安全", "affiliation": "宁波大学"})
 
-    _login(page, live, username)
+    login(page, live, username)
     page.get_by_role("link", name="月度报告").click()
     page.wait_for_load_state()
     period = dt.datetime.now(dt.UTC).strftime("%Y-%m")

@@ -14,36 +14,18 @@ import pytest
 from sqlalchemy import select
 
 from fincredit.platform.catalog import change_catalog, current_version
-from fincredit.platform.db import Account, utcnow
+from fincredit.platform.db import utcnow
 from fincredit.platform.db.boards import BoardProduct
 from fincredit.platform.db.free import FinancingNeed, LoanProduct, MatchLead
 from fincredit.platform.db.records import Submission, SubmissionFeedback
 from fincredit.platform.free.testing import grant_consent, new_enterprise
-from fincredit.platform.identity.passwords import hash_password
 from fincredit.platform.ingestion import due_date, local_date
-from fincredit.platform.testing import Institution, new_institution
+from fincredit.platform.testing import new_institution
 
-from .conftest import shot
+from .conftest import login, shot, staff
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-PASSWORD = "browser-pass-2026"
 REGION = "330225"  # 象山县
-
-
-def _staff(live, kind: str) -> tuple[Institution, str]:  # type: ignore[no-untyped-def]
-    inst = new_institution(live.services, kind)
-    with live.services.tx() as session:
-        account = session.get(Account, inst.account_id)
-        account.password_hash = hash_password(PASSWORD)
-        return inst, account.username
-
-
-def _login(page, live, username: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(f"{live.url}/web/login")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_load_state()
 
 
 def _fits_phone(page) -> bool:  # type: ignore[no-untyped-def]
@@ -106,8 +88,8 @@ def _grant_one(live, product_id: str) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_team_edits_and_publishes_a_board_that_anyone_can_read(page, live) -> None:  # type: ignore[no-untyped-def]
-    _team, username = _staff(live, "district_team")
-    _login(page, live, username)
+    _team, username = staff(live, "district_team")
+    login(page, live, username)
     assert page.url.endswith("/web/team/boards")
     shot(page, "team-boards")
 
@@ -149,9 +131,9 @@ def test_team_edits_and_publishes_a_board_that_anyone_can_read(page, live) -> No
     shot(page, "team-board-published")
 
     # Another team may not edit it.
-    _other, other_name = _staff(live, "sector_team")
+    _other, other_name = staff(live, "sector_team")
     page.context.clear_cookies()
-    _login(page, live, other_name)
+    login(page, live, other_name)
     response = page.goto(f"{live.url}/web/team/boards/{board_id}")
     assert response is not None and response.status == 403
     assert "无权访问" in page.locator("main").inner_text()
@@ -181,7 +163,7 @@ def test_team_edits_and_publishes_a_board_that_anyone_can_read(page, live) -> No
 
 
 def _provider_with_feedback(live) -> tuple[str, int, str]:  # type: ignore[no-untyped-def]
-    inst, username = _staff(live, "data_provider")
+    inst, username = staff(live, "data_provider")
     item = "admin_licence"
     today = local_date(utcnow())
     last = f"{today.year - 1:04d}-12" if today.month == 1 else f"{today.year:04d}-{today.month - 1:02d}"
@@ -224,7 +206,7 @@ def _provider_with_feedback(live) -> tuple[str, int, str]:  # type: ignore[no-un
 
 def test_provider_files_a_nil_report_downloads_feedback_and_verifies(page, live, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     username, sub_id, item = _provider_with_feedback(live)
-    _login(page, live, username)
+    login(page, live, username)
     assert page.url.endswith("/web/provider")
     assert "下一个报送截止日" in page.locator("#next-due").inner_text()
     shot(page, "provider-deadlines")
