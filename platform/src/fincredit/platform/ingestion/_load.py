@@ -141,12 +141,24 @@ def _json_objects(item: CatalogItemDef, table: pa.Table, names: list[str]) -> pa
     return pc.binary_join_element_wise(*parts, "")
 
 
-def stage_rows(
-    item: CatalogItemDef, table: pa.Table, subject_ids: np.ndarray, keyring: Keyring
-) -> list[tuple[object, ...]]:
-    """One tuple per accepted row, in ``_COLUMNS`` order. The JSON of the public fields and the
-    content hash's input are built column-wise; what stays per row is the hash itself and, for items
-    with sensitive fields, their encryption."""
+@dataclass
+class Staged:
+    """Accepted rows ready to load, as columns named and ordered like ``_COLUMNS`` (dates as text)."""
+
+    table: pa.Table
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    def rows(self) -> list[tuple[object, ...]]:
+        """One tuple per row, in ``_COLUMNS`` order."""
+        return list(zip(*(c.to_pylist() for c in self.table.columns), strict=True))
+
+
+def stage_batch(item: CatalogItemDef, table: pa.Table, subject_ids: np.ndarray, keyring: Keyring) -> Staged:
+    """The accepted rows of a batch staged for loading. The JSON of the public fields and the content
+    hash's input are built column-wise; what stays per row is the hash itself and, for items with
+    sensitive fields, their encryption."""
     public = [f.name for f in item.fields if not f.sensitive]
     secret = list(item.sensitive_fields)
     n = table.num_rows
@@ -154,23 +166,46 @@ def stage_rows(
     sids = pa.array(np.asarray(subject_ids, dtype=np.int64), pa.int64())
     if secret:
         secret_col = _json_objects(item, table, secret)
-        secret_json = secret_col.to_pylist()
         context = f"record:{item.code}"
         encrypt = keyring.encrypt
-        encs: list[bytes | None] = [encrypt(v, context=context) for v in secret_json]
+        encs = pa.array([encrypt(v, context=context) for v in secret_col.to_pylist()], pa.binary())
     else:
         secret_col = pa.scalar("")
-        encs = [None] * n
+        encs = pa.nulls(n, pa.binary())
     hashed = pc.binary_join_element_wise(pc.cast(sids, pa.string()), data_col, secret_col, "\x1f")
     sha = hashlib.sha256
-    digests = [sha(v).hexdigest() for v in hashed.cast(pa.binary()).to_pylist()]
-    event = pc.cast(table.column(item.event_date_field), pa.string()).to_pylist()
-    until = pc.cast(valid_until(item, table), pa.string()).to_pylist()
-    rids = table.column("provider_record_id").to_pylist()
-    months = table.column("report_month").to_pylist()
-    return list(
-        zip(rids, sids.to_pylist(), months, data_col.to_pylist(), encs, digests, event, until, strict=True)
-    )
+    digests = pa.array([sha(v).hexdigest() for v in hashed.cast(pa.binary()).to_pylist()], pa.string())
+    columns = [
+        table.column("provider_record_id"),
+        sids,
+        table.column("report_month"),
+        data_col,
+        encs,
+        digests,
+        pc.cast(table.column(item.event_date_field), pa.string()),
+        pc.cast(valid_until(item, table), pa.string()),
+    ]
+    return Staged(pa.table(columns, names=list(_COLUMNS)))
+
+
+def stage_rows(
+    item: CatalogItemDef, table: pa.Table, subject_ids: np.ndarray, keyring: Keyring
+) -> list[tuple[object, ...]]:
+    """One tuple per accepted row, in ``_COLUMNS`` order (``stage_batch`` as rows)."""
+    return stage_batch(item, table, subject_ids, keyring).rows()
+
+
+def _copy_text(col: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A text column in COPY's text format: backslash, tab, newline and return escaped, null as \\N."""
+    s = pc.cast(col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col, pa.string())
+    if pc.any(pc.fill_null(pc.match_substring_regex(s, r"[\\\t\n\r]"), False)).as_py():
+        for raw, escaped in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
+            s = pc.replace_substring(s, raw, escaped)
+    return pc.fill_null(s, "\\N")
+
+
+def _copy_scalar(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
 class Loader:
@@ -245,62 +280,96 @@ class Loader:
                 .values(current=False, superseded_at=self.now)
             )
 
-    def _write(self, rows: list[tuple[object, ...]]) -> None:
-        """Insert ``_WRITE_COLUMNS`` tuples: COPY on PostgreSQL, executemany on SQLite."""
+    def _copy_payload(self, staged: pa.Table, versions: np.ndarray) -> pa.Buffer:
+        """The rows in COPY's text format (``_WRITE_COLUMNS``), built with Arrow string kernels."""
+        item = self.item
+        encs = staged.column("sensitive_enc").combine_chunks()
+        if encs.null_count == len(encs):
+            enc_text: pa.Array | pa.Scalar = pa.scalar("\\N")
+        else:
+            enc_text = pa.array(["\\N" if b is None else "\\\\x" + b.hex() for b in encs.to_pylist()])
+        loaded = self.now.astimezone(dt.UTC).isoformat()
+        fields = [
+            pc.cast(staged.column("subject_id").combine_chunks(), pa.string()),
+            _copy_scalar(item.subject_kind),
+            _copy_scalar(item.code),
+            _copy_scalar(item.provider_org_id),
+            _copy_text(staged.column("provider_record_id")),
+            pc.cast(pa.array(versions, pa.int64()), pa.string()),
+            "t",
+            _copy_text(staged.column("report_month")),
+            _copy_text(staged.column("data")),
+            enc_text,
+            _copy_text(staged.column("content_hash")),
+            _copy_text(staged.column("event_date")),
+            _copy_text(staged.column("valid_until")),
+            "t" if item.negative else "f",
+            str(self.submission_id),
+            str(item.version_id),
+            loaded,
+            "f",
+        ]
+        lines = pc.binary_join_element_wise(*fields, "\t")
+        lines = pc.binary_join_element_wise(lines, "", "\n")  # every line ends with a newline
+        offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[
+            lines.offset : lines.offset + len(lines) + 1
+        ]
+        return lines.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
+
+    def _write(self, staged: pa.Table, versions: np.ndarray) -> None:
+        """Insert the rows: one COPY on PostgreSQL, executemany on SQLite."""
         cols = ", ".join(_WRITE_COLUMNS)
         if self.dialect == "postgresql":
+            payload = self._copy_payload(staged, versions)
             with self._raw.cursor() as cur, cur.copy(f"COPY credit_records ({cols}) FROM STDIN") as copy:
-                write = copy.write_row
-                for row in rows:
-                    write(row)
-        else:
-            marks = ", ".join("?" * len(_WRITE_COLUMNS))
-            self._raw.executemany(f"INSERT INTO credit_records ({cols}) VALUES ({marks})", rows)
-
-    def load(self, rows: list[tuple[object, ...]]) -> None:
-        if not rows:
+                copy.write(memoryview(payload))
             return
-        current = self._current([str(r[0]) for r in rows])
         item = self.item
-        if self.dialect == "postgresql":
-            yes: object = True
-            no: object = False
-            loaded: object = self.now
-        else:  # the storage formats SQLAlchemy uses on SQLite (0/1, naive UTC timestamps)
-            yes, no = 1, 0
-            loaded = self.now.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-        negative = yes if item.negative else no
-        # _WRITE_COLUMNS around the staged values (rid, subject, month, data, enc, hash, event, until).
+        # The storage formats SQLAlchemy uses on SQLite (0/1, naive UTC timestamps).
+        loaded = self.now.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
         kind, code, org = item.subject_kind, item.code, item.provider_org_id
-        tail = (negative, self.submission_id, item.version_id, loaded, no)
-        fresh: list[tuple[object, ...]] = []
+        tail = (int(item.negative), self.submission_id, item.version_id, loaded, 0)
+        rows = [
+            (sid, kind, code, org, rid, version, 1, month, data, enc, digest, event, until, *tail)
+            for (rid, sid, month, data, enc, digest, event, until), version in zip(
+                Staged(staged).rows(), versions.tolist(), strict=True
+            )
+        ]
+        marks = ", ".join("?" * len(_WRITE_COLUMNS))
+        self._raw.executemany(f"INSERT INTO credit_records ({cols}) VALUES ({marks})", rows)
+
+    def load(self, staged: Staged) -> None:
+        n = len(staged)
+        if not n:
+            return
+        table = staged.table
+        rids = table.column("provider_record_id").to_pylist()
+        current = self._current(rids)
+        versions = np.ones(n, dtype=np.int64)
         replaced: list[int] = []
-        if not current:
-            self.counts.new += len(rows)
-            fresh = [
-                (sid, kind, code, org, rid, 1, yes, month, data, enc, digest, event, until, *tail)
-                for rid, sid, month, data, enc, digest, event, until in rows
-            ]
-        else:
-            for rid, sid, month, data, enc, digest, event, until in rows:
-                version = 1
-                cur = current.get(str(rid))
-                if cur is not None:
-                    if cur[2] == digest:
-                        self.counts.unchanged += 1
-                        continue
-                    replaced.append(cur[0])
-                    version = cur[1] + 1
-                else:
-                    self.counts.new += 1
-                fresh.append(
-                    (sid, kind, code, org, rid, version, yes, month, data, enc, digest, event, until, *tail)
-                )
+        keep: np.ndarray | None = None
+        if current:
+            keep = np.ones(n, dtype=bool)
+            digests = table.column("content_hash").to_pylist()
+            for i, (rid, digest) in enumerate(zip(rids, digests, strict=True)):
+                cur = current.get(rid)
+                if cur is None:
+                    continue
+                if cur[2] == digest:
+                    keep[i] = False
+                    continue
+                replaced.append(cur[0])
+                versions[i] = cur[1] + 1
+        kept = n if keep is None else int(keep.sum())
+        self.counts.unchanged += n - kept
         self.counts.changed += len(replaced)
+        self.counts.new += kept - len(replaced)
         if replaced:
             self._close_versions(replaced)
-        if fresh:
-            self._write(fresh)
+        if keep is not None and kept < n:
+            table, versions = table.filter(pa.array(keep)), versions[keep]
+        if kept:
+            self._write(table, versions)
 
     def close(self) -> None:
         """Nothing to release (kept so callers need not know how rows are written)."""

@@ -29,7 +29,7 @@ from ..errors import Conflict, Forbidden, InvalidInput
 from ..services import Services
 from ..workdays import add_workdays, monthly_due_date
 from ._clean import Errors, clean_batch
-from ._load import Loader, stage_rows
+from ._load import Loader, stage_batch
 from ._match import SubjectCache, match_batch
 from ._read import detect_format, iter_batches
 
@@ -323,7 +323,7 @@ def ingest_file(
             accepted = np.flatnonzero(ok)
             if len(accepted):
                 take = pa.array(accepted)
-                staged = stage_rows(item, table.take(take), subject_ids[accepted], services.keyring)
+                staged = stage_batch(item, table.take(take), subject_ids[accepted], services.keyring)
                 loader.load(staged)
             t4 = time.perf_counter()
             times.load += t4 - t3
