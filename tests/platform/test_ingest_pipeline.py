@@ -189,6 +189,35 @@ def test_a_changed_record_becomes_a_new_version_and_the_old_one_is_kept(
         assert {v.id for v in versions} <= {h.id for h in history}
 
 
+def test_values_needing_escapes_load_intact(services: Services, registered: City, tmp_path: Path) -> None:
+    """Record ids with tabs, newlines, backslashes and quotes (COPY's and JSON's special characters)
+    are stored exactly, and the same file again is recognised record by record."""
+    table, defects = month_rows(registered, "tax_rating")
+    bad_rows = set(defects.column("row").to_pylist())
+    odd = ["tab\there", "new\nline", "back\\slash", 'quo"te', "\\N", "cr\rx"]
+    rids = table.column("provider_record_id").to_pylist()
+    changed = {}
+    for k, i in enumerate(i for i in range(table.num_rows) if i not in bad_rows):
+        if k == len(odd):
+            break
+        rids[i] = f"{odd[k]}-{i}"
+        changed[rids[i]] = i
+    table = table.set_column(0, "provider_record_id", pa.array(rids))
+    org = provider_for(services, "tax_rating")
+    first = ingest(services, org, "tax_rating", write(tmp_path, table, name="odd"))
+    with services.read() as session:
+        stored = set(
+            session.scalars(
+                select(CreditRecord.provider_record_id).where(
+                    CreditRecord.provider_org_id == org, CreditRecord.provider_record_id.in_(list(changed))
+                )
+            )
+        )
+    assert stored == set(changed)
+    again = ingest(services, org, "tax_rating", write(tmp_path, table, "arrow", name="odd"), month="2025-06")
+    assert (again.rows_new, again.rows_changed, again.rows_unchanged) == (0, 0, first.rows_new)
+
+
 @pytest.mark.parametrize(
     ("mangle", "reason"),
     [
