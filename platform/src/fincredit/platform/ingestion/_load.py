@@ -227,6 +227,28 @@ class Loader:
         self.submission_id = submission_id
         self.now = now
         self.counts = LoadCounts()
+        # An item this provider has never loaded records of (its first file, often a large backfill)
+        # has no current versions to look up: the file's own rows cannot collide (a repeated record id
+        # is rejected before loading) and a concurrent file of the same item racing this one is still
+        # refused by the unique (provider, item, record id, version) index.
+        self._nothing_stored = not self._any_stored()
+
+    def _any_stored(self) -> bool:
+        q = (
+            select(CreditRecord.id)
+            .where(CreditRecord.provider_org_id == self.item.provider_org_id)
+            .where(CreditRecord.item_code == self.item.code)
+            .limit(1)
+        )
+        if self.dialect != "postgresql":
+            return self.session.execute(q).first() is not None
+        with self._raw.cursor() as cur, _local_settings(cur, {"enable_seqscan": "off"}):
+            cur.execute(
+                "SELECT EXISTS (SELECT 1 FROM credit_records WHERE provider_org_id = %s AND item_code = %s)",
+                (self.item.provider_org_id, self.item.code),
+            )
+            row = cur.fetchone()
+            return bool(row and row[0])
 
     def _current(self, rids: list[str]) -> dict[str, tuple[int, int, str]]:
         """provider record id -> (row id, version, content hash) of its current version."""
@@ -343,8 +365,8 @@ class Loader:
         if not n:
             return
         table = staged.table
-        rids = table.column("provider_record_id").to_pylist()
-        current = self._current(rids)
+        rids: list[str] = [] if self._nothing_stored else table.column("provider_record_id").to_pylist()
+        current = self._current(rids) if rids else {}
         versions = np.ones(n, dtype=np.int64)
         replaced: list[int] = []
         keep: np.ndarray | None = None
