@@ -137,3 +137,23 @@ def test_models_and_migrations_agree(services) -> None:  # type: ignore[no-untyp
     with services.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
+
+
+def test_a_database_from_before_the_merge_revision_upgrades_to_the_single_head(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Installations upgraded while the capability branches were separate heads reach the one head."""
+    from fincredit.platform.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'branches.db'}"
+    old_heads = (
+        "0002_consent_ledger",
+        "0004_market_objections",
+        "0005_metering",
+        "0006_free_services",
+        "0007_federation",
+        "0008_market_products_boards",
+    )
+    for head in old_heads:
+        upgrade(url, head)
+    assert current(url) == old_heads
+    upgrade(url)
+    assert current(url) == heads(url) == ("0009_merge_capabilities",)
