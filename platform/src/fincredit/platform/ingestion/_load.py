@@ -250,36 +250,51 @@ class Loader:
             row = cur.fetchone()
             return bool(row and row[0])
 
+    def _changes_pg(self, rids: list[str], digests: list[str]) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """PostgreSQL: (rows to write, their versions, row ids of the versions they replace), from the
+        current versions of ``rids``. Only new and changed rows come back (a re-sent file's unchanged
+        rows cost the probe alone).
+
+        One index probe per id, forced: inside the loading transaction the statistics still describe
+        the table as it was before (often empty), and the planner would otherwise pick a nested loop
+        over the item's rows or a scan per id — quadratic on a large file. The ids and hashes go as
+        binary array parameters (the text form costs more to build and parse than the probes), and
+        without JIT (its compilation took longer than the query ran)."""
+        sql = (
+            "SELECT u.ord, x.id, x.version FROM unnest(%b::text[], %b::text[]) WITH ORDINALITY "
+            "AS u(rid, digest, ord) LEFT JOIN LATERAL (SELECT r.id, r.version, r.content_hash "
+            "FROM credit_records r WHERE r.provider_org_id = %s AND r.item_code = %s "
+            "AND r.provider_record_id = u.rid AND r.current LIMIT 1) AS x ON true "
+            "WHERE x.content_hash IS DISTINCT FROM u.digest"
+        )
+        n = len(rids)
+        keep = np.zeros(n, dtype=bool)
+        versions = np.ones(n, dtype=np.int64)
+        replaced: list[int] = []
+        settings = {"enable_seqscan": "off", "enable_bitmapscan": "off", "jit": "off"}
+        with self._raw.cursor() as cur, _local_settings(cur, settings):
+            cur.execute(sql, (rids, digests, self.item.provider_org_id, self.item.code))
+            for ordinal, row_id, version in cur.fetchall():
+                i = int(ordinal) - 1
+                keep[i] = True
+                if row_id is not None:
+                    replaced.append(int(row_id))
+                    versions[i] = int(version) + 1
+        return keep, versions, replaced
+
     def _current(self, rids: list[str]) -> dict[str, tuple[int, int, str]]:
-        """provider record id -> (row id, version, content hash) of its current version."""
+        """SQLite: provider record id -> (row id, version, content hash) of its current version."""
         out: dict[str, tuple[int, int, str]] = {}
-        if self.dialect == "postgresql":
-            # One index probe per id, forced: inside the loading transaction the statistics still
-            # describe the table as it was before (often empty), and the planner would otherwise pick
-            # a nested loop over the item's rows or a scan per id — quadratic on a large file. The
-            # ids go as one binary array parameter (the text form costs more to build and parse than
-            # the probes), and without JIT (its compilation took longer than the query ran).
-            sql = (
-                "SELECT u.rid, x.id, x.version, x.content_hash FROM unnest(%b::text[]) AS u(rid) "
-                "CROSS JOIN LATERAL (SELECT r.id, r.version, r.content_hash FROM credit_records r "
-                "WHERE r.provider_org_id = %s AND r.item_code = %s AND r.provider_record_id = u.rid "
-                "AND r.current LIMIT 1) AS x"
-            )
-            settings = {"enable_seqscan": "off", "enable_bitmapscan": "off", "jit": "off"}
-            with self._raw.cursor() as cur, _local_settings(cur, settings):
-                cur.execute(sql, (rids, self.item.provider_org_id, self.item.code))
-                for rid, row_id, version, digest in cur.fetchall():
-                    out[rid] = (int(row_id), int(version), digest)
-            return out
-        t = CreditRecord
         for start in range(0, len(rids), _LOOKUP_CHUNK):
-            q = select(t.provider_record_id, t.id, t.version, t.content_hash).where(
-                t.provider_org_id == self.item.provider_org_id,
-                t.item_code == self.item.code,
-                t.current.is_(True),
-                t.provider_record_id.in_(rids[start : start + _LOOKUP_CHUNK]),
+            chunk = rids[start : start + _LOOKUP_CHUNK]
+            sql = (
+                "SELECT provider_record_id, id, version, content_hash FROM credit_records "
+                "WHERE provider_org_id = ? AND item_code = ? AND current = 1 "
+                f"AND provider_record_id IN ({', '.join('?' * len(chunk))})"
             )
-            for rid, row_id, version, digest in self.session.execute(q):
+            for rid, row_id, version, digest in self._raw.execute(
+                sql, (self.item.provider_org_id, self.item.code, *chunk)
+            ):
                 out[rid] = (int(row_id), int(version), digest)
         return out
 
@@ -365,12 +380,17 @@ class Loader:
         if not n:
             return
         table = staged.table
-        rids: list[str] = [] if self._nothing_stored else table.column("provider_record_id").to_pylist()
-        current = self._current(rids) if rids else {}
         versions = np.ones(n, dtype=np.int64)
         replaced: list[int] = []
         keep: np.ndarray | None = None
-        if current:
+        if self._nothing_stored:
+            pass
+        elif self.dialect == "postgresql":
+            rids = table.column("provider_record_id").to_pylist()
+            keep, versions, replaced = self._changes_pg(rids, table.column("content_hash").to_pylist())
+        else:
+            rids = table.column("provider_record_id").to_pylist()
+            current = self._current(rids)
             keep = np.ones(n, dtype=bool)
             digests = table.column("content_hash").to_pylist()
             for i, (rid, digest) in enumerate(zip(rids, digests, strict=True)):
