@@ -232,6 +232,7 @@ def match_batch(
             for c in codes.filter(pa.array(unknown)).to_pylist()
         ]
         errors.add(rows[bad], "subject_id", "unknown_subject", details_u)
+    assert name_u is not None  # every distinct code was either cached or looked up
     given = names  # cleaned like every text field (half-width, trimmed)
     differs = pc.not_equal(given, name_u.take(pa.array(pos))).to_numpy(zero_copy_only=False)
     mismatch = np.asarray(differs, dtype=bool) & ~unknown
