@@ -85,6 +85,14 @@ def test_supervisor_reads_and_downloads_the_report_and_filters_records(page, liv
     path = download.value.path()
     assert Path(path).read_text(encoding="utf-8").startswith("period,section,metric,value")
 
+    page.get_by_role("link", name="年度评估").click()
+    page.wait_for_load_state()
+    page.get_by_label("年度", exact=True).fill(period[:4])
+    page.get_by_role("button", name="查看").click()
+    page.wait_for_load_state()
+    assert period[:4] in page.locator("#annual-heading").inner_text()
+    shot(page, "regulator-annual")
+
     page.get_by_role("link", name="监管记录").click()
     page.wait_for_load_state()
     page.get_by_label("机构", exact=True).fill(bank.org_id)

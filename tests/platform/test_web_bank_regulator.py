@@ -145,12 +145,12 @@ def test_a_bank_sees_only_its_own_jobs(client, services) -> None:  # type: ignor
 
 
 def test_only_supervisors_open_the_report_and_records(client, services) -> None:  # type: ignore[no-untyped-def]
-    for path in ("/web/regulator/report", "/web/regulator/supervision"):
+    for path in ("/web/regulator/report", "/web/regulator/report/annual", "/web/regulator/supervision"):
         r = client.get(path, follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"].startswith("/web/login")
     bank = new_institution(services, "bank")
     _login(client, services, bank)
-    for path in ("/web/regulator/report", "/web/regulator/supervision"):
+    for path in ("/web/regulator/report", "/web/regulator/report/annual", "/web/regulator/supervision"):
         r = client.get(path)
         assert r.status_code == 403 and "无权访问" in r.text
     regulator = new_institution(services, "regulator")
@@ -189,6 +189,29 @@ def test_monthly_report_renders_the_month_and_offers_its_downloads(client, servi
     bad = client.get("/web/regulator/report", params={"period": "2026-13"})
     assert bad.status_code == 400 and "YYYY-MM" in bad.text
     assert "Monthly operations report" in client.get("/web/regulator/report", params={"lang": "en"}).text
+
+
+def test_annual_evaluation_shows_the_years_figures(client, services) -> None:  # type: ignore[no-untyped-def]
+    bank = new_institution(services, "bank")
+    regulator = new_institution(services, "regulator")
+    # A refused call this year is one of the year's security events.
+    client.get("/api/v1/supervision/reports/monthly/2026-01", headers=auth(client, bank))
+    _login(client, services, regulator)
+    year = str(utcnow().year)
+    page = client.get("/web/regulator/report/annual", params={"year": year})
+    assert page.status_code == 200
+    figures = client.get(f"/api/v1/supervision/reports/annual/{year}").json()
+    assert figures["security_events"] >= 1
+    rows = dict(re.findall(r'<th scope="row">([^<]+)</th><td>([^<]+)</td>', page.text))
+    assert rows["安全事件"] == str(figures["security_events"])
+    assert rows["信用信息查询"] == str(figures["queries"])
+    assert rows["市场化服务收入（元）"] == figures["market_revenue_cny"]
+    assert f"/api/v1/supervision/reports/annual/{year}" in page.text
+    # Without a year the last complete one is shown; a malformed one is said so, plainly.
+    assert str(utcnow().year - 1) in client.get("/web/regulator/report/annual").text
+    bad = client.get("/web/regulator/report/annual", params={"year": "20x6"})
+    assert bad.status_code == 400 and "2026" in bad.text
+    assert "Annual evaluation" in client.get("/web/regulator/report/annual", params={"lang": "en"}).text
 
 
 def test_supervision_records_filter_by_severity_open_findings_and_year(client, services) -> None:  # type: ignore[no-untyped-def]

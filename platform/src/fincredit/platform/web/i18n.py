@@ -535,6 +535,27 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "severity.critical": ("严重", "critical"),
     "plan.work_plan": ("年度工作计划", "annual work plan"),
     "plan.product_plan": ("产品计划", "product plan"),
+    "annual.title": ("年度评估", "Annual evaluation"),
+    "annual.choose": ("选择年度", "Choose the year"),
+    "annual.year": ("年度", "Year"),
+    "annual.bad_year": ("年度应为四位数字，例如 2026。", "The year is four digits, e.g. 2026."),
+    "annual.for": (
+        "{year} 年度评估指标（各月运行数据汇总）",
+        "Evaluation figures for {year} (the months summed)",
+    ),
+    "annual.submissions": ("数据报送（份）", "Submissions"),
+    "annual.on_time": ("按时报送率", "On-time submission rate"),
+    "annual.objections_filed": ("异议提出", "Objections filed"),
+    "annual.objections_resolved": ("异议办结", "Objections resolved"),
+    "annual.queries": ("信用信息查询", "Credit information queries"),
+    "annual.leads": ("融资对接线索", "Matchmaking leads"),
+    "annual.granted": ("放款笔数", "Loans granted"),
+    "annual.grant_rate": ("对接成功率", "Grant rate"),
+    "annual.revenue": ("市场化服务收入（元）", "Market service revenue (CNY)"),
+    "annual.security": ("安全事件", "Security events"),
+    "annual.none": ("—（无数据）", "— (no data)"),
+    "annual.json": ("下载 JSON", "Download JSON"),
+    "nav.annual": ("年度评估", "Annual evaluation"),
 }
 
 

@@ -1,5 +1,6 @@
 """The supervisor's pages (G§18-22, R§22): the monthly operations report for a chosen month, readable
-on the page and downloadable as the service produces it (PDF, CSV, JSON); and the supervision records —
+on the page and downloadable as the service produces it (PDF, CSV, JSON); the annual evaluation
+figures; and the supervision records —
 security inspections with their findings and remediation, plan filings, objections past their
 deadline, the expert pool — with filters."""
 
@@ -16,7 +17,15 @@ from ..api.deps import ServicesDep
 from ..db import utcnow
 from ..identity.principal import Principal
 from ..objections import list_objections
-from ..supervision import PLAN_KINDS, experts, inspection_view, inspections, monthly_report, plans
+from ..supervision import (
+    PLAN_KINDS,
+    annual_evaluation,
+    experts,
+    inspection_view,
+    inspections,
+    monthly_report,
+    plans,
+)
 from .deps import PREFIX, page, render
 
 router = APIRouter(prefix=f"{PREFIX}/regulator", include_in_schema=False)
@@ -47,6 +56,22 @@ def report_page(
     with services.read() as session:
         report = monthly_report(session, period)
     return render(request, "regulator/report.html", period=period, report=report, error=False)
+
+
+@router.get("/report/annual", response_class=HTMLResponse)
+def annual_page(
+    request: Request,
+    services: ServicesDep,
+    _: Supervisor,
+    year: Annotated[str, Query(max_length=4)] = "",
+) -> HTMLResponse:
+    """The annual evaluation figures (G§21) of the last complete year unless another is chosen."""
+    year = year or str(utcnow().year - 1)
+    if not (year.isdigit() and len(year) == 4):
+        return render(request, "regulator/annual.html", year=year, figures=None, error=True, status_code=400)
+    with services.read() as session:
+        figures = annual_evaluation(session, int(year))
+    return render(request, "regulator/annual.html", year=year, figures=figures, error=False)
 
 
 def _int(value: str) -> int | None:
