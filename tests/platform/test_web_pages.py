@@ -34,14 +34,14 @@ def _borrower(services):  # type: ignore[no-untyped-def]
     return code, username
 
 
-def _request_consent(client, bank, code: str) -> str:  # type: ignore[no-untyped-def]
+def _request_consent(client, bank, code: str, scopes: tuple[str, ...] = ("tax", "court")) -> str:  # type: ignore[no-untyped-def]
     r = client.post(
         "/api/v1/consents",
         headers=auth(client, bank),
         json={
             "identifier": code,
             "purpose": "loan_application_assessment",
-            "scopes": ["tax", "court"],
+            "scopes": list(scopes),
             "modes": ["query"],
             "valid_until": (dt.datetime.now(dt.UTC) + dt.timedelta(days=30)).isoformat(),
             "fetch_type": "PERIODIC",
@@ -103,6 +103,17 @@ def test_borrower_approves_then_revokes_in_two_clicks(client, services) -> None:
     client.post(f"/web/borrower/consents/{consent_id}/revoke", data={"confirmed": "yes"})
     assert _check(client, bank, code)["allowed"] is False
     assert "已撤销" in client.get("/web/borrower").text
+
+
+def test_the_request_names_the_data_in_words_not_codes(client, services) -> None:  # type: ignore[no-untyped-def]
+    bank = new_institution(services, "bank")
+    code, username = _borrower(services)
+    _request_consent(client, bank, code, ("tax", "tax_rating", "tax_rating.rating", "market:ds-utilities"))
+    _login(client, username)
+    page = client.get("/web/borrower").text
+    assert "市场数据集 ds-utilities、税务信息、纳税信用等级、纳税信用等级（rating）" in page
+    english = client.get("/web/borrower?lang=en").text
+    assert "tax information" in english and "market dataset ds-utilities" in english
 
 
 def test_english_switch(client, services) -> None:  # type: ignore[no-untyped-def]

@@ -6,6 +6,7 @@ trains a joint model, scores encrypted applicants, a regulator verifies the log)
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import shutil
 import threading
@@ -218,11 +219,30 @@ def step_web_pages(ctx: DemoContext) -> str:
             if not username.endswith("-api"):
                 continue  # borrowers chose their password when they registered
             set_password(session, username, WEB_PASSWORD)
+    # A fresh request waits for consent-owner-01 (who revoked the first one), so a visitor can
+    # approve it in the browser and watch the bank's next query succeed.
+    until = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
+    ctx.http.post(
+        "/api/v1/consents",
+        headers=ctx.as_("bank"),
+        json={
+            "identifier": ctx.data["enterprises"][1],
+            "purpose": "post_loan_monitoring",
+            "purpose_text": "贷后监测：流动资金贷款存续期间",
+            "scopes": ["tax"],
+            "modes": ["query", "push_subscription"],
+            "valid_until": until.isoformat(),
+            "fetch_type": "PERIODIC",
+            "frequency": {"value": 4, "unit": "MONTH"},
+            "data_life": {"value": 1, "unit": "YEAR"},
+        },
+    ).raise_for_status()
     table = "\n".join(
         f"      {role:<40} {username:<18} {ctx.base_url}{page}" for username, role, page in WEB_LOGINS
     )
     return (
         f"sign in at {ctx.base_url}/web/login with password {WEB_PASSWORD!r} as\n{table}\n"
+        "      consent-owner-01 has a post-loan monitoring request from the bank waiting to approve\n"
         f"      public thematic boards (no login): {ctx.base_url}/web/boards"
     )
 

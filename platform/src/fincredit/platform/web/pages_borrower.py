@@ -10,13 +10,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from ..api.deps import ServicesDep, set_audit_subject
+from ..catalog import current_version, items_of
 from ..consents import accesses_with_proofs, act_on_consent, consent_view
 from ..db import Organisation, Subject
 from ..db.consent import Consent
 from ..errors import FincreditError, NotFound
 from ..identity.principal import Principal
-from .deps import PREFIX, page, render
-from .i18n import translator
+from .deps import PREFIX, lang_of, page, render
+from .i18n import MESSAGES, translator
 
 router = APIRouter(prefix=f"{PREFIX}/borrower", include_in_schema=False)
 Borrower = Annotated[Principal, Depends(page("own_consents", "read"))]
@@ -27,6 +28,25 @@ def _subject_id(principal: Principal) -> int:
     if principal.subject_id is None:
         raise NotFound("this account is not linked to a credit subject")
     return principal.subject_id
+
+
+def scope_names(session: Any, scopes: list[str], lang: str) -> list[str]:
+    """Scopes in plain words: a catalog item by its name ("纳税信用等级"), one of its fields after it,
+    a category of the consent vocabulary by its label, a market dataset as such; an unknown code as is."""
+    t = translator(lang)
+    items = {i.code: i for i in items_of(session, current_version(session))}
+    names = []
+    for scope in scopes:
+        code, _, field = scope.partition(".")
+        if scope.startswith("market:"):
+            names.append(t("scope.market", dataset=scope.removeprefix("market:")))
+        elif f"scope.{scope}" in MESSAGES:
+            names.append(t(f"scope.{scope}"))
+        elif code in items:
+            names.append(f"{items[code].name}（{field}）" if field else items[code].name)
+        else:
+            names.append(scope)
+    return names
 
 
 def _org_names(session: Any, ids: set[str]) -> dict[str, str]:
@@ -47,8 +67,9 @@ def consents_page(request: Request, services: ServicesDep, principal: Borrower) 
         )
         views = [consent_view(services, r) for r in rows]
         names = _org_names(session, {v["grantee"] for v in views})
-    for v in views:
-        v["grantee_name"] = names.get(v["grantee"], v["grantee"])
+        for v in views:
+            v["grantee_name"] = names.get(v["grantee"], v["grantee"])
+            v["scope_names"] = scope_names(session, list(v["scopes"]), lang_of(request))
     return render(
         request,
         "borrower/consents.html",
