@@ -133,6 +133,7 @@ def test_access_log_carries_proofs_to_the_signed_checkpoint(client, services) ->
     assert "授权已" in page or "您同意了授权" in page
     assert re.search(r'class="verify"', page) and "data-proof=" in page
     assert "\u2014 " in page  # the signed checkpoint note is on the page for the browser to verify
+    assert "<dd>司法信息、税务信息</dd>" in page  # the consented data, in words
 
 
 def test_a_borrower_cannot_open_regulator_pages(client, services) -> None:  # type: ignore[no-untyped-def]

@@ -117,7 +117,8 @@ def accesses_page(
     doc = accesses_with_proofs(services, subject, after=None, limit=200)
     with services.read() as session:
         names = _org_names(session, {i["grantee"] for i in doc["items"] if i.get("grantee")})
-    for item in doc["items"]:
-        item["grantee_name"] = names.get(item.get("grantee") or "", item.get("grantee") or "—")
+        for item in doc["items"]:
+            item["grantee_name"] = names.get(item.get("grantee") or "", item.get("grantee") or "—")
+            item["scope_names"] = scope_names(session, list(item.get("scopes") or []), lang_of(request))
     doc["items"].reverse()  # newest first
     return render(request, "borrower/accesses.html", doc=doc)
