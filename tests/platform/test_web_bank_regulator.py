@@ -288,3 +288,42 @@ def test_bank_pages_cover_quotas_statements_and_push_status(client, services) ->
         assert r.status_code == 200 and r.content.startswith(head)
     subscriptions = client.get("/web/bank/subscriptions").text
     assert "已送达" in subscriptions and "待送达" in subscriptions
+
+
+def test_bank_overview_summarises_filters_and_pages_many_consents(client, services) -> None:  # type: ignore[no-untyped-def]
+    from fincredit.platform.free.testing import grant_consent, new_enterprise
+
+    bank = new_institution(services, "bank")
+    other = new_institution(services, "bank")
+    soon, later = utcnow() + dt.timedelta(days=5), utcnow() + dt.timedelta(days=90)
+    for i in range(55):
+        _, subject_id = new_enterprise(services)
+        grant_consent(
+            services,
+            subject_id,
+            bank.org_id,
+            purpose="joint_modelling",
+            modes=["model_training"],
+            valid_until=soon if i < 3 else later,
+        )
+    _, subject_id = new_enterprise(services)
+    grant_consent(
+        services, subject_id, bank.org_id, purpose="post_loan_monitoring", modes=["query"], granted=False
+    )
+    grant_consent(services, subject_id, other.org_id)  # another bank's: never counted here
+    _login(client, services, bank)
+    page = client.get("/web/bank").text
+    summary = page[
+        page.index('id="consent-summary"') : page.index("</table>", page.index('id="consent-summary"'))
+    ]
+    assert ">55</a>" in summary and "联合建模" in summary and "贷后监测" in summary
+    assert "共 56 项，第 1 / 2 页" in page and 'rel="next"' in page
+    assert page.count("<tr><td><small>cns_") == 50
+    second = client.get("/web/bank", params={"page": 2}).text
+    assert second.count("<tr><td><small>cns_") == 6 and 'rel="prev"' in second
+    expiring = client.get("/web/bank", params={"expiring": "1"}).text
+    assert "共 3 项" in expiring and expiring.count('<strong class="alert">') == 3
+    pending = client.get("/web/bank", params={"state": "PENDING", "purpose": "post_loan_monitoring"}).text
+    assert "共 1 项" in pending and "待处理" in pending
+    # An unknown filter value is ignored rather than refused.
+    assert "共 56 项" in client.get("/web/bank", params={"state": "BOGUS"}).text

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy import select
+from sqlalchemy import func, select
+
+from fincredit.consent import Purpose
 
 from ..api.deps import ServicesDep
 from ..consents import consent_view
@@ -20,22 +23,62 @@ from .deps import PREFIX, page, render
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 
+PAGE_SIZE = 50
+STATES = ("PENDING", "ACTIVE", "PAUSED", "REJECTED", "REVOKED", "EXPIRED", "EXHAUSTED")
+
+
 @router.get("/bank", response_class=HTMLResponse)
 def bank_overview(
     request: Request,
     services: ServicesDep,
     principal: Annotated[Principal, Depends(page("consents", "read"))],
+    purpose: Annotated[str, Query(max_length=40)] = "",
+    state: Annotated[str, Query(max_length=12)] = "",
+    expiring: Annotated[str, Query(max_length=3)] = "",
+    page_no: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
 ) -> HTMLResponse:
+    """A bank can hold thousands of consents (one per applicant of a joint model): a summary by purpose
+    and state, then one page of them soonest-expiring first, filtered by purpose, state, or expiry
+    within 30 days."""
+    purpose = purpose if purpose in Purpose.__members__.values() else ""
+    state = state if state in STATES else ""
+    soon = utcnow() + dt.timedelta(days=30)
+    mine = Consent.grantee_org_id == principal.org_id
     with services.read() as session:
-        rows = list(
-            session.scalars(
-                select(Consent)
-                .where(Consent.grantee_org_id == principal.org_id)
-                .order_by(Consent.valid_until)
-            )
+        summary = session.execute(
+            select(Consent.purpose, Consent.state, func.count())
+            .where(mine)
+            .group_by(Consent.purpose, Consent.state)
+            .order_by(Consent.purpose, Consent.state)
+        ).all()
+        query = select(Consent).where(mine)
+        if purpose:
+            query = query.where(Consent.purpose == purpose)
+        if state:
+            query = query.where(Consent.state == state)
+        if expiring == "1":
+            query = query.where(Consent.state == "ACTIVE", Consent.valid_until <= soon)
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = session.scalars(
+            query.order_by(Consent.valid_until, Consent.id).offset((page_no - 1) * PAGE_SIZE).limit(PAGE_SIZE)
         )
         views = [consent_view(services, r) for r in rows]
-    return render(request, "bank/overview.html", consents=views)
+    by_purpose: dict[str, dict[str, int]] = {}
+    for p, st, n in summary:
+        by_purpose.setdefault(p, {})[st] = n
+    return render(
+        request,
+        "bank/overview.html",
+        consents=views,
+        summary=by_purpose,
+        states=STATES,
+        purposes=[p.value for p in Purpose],
+        filters={"purpose": purpose, "state": state, "expiring": expiring == "1"},
+        total=total,
+        page_no=page_no,
+        pages=max(1, -(-total // PAGE_SIZE)),
+        soon=soon,
+    )
 
 
 @router.get("/bank/billing", response_class=HTMLResponse)
