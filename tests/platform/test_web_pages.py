@@ -239,3 +239,36 @@ def test_staff_sign_in_with_the_password_the_operator_set(client, services) -> N
     assert r.headers["location"] == "/web/boards"
     page = client.get("/web/boards").text
     assert "/web/regulator" not in page and "/web/bank" not in page
+
+
+def test_logs_show_the_newest_entries_first_and_page_back(client, services, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from fincredit.platform.web import pages_borrower, pages_regulator
+
+    monkeypatch.setattr(pages_regulator, "LEDGER_PAGE", 2)
+    monkeypatch.setattr(pages_borrower, "ACCESS_PAGE", 1)
+    bank = new_institution(services, "bank")
+    code, username = _borrower(services)
+    for _ in range(3):
+        _request_consent(client, bank, code)
+    _login(client, username)
+    first = client.get("/web/borrower/accesses").text
+    newest = [int(n) for n in re.findall(r'data-seq="(\d+)"', first)]
+    older = re.search(r'href="\?older=(\d+)"', first)
+    assert older is not None
+    second = client.get(f"/web/borrower/accesses?older={older.group(1)}").text
+    assert [int(n) for n in re.findall(r'data-seq="(\d+)"', second)] < newest
+
+    regulator = new_institution(services, "regulator")
+    with services.tx() as session:
+        session.get(Account, regulator.account_id).password_hash = hash_password(PASSWORD)
+        name = session.get(Account, regulator.account_id).username
+    client.cookies.clear()
+    _login(client, name)
+    page = client.get("/web/regulator", params={"grantee": bank.org_id}).text
+    seqs = [int(n) for n in re.findall(r"<tr class=\"[^\"]*\">\s*<td>(\d+)</td>", page)]
+    assert len(seqs) == 2 and seqs[0] > seqs[1]
+    link = re.search(r'href="\?([^"]*older=(\d+))"', page)
+    assert link is not None and f"grantee={bank.org_id}" in link.group(1)
+    more = client.get("/web/regulator?" + link.group(1).replace("&amp;", "&")).text
+    older_seqs = [int(n) for n in re.findall(r"<tr class=\"[^\"]*\">\s*<td>(\d+)</td>", more)]
+    assert older_seqs and max(older_seqs) < min(seqs)

@@ -45,9 +45,17 @@ def entry_view(row: LedgerEntryRow) -> dict[str, Any]:
 
 
 def list_entries(
-    session: Session, flt: EntryFilter, *, after: int | None, limit: int
+    session: Session,
+    flt: EntryFilter,
+    *,
+    after: int | None,
+    limit: int,
+    newest_first: bool = False,
 ) -> tuple[list[LedgerEntryRow], int | None]:
-    q = select(LedgerEntryRow).order_by(LedgerEntryRow.seq)
+    """One page of matching entries and the cursor of the next page (None on the last). Oldest first,
+    ``after`` a sequence number; or newest first (the pages people read), ``after`` then meaning
+    "older than this sequence number"."""
+    q = select(LedgerEntryRow).order_by(LedgerEntryRow.seq.desc() if newest_first else LedgerEntryRow.seq)
     for column, value in (
         (LedgerEntryRow.subject_index, flt.subject_index),
         (LedgerEntryRow.grantee_org_id, flt.grantee),
@@ -62,22 +70,24 @@ def list_entries(
     if flt.until is not None:
         q = q.where(LedgerEntryRow.at < flt.until)
     if after is not None:
-        q = q.where(LedgerEntryRow.seq > after)
+        q = q.where(LedgerEntryRow.seq < after if newest_first else LedgerEntryRow.seq > after)
     rows = list(session.scalars(q.limit(limit + 1)))
     page = rows[:limit]
     return page, (page[-1].seq if len(rows) > limit else None)
 
 
 def accesses_with_proofs(
-    services: Services, subject: Subject, *, after: int | None, limit: int
+    services: Services, subject: Subject, *, after: int | None, limit: int, newest_first: bool = False
 ) -> dict[str, Any]:
     """Every ledger entry about ``subject``, each with an inclusion proof to the latest checkpoint
-    (signed on demand if the newest entry is not yet covered)."""
+    (signed on demand if the newest entry is not yet covered); paged as :func:`list_entries`."""
     checkpoint = _ledger.latest_checkpoint(services, fresh=True)
     size = int(checkpoint.size)
     with services.read() as session:
         index = subject_index_of(services, subject)
-        rows, cursor = list_entries(session, EntryFilter(subject_index=index), after=after, limit=limit)
+        rows, cursor = list_entries(
+            session, EntryFilter(subject_index=index), after=after, limit=limit, newest_first=newest_first
+        )
         items = []
         for row in rows:
             doc = entry_view(row)

@@ -115,6 +115,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "bank.consents": ("持有的授权", "Consents held"),
     "bank.expiry": ("到期", "Expires"),
     "bank.summary": ("按用途和状态统计", "By purpose and state"),
+    "ledger.older": ("更早的记录", "Older entries"),
+    "ledger.newest": ("回到最新", "Back to the newest"),
     "bank.filter": ("筛选授权", "Filter the consents"),
     "bank.all": ("全部", "all"),
     "bank.expiring": ("30 天内到期的生效授权", "Active, expiring within 30 days"),

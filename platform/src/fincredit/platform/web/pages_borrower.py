@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
@@ -20,6 +20,7 @@ from .deps import PREFIX, lang_of, page, render
 from .i18n import MESSAGES, translator
 
 router = APIRouter(prefix=f"{PREFIX}/borrower", include_in_schema=False)
+ACCESS_PAGE = 100
 Borrower = Annotated[Principal, Depends(page("own_consents", "read"))]
 BorrowerWrite = Annotated[Principal, Depends(page("own_consents", "write"))]
 
@@ -109,16 +110,16 @@ def accesses_page(
     request: Request,
     services: ServicesDep,
     principal: Annotated[Principal, Depends(page("own_accesses", "read"))],
+    older: Annotated[int | None, Query(ge=0)] = None,
 ) -> HTMLResponse:
     with services.read() as session:
         subject = session.get(Subject, _subject_id(principal))
         if subject is None:
             raise NotFound("this account is not linked to a credit subject")
-    doc = accesses_with_proofs(services, subject, after=None, limit=200)
+    doc = accesses_with_proofs(services, subject, after=older, limit=ACCESS_PAGE, newest_first=True)
     with services.read() as session:
         names = _org_names(session, {i["grantee"] for i in doc["items"] if i.get("grantee")})
         for item in doc["items"]:
             item["grantee_name"] = names.get(item.get("grantee") or "", item.get("grantee") or "—")
             item["scope_names"] = scope_names(session, list(item.get("scopes") or []), lang_of(request))
-    doc["items"].reverse()  # newest first
     return render(request, "borrower/accesses.html", doc=doc)

@@ -29,6 +29,7 @@ from ..subjects import find_subject
 from .deps import PREFIX, page, render
 
 router = APIRouter(prefix=f"{PREFIX}/regulator", include_in_schema=False)
+LEDGER_PAGE = 200
 Regulator = Annotated[Principal, Depends(page("ledger", "read"))]
 
 
@@ -52,9 +53,11 @@ def ledger_explorer(
     type: Annotated[str, Query(max_length=40)] = "",
     since: Annotated[str, Query(max_length=10)] = "",
     until: Annotated[str, Query(max_length=10)] = "",
+    older: Annotated[int | None, Query(ge=0)] = None,
 ) -> HTMLResponse:
     error = None
     items: list[dict[str, object]] = []
+    cursor: int | None = None
     with services.read() as session:
         index = None
         try:
@@ -72,8 +75,8 @@ def ledger_explorer(
                 since=_day(since),
                 until=until_day + dt.timedelta(days=1) if until_day else None,
             )
-            rows, _cursor = list_entries(session, flt, after=None, limit=500)
-            items = [entry_view(r) for r in reversed(rows)]
+            rows, cursor = list_entries(session, flt, after=older, limit=LEDGER_PAGE, newest_first=True)
+            items = [entry_view(r) for r in rows]
     filters = {
         "subject": subject,
         "grantee": grantee,
@@ -82,7 +85,9 @@ def ledger_explorer(
         "since": since,
         "until": until,
     }
-    return render(request, "regulator/ledger.html", items=items, filters=filters, error=error)
+    return render(
+        request, "regulator/ledger.html", items=items, filters=filters, error=error, older=cursor, paged=older
+    )
 
 
 def _chart(rows: list[tuple[dt.date, str, int]]) -> dict[str, object]:
