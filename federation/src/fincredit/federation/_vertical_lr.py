@@ -4,7 +4,11 @@ Two parties, no arbiter. The bank holds the only CKKS secret key. Model: the joi
 ``z = z_b + z_p`` with ``z_b = X_b·w_b + b`` (bank) and ``z_p = X_p·w_p`` (platform); each party
 standardises its own features on the training rows. Objective: mean log-loss + (l2/2)·|w|² (the
 intercept is not penalised), i.e. scikit-learn's ``LogisticRegression(C=1/(l2·n))``. Optimiser:
-full-batch Nesterov gradient descent, both parties stepping in lockstep on their own weights.
+full-batch Nesterov gradient descent, both parties stepping in lockstep on their own weights, each
+preconditioning its own gradient with the inverse of its block of Böhning's fixed Hessian bound
+``X^T X / (4n) + l2·I`` (the logistic Hessian never exceeds it). Each party computes its block from its
+own standardised features alone, so nothing more crosses; the bound takes the correlations within each
+party's features out of the step, and about 15 rounds reach what 80 plain Nesterov rounds did.
 
 The residual ``r = sigmoid(z_b + z_p) - y`` cannot be formed by either party alone. The bank knows
 ``z_b``, so it fits, per row, a degree-``k`` polynomial in ``u = clip(z_p/T, -1, 1)`` to
@@ -82,9 +86,12 @@ __all__ = [
 @dataclass(slots=True)
 class LogisticParams:
     l2: float = 1e-3
-    iterations: int = 80
+    iterations: int = 15
     learning_rate: float = 1.0
-    momentum: float = 0.9
+    momentum: float = 0.5
+    # Each party steps along (its block of the fixed Hessian bound)^-1 · gradient; off, plain Nesterov
+    # needs ~80 rounds with momentum 0.9 for the same fit.
+    precondition: bool = True
     # Range and degree of the per-row sigmoid interpolation in the platform's partial logit.
     taylor_range: float = 5.0
     degree: int = 7
@@ -95,6 +102,15 @@ def standardise(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray
     scales = x[rows].std(axis=0)
     scales[scales < 1e-12] = 1.0
     return (x - means) / scales, means, scales
+
+
+def fixed_hessian_inverse(x_train: np.ndarray, l2: float, penalised: np.ndarray | None = None) -> np.ndarray:
+    """Inverse of one party's block of Böhning's bound on the log-loss Hessian, ``X^T X/(4n) + l2·D``
+    (``D`` the penalised columns; a tiny ridge keeps a constant column invertible without l2)."""
+    n, d = x_train.shape
+    penalty = np.ones(d) if penalised is None else penalised
+    h = x_train.T @ x_train / (4.0 * n) + np.diag(l2 * penalty + 1e-9)
+    return np.asarray(np.linalg.inv(h))
 
 
 def _chebyshev_nodes(degree: int) -> tuple[np.ndarray, np.ndarray]:
@@ -153,6 +169,7 @@ class PlatformLogisticJob:
         self._n_bank_columns = 0
         self._w = np.zeros(0)
         self._v = np.zeros(0)
+        self._step_matrix: np.ndarray | None = None
         self._pending_mask_totals: np.ndarray | None = None
         self._uploaded: list[bytes] = []
         self._iteration = -1
@@ -211,6 +228,9 @@ class PlatformLogisticJob:
         self._n_bank_columns = int(frame.meta["bank_columns"])
         self._w = np.zeros(len(names))
         self._v = np.zeros(len(names))
+        self._step_matrix = (
+            fixed_hessian_inverse(x_train, self._params.l2) if self._params.precondition else None
+        )
         self._ctx = ctx
         return self._reply("lr.ready", {"features": len(names), "rows": int(train.size)})
 
@@ -233,6 +253,8 @@ class PlatformLogisticJob:
             raise FederationError("gradient totals have the wrong length")
         p = self._params
         grad = (totals - self._pending_mask_totals) / self._train.size + p.l2 * self._lookahead()
+        if self._step_matrix is not None:
+            grad = self._step_matrix @ grad
         self._v = p.momentum * self._v - p.learning_rate * grad
         self._w = self._w + self._v
         self._pending_mask_totals = None
@@ -387,6 +409,7 @@ class BankLogisticTrainer:
             self._call("lr.bank_column", {"column": j}, encrypt_chunks(ctx, xb[:, j]), "lr.ack")
         nodes, inv_vander = _chebyshev_nodes(p.degree)
         penalty = np.r_[np.ones(xb.shape[1] - 1), 0.0]
+        step_matrix = fixed_hessian_inverse(xb, p.l2, penalty) if p.precondition else None
         w, v = np.zeros(xb.shape[1]), np.zeros(xb.shape[1])
         carry: list[bytes] = []
         n_chunks = len(to_chunks(np.zeros(n)))
@@ -408,7 +431,8 @@ class BankLogisticTrainer:
             correction = np.array([decrypt_sum(ctx, b)[0] for b in reply.blobs[n_chunks : n_chunks + n_corr]])
             platform_totals = np.array([decrypt_sum(ctx, b)[0] for b in reply.blobs[n_chunks + n_corr :]])
             grad = (xb.T @ share + correction) / n + p.l2 * penalty * look
-            v = p.momentum * v - p.learning_rate * grad
+            step = grad if step_matrix is None else step_matrix @ grad
+            v = p.momentum * v - p.learning_rate * step
             w = w + v
             carry = [_floats_blob(platform_totals)]
             self.log.history.append({"iteration": float(it), "grad_norm": float(np.linalg.norm(grad))})
