@@ -15,11 +15,9 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from fincredit.platform.db import Account
-from fincredit.platform.identity.accounts import set_password
 from fincredit.platform.services import Services, build_services
 from fincredit.platform.settings import Settings
-from fincredit.platform.testing import Institution, new_institution
+from fincredit.platform.testing import Institution, new_institution, with_web_password
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
@@ -118,10 +116,7 @@ STAFF_PASSWORD = "browser-pass-2026"
 def staff(live: LiveServer, kind: str) -> tuple[Institution, str]:
     """A new institution of ``kind`` whose account has a web password; returns it and its username."""
     inst = new_institution(live.services, kind)
-    with live.services.tx() as session:
-        username = session.get(Account, inst.account_id).username
-        set_password(session, username, STAFF_PASSWORD)
-    return inst, username
+    return inst, with_web_password(live.services, inst, STAFF_PASSWORD)
 
 
 def login(page, live: LiveServer, username: str, password: str = STAFF_PASSWORD) -> None:  # type: ignore[no-untyped-def]

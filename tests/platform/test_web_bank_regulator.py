@@ -13,22 +13,18 @@ from sklearn.metrics import roc_auc_score
 
 from fincredit.federation.training import evaluation_curves, ks_statistic
 from fincredit.platform.api.joint_lab_schemas import EvaluationIn
-from fincredit.platform.db import Account, utcnow
+from fincredit.platform.db import utcnow
 from fincredit.platform.db.federation import JointJob
-from fincredit.platform.identity.passwords import hash_password
 from fincredit.platform.identity.principal import Principal
 from fincredit.platform.supervision import add_expert, file_plan, record_inspection
-from fincredit.platform.testing import Institution, auth, new_institution
+from fincredit.platform.testing import Institution, auth, new_institution, with_web_password
 
 PASSWORD = "staff-pass-2026"
 
 
 def _login(client, services, inst: Institution) -> None:  # type: ignore[no-untyped-def]
     client.cookies.clear()
-    with services.tx() as session:
-        account = session.get(Account, inst.account_id)
-        account.password_hash = hash_password(PASSWORD)
-        username = account.username
+    username = with_web_password(services, inst, PASSWORD)
     r = client.post("/web/login", data={"username": username, "password": PASSWORD}, follow_redirects=False)
     assert r.status_code == 303, r.text
 

@@ -13,14 +13,13 @@ import uuid
 import pytest
 
 from fincredit.platform.catalog import change_catalog, current_version
-from fincredit.platform.db import Account, utcnow
+from fincredit.platform.db import utcnow
 from fincredit.platform.db.boards import Board
 from fincredit.platform.db.free import FinancingNeed
 from fincredit.platform.db.records import Submission, SubmissionFeedback
 from fincredit.platform.free.testing import grant_consent, new_enterprise
-from fincredit.platform.identity.passwords import hash_password
 from fincredit.platform.ingestion import due_date, local_date
-from fincredit.platform.testing import Institution, auth, new_institution
+from fincredit.platform.testing import Institution, auth, new_institution, with_web_password
 
 PASSWORD = "team-pass-2026"
 REGION = "330226"  # 宁海县: no other test's enterprises live there
@@ -32,10 +31,7 @@ def _no_push_worker(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _login(client, services, inst: Institution) -> None:  # type: ignore[no-untyped-def]
-    with services.tx() as session:
-        account = session.get(Account, inst.account_id)
-        account.password_hash = hash_password(PASSWORD)
-        username = account.username
+    username = with_web_password(services, inst, PASSWORD)
     client.cookies.clear()
     r = client.post("/web/login", data={"username": username, "password": PASSWORD}, follow_redirects=False)
     assert r.status_code == 303, r.text

@@ -18,6 +18,7 @@ from .identity.accounts import (
     create_organisation,
     generate_key_pair,
     register_key,
+    set_password,
 )
 from .services import Services, build_services
 from .settings import Settings
@@ -102,6 +103,18 @@ def new_institution(services: Services, kind: str, *, org_id: str | None = None)
         )
         key = register_key(session, account.id, public_pem)
         return Institution(org_id, account.id, key.kid, private_pem)
+
+
+def with_web_password(services: Services, inst: Institution, password: str) -> str:
+    """Give the institution's account a web-page password, as ``fincredit account set-password`` does;
+    returns the account's username for the login form."""
+    from .db import Account
+
+    with services.tx() as session:
+        account = session.get(Account, inst.account_id)
+        assert account is not None
+        set_password(session, account.username, password)
+        return account.username
 
 
 def obtain_token(client, inst: Institution) -> str:  # type: ignore[no-untyped-def]
