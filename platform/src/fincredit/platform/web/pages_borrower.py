@@ -3,6 +3,7 @@ every access with in-browser verification, records and objections."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -31,23 +32,24 @@ def _subject_id(principal: Principal) -> int:
     return principal.subject_id
 
 
-def scope_names(session: Any, scopes: list[str], lang: str) -> list[str]:
-    """Scopes in plain words: a catalog item by its name ("纳税信用等级"), one of its fields after it,
-    a category of the consent vocabulary by its label, a market dataset as such; an unknown code as is."""
+def scope_namer(session: Any, lang: str) -> Callable[[list[str]], list[str]]:
+    """Names scopes in plain words: a catalog item by its name ("纳税信用等级"), one of its fields after
+    it, a category of the consent vocabulary by its label, a market dataset as such; an unknown code as
+    is. The catalog is read once per page, not once per consent shown."""
     t = translator(lang)
-    items = {i.code: i for i in items_of(session, current_version(session))}
-    names = []
-    for scope in scopes:
+    items = {i.code: i.name for i in items_of(session, current_version(session))}
+
+    def name(scope: str) -> str:
         code, _, field = scope.partition(".")
         if scope.startswith("market:"):
-            names.append(t("scope.market", dataset=scope.removeprefix("market:")))
-        elif f"scope.{scope}" in MESSAGES:
-            names.append(t(f"scope.{scope}"))
-        elif code in items:
-            names.append(f"{items[code].name}（{field}）" if field else items[code].name)
-        else:
-            names.append(scope)
-    return names
+            return t("scope.market", dataset=scope.removeprefix("market:"))
+        if f"scope.{scope}" in MESSAGES:
+            return t(f"scope.{scope}")
+        if code in items:
+            return f"{items[code]}（{field}）" if field else items[code]
+        return scope
+
+    return lambda scopes: [name(s) for s in scopes]
 
 
 def _org_names(session: Any, ids: set[str]) -> dict[str, str]:
@@ -68,9 +70,10 @@ def consents_page(request: Request, services: ServicesDep, principal: Borrower) 
         )
         views = [consent_view(services, r) for r in rows]
         names = _org_names(session, {v["grantee"] for v in views})
+        in_words = scope_namer(session, lang_of(request))
         for v in views:
             v["grantee_name"] = names.get(v["grantee"], v["grantee"])
-            v["scope_names"] = scope_names(session, list(v["scopes"]), lang_of(request))
+            v["scope_names"] = in_words(list(v["scopes"]))
     return render(
         request,
         "borrower/consents.html",
@@ -119,7 +122,8 @@ def accesses_page(
     doc = accesses_with_proofs(services, subject, after=older, limit=ACCESS_PAGE, newest_first=True)
     with services.read() as session:
         names = _org_names(session, {i["grantee"] for i in doc["items"] if i.get("grantee")})
+        in_words = scope_namer(session, lang_of(request))
         for item in doc["items"]:
             item["grantee_name"] = names.get(item.get("grantee") or "", item.get("grantee") or "—")
-            item["scope_names"] = scope_names(session, list(item.get("scopes") or []), lang_of(request))
+            item["scope_names"] = in_words(list(item.get("scopes") or []))
     return render(request, "borrower/accesses.html", doc=doc)
