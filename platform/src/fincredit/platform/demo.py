@@ -219,8 +219,8 @@ def step_web_pages(ctx: DemoContext) -> str:
             if not username.endswith("-api"):
                 continue  # borrowers chose their password when they registered
             set_password(session, username, WEB_PASSWORD)
-    # A fresh request waits for consent-owner-01 (who revoked the first one), so a visitor can
-    # approve it in the browser and watch the bank's next query succeed.
+    # A fresh request waits for consent-owner-01 (who revoked the first one), so a visitor can approve
+    # or reject a real request in the browser; it names a catalog item, shown by its name.
     until = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
     ctx.http.post(
         "/api/v1/consents",
@@ -229,7 +229,7 @@ def step_web_pages(ctx: DemoContext) -> str:
             "identifier": ctx.data["enterprises"][1],
             "purpose": "post_loan_monitoring",
             "purpose_text": "贷后监测：流动资金贷款存续期间",
-            "scopes": ["tax"],
+            "scopes": ["tax_rating"],
             "modes": ["query", "push_subscription"],
             "valid_until": until.isoformat(),
             "fetch_type": "PERIODIC",
