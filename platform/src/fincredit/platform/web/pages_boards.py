@@ -135,6 +135,20 @@ def _editor(
 # The team's pages --------------------------------------------------------------------------------------
 
 
+def _board_form(
+    title: Annotated[str, Form()] = "",
+    description: Annotated[str, Form()] = "",
+    theme: Annotated[str, Form()] = "",
+    region: Annotated[str, Form()] = "",
+    rules: Annotated[str, Form()] = "",
+) -> dict[str, str]:
+    """The editor's fields as typed (empty ones included), for validation and for showing back."""
+    return {"title": title, "description": description, "theme": theme, "region": region, "rules": rules}
+
+
+BoardForm = Annotated[dict[str, str], Depends(_board_form)]
+
+
 @router.get("/team/boards", response_class=HTMLResponse)
 def team_board_list(request: Request, services: ServicesDep, principal: Team) -> HTMLResponse:
     with services.read() as session:
@@ -152,13 +166,8 @@ def open_board(
     request: Request,
     services: ServicesDep,
     principal: Team,
-    title: Annotated[str, Form()] = "",
-    description: Annotated[str, Form()] = "",
-    theme: Annotated[str, Form()] = "",
-    region: Annotated[str, Form()] = "",
-    rules: Annotated[str, Form()] = "",
+    form: BoardForm,
 ) -> Response:
-    form = {"title": title, "description": description, "theme": theme, "region": region, "rules": rules}
     spec, errors = _check(request, form)
     if errors:
         return _editor(request, board=None, form=form, errors=errors, status_code=422)
@@ -187,13 +196,8 @@ def save_board(
     request: Request,
     services: ServicesDep,
     principal: Team,
-    title: Annotated[str, Form()] = "",
-    description: Annotated[str, Form()] = "",
-    theme: Annotated[str, Form()] = "",
-    region: Annotated[str, Form()] = "",
-    rules: Annotated[str, Form()] = "",
+    form: BoardForm,
 ) -> Response:
-    form = {"title": title, "description": description, "theme": theme, "region": region, "rules": rules}
     try:
         with services.read() as session:
             view = board_view(session, own_board(session, principal, board_id))
