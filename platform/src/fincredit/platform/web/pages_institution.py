@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import func, select
 
-from fincredit.consent import Purpose
+from fincredit.consent import ConsentStatus, Purpose
 
 from ..api.deps import ServicesDep
 from ..consents import consent_view
@@ -24,7 +24,7 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 
 PAGE_SIZE = 50
-STATES = ("PENDING", "ACTIVE", "PAUSED", "REJECTED", "REVOKED", "EXPIRED", "EXHAUSTED")
+STATES = tuple(ConsentStatus)  # the lifecycle order: pending, active, rejected, paused, ...
 
 
 @router.get("/bank", response_class=HTMLResponse)
@@ -40,7 +40,7 @@ def bank_overview(
     """A bank can hold thousands of consents (one per applicant of a joint model): a summary by purpose
     and state, then one page of them soonest-expiring first, filtered by purpose, state, or expiry
     within 30 days."""
-    purpose = purpose if purpose in Purpose.__members__.values() else ""
+    purpose = purpose if purpose in tuple(Purpose) else ""
     state = state if state in STATES else ""
     soon = utcnow() + dt.timedelta(days=30)
     mine = Consent.grantee_org_id == principal.org_id
@@ -57,7 +57,7 @@ def bank_overview(
         if state:
             query = query.where(Consent.state == state)
         if expiring == "1":
-            query = query.where(Consent.state == "ACTIVE", Consent.valid_until <= soon)
+            query = query.where(Consent.state == ConsentStatus.ACTIVE, Consent.valid_until <= soon)
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = session.scalars(
             query.order_by(Consent.valid_until, Consent.id).offset((page_no - 1) * PAGE_SIZE).limit(PAGE_SIZE)
