@@ -4,6 +4,7 @@ inspections with remediation, and the expert pool."""
 
 from ._records import (
     PLAN_KINDS,
+    SEVERITIES,
     add_expert,
     experts,
     file_plan,
@@ -17,6 +18,7 @@ from ._report import annual_evaluation, monthly_report, report_csv, report_pdf, 
 
 __all__ = [
     "PLAN_KINDS",
+    "SEVERITIES",
     "add_expert",
     "annual_evaluation",
     "experts",

@@ -19,6 +19,7 @@ from ..identity.principal import Principal
 from ..objections import list_objections
 from ..supervision import (
     PLAN_KINDS,
+    SEVERITIES,
     annual_evaluation,
     experts,
     inspection_view,
@@ -32,7 +33,6 @@ router = APIRouter(prefix=f"{PREFIX}/regulator", include_in_schema=False)
 Supervisor = Annotated[Principal, Depends(page("supervision", "read"))]
 
 PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-SEVERITIES = ("low", "medium", "high", "critical")
 
 
 def _previous_month(today: dt.date) -> str:
