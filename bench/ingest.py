@@ -9,7 +9,10 @@ rows) tiled to the requested size with fresh provider record ids; the city's ent
 the subject registry first (not timed). Each backend's pipeline runs in a child process, so its peak
 resident memory (``ru_maxrss``) is the pipeline's alone. Stages are timed inside the pipeline
 (``IngestResult.times``): read+clean+validate+match, and load (staging + merge into credit_records).
-A second file with the same records (all unchanged) measures the idempotent re-submission path.
+A second file with the same records (all unchanged) measures the idempotent re-submission path; a
+third with every rating changed measures loading a provider's later file, where each record's current
+version is looked up and a new version written (``load_changed_records``: new versions per second of
+the load stage; the first file's load rate is its baseline).
 
 Baselines, measured in the same run: the scalar reference validator (``fincredit.consent.identifiers``,
 one Python call per row, identifier only) for the validation stage; and, for the load stage, the same
@@ -48,7 +51,8 @@ def _settings(var_dir: Path, url: str):  # type: ignore[no-untyped-def]
     return Settings(var_dir=var_dir, database_url=url, _env_file=None)  # type: ignore[call-arg]
 
 
-def _prepare_files(work: Path, rows: int, enterprises: int, seed: int) -> tuple[Any, Path, Path]:
+def _prepare_files(work: Path, rows: int, enterprises: int, seed: int) -> tuple[Any, Path, Path, Path]:
+    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -59,20 +63,28 @@ def _prepare_files(work: Path, rows: int, enterprises: int, seed: int) -> tuple[
     base = city.submissions["tax_rating"]
     took = time.perf_counter() - started
     print(f"city of {enterprises} enterprises: {base.num_rows} tax_rating rows ({took:.1f}s)")
+    # Every rating moved one grade: the same records with new content, so each valid row is a new version.
+    shift = {"A": "B", "B": "M", "M": "C", "C": "D", "D": "A"}
+    rating = base.schema.get_field_index("rating")
+    changed = base.set_column(
+        rating, "rating", pa.array([shift.get(v, v) for v in base.column("rating").to_pylist()], pa.string())
+    )
     paths = []
-    for name, tag in (("first", "t"), ("again", "t")):
+    for name, table in (("first", base), ("again", base), ("changed", changed)):
         path = work / f"{name}.parquet"
-        with pq.ParquetWriter(path, base.schema, compression="zstd") as writer:
+        with pq.ParquetWriter(path, table.schema, compression="zstd") as writer:
             written, tile = 0, 0
             while written < rows:
-                part = base.slice(0, min(base.num_rows, rows - written))
-                ids = pc.binary_join_element_wise(part.column("provider_record_id"), f"-{tag}{tile}", "")
+                part = table.slice(0, min(table.num_rows, rows - written))
+                ids = pc.binary_join_element_wise(part.column("provider_record_id"), f"-t{tile}", "")
                 writer.write_table(part.set_column(0, "provider_record_id", ids), row_group_size=65536)
                 written += part.num_rows
                 tile += 1
         paths.append(path)
     # "again" carries the same records as "first"; submitted for another month, every row is unchanged.
-    return city, paths[0], paths[1]
+    # "changed" carries them again with every rating changed: the loader looks each record's current
+    # version up and writes a new one (the path a provider's later files take).
+    return city, paths[0], paths[1], paths[2]
 
 
 def _register(url: str, var_dir: Path, city: Any) -> float:
@@ -105,6 +117,7 @@ def _child(url: str, var_dir: str, path: str, month: str) -> dict[str, Any]:
         "rows": r.rows_total,
         "rejected": r.rows_rejected,
         "new": r.rows_new,
+        "changed": r.rows_changed,
         "unchanged": r.rows_unchanged,
         "times": vars(r.times),
         "total": total,
@@ -214,7 +227,7 @@ def main(argv: list[str]) -> int:
     notes: dict[str, Any] = {"rows": args.rows, "enterprises": args.enterprises, "item": "tax_rating"}
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         work = Path(tmp)
-        city, first, again = _prepare_files(work, args.rows, args.enterprises, args.seed)
+        city, first, again, changed = _prepare_files(work, args.rows, args.enterprises, args.seed)
         notes["file_mb"] = round(first.stat().st_size / 2**20, 1)
         scalar = _scalar_baseline(city)
         for backend in args.backends.split(","):
@@ -227,13 +240,19 @@ def main(argv: list[str]) -> int:
                 )
                 one = _run_child(url, var_dir, first, "2025-06")
                 two = _run_child(url, var_dir, again, "2025-07")
+                three = _run_child(url, var_dir, changed, "2025-08")
                 copy_rate = _copy_baseline(url, var_dir, city)
             finally:
                 _drop(dbname)
             t = one["times"]
             vcm = t["read"] + t["clean"] + t["match"]
             rows = one["rows"]
-            notes[backend] = {"first": one, "resubmission": two, "subject_registration_s": round(reg, 2)}
+            notes[backend] = {
+                "first": one,
+                "resubmission": two,
+                "changed": three,
+                "subject_registration_s": round(reg, 2),
+            }
             print(f"[{backend}] {rows} rows: {one['new']} loaded, {one['rejected']} rejected; stages {t}")
             results += [
                 Result(
@@ -252,6 +271,14 @@ def main(argv: list[str]) -> int:
                     "higher",
                     baseline=copy_rate,
                 ),
+                Result(
+                    f"{backend}.load_changed_records",
+                    three["changed"] / three["times"]["load"],
+                    "rows/s",
+                    TARGET_LOAD_PG if backend == "postgresql" else None,
+                    "higher",
+                    baseline=rows / t["load"],
+                ),
                 Result(f"{backend}.end_to_end", rows / one["total"], "rows/s", None, "higher"),
                 Result(
                     f"{backend}.resubmission_end_to_end",
@@ -263,7 +290,7 @@ def main(argv: list[str]) -> int:
                 ),
                 Result(
                     f"{backend}.peak_memory",
-                    max(one["peak_rss_mb"], two["peak_rss_mb"]),
+                    max(one["peak_rss_mb"], two["peak_rss_mb"], three["peak_rss_mb"]),
                     "MiB",
                     TARGET_PEAK_MB,
                     "lower",
