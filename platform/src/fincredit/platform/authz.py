@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import casbin
 from casbin_sqlalchemy_adapter import Adapter
@@ -164,6 +164,12 @@ DEFAULT_POLICIES: list[tuple[str, str, str]] = [
 ]
 
 
+# Decisions are cached per (subject, domain, resource, action); the key space is institution accounts
+# times permissions (borrowers share one subject), but a bound keeps a pathological caller from growing
+# it without limit: past it the cache simply starts over.
+_MAX_CACHED_DECISIONS = 100_000
+
+
 def _model() -> casbin.Model:
     model = casbin.Model()
     model.load_model_from_text(MODEL_TEXT)
@@ -177,18 +183,46 @@ class Authorizer:
         # Writes go through our own session (same transaction as the change they belong to);
         # the in-memory model is updated after commit, never by the adapter.
         self._enforcer.enable_auto_save(False)
+        # Serialises changes to the in-memory policy with the cache invalidation that follows them.
         self._lock = threading.Lock()
+        # casbin evaluates its matcher for every request (tens of microseconds to milliseconds as the
+        # rules grow); the answer only changes when the policy does, and every change below clears this.
+        self._decisions: dict[tuple[str, str, str, str], bool] = {}
+        # Bumped by every policy change: a decision computed before a change is not cached after it.
+        self._generation = 0
         # casbin logs every decision (denials at WARNING); the audit trail already records them.
         for name in ("casbin", "casbin.enforcer", "casbin.policy", "casbin.role"):
             logging.getLogger(name).setLevel(logging.ERROR)
 
     def reload(self) -> None:
-        with self._lock:
-            self._enforcer.load_policy()
+        self._change_policy(self._enforcer.load_policy)
 
     def enforce(self, principal: Principal, resource: str, action: str) -> bool:
         sub = BORROWER_ROLE if principal.account_kind == "borrower" else principal.account_id
-        return bool(self._enforcer.enforce(sub, principal.domain, resource, action))
+        key = (sub, principal.domain, resource, action)
+        cached = self._decisions.get(key)
+        if cached is not None:
+            return cached
+        generation = self._generation
+        decision = bool(self._enforcer.enforce(*key))
+        with self._lock:
+            # A policy change finished while we evaluated: our answer may predate it, so don't keep it.
+            if generation == self._generation:
+                if len(self._decisions) >= _MAX_CACHED_DECISIONS:
+                    self._decisions.clear()
+                self._decisions[key] = decision
+        return decision
+
+    def _change_policy(self, change: Callable[[], object]) -> None:
+        """Apply a change to the in-memory policy, then drop every cached decision. The generation is
+        bumped after the change, so an evaluation that started before it cannot cache a stale answer."""
+        with self._lock:
+            change()
+            self._generation += 1
+            self._decisions.clear()
+
+    def _after_commit_change(self, session: Session, change: Callable[[], object]) -> None:
+        after_commit(session, lambda: self._change_policy(change))
 
     def roles_of(self, account_id: str, domain: str) -> list[str]:
         return list(self._enforcer.get_roles_for_user_in_domain(account_id, domain))
@@ -206,7 +240,9 @@ class Authorizer:
         )
         if exists is None:
             session.add(CasbinRule(ptype="g", v0=account_id, v1=role, v2=domain))
-            after_commit(session, lambda: self._enforcer.add_grouping_policy(account_id, role, domain))
+            self._after_commit_change(
+                session, lambda: self._enforcer.add_grouping_policy(account_id, role, domain)
+            )
 
     def remove_role(self, session: Session, account_id: str, role: str, domain: str) -> bool:
         rows = list(
@@ -224,7 +260,9 @@ class Authorizer:
         for row in rows:
             session.delete(row)
         if rows:
-            after_commit(session, lambda: self._enforcer.remove_grouping_policy(account_id, role, domain))
+            self._after_commit_change(
+                session, lambda: self._enforcer.remove_grouping_policy(account_id, role, domain)
+            )
         return bool(rows)
 
     def add_policy(self, session: Session, role: str, domain: str, resource: str, action: str) -> bool:
@@ -242,7 +280,7 @@ class Authorizer:
         if exists is not None:
             return False
         session.add(CasbinRule(ptype="p", v0=role, v1=domain, v2=resource, v3=action))
-        after_commit(session, lambda: self._enforcer.add_policy(role, domain, resource, action))
+        self._after_commit_change(session, lambda: self._enforcer.add_policy(role, domain, resource, action))
         return True
 
     def remove_policy(self, session: Session, role: str, domain: str, resource: str, action: str) -> bool:
@@ -262,7 +300,9 @@ class Authorizer:
         for row in rows:
             session.delete(row)
         if rows:
-            after_commit(session, lambda: self._enforcer.remove_policy(role, domain, resource, action))
+            self._after_commit_change(
+                session, lambda: self._enforcer.remove_policy(role, domain, resource, action)
+            )
         return bool(rows)
 
     def policies(self) -> list[list[str]]:

@@ -15,8 +15,9 @@ from ..free import start_push_worker
 from ..services import Services, build_services
 from ..settings import Settings, get_settings
 from . import problems
+from ._audit_writer import AuditWriter
 from .deps import public
-from .middleware import BodyLimitMiddleware, audit_middleware
+from .middleware import AuditMiddleware, BodyLimitMiddleware
 from .routers import (
     admin,
     audit,
@@ -52,20 +53,24 @@ Institutions authenticate with OAuth2 client credentials and `private_key_jwt` (
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     settings = settings or (services.settings if services else get_settings())
     services = services or build_services(settings)
+    audit_writer = AuditWriter(services.engine)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        audit_writer.start()
         worker = start_push_worker(services)
-        yield
-        if worker is not None:
-            worker.stop()
-        services.close()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+            audit_writer.stop()  # writes the rows still queued, then joins its thread
+            services.close()
 
     app = FastAPI(title="fincredit", version="0.1.0", description=API_DESCRIPTION, lifespan=lifespan)
     app.state.services = services
     ensure_catalog(services.sessions)  # seeds the default catalog at first start
     problems.install(app)
-    app.middleware("http")(audit_middleware(services))
     app.add_middleware(
         BodyLimitMiddleware,
         default_limit=settings.max_body_bytes,
@@ -75,6 +80,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             federation_frames.FRAMES_PATH: federation_frames.MAX_FRAME_BYTES,
         },
     )
+    # Added last, so outermost: refusals by the body limit are audited too, and carry the request id.
+    app.add_middleware(AuditMiddleware, writer=audit_writer)
     for router in (
         system.router,
         auth.router,

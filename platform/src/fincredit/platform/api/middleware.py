@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..db import AuditEvent, utcnow
-from ..services import Services
+from ..db import utcnow
+from ._audit_writer import AuditWriter
 from .problems import problem_response
 
-log = logging.getLogger("fincredit.audit")
 AUDITED_PREFIXES = ("/api/", "/oauth2/", "/federation/", "/web/")
 
 
@@ -77,47 +73,78 @@ class _TooLarge(Exception):
         self.limit = limit
 
 
-def audit_middleware(
-    services: Services,
-) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
-    async def middleware(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        request.state.request_id = request_id[:64]
+class AuditMiddleware:
+    """Gives every request an id (X-Request-ID, taken from the client's header or made here) and writes
+    one audit row per API operation (R§20) through the group-committing ``AuditWriter``.
+
+    Pure ASGI rather than ``BaseHTTPMiddleware`` (which costs a task and a stream per request). The
+    response's start message is held until the request's audit row is committed: no client sees a
+    response whose operation is missing from the trail. Rows of concurrent requests share one commit
+    (group commit amortises the commit, not durability). A failed audit write is logged, not turned
+    into a failed response. An unhandled error is audited as a 500 before it propagates.
+    """
+
+    def __init__(self, app: ASGIApp, writer: AuditWriter) -> None:
+        self.app = app
+        self.writer = writer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = request.state.request_id
-        path = request.url.path
-        if path.startswith(AUDITED_PREFIXES):
-            route = request.scope.get("route")
-            template = getattr(route, "path", None) or path
-            principal = getattr(request.state, "principal", None)
-            event = AuditEvent(
-                at=utcnow(),
-                request_id=request.state.request_id,
-                account_id=principal.account_id if principal else None,
-                org_id=principal.org_id if principal else None,
-                method=request.method,
-                route=template[:200],
-                path=path[:500],
-                subject_ref=getattr(request.state, "audit_subject", None),
-                status=response.status_code,
-                outcome="ok"
-                if response.status_code < 400
-                else "refused"
-                if response.status_code < 500
-                else "error",
-                client=request.client.host if request.client else None,
-                duration_ms=round((time.perf_counter() - started) * 1000, 3),
-            )
-            await run_in_threadpool(_write, services, event)
-        return response
+        request_id = _header(scope, b"x-request-id") or uuid.uuid4().hex
+        request_id = request_id[:64]
+        # ``request.state`` is a view of ``scope["state"]``: deps set principal and audit_subject there.
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        audited = scope["path"].startswith(AUDITED_PREFIXES)
+        rid_header = (b"x-request-id", request_id.encode("latin-1"))
+        responded = False
 
-    return middleware
+        async def send_with_audit(message: Message) -> None:
+            nonlocal responded
+            if message["type"] == "http.response.start":
+                responded = True
+                headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != b"x-request-id"]
+                headers.append(rid_header)
+                message = {**message, "headers": headers}
+                if audited:
+                    await self.writer.record(_row(scope, state, message["status"], started))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_audit)
+        except Exception:
+            if audited and not responded:  # the server answers 500 after this; the trail says so first
+                await self.writer.record(_row(scope, state, 500, started))
+            raise
 
 
-def _write(services: Services, event: AuditEvent) -> None:
-    try:
-        with services.tx() as session:
-            session.add(event)
-    except Exception:  # the response is already decided; losing an audit row must be loud, not fatal
-        log.exception("could not write audit event for %s %s", event.method, event.path)
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers") or ():
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _row(scope: Scope, state: dict[str, Any], status: int, started: float) -> dict[str, Any]:
+    route = scope.get("route")
+    path: str = scope["path"]
+    template = getattr(route, "path", None) or path
+    principal = state.get("principal")
+    client = scope.get("client")
+    return {
+        "at": utcnow(),
+        "request_id": state["request_id"],
+        "account_id": principal.account_id if principal else None,
+        "org_id": principal.org_id if principal else None,
+        "method": scope["method"],
+        "route": template[:200],
+        "path": path[:500],
+        "subject_ref": state.get("audit_subject"),
+        "status": status,
+        "outcome": "ok" if status < 400 else "refused" if status < 500 else "error",
+        "client": client[0] if client else None,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+    }
