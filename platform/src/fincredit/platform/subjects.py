@@ -7,6 +7,7 @@ to the full value (the subject themself, the credit authority, the operator)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -96,6 +97,52 @@ def find_subject(session: Session, keyring: Keyring, identifier: str) -> Subject
     if subject is None:
         raise NotFound(f"no subject {mask(code, k)}")
     return subject
+
+
+def find_subjects(
+    session: Session, keyring: Keyring, identifiers: Sequence[str]
+) -> list[Subject | InvalidIdentifier | NotFound]:
+    """:func:`find_subject` for many identifiers in one lookup; each answer is the subject or the error
+    that identifier alone would have raised."""
+    keys: list[str | InvalidIdentifier] = []
+    for identifier in identifiers:
+        try:
+            k, code = parse_identifier(identifier)
+            keys.append(blind_index(keyring, k, code))
+        except InvalidIdentifier as exc:
+            keys.append(exc)
+    wanted = sorted({k for k in keys if isinstance(k, str)})
+    found = {s.code_bidx: s for s in session.scalars(select(Subject).where(Subject.code_bidx.in_(wanted)))}
+    out: list[Subject | InvalidIdentifier | NotFound] = []
+    for identifier, key in zip(identifiers, keys, strict=True):
+        if isinstance(key, InvalidIdentifier):
+            out.append(key)
+        elif key in found:
+            out.append(found[key])
+        else:
+            k, code = parse_identifier(identifier)
+            out.append(NotFound(f"no subject {mask(code, k)}"))
+    return out
+
+
+def subject_names(session: Session, keyring: Keyring, subjects: Sequence[Subject]) -> dict[int, str]:
+    """:func:`subject_name` of many subjects: one lookup per kind."""
+    legal = [s.id for s in subjects if s.kind == SubjectKind.LEGAL.value]
+    natural = [s.id for s in subjects if s.kind != SubjectKind.LEGAL.value]
+    out = {s.id: "" for s in subjects}
+    if legal:
+        for sid, name in session.execute(
+            select(LegalPerson.subject_id, LegalPerson.name).where(LegalPerson.subject_id.in_(legal))
+        ):
+            out[sid] = name
+    if natural:
+        for sid, enc in session.execute(
+            select(NaturalPerson.subject_id, NaturalPerson.name_enc).where(
+                NaturalPerson.subject_id.in_(natural)
+            )
+        ):
+            out[sid] = keyring.decrypt(enc, context="natural:name")
+    return out
 
 
 def subject_name(session: Session, keyring: Keyring, subject: Subject) -> str:

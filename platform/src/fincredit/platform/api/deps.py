@@ -1,19 +1,21 @@
 """FastAPI dependencies: the services, the caller, and the one authorization gate.
 
-Every route declares exactly one of ``Depends(require(resource, action))`` or ``Depends(public)``;
+Every route declares exactly one of ``Depends(require(resource, action))`` (or its
+``require_confirmed`` form) or ``Depends(public)``;
 a test walks the route table and fails on any route that has neither."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from ..errors import Forbidden, Unauthenticated
 from ..identity.principal import Principal
-from ..identity.tokens import principal_from_token
+from ..identity.tokens import VerifiedToken, VerifiedTokens, principal_from_token, verified_token
 from ..services import Services
 
 _bearer = HTTPBearer(
@@ -56,6 +58,44 @@ def require(resource: str, action: str) -> Callable[..., Principal]:
 
     gate.__fincredit_permission__ = (resource, action)  # type: ignore[attr-defined]
     return gate
+
+
+def require_confirmed(resource: str, action: str) -> Callable[..., Awaitable[Principal]]:
+    """The gate for a route whose work runs in a transaction that re-checks the caller itself.
+
+    Same answer as :func:`require`, but the token's principal comes from the app's memory of verified
+    tokens (:class:`VerifiedTokens`) and the route must pass ``request.state.caller`` (account id, key id)
+    to :func:`~fincredit.platform.identity.tokens.still_valid` inside the transaction that does the
+    work — so a disabled account, organisation or revoked key still stops the next request, while the
+    signature check and the three account lookups are not repeated on every call (the batched query).
+    """
+
+    async def gate(
+        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    ) -> Principal:
+        services = get_services(request)
+        token = credentials.credentials if credentials is not None else request.cookies.get(SESSION_COOKIE)
+        if not token:
+            raise Unauthenticated("send an access token: Authorization: Bearer <token>")
+        known: VerifiedTokens = request.app.state.verified_tokens
+        verified = known.get(token)
+        if verified is None:
+            verified = await run_in_threadpool(_verify, services, token)
+            known.put(token, verified)
+        principal = verified.principal
+        if not services.authz.enforce(principal, resource, action):
+            raise Forbidden(f"this account may not {action} {resource}", permission=f"{resource}:{action}")
+        request.state.principal = principal
+        request.state.caller = (principal.account_id, verified.kid)
+        return principal
+
+    gate.__fincredit_permission__ = (resource, action)  # type: ignore[attr-defined]
+    return gate
+
+
+def _verify(services: Services, token: str) -> VerifiedToken:
+    with services.read() as session:
+        return verified_token(session, services.keyring, token)
 
 
 def public() -> None:

@@ -6,7 +6,10 @@ are ``fincredit.consent``'s; this package stores them and wires them into transa
 """
 
 from ._access import (
+    AccessAsk,
+    AccessBatch,
     Allowed,
+    Outcome,
     SubjectDecision,
     authorize_access,
     authorize_many,
@@ -49,8 +52,11 @@ from ._records import on_consent_ended
 
 __all__ = [
     "ACTIONS",
+    "AccessAsk",
+    "AccessBatch",
     "Allowed",
     "EntryFilter",
+    "Outcome",
     "SqlTreeStore",
     "SubjectDecision",
     "accesses_with_proofs",

@@ -13,7 +13,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from fincredit.consent import (
@@ -139,17 +139,41 @@ def build_request(
 def _candidates(
     session: Session, grantee: str, subject_ids: Sequence[int], *, lock: bool
 ) -> dict[int, list[Consent]]:
-    out: dict[int, list[Consent]] = {sid: [] for sid in subject_ids}
-    for i in range(0, len(subject_ids), _CHUNK):
-        q = (
-            select(Consent)
-            .where(Consent.grantee_org_id == grantee, Consent.subject_id.in_(subject_ids[i : i + _CHUNK]))
-            .order_by(Consent.id)
-        )
+    found = _candidates_of(session, [(grantee, sid) for sid in subject_ids], lock=lock)
+    return {sid: found.get((grantee, sid), []) for sid in subject_ids}
+
+
+def _candidates_of(
+    session: Session, pairs: Sequence[tuple[str, int]], *, lock: bool
+) -> dict[tuple[str, int], list[Consent]]:
+    """The consents of each (grantee, subject) pair: one statement per ``_CHUNK`` subjects, an OR of
+    ``grantee = g AND subject_id IN (...)`` terms (each an index probe on (grantee, subject)). Rows come
+    and are locked in consent-id order, so two batches locking overlapping rows queue instead of
+    deadlocking."""
+    by_grantee: dict[str, list[int]] = {}
+    for grantee, sid in dict.fromkeys(pairs):
+        by_grantee.setdefault(grantee, []).append(sid)
+    out: dict[tuple[str, int], list[Consent]] = {}
+    terms: list[ColumnElement[bool]] = []
+    counted = 0
+
+    def run() -> None:
+        q = select(Consent).where(or_(*terms)).order_by(Consent.id)
         if lock:
             q = q.with_for_update()
         for row in session.scalars(q):
-            out[row.subject_id].append(row)
+            out.setdefault((row.grantee_org_id, row.subject_id), []).append(row)
+
+    for grantee, ids in by_grantee.items():
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i : i + _CHUNK]
+            terms.append(and_(Consent.grantee_org_id == grantee, Consent.subject_id.in_(chunk)))
+            counted += len(chunk)
+            if counted >= _CHUNK:
+                run()
+                terms, counted = [], 0
+    if terms:
+        run()
     return out
 
 
@@ -205,13 +229,18 @@ def expire_if_due(
             pending.consent_event(expired, EVENT_ENTRY[ConsentEvent.EXPIRE], actor="platform")
 
 
-def _use(keyring: Keyring, row: Consent, state: ConsentState, now: dt.datetime) -> list[ConsentState]:
+def _use(
+    keyring: Keyring, row: Consent, state: ConsentState, now: dt.datetime, pending: _Pending
+) -> ConsentState:
+    """Count one use on the locked row; a use that exhausts the consent queues its ledger event."""
     try:
         used = state.record_use(now)
     except UsageRefusedError as exc:  # cannot happen under the row lock; kept as a hard stop
         raise Conflict(str(exc)) from None
     update_row(keyring, row, used, artefact_changed=False)
-    return [used] if used.status is ConsentStatus.EXHAUSTED else []
+    if used.status is ConsentStatus.EXHAUSTED:
+        pending.consent_event(used, EVENT_ENTRY[ConsentEvent.EXHAUST], actor="platform")
+    return used
 
 
 def _refuse(
@@ -284,8 +313,7 @@ def authorize_access(
         position = pending.access(request, decision, route, payload_digest)
     if decision.consent_id is not None:
         chosen = next(r for r in rows if r.id == decision.consent_id)
-        for exhausted in _use(services.keyring, chosen, states[chosen.id], now):
-            pending.consent_event(exhausted, EVENT_ENTRY[ConsentEvent.EXHAUST], actor="platform")
+        _use(services.keyring, chosen, states[chosen.id], now, pending)
     entries = pending.write(session)
     seq = None if position is None else entries[position].seq
     return Allowed(decision, request, subject_id, route, now, seq)
@@ -303,6 +331,131 @@ def record_disclosure(
     return pending.write(session)[position].seq
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class AccessAsk:
+    """One access to decide in an :class:`AccessBatch`."""
+
+    principal: Principal
+    subject: Subject
+    scopes: frozenset[str]
+    purpose: Purpose | str
+    mode: AccessMode | str
+    route: str
+
+
+@dataclasses.dataclass(slots=True)
+class Outcome:
+    """An :class:`AccessAsk` decided: ``allowed`` (its use counted) or refused (its refusal queued for the
+    ledger). ``ledger_seq`` is known once the batch is written."""
+
+    ask: AccessAsk
+    request: AccessRequest
+    decision: Decision
+    at: dt.datetime
+    disclosed: bool = False
+    payload_digest: str | None = None
+    ledger_seq: int | None = None
+
+    @property
+    def allowed(self) -> Allowed | None:
+        if not isinstance(self.decision, Decided):
+            return None
+        return Allowed(
+            self.decision, self.request, self.ask.subject.id, self.ask.route, self.at, self.ledger_seq
+        )
+
+    def refusal(self) -> ConsentRefused:
+        assert isinstance(self.decision, Refused)
+        return ConsentRefused(
+            self.decision.message,
+            reason=self.decision.reason.value,
+            consent_id=self.decision.consent_id,
+            ledger_seq=self.ledger_seq,
+        )
+
+
+class AccessBatch:
+    """Many accesses — any callers, any subjects — decided and ledgered in the caller's one transaction.
+
+    :meth:`decide` locks every candidate consent in one statement, then decides the asks in order against
+    the states as earlier asks of the batch left them (two asks on one ONETIME consent: the first is
+    allowed, the second refused as exhausted) and counts the uses; :meth:`disclose` marks an allowed ask
+    as disclosed with the digest of what was built for it; :meth:`write` appends every entry (expiry and
+    exhaustion events, refusals, disclosures) under one lock of the ledger head. Refusals are answers
+    here, not exceptions: they commit with the batch, and nothing else is written for them.
+    """
+
+    def __init__(self, session: Session, services: Services, *, now: dt.datetime | None = None) -> None:
+        self.session = session
+        self.services = services
+        self.now = now or utcnow()
+        self._pending = _Pending(services, self.now, "platform")
+        self._outcomes: list[Outcome] = []
+
+    def decide(self, asks: Sequence[AccessAsk]) -> list[Outcome | InvalidInput]:
+        services, now = self.services, self.now
+        requests: list[AccessRequest | InvalidInput] = []
+        for ask in asks:
+            try:
+                requests.append(
+                    build_request(
+                        services,
+                        ask.principal,
+                        library_subject(services.keyring, ask.subject),
+                        ask.scopes,
+                        ask.purpose,
+                        ask.mode,
+                    )
+                )
+            except InvalidInput as exc:
+                requests.append(exc)
+        pairs = [
+            (r.grantee, a.subject.id)
+            for a, r in zip(asks, requests, strict=True)
+            if isinstance(r, AccessRequest) and not r.grantee_is_credit_authority
+        ]
+        candidates = _candidates_of(self.session, pairs, lock=True)
+        rows = {row.id: row for rs in candidates.values() for row in rs}
+        states = {cid: state_of(services.keyring, row) for cid, row in rows.items()}
+        expire_if_due(services.keyring, rows.values(), states, self._pending, now)
+        out: list[Outcome | InvalidInput] = []
+        for ask, request in zip(asks, requests, strict=True):
+            if not isinstance(request, AccessRequest):
+                out.append(request)
+                continue
+            mine = (
+                []
+                if request.grantee_is_credit_authority
+                else candidates.get((request.grantee, ask.subject.id), [])
+            )
+            decision = decide([states[r.id] for r in mine], request, now)
+            outcome = Outcome(ask, request, decision, now)
+            if isinstance(decision, Decided) and decision.consent_id is not None:
+                chosen = rows[decision.consent_id]
+                states[chosen.id] = _use(services.keyring, chosen, states[chosen.id], now, self._pending)
+            self._outcomes.append(outcome)
+            out.append(outcome)
+        return out
+
+    def disclose(self, outcome: Outcome, payload_digest: str | None) -> None:
+        """Mark an allowed ask as disclosed, with the digest of the payload built for it."""
+        if outcome.allowed is None or outcome.disclosed:
+            raise Conflict("only an allowed access not yet disclosed can be disclosed")
+        outcome.disclosed, outcome.payload_digest = True, payload_digest
+
+    def write(self) -> None:
+        """Append the batch's entries: consent events first, then each ask's refusal or disclosure in the
+        order of the asks."""
+        positions: list[tuple[Outcome, int]] = []
+        for o in self._outcomes:
+            if o.allowed is None or o.disclosed:
+                digest = o.payload_digest if o.disclosed else None
+                positions.append((o, self._pending.access(o.request, o.decision, o.ask.route, digest)))
+        entries = self._pending.write(self.session)
+        for outcome, position in positions:
+            outcome.ledger_seq = entries[position].seq
+
+
 def authorize_many(
     session: Session,
     services: Services,
@@ -318,36 +471,22 @@ def authorize_many(
     """Decide for many subjects at once (PSI alignment, batch scoring): one candidate lookup per chunk
     of subjects, one ledger append for all entries (a disclosure or a refusal per subject), all in
     ``session``'s transaction. Refusals do not raise here: the caller proceeds with the allowed ones."""
-    now = now or utcnow()
     scope_set = frozenset(scopes)
-    rows_by_id: list[Subject] = []
-    for s in subjects:
-        rows_by_id.append(_resolve(session, services, s))
-    ids = [r.id for r in rows_by_id]
-    grantee = principal.org_id or principal.account_id
-    authority = _is_authority(services, principal)
-    candidates = {} if authority else _candidates(session, grantee, sorted(set(ids)), lock=True)
-    pending = _Pending(services, now, principal.account_id or grantee)
-    positions: list[int] = []
-    decisions: list[Decision] = []
-    for row in rows_by_id:
-        request = build_request(
-            services, principal, library_subject(services.keyring, row), scope_set, purpose, mode
-        )
-        cands = candidates.get(row.id, [])
-        states = {r.id: state_of(services.keyring, r) for r in cands}
-        expire_if_due(services.keyring, cands, states, pending, now)
-        decision = decide(states.values(), request, now)
-        positions.append(pending.access(request, decision, route, None))
-        decisions.append(decision)
-        if isinstance(decision, Decided) and decision.consent_id is not None:
-            chosen = next(r for r in cands if r.id == decision.consent_id)
-            for exhausted in _use(services.keyring, chosen, states[chosen.id], now):
-                pending.consent_event(exhausted, EVENT_ENTRY[ConsentEvent.EXHAUST], actor="platform")
-    entries = pending.write(session)
-    return [
-        SubjectDecision(sid, d, entries[p].seq) for sid, d, p in zip(ids, decisions, positions, strict=True)
+    batch = AccessBatch(session, services, now=now)
+    asks = [
+        AccessAsk(principal, _resolve(session, services, s), scope_set, purpose, mode, route)
+        for s in subjects
     ]
+    outcomes = batch.decide(asks)
+    decided: list[Outcome] = []
+    for o in outcomes:
+        if isinstance(o, InvalidInput):
+            raise o
+        if o.allowed is not None:
+            batch.disclose(o, None)
+        decided.append(o)
+    batch.write()
+    return [SubjectDecision(o.ask.subject.id, o.decision, o.ledger_seq) for o in decided]
 
 
 def check_access(

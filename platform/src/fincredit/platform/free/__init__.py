@@ -1,6 +1,7 @@
 """The free public-interest services of G§11 — information query, credit report, information push,
 financing matchmaking — every disclosure through the consent ledger's one gate, never metered."""
 
+from ._batcher import QueryBatcher
 from ._catalog import field_scope, item_scope
 from ._matchmaking import (
     OUTCOMES,
@@ -32,7 +33,7 @@ from ._push import (
     subscription_view,
     verify_webhook,
 )
-from ._query import ItemRequest, digest, information_query
+from ._query import ItemRequest, QueryAnswer, QueryRequest, digest, run_queries
 from ._ratelimit import DEFAULT_LIMITS, Limit, RateLimiter, limiter
 from ._report import (
     SCHEMA_VERSION,
@@ -54,6 +55,9 @@ __all__ = [
     "ItemRequest",
     "Limit",
     "PushWorker",
+    "QueryAnswer",
+    "QueryBatcher",
+    "QueryRequest",
     "RateLimiter",
     "cancel",
     "check_webhook_url",
@@ -66,7 +70,6 @@ __all__ = [
     "feed",
     "field_scope",
     "get_subscription",
-    "information_query",
     "install_hooks",
     "issue_report",
     "item_scope",
@@ -84,6 +87,7 @@ __all__ = [
     "register_pdf",
     "render_html",
     "render_pdf",
+    "run_queries",
     "sign",
     "start_push_worker",
     "statistics",

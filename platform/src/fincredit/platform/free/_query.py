@@ -1,6 +1,7 @@
 """Information query (G§11): a bank asks for catalog items (optionally single fields) of one subject.
 
-The one gate is :func:`fincredit.platform.consents.authorize_access`: the requested authorized items
+The one gate is the consent ledger's (:class:`fincredit.platform.consents.AccessBatch`, the batch form of
+:func:`~fincredit.platform.consents.authorize_access`): the requested authorized items
 (and fields) are the scopes; public-attribute items need no scope of their own and are marked
 ``"public": true`` — but a query is still an access under a consent for its purpose and mode (a
 public-only query names the public items as its scopes). The credit authority is allowed on the
@@ -21,15 +22,17 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ..catalog import CatalogItemDef
-from ..consents import Allowed, authorize_access, record_disclosure
+from ..consents import AccessAsk, AccessBatch, Outcome
 from ..consents._records import library_subject
 from ..db import Subject
 from ..db.records import CreditRecord
+from ..errors import FincreditError, Unauthenticated
 from ..identity.principal import Principal
-from ..ingestion import visible_records
-from ..objections import note_disclosure, objection_status
+from ..identity.tokens import still_valid
+from ..ingestion import visible_records_of
+from ..objections import note_disclosures, objection_status_of
 from ..services import Services
-from ..subjects import find_subject, subject_name
+from ..subjects import find_subjects, subject_names
 from ._catalog import catalog_items, field_scope, item_scope
 from .errors import UnknownItem
 
@@ -107,22 +110,42 @@ def record_view(
     }
 
 
-def collect(
-    session: Session,
+@dataclass(frozen=True, slots=True)
+class QueryRequest:
+    """One bank's information query, as the route received it."""
+
+    principal: Principal
+    identifier: str
+    items: tuple[ItemRequest, ...] | None = None
+    purpose: str = "loan_application_assessment"
+    mode: str = "query"
+    route: str = "/api/v1/free/query"
+    # (account id, key id) to re-check in the query's transaction when the route took the principal
+    # from its memory of verified tokens (``require_confirmed``); None when the gate already checked.
+    caller: tuple[str, str | None] | None = None
+
+
+# What one query gets back: the disclosed payload (with ``payload_sha256``, ``ledger_seq`` and the
+# internal ``subject_id``), or the error that answers it (unknown subject or item, refusal, ...).
+QueryAnswer = dict[str, Any] | FincreditError
+
+
+def _body(
     services: Services,
     subject: Subject,
+    name: str,
     items: Sequence[tuple[CatalogItemDef, tuple[str, ...] | None]],
+    records: Sequence[CreditRecord],
+    status: dict[int, Any],
     at: dt.date,
 ) -> tuple[dict[str, Any], list[int]]:
     """The subject block and the visible records of the requested items, objection-flagged."""
-    codes = [i.code for i, _ in items]
-    records = visible_records(session, subject.id, at, item_codes=codes)
-    status = objection_status(session, [r.id for r in records])
+    wanted = {i.code for i, _ in items}
+    shown = [r for r in records if r.item_code in wanted]
     by_item: dict[str, list[CreditRecord]] = {}
-    for r in records:
+    for r in shown:
         by_item.setdefault(r.item_code, []).append(r)
     lib = library_subject(services.keyring, subject)
-    name = subject_name(session, services.keyring, subject)
     if subject.kind == "natural" and name:
         name = name[0] + "*" * (len(name) - 1)
     out_items = [
@@ -142,47 +165,107 @@ def collect(
         "as_of": at.isoformat(),
         "items": out_items,
     }
-    return body, [r.id for r in records]
+    return body, [r.id for r in shown]
 
 
-def information_query(
+def collect(
     session: Session,
     services: Services,
-    *,
-    principal: Principal,
-    identifier: str,
-    items: Sequence[ItemRequest] | None,
-    purpose: str,
-    mode: str = "query",
-    route: str = "/api/v1/free/query",
-    at: dt.date | None = None,
-) -> dict[str, Any]:
-    """Run one query in ``session``'s transaction: gate, read, ledger the payload digest, remember
-    which organisation received which records (objection outcomes reach it)."""
-    subject = find_subject(session, services.keyring, identifier)
-    wanted = resolve_items(session, subject, items)
-    allowed: Allowed = authorize_access(
-        session,
-        services,
-        principal=principal,
-        subject=subject,
-        scopes=scopes_for(wanted),
-        purpose=purpose,
-        mode=mode,
-        route=route,
-        defer_disclosure=True,
-    )
-    body, record_ids = collect(session, services, subject, wanted, at or dt.date.today())
-    body.update(
-        {
-            "purpose": purpose,
-            "mode": mode,
-            "basis": allowed.basis.value,
-            "consent_id": allowed.consent_id,
-        }
-    )
-    payload_sha256 = digest(body)
-    seq = record_disclosure(session, services, allowed, payload_digest=payload_sha256)
-    if principal.org_id is not None and record_ids:
-        note_disclosure(session, record_ids, principal.org_id, purpose=purpose)
-    return {**body, "payload_sha256": payload_sha256, "ledger_seq": seq, "subject_id": subject.id}
+    subject: Subject,
+    items: Sequence[tuple[CatalogItemDef, tuple[str, ...] | None]],
+    at: dt.date,
+) -> tuple[dict[str, Any], list[int]]:
+    """The subject block and the visible records of the requested items of one subject (the report)."""
+    records = visible_records_of(session, [subject.id], at, item_codes=[i.code for i, _ in items])
+    shown = records.get(subject.id, [])
+    status = objection_status_of(session, shown)
+    name = subject_names(session, services.keyring, [subject])[subject.id]
+    return _body(services, subject, name, items, shown, status, at)
+
+
+def run_queries(
+    session: Session, services: Services, requests: Sequence[QueryRequest], *, at: dt.date | None = None
+) -> list[QueryAnswer]:
+    """Answer many queries in ``session``'s one transaction, each as if it had come alone.
+
+    A caller taken from the route's memory of verified tokens is first re-checked here (account,
+    organisation and key still active), in the transaction that discloses. Each query is then gated
+    (:class:`~fincredit.platform.consents.AccessBatch`), its payload built and its
+    digest ledgered; refusals are ledgered too, and answered with :class:`ConsentRefused`. Errors found
+    before the gate (bad identifier, unknown subject or item, bad purpose) write nothing for that query.
+    The reads are shared: one lookup each for the subjects, the consents (locked), the records, the
+    objections and the names, and one ledger append for the whole batch.
+    """
+    at = at or dt.date.today()
+    keyring = services.keyring
+    answers: list[QueryAnswer | None] = [None] * len(requests)
+    asks: list[AccessAsk] = []
+    gated: list[tuple[int, list[tuple[CatalogItemDef, tuple[str, ...] | None]]]] = []
+    callers = [r.caller for r in requests if r.caller is not None]
+    valid = still_valid(session, callers) if callers else set()
+    for i, (request, found) in enumerate(
+        zip(requests, find_subjects(session, keyring, [r.identifier for r in requests]), strict=True)
+    ):
+        if request.caller is not None and request.caller not in valid:
+            answers[i] = Unauthenticated(
+                "the account, its organisation or the key behind this token is disabled"
+            )
+            continue
+        if not isinstance(found, Subject):
+            answers[i] = found
+            continue
+        try:
+            wanted = resolve_items(session, found, request.items)
+        except UnknownItem as exc:
+            answers[i] = exc
+            continue
+        scopes = frozenset(scopes_for(wanted))
+        asks.append(AccessAsk(request.principal, found, scopes, request.purpose, request.mode, request.route))
+        gated.append((i, wanted))
+    batch = AccessBatch(session, services)
+    outcomes = batch.decide(asks)
+    allowed = [
+        (i, w, o) for (i, w), o in zip(gated, outcomes, strict=True) if isinstance(o, Outcome) and o.allowed
+    ]
+    subjects = [o.ask.subject for _, _, o in allowed]
+    codes = {item.code for _, wanted, _ in allowed for item, _ in wanted}
+    records = visible_records_of(session, [s.id for s in subjects], at, item_codes=sorted(codes))
+    status = objection_status_of(session, [r for rs in records.values() for r in rs])
+    names = subject_names(session, keyring, subjects)
+    bodies: dict[int, dict[str, Any]] = {}
+    shown: list[tuple[int, str, str | None]] = []
+    for i, wanted, outcome in allowed:
+        subject = outcome.ask.subject
+        body, record_ids = _body(
+            services, subject, names[subject.id], wanted, records.get(subject.id, []), status, at
+        )
+        decision = outcome.allowed
+        assert decision is not None
+        request = requests[i]
+        body.update(
+            {
+                "purpose": request.purpose,
+                "mode": request.mode,
+                "basis": decision.basis.value,
+                "consent_id": decision.consent_id,
+            }
+        )
+        batch.disclose(outcome, digest(body))
+        bodies[i] = body
+        if request.principal.org_id is not None:
+            shown += [(rid, request.principal.org_id, request.purpose) for rid in record_ids]
+    batch.write()
+    note_disclosures(session, shown)
+    for (i, _), outcome in zip(gated, outcomes, strict=True):
+        if isinstance(outcome, FincreditError):
+            answers[i] = outcome
+        elif i not in bodies:
+            answers[i] = outcome.refusal()
+        else:
+            answers[i] = {
+                **bodies[i],
+                "payload_sha256": outcome.payload_digest,
+                "ledger_seq": outcome.ledger_seq,
+                "subject_id": outcome.ask.subject.id,
+            }
+    return [a for a in answers if a is not None]

@@ -18,7 +18,7 @@ from ._pipeline import (
     submission_item,
 )
 from ._read import FORMATS, detect_format
-from ._records import record_history, sensitive_fields, visible_records
+from ._records import record_history, sensitive_fields, visible_records, visible_records_of
 from ._watch import (
     DropResult,
     feedback_csv_chunks,
@@ -59,6 +59,7 @@ __all__ = [
     "uscc_valid",
     "valid_until",
     "visible_records",
+    "visible_records_of",
     "watch",
     "write_feedback_csv",
 ]

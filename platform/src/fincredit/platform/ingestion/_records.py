@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -19,15 +20,30 @@ def visible_records(
     """The subject's records that public query may show on ``at`` (default today): the current
     version of each, while its validity period runs. Expired and superseded versions stay stored
     for audit (``record_history``) but are never returned here."""
+    return visible_records_of(session, [subject_id], at, item_codes=item_codes).get(subject_id, [])
+
+
+def visible_records_of(
+    session: Session,
+    subject_ids: Sequence[int],
+    at: dt.date | None = None,
+    *,
+    item_codes: Sequence[str] | None = None,
+) -> dict[int, list[CreditRecord]]:
+    """:func:`visible_records` of many subjects in one read, by subject id (absent: none visible)."""
     at = at or dt.date.today()
     q = select(CreditRecord).where(
-        CreditRecord.subject_id == subject_id,
+        CreditRecord.subject_id.in_(sorted(set(subject_ids))),
         CreditRecord.current.is_(True),
         or_(CreditRecord.valid_until.is_(None), CreditRecord.valid_until >= at),
     )
     if item_codes is not None:
-        q = q.where(CreditRecord.item_code.in_(item_codes))
-    return list(session.scalars(q.order_by(CreditRecord.item_code, CreditRecord.event_date, CreditRecord.id)))
+        q = q.where(CreditRecord.item_code.in_(sorted(set(item_codes))))
+    out: dict[int, list[CreditRecord]] = {}
+    order = (CreditRecord.subject_id, CreditRecord.item_code, CreditRecord.event_date, CreditRecord.id)
+    for r in session.scalars(q.order_by(*order)):
+        out.setdefault(r.subject_id, []).append(r)
+    return out
 
 
 def record_history(session: Session, subject_id: int, item_code: str | None = None) -> list[CreditRecord]:

@@ -18,12 +18,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..db import utcnow
@@ -133,9 +133,14 @@ def note_disclosure(
     session: Session, record_ids: Iterable[int], org_id: str, *, purpose: str | None = None
 ) -> None:
     """The query side calls this when it shows records to an organisation, so objection outcomes reach it."""
-    for record_id in record_ids:
-        session.add(RecordDisclosure(record_id=record_id, org_id=org_id, purpose=purpose))
-    session.flush()
+    note_disclosures(session, [(record_id, org_id, purpose) for record_id in record_ids])
+
+
+def note_disclosures(session: Session, shown: Iterable[tuple[int, str, str | None]]) -> None:
+    """:func:`note_disclosure` for many (record id, organisation, purpose) at once: one insert."""
+    rows = [{"record_id": r, "org_id": o, "purpose": p, "disclosed_at": utcnow()} for r, o, p in shown]
+    if rows:
+        session.execute(insert(RecordDisclosure), rows)
 
 
 def _current_deadline(o: Objection) -> dt.date | None:
@@ -616,32 +621,47 @@ def correct_record(
     return new
 
 
+class _RecordKey(Protocol):
+    id: int
+    subject_id: int
+    provider_org_id: str
+    item_code: str
+    provider_record_id: str
+
+
 def objection_status(session: Session, record_ids: Iterable[int]) -> dict[int, ObjectionStatus]:
     """For the query side: which of ``record_ids`` are under an open objection (any version of the same
     provider record counts), with the deadline then running. Records not in the result are undisputed."""
     ids = sorted(set(record_ids))
     if not ids:
         return {}
-    out: dict[int, ObjectionStatus] = {}
     keyed = session.execute(
         select(
             CreditRecord.id,
+            CreditRecord.subject_id,
             CreditRecord.provider_org_id,
             CreditRecord.item_code,
             CreditRecord.provider_record_id,
         ).where(CreditRecord.id.in_(ids))
     ).all()
-    by_key = {(r[1], r[2], r[3]): r[0] for r in keyed}
-    if not by_key:
-        return out
-    clauses = [
-        (Objection.provider_org_id == p) & (Objection.item_code == i) & (Objection.provider_record_id == r)
-        for p, i, r in by_key
-    ]
-    rows = session.scalars(select(Objection).where(Objection.status.in_(OPEN), or_(*clauses)))
+    return objection_status_of(session, keyed)  # type: ignore[arg-type]
+
+
+def objection_status_of(session: Session, records: Sequence[_RecordKey]) -> dict[int, ObjectionStatus]:
+    """:func:`objection_status` of records already loaded: one lookup of the open objections of their
+    subjects (a stable statement, whatever the number of records), matched by provider record."""
+    if not records:
+        return {}
+    by_key = {(r.provider_org_id, r.item_code, r.provider_record_id): r.id for r in records}
+    subjects = sorted({r.subject_id for r in records})
+    out: dict[int, ObjectionStatus] = {}
+    rows = session.scalars(
+        select(Objection).where(Objection.status.in_(OPEN), Objection.subject_id.in_(subjects))
+    )
     for o in rows:
-        rid = by_key[(o.provider_org_id, o.item_code, o.provider_record_id)]
-        out[rid] = ObjectionStatus(rid, o.id, o.status, o.filed_at, _current_deadline(o))
+        rid = by_key.get((o.provider_org_id, o.item_code, o.provider_record_id))
+        if rid is not None:
+            out[rid] = ObjectionStatus(rid, o.id, o.status, o.filed_at, _current_deadline(o))
     return out
 
 

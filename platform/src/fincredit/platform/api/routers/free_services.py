@@ -11,7 +11,7 @@ the consent ledger's one gate (``authorize_access``) and is ledgered.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -22,9 +22,10 @@ from sqlalchemy import select
 from ...db.free import LoanProduct, PushSubscription
 from ...free import (
     ItemRequest,
+    QueryBatcher,
+    QueryRequest,
     cancel,
     feed,
-    information_query,
     issue_report,
     leads_for_bank,
     limiter,
@@ -43,20 +44,24 @@ from ...free import (
     verify_report,
 )
 from ...identity.principal import Principal
-from ..deps import ServicesDep, public, require, set_audit_subject
+from ..deps import ServicesDep, public, require, require_confirmed, set_audit_subject
 from ..schemas import Strict
 
 router = APIRouter(prefix="/api/v1/free", tags=["free services (G§11, never metered)"])
 
 
-def limited(resource: str, action: str, group: str) -> Callable[..., Principal]:
-    """The authorization gate, then the institution's rate limit for ``group``."""
+def limited(
+    resource: str, action: str, group: str, *, confirmed: bool = False
+) -> Callable[..., Awaitable[Principal]]:
+    """The authorization gate, then the institution's rate limit for ``group``. ``confirmed``: the route
+    re-checks the caller in its own transaction (see :func:`require_confirmed`)."""
 
-    gate = require(resource, action)
+    gate = require_confirmed(resource, action) if confirmed else require(resource, action)
 
     # The gate is a default, not an Annotated string: under postponed annotations FastAPI resolves
     # annotation strings in the module's globals, where this closure's ``gate`` does not exist.
-    def dependency(principal: Principal = Depends(gate)) -> Principal:
+    # Async: the limiter is an in-memory bucket, so there is no reason to hop to the thread pool.
+    async def dependency(principal: Principal = Depends(gate)) -> Principal:
         limiter.hit(principal.org_id or principal.account_id, group)
         return principal
 
@@ -94,26 +99,29 @@ class ReportIn(Strict):
     items: list[ItemIn] | None = Field(default=None, max_length=64)
 
 
-@router.post("/query")
-def query_route(
+@router.post("/query", response_model=None)
+async def query_route(
     body: QueryIn,
     request: Request,
-    services: ServicesDep,
-    principal: Annotated[Principal, Depends(limited("free_query", "query", "query"))],
-) -> dict[str, Any]:
-    """The subject's public credit information the bank's consent covers (G§11; free)."""
-    with services.tx() as session:
-        out = information_query(
-            session,
-            services,
-            principal=principal,
-            identifier=body.identifier,
-            items=body.item_requests(),
-            purpose=body.purpose,
-            mode=body.mode,
-        )
-    set_audit_subject(request, out.pop("subject_id"))
-    return out
+    principal: Annotated[Principal, Depends(limited("free_query", "query", "query", confirmed=True))],
+) -> Response:
+    """The subject's public credit information the bank's consent covers (G§11; free).
+
+    Concurrent queries are answered together in one transaction (group commit, see
+    ``fincredit.platform.free.QueryBatcher``); the response comes after that transaction commits."""
+    batcher: QueryBatcher = request.app.state.query_batcher
+    ask = QueryRequest(
+        principal=principal,
+        identifier=body.identifier,
+        items=None if body.items is None else tuple(body.item_requests() or ()),
+        purpose=body.purpose,
+        mode=body.mode,
+        caller=request.state.caller,
+    )
+    answer = await batcher.ask(ask)
+    assert isinstance(answer, dict)  # errors are raised by ask()
+    set_audit_subject(request, answer.pop("subject_id"))
+    return JSONResponse(answer)
 
 
 @router.post("/reports", response_model=None)

@@ -1,0 +1,48 @@
+"""Group commit for information queries: concurrent queries share one transaction.
+
+Every query takes the ledger head's lock to append its disclosure entry, so one transaction per query
+makes the head a queue: one lock holder at a time, each holding it through its commit. Here the route
+hands its query to the process's :class:`~fincredit.platform.db.group_commit.GroupCommit` thread, which
+takes whatever has queued meanwhile (alone, a query runs alone) and answers the lot in one transaction
+with :func:`run_queries`: one lookup each for subjects, consents, records, objections and names, and one
+ledger append. A caller's answer arrives only after that transaction commits, so a response still means
+"disclosed and ledgered". If the transaction itself fails (a database error, a deadlock), each query of
+the batch is retried in a transaction of its own, so one bad query cannot fail the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from ..db.group_commit import GroupCommit
+from ..services import Services
+from ._query import QueryAnswer, QueryRequest, run_queries
+
+
+class QueryBatcher:
+    def __init__(self, services: Services, *, max_batch: int = 64) -> None:
+        self.services = services
+        self._group: GroupCommit[QueryRequest, QueryAnswer] = GroupCommit(
+            self._run, name="fincredit-query-batcher", max_batch=max_batch
+        )
+
+    def start(self) -> None:
+        self._group.start()
+
+    def stop(self) -> None:
+        """Answer what is queued, then stop the worker."""
+        self._group.stop()
+
+    async def ask(self, request: QueryRequest) -> dict[str, object]:
+        """The query's payload, or its error raised (refusal, unknown subject, ...)."""
+        if self._group.running:
+            answer = await asyncio.shield(asyncio.wrap_future(self._group.submit(request)))
+        else:  # an app served without its lifespan (some test clients): answer in a thread, alone
+            answer = await asyncio.to_thread(self._group.write_now, request)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def _run(self, requests: list[QueryRequest]) -> list[QueryAnswer]:
+        with self.services.tx() as session:
+            return run_queries(session, self.services, requests)
