@@ -6,11 +6,11 @@ Setup: a fresh PostgreSQL database; N subjects (legal persons) and N consents (o
 of 8 banks, PERIODIC with a frequency the run never exhausts) bulk-loaded with COPY; one tax-rating
 record for each of the first ``--with-records`` subjects (COPY as well). Loading time is reported.
 
-Load: ``--concurrency`` keep-alive connections from the lean generator of ``bench/_loadgen.py`` (raw
-asyncio streams, pre-encoded requests: tens of microseconds of CPU per request, where httpx spent ~3 ms
-and so capped the run itself) in this process for ``--duration`` seconds, each POSTing
-/api/v1/free/query for a random subject with records under its bank's consent; the server runs with
-``--workers`` uvicorn worker processes. Baseline: the same generator against the free router's
+Load: for each level of ``--concurrency``, that many keep-alive connections from the lean generator of
+``bench/_loadgen.py`` (raw asyncio streams, pre-encoded requests: tens of microseconds of CPU per
+request, where httpx spent ~3 ms and so capped the run itself) in this process for ``--duration``
+seconds, each POSTing /api/v1/free/query for a random subject with records under its bank's consent;
+the server runs with ``--workers`` uvicorn worker processes. Baseline: the same generator against the free router's
 cheapest route (``GET /api/v1/free/push/public-key``: no authentication, only the audit row) — the
 HTTP stack's ceiling on this machine. The generator and the server share the 2 cores (and other
 engineers' jobs): every number here is pessimistic for a dedicated server.
@@ -547,7 +547,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--subjects", type=int, default=1_000_000)
     ap.add_argument("--with-records", type=int, default=100_000)
     ap.add_argument("--duration", type=float, default=20.0)
-    ap.add_argument("--concurrency", type=int, default=32)
+    # Closed-loop connections; several levels, since throughput grows and latency with them: the result
+    # names the best throughput, and the best one whose p99 stays within the 50 ms target.
+    ap.add_argument("--concurrency", default="8,16,32")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--port", type=int, default=18777)
     ap.add_argument("--push-events", type=int, default=2000)
@@ -594,35 +596,59 @@ def main(argv: list[str]) -> int:
                 def baseline(rng: random.Random) -> tuple[str, str, dict[str, str], bytes]:
                     return json_request("GET", "/api/v1/free/push/public-key")
 
+                levels = [int(c) for c in str(args.concurrency).split(",")]
                 base_run = run_load(
-                    base, baseline, concurrency=args.concurrency, duration=min(args.duration, 10.0)
+                    base, baseline, concurrency=max(levels), duration=min(args.duration, 10.0)
                 )
                 # Warm the query path (caches, connections, every worker's verified tokens).
-                run_load(base, query, concurrency=args.concurrency, duration=3.0)
-                cpu0, pg0, gen0 = (
-                    _cpu_seconds(pids),
-                    _cpu_seconds(postgres_pids()),
-                    _cpu_seconds([os.getpid()]),
-                )
-                q = run_load(base, query, concurrency=args.concurrency, duration=args.duration)
-                cpu1, pg1, gen1 = (
-                    _cpu_seconds(pids),
-                    _cpu_seconds(postgres_pids()),
-                    _cpu_seconds([os.getpid()]),
-                )
-                served = sum(q["statuses"].values())
-                q["server_cpu_ms"] = 1000 * (cpu1 - cpu0) / max(1, served)
-                q["postgres_cpu_ms"] = 1000 * (pg1 - pg0) / max(1, served)
-                q["generator_cpu_ms"] = 1000 * (gen1 - gen0) / max(1, served)
-                notes["query_statuses"] = q["statuses"]
-                notes["baseline_statuses"] = base_run["statuses"]
-                print(f"query: {q}\nbaseline: {base_run}")
-            ok_share = q["statuses"].get(200, 0) / max(1, q["requests"])
-            notes["query_ok_share"] = round(ok_share, 4)
+                run_load(base, query, concurrency=max(levels), duration=3.0)
+                runs: dict[int, dict[str, Any]] = {}
+                for level in levels:
+                    cpu0, pg0, gen0 = (
+                        _cpu_seconds(pids),
+                        _cpu_seconds(postgres_pids()),
+                        _cpu_seconds([os.getpid()]),
+                    )
+                    q = run_load(base, query, concurrency=level, duration=args.duration)
+                    cpu1, pg1, gen1 = (
+                        _cpu_seconds(pids),
+                        _cpu_seconds(postgres_pids()),
+                        _cpu_seconds([os.getpid()]),
+                    )
+                    served = max(1, sum(q["statuses"].values()))
+                    q["server_cpu_ms"] = 1000 * (cpu1 - cpu0) / served
+                    q["postgres_cpu_ms"] = 1000 * (pg1 - pg0) / served
+                    q["generator_cpu_ms"] = 1000 * (gen1 - gen0) / served
+                    runs[level] = q
+                    print(f"query at {level} connections: {q}")
+                print(f"baseline: {base_run}")
+            notes["query_runs"] = {str(k): v for k, v in runs.items()}
+            notes["baseline_statuses"] = base_run["statuses"]
+            best_level = max(runs, key=lambda k: runs[k]["rps"])
+            q = runs[best_level]
+            within = [
+                runs[k]["rps"] for k in runs if runs[k]["p99_ms"] is not None and runs[k]["p99_ms"] <= 50
+            ]
+            notes["query_best_concurrency"] = best_level
+            notes["query_ok_share"] = round(
+                sum(r["statuses"].get(200, 0) for r in runs.values())
+                / max(1, sum(r["requests"] for r in runs.values())),
+                4,
+            )
             results += [
                 Result("query_throughput", q["rps"], "req/s", 1000, "higher", base_run["rps"]),
                 Result("query_p50", q["p50_ms"], "ms", None, "lower", base_run["p50_ms"]),
                 Result("query_p99", q["p99_ms"], "ms", 50, "lower", base_run["p99_ms"]),
+                Result(
+                    "query_throughput_with_p99_within_50ms", max(within, default=0.0), "req/s", 1000, "higher"
+                ),
+            ]
+            for level, r in runs.items():
+                results += [
+                    Result(f"query_c{level}_throughput", r["rps"], "req/s", None, "higher", None),
+                    Result(f"query_c{level}_p99", r["p99_ms"], "ms", 50, "lower", None),
+                ]
+            results += [
                 Result("query_server_cpu_per_request", q["server_cpu_ms"], "ms", None, "lower", None),
                 Result("query_postgres_cpu_per_request", q["postgres_cpu_ms"], "ms", None, "lower", None),
                 Result("query_generator_cpu_per_request", q["generator_cpu_ms"], "ms", None, "lower", None),
@@ -646,6 +672,7 @@ def main(argv: list[str]) -> int:
             services.close()
     notes["setup"] = (
         f"PostgreSQL, uvicorn --workers {args.workers}, {args.concurrency} concurrent keep-alive clients "
+        "(one run per level) "
         f"(bench/_loadgen.py in the bench process) for {args.duration} s after a 3 s warm-up, on loopback; "
         "the generator, server and PostgreSQL share 2 cores with other jobs: pessimistic numbers"
     )
