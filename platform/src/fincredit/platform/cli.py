@@ -48,6 +48,9 @@ def _fail(exc: FincreditError) -> typer.Exit:
 def serve(
     host: Annotated[str | None, typer.Option(help="default FINCREDIT_HOST or 127.0.0.1")] = None,
     port: Annotated[int | None, typer.Option(help="default FINCREDIT_PORT or 8000")] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="worker processes; on PostgreSQL, one per core serves the most")
+    ] = 1,
 ) -> None:
     """Run the API and web pages (migrates the database first)."""
     import uvicorn
@@ -63,7 +66,24 @@ def serve(
         f"fincredit on {settings.resolved_database_url.split('://')[0]}; "
         f"listening on http://{settings.host}:{settings.port}  (API docs: /docs)"
     )
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+        return
+    # Each worker process builds its own app from the environment (settings cannot cross a fork).
+    from .catalog import ensure_catalog
+
+    # Migrate and seed once, before the workers start (two workers seeding at once would collide).
+    services = _services(settings)
+    ensure_catalog(services.sessions)
+    services.close()
+    uvicorn.run(
+        "fincredit.platform.api:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        log_level="info",
+    )
 
 
 @db_app.command("upgrade")
