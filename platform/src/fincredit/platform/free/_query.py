@@ -254,8 +254,10 @@ def run_queries(
         bodies[i] = body
         if request.principal.org_id is not None:
             shown += [(rid, request.principal.org_id, request.purpose) for rid in record_ids]
-    batch.write()
     note_disclosures(session, shown)
+    # Last before the commit: the ledger head stays locked from here to the commit, and every other
+    # writer (the other worker processes' batches) waits for it.
+    batch.write()
     for (i, _), outcome in zip(gated, outcomes, strict=True):
         if isinstance(outcome, FincreditError):
             answers[i] = outcome
