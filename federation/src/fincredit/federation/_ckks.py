@@ -25,6 +25,7 @@ __all__ = [
     "CKKS_COEFF_MOD_BITS",
     "CKKS_POLY_DEGREE",
     "CKKS_SCALE_BITS",
+    "LOGISTIC_COEFF_MOD_BITS",
     "SECUREBOOST_COEFF_MOD_BITS",
     "SECUREBOOST_SCALE_BITS",
     "SLOTS",
@@ -53,6 +54,9 @@ SLOTS = CKKS_POLY_DEGREE // 2
 # millions of gradients stays far inside the 100-bit modulus; precision stays near 1e-6 per slot.
 SECUREBOOST_COEFF_MOD_BITS = (60, 40, 60)
 SECUREBOOST_SCALE_BITS = 30
+# Vertical LR: each ciphertext meets a single plaintext product (see _vertical_lr), so it too needs one
+# data prime fewer than the default.
+LOGISTIC_COEFF_MOD_BITS = (60, 40, 60)
 
 
 def new_secret_context(
