@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = 2 * 1024 * 1024
     max_upload_bytes: int = 2 * 1024 * 1024 * 1024
     ledger_origin: str = "fincredit.local/consent-ledger"
+    gc_freeze: bool = Field(
+        True,
+        description="Freeze the objects alive after start-up out of the garbage collector's scans (a server "
+        "process's latency tail); off where many apps start in one process, as in the test suite.",
+    )
     ledger_checkpoint_every: int = Field(
         256, ge=1, description="Sign a ledger checkpoint at least every N entries (and on demand)."
     )

@@ -58,7 +58,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 
 def make_settings(var_dir: Path, url: str) -> Settings:
-    return Settings(var_dir=var_dir, database_url=url, public_url="http://testserver", _env_file=None)  # type: ignore[call-arg]
+    return Settings(  # type: ignore[call-arg]
+        var_dir=var_dir, database_url=url, public_url="http://testserver", gc_freeze=False, _env_file=None
+    )
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@ metered market routes (later capabilities) live in separate routers with their o
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -59,6 +60,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         audit_writer.start()
+        # Everything built so far (routes, models, mappers, policies) lives as long as the process; left in
+        # the collector's generations, every full collection walks it again, which was the service's
+        # latency tail (p99 ~250 ms under load, ~80 ms frozen). Frozen objects are never scanned.
+        if settings.gc_freeze:
+            gc.collect()
+            gc.freeze()
         app.state.query_batcher.start()
         worker = start_push_worker(services)
         try:
