@@ -14,7 +14,7 @@ import datetime as dt
 import hashlib
 import hmac
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import Table, select, text
 from sqlalchemy.orm import Session
@@ -34,7 +34,7 @@ from fincredit.consent import (
     leaf_hash,
 )
 
-from ..db import utcnow
+from ..db import insert_rows, utcnow
 from ..db.consent import LedgerCheckpoint, LedgerEntryRow, LedgerHead, LedgerNode
 from ..errors import NotFound
 from ..keyring import Keyring
@@ -97,22 +97,6 @@ class SqlTreeStore:
     def put_nodes(self, nodes: Sequence[Node], new_size: int) -> None:
         insert_rows(self._session, _NODES, [{"level": n.level, "idx": n.idx, "hash": n.hash} for n in nodes])
         self._size = new_size
-
-
-def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert rows with the same keys. On PostgreSQL: one ``INSERT ... SELECT FROM unnest(arrays)``, one
-    array per column, because an executemany costs SQLAlchemy a parameter pass per row — a visible share
-    of a batched query's CPU when every batch appends dozens of entries and nodes. Elsewhere: executemany."""
-    if not rows:
-        return
-    dialect = session.get_bind().dialect
-    if dialect.name != "postgresql" or len(rows) == 1:
-        session.execute(table.insert(), list(rows))
-        return
-    columns = list(rows[0])
-    arrays = ", ".join(f"CAST(:{c} AS {table.c[c].type.compile(dialect=dialect)}[])" for c in columns)
-    statement = f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
-    session.execute(text(statement), {c: [r[c] for r in rows] for c in columns})
 
 
 @dataclasses.dataclass(slots=True)

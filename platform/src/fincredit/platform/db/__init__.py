@@ -1,6 +1,7 @@
 """Storage: SQLAlchemy 2 models and engines. Schema changes go through Alembic (``migrations/``)."""
 
 from ._base import Base, UtcDateTime, utcnow
+from .bulk import insert_rows
 from .engine import make_engine, make_sessionmaker, transaction
 from .tables import (
     Account,
@@ -26,6 +27,7 @@ __all__ = [
     "Subject",
     "UsedAssertion",
     "UtcDateTime",
+    "insert_rows",
     "make_engine",
     "make_sessionmaker",
     "transaction",

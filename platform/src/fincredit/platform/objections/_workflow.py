@@ -21,12 +21,12 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import Table, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from ..db import utcnow
+from ..db import insert_rows, utcnow
 from ..db.hooks import after_commit
 from ..db.objections import Objection, ObjectionEvent, ObjectionOutbox, RecordDisclosure
 from ..db.records import CreditRecord
@@ -138,9 +138,9 @@ def note_disclosure(
 
 def note_disclosures(session: Session, shown: Iterable[tuple[int, str, str | None]]) -> None:
     """:func:`note_disclosure` for many (record id, organisation, purpose) at once: one insert."""
-    rows = [{"record_id": r, "org_id": o, "purpose": p, "disclosed_at": utcnow()} for r, o, p in shown]
-    if rows:
-        session.execute(insert(RecordDisclosure), rows)
+    now = utcnow()
+    rows = [{"record_id": r, "org_id": o, "purpose": p, "disclosed_at": now} for r, o, p in shown]
+    insert_rows(session, cast(Table, RecordDisclosure.__table__), rows)
 
 
 def _current_deadline(o: Objection) -> dt.date | None:
