@@ -10,9 +10,9 @@ Load: for each level of ``--concurrency``, that many keep-alive connections from
 ``bench/_loadgen.py`` (raw asyncio streams, pre-encoded requests: tens of microseconds of CPU per
 request, where httpx spent ~3 ms and so capped the run itself) in this process for ``--duration``
 seconds, each POSTing /api/v1/free/query for a random subject with records under its bank's consent;
-the server runs with ``--workers`` uvicorn worker processes. Baseline: the same generator against the free router's
-cheapest route (``GET /api/v1/free/push/public-key``: no authentication, only the audit row) — the
-HTTP stack's ceiling on this machine. The generator and the server share the 2 cores (and other
+the server runs with ``--workers`` uvicorn worker processes. Baseline: the same generator against the
+free router's cheapest route (``GET /api/v1/free/push/public-key``: no authentication, only the audit
+row) — the HTTP stack's ceiling on this machine. The generator and the server share the 2 cores (and other
 engineers' jobs): every number here is pessimistic for a dedicated server.
 """
 
