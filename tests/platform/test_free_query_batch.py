@@ -163,3 +163,21 @@ def test_the_gate_check_happens_in_the_disclosing_transaction(services) -> None:
     assert isinstance(answer, Unauthenticated)
     assert isinstance(alone, dict)  # the account itself is still active
     assert dt.date.fromisoformat(alone["as_of"]) <= dt.date.today()
+
+
+def test_an_app_served_without_its_lifespan_still_answers_queries(services) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from fincredit.platform.api import create_app
+
+    bank = new_institution(services, "bank")
+    ident, sid = _rated(services, "M")
+    grant_consent(services, sid, bank.org_id)
+    client = TestClient(create_app(services=services))  # no ``with``: the lifespan never runs
+    r = client.post(
+        "/api/v1/free/query",
+        headers=auth(client, bank),
+        json={"identifier": ident, "items": [{"code": "tax_rating"}]},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["items"][0]["records"][0]["fields"]["rating"] == "M"
