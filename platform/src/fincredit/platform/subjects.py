@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from fincredit.consent.identifiers import IdentifierError, SubjectKind, mask, validate
@@ -99,6 +99,16 @@ def find_subject(session: Session, keyring: Keyring, identifier: str) -> Subject
     return subject
 
 
+# The batched lookups' statements, built once (building them cost about as much as running them).
+_BY_BLIND_INDEX = select(Subject).where(Subject.code_bidx.in_(bindparam("keys", expanding=True)))
+_LEGAL_NAMES = select(LegalPerson.subject_id, LegalPerson.name).where(
+    LegalPerson.subject_id.in_(bindparam("ids", expanding=True))
+)
+_NATURAL_NAMES = select(NaturalPerson.subject_id, NaturalPerson.name_enc).where(
+    NaturalPerson.subject_id.in_(bindparam("ids", expanding=True))
+)
+
+
 def find_subjects(
     session: Session, keyring: Keyring, identifiers: Sequence[str]
 ) -> list[Subject | InvalidIdentifier | NotFound]:
@@ -112,7 +122,7 @@ def find_subjects(
         except InvalidIdentifier as exc:
             keys.append(exc)
     wanted = sorted({k for k in keys if isinstance(k, str)})
-    found = {s.code_bidx: s for s in session.scalars(select(Subject).where(Subject.code_bidx.in_(wanted)))}
+    found = {s.code_bidx: s for s in session.scalars(_BY_BLIND_INDEX, {"keys": wanted})} if wanted else {}
     out: list[Subject | InvalidIdentifier | NotFound] = []
     for identifier, key in zip(identifiers, keys, strict=True):
         if isinstance(key, InvalidIdentifier):

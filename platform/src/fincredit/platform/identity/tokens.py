@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import and_, bindparam, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -215,24 +215,37 @@ class VerifiedTokens:
         self._known[token] = verified
 
 
+# Built once: constructing this statement cost more than running it.
+_STILL_VALID = (
+    select(Account.id, AccountKey.kid)
+    .outerjoin(Organisation, Organisation.id == Account.org_id)
+    .outerjoin(
+        AccountKey,
+        and_(
+            AccountKey.account_id == Account.id,
+            AccountKey.revoked_at.is_(None),
+            AccountKey.kid.in_(bindparam("kids", expanding=True)),
+        ),
+    )
+    .where(
+        Account.id.in_(bindparam("accounts", expanding=True)),
+        Account.active.is_(True),
+        or_(Account.org_id.is_(None), Organisation.active.is_(True)),
+    )
+)
+
+
 def still_valid(session: Session, callers: Iterable[tuple[str, str | None]]) -> set[tuple[str, str | None]]:
     """Which (account id, key id) pairs still name an active account of an active organisation (or none)
     and an unrevoked key of that account: one lookup for any number of callers."""
     wanted = set(callers)
     if not wanted:
         return set()
-    kids = sorted({k for _, k in wanted if k is not None})
-    key = and_(AccountKey.account_id == Account.id, AccountKey.revoked_at.is_(None), AccountKey.kid.in_(kids))
-    rows = session.execute(
-        select(Account.id, AccountKey.kid)
-        .outerjoin(Organisation, Organisation.id == Account.org_id)
-        .outerjoin(AccountKey, key)
-        .where(
-            Account.id.in_(sorted({a for a, _ in wanted})),
-            Account.active.is_(True),
-            or_(Account.org_id.is_(None), Organisation.active.is_(True)),
-        )
-    ).all()
+    params = {
+        "accounts": sorted({a for a, _ in wanted}),
+        "kids": sorted({k for _, k in wanted if k is not None}),
+    }
+    rows = session.execute(_STILL_VALID, params).all()
     live = {(a, None) for a, _ in rows} | {(a, k) for a, k in rows if k is not None}
     return wanted & live
 

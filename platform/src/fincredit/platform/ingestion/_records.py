@@ -7,11 +7,23 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from ..db.records import CreditRecord
 from ..keyring import Keyring
+
+# Built once: the batched query runs this for every batch, and building it cost about as much as running it.
+_VISIBLE = (
+    select(CreditRecord)
+    .where(
+        CreditRecord.subject_id.in_(bindparam("ids", expanding=True)),
+        CreditRecord.current.is_(True),
+        or_(CreditRecord.valid_until.is_(None), CreditRecord.valid_until >= bindparam("at")),
+    )
+    .order_by(CreditRecord.subject_id, CreditRecord.item_code, CreditRecord.event_date, CreditRecord.id)
+)
+_VISIBLE_ITEMS = _VISIBLE.where(CreditRecord.item_code.in_(bindparam("codes", expanding=True)))
 
 
 def visible_records(
@@ -32,16 +44,13 @@ def visible_records_of(
 ) -> dict[int, list[CreditRecord]]:
     """:func:`visible_records` of many subjects in one read, by subject id (absent: none visible)."""
     at = at or dt.date.today()
-    q = select(CreditRecord).where(
-        CreditRecord.subject_id.in_(sorted(set(subject_ids))),
-        CreditRecord.current.is_(True),
-        or_(CreditRecord.valid_until.is_(None), CreditRecord.valid_until >= at),
-    )
-    if item_codes is not None:
-        q = q.where(CreditRecord.item_code.in_(sorted(set(item_codes))))
+    params: dict[str, Any] = {"ids": sorted(set(subject_ids)), "at": at}
+    if item_codes is None:
+        rows = session.scalars(_VISIBLE, params)
+    else:
+        rows = session.scalars(_VISIBLE_ITEMS, {**params, "codes": sorted(set(item_codes))})
     out: dict[int, list[CreditRecord]] = {}
-    order = (CreditRecord.subject_id, CreditRecord.item_code, CreditRecord.event_date, CreditRecord.id)
-    for r in session.scalars(q.order_by(*order)):
+    for r in rows:
         out.setdefault(r.subject_id, []).append(r)
     return out
 

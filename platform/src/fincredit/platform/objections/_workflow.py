@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, func, or_, select, update
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..db import insert_rows, utcnow
@@ -647,6 +647,11 @@ def objection_status(session: Session, record_ids: Iterable[int]) -> dict[int, O
     return objection_status_of(session, keyed)  # type: ignore[arg-type]
 
 
+_OPEN_OF_SUBJECTS = select(Objection).where(
+    Objection.status.in_(OPEN), Objection.subject_id.in_(bindparam("subjects", expanding=True))
+)
+
+
 def objection_status_of(session: Session, records: Sequence[_RecordKey]) -> dict[int, ObjectionStatus]:
     """:func:`objection_status` of records already loaded: one lookup of the open objections of their
     subjects (a stable statement, whatever the number of records), matched by provider record."""
@@ -655,9 +660,7 @@ def objection_status_of(session: Session, records: Sequence[_RecordKey]) -> dict
     by_key = {(r.provider_org_id, r.item_code, r.provider_record_id): r.id for r in records}
     subjects = sorted({r.subject_id for r in records})
     out: dict[int, ObjectionStatus] = {}
-    rows = session.scalars(
-        select(Objection).where(Objection.status.in_(OPEN), Objection.subject_id.in_(subjects))
-    )
+    rows = session.scalars(_OPEN_OF_SUBJECTS, {"subjects": subjects})
     for o in rows:
         rid = by_key.get((o.provider_org_id, o.item_code, o.provider_record_id))
         if rid is not None:
