@@ -181,3 +181,38 @@ def test_an_app_served_without_its_lifespan_still_answers_queries(services) -> N
     )
     assert r.status_code == 200, r.text
     assert r.json()["items"][0]["records"][0]["fields"]["rating"] == "M"
+
+
+def test_a_natural_person_is_answered_with_name_and_identifier_masked(services) -> None:  # type: ignore[no-untyped-def]
+    from fincredit.consent.identifiers import generate_resident_id
+    from fincredit.models.catalog_spec import DISHONEST_CONDUCT
+    from fincredit.platform.subjects import register_subject
+
+    ident = generate_resident_id(random.Random(), "330203")
+    with services.tx() as session:
+        sid = register_subject(session, services.keyring, ident, "张小明").id
+    load_records(
+        services,
+        "dishonest_debtor_person",
+        ident,
+        [
+            {
+                "provider_record_id": f"D-{sid}",
+                "case_no": "(2025)浙0203执123号",
+                "listed_date": "2025-06-01",
+                "conduct": DISHONEST_CONDUCT[0],
+                "unperformed_amount": 12000,
+            }
+        ],
+    )
+    bank = new_institution(services, "bank")
+    grant_consent(services, sid, bank.org_id, scopes=["court.dishonest_debtor"])
+    with services.tx() as session:
+        (answer,) = run_queries(
+            session,
+            services,
+            [QueryRequest(_principal(bank), ident, (ItemRequest("dishonest_debtor_person"),))],
+        )
+    assert isinstance(answer, dict), answer
+    assert answer["subject"]["name"] == "张**" and ident not in answer["subject"]["identifier"]
+    assert answer["items"][0]["records"][0]["fields"]["case_no"] == "(2025)浙0203执123号"

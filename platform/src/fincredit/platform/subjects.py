@@ -100,7 +100,12 @@ def find_subject(session: Session, keyring: Keyring, identifier: str) -> Subject
 
 
 # The batched lookups' statements, built once (building them cost about as much as running them).
-_BY_BLIND_INDEX = select(Subject).where(Subject.code_bidx.in_(bindparam("keys", expanding=True)))
+_BY_BLIND_INDEX = (
+    select(Subject, LegalPerson.name, NaturalPerson.name_enc)
+    .outerjoin(LegalPerson, LegalPerson.subject_id == Subject.id)
+    .outerjoin(NaturalPerson, NaturalPerson.subject_id == Subject.id)
+    .where(Subject.code_bidx.in_(bindparam("keys", expanding=True)))
+)
 _LEGAL_NAMES = select(LegalPerson.subject_id, LegalPerson.name).where(
     LegalPerson.subject_id.in_(bindparam("ids", expanding=True))
 )
@@ -110,10 +115,11 @@ _NATURAL_NAMES = select(NaturalPerson.subject_id, NaturalPerson.name_enc).where(
 
 
 def find_subjects(
-    session: Session, keyring: Keyring, identifiers: Sequence[str]
+    session: Session, keyring: Keyring, identifiers: Sequence[str], *, names: dict[int, str] | None = None
 ) -> list[Subject | InvalidIdentifier | NotFound]:
     """:func:`find_subject` for many identifiers in one lookup; each answer is the subject or the error
-    that identifier alone would have raised."""
+    that identifier alone would have raised. With ``names``, the same lookup fills it with each found
+    subject's :func:`subject_name`."""
     keys: list[str | InvalidIdentifier] = []
     for identifier in identifiers:
         try:
@@ -122,7 +128,14 @@ def find_subjects(
         except InvalidIdentifier as exc:
             keys.append(exc)
     wanted = sorted({k for k in keys if isinstance(k, str)})
-    found = {s.code_bidx: s for s in session.scalars(_BY_BLIND_INDEX, {"keys": wanted})} if wanted else {}
+    found: dict[str, Subject] = {}
+    for subject, legal_name, name_enc in session.execute(_BY_BLIND_INDEX, {"keys": wanted}) if wanted else ():
+        found[subject.code_bidx] = subject
+        if names is not None:
+            natural = name_enc is not None and subject.kind != SubjectKind.LEGAL.value
+            names[subject.id] = (
+                keyring.decrypt(name_enc, context="natural:name") if natural else legal_name or ""
+            )
     out: list[Subject | InvalidIdentifier | NotFound] = []
     for identifier, key in zip(identifiers, keys, strict=True):
         if isinstance(key, InvalidIdentifier):
@@ -141,16 +154,10 @@ def subject_names(session: Session, keyring: Keyring, subjects: Sequence[Subject
     natural = [s.id for s in subjects if s.kind != SubjectKind.LEGAL.value]
     out = {s.id: "" for s in subjects}
     if legal:
-        for sid, name in session.execute(
-            select(LegalPerson.subject_id, LegalPerson.name).where(LegalPerson.subject_id.in_(legal))
-        ):
+        for sid, name in session.execute(_LEGAL_NAMES, {"ids": legal}):
             out[sid] = name
     if natural:
-        for sid, enc in session.execute(
-            select(NaturalPerson.subject_id, NaturalPerson.name_enc).where(
-                NaturalPerson.subject_id.in_(natural)
-            )
-        ):
+        for sid, enc in session.execute(_NATURAL_NAMES, {"ids": natural}):
             out[sid] = keyring.decrypt(enc, context="natural:name")
     return out
 

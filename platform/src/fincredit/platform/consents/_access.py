@@ -13,7 +13,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from fincredit.consent import (
@@ -143,17 +143,33 @@ def _candidates(
     return {sid: found.get((grantee, sid), []) for sid in subject_ids}
 
 
+_PAIRS = (
+    select(Consent)
+    .where(tuple_(Consent.grantee_org_id, Consent.subject_id).in_(bindparam("pairs", expanding=True)))
+    .order_by(Consent.id)
+)
+_PAIRS_LOCKED = _PAIRS.with_for_update()
+
+
 def _candidates_of(
     session: Session, pairs: Sequence[tuple[str, int]], *, lock: bool
 ) -> dict[tuple[str, int], list[Consent]]:
-    """The consents of each (grantee, subject) pair: one statement per ``_CHUNK`` subjects, an OR of
-    ``grantee = g AND subject_id IN (...)`` terms (each an index probe on (grantee, subject)). Rows come
+    """The consents of each (grantee, subject) pair: one statement per ``_CHUNK`` subjects, each pair an
+    index probe on (grantee, subject) (on SQLite an OR of ``grantee = g AND subject_id IN (...)``). Rows come
     and are locked in consent-id order, so two batches locking overlapping rows queue instead of
     deadlocking."""
-    by_grantee: dict[str, list[int]] = {}
-    for grantee, sid in dict.fromkeys(pairs):
-        by_grantee.setdefault(grantee, []).append(sid)
     out: dict[tuple[str, int], list[Consent]] = {}
+    unique = list(dict.fromkeys(pairs))
+    if session.get_bind().dialect.name == "postgresql":
+        # One prebuilt statement (a row-value IN is an index probe on PostgreSQL, not on SQLite).
+        statement = _PAIRS_LOCKED if lock else _PAIRS
+        for i in range(0, len(unique), _CHUNK):
+            for row in session.scalars(statement, {"pairs": unique[i : i + _CHUNK]}):
+                out.setdefault((row.grantee_org_id, row.subject_id), []).append(row)
+        return out
+    by_grantee: dict[str, list[int]] = {}
+    for grantee, sid in unique:
+        by_grantee.setdefault(grantee, []).append(sid)
     terms: list[ColumnElement[bool]] = []
     counted = 0
 

@@ -203,8 +203,13 @@ def run_queries(
     gated: list[tuple[int, list[tuple[CatalogItemDef, tuple[str, ...] | None]]]] = []
     callers = [r.caller for r in requests if r.caller is not None]
     valid = still_valid(session, callers) if callers else set()
+    names: dict[int, str] = {}
     for i, (request, found) in enumerate(
-        zip(requests, find_subjects(session, keyring, [r.identifier for r in requests]), strict=True)
+        zip(
+            requests,
+            find_subjects(session, keyring, [r.identifier for r in requests], names=names),
+            strict=True,
+        )
     ):
         if request.caller is not None and request.caller not in valid:
             answers[i] = Unauthenticated(
@@ -231,7 +236,6 @@ def run_queries(
     codes = {item.code for _, wanted, _ in allowed for item, _ in wanted}
     records = visible_records_of(session, [s.id for s in subjects], at, item_codes=sorted(codes))
     status = objection_status_of(session, [r for rs in records.values() for r in rs])
-    names = subject_names(session, keyring, subjects)
     bodies: dict[int, dict[str, Any]] = {}
     shown: list[tuple[int, str, str | None]] = []
     for i, wanted, outcome in allowed:
