@@ -15,7 +15,7 @@ import pytest
 from fincredit.consent import FetchType
 from fincredit.consent.identifiers import generate_uscc
 from fincredit.platform.db import Account
-from fincredit.platform.db.consent import LedgerEntryRow
+from fincredit.platform.db.consent import Consent, LedgerEntryRow
 from fincredit.platform.db.objections import RecordDisclosure
 from fincredit.platform.errors import ConsentRefused, InvalidIdentifier, NotFound, Unauthenticated
 from fincredit.platform.free import ItemRequest, QueryRequest, digest, run_queries
@@ -60,9 +60,9 @@ def test_a_batch_answers_each_query_as_if_it_came_alone(services) -> None:  # ty
     a, a_id = _rated(services, "A")
     b, b_id = _rated(services, "B")
     once, once_id = _rated(services, "C")
-    grant_consent(services, a_id, bank.org_id)
-    grant_consent(services, b_id, bank.org_id)
-    grant_consent(services, once_id, bank.org_id, fetch=FetchType.ONETIME)
+    consent_a = grant_consent(services, a_id, bank.org_id)
+    consent_b = grant_consent(services, b_id, bank.org_id)
+    consent_once = grant_consent(services, once_id, bank.org_id, fetch=FetchType.ONETIME)
     unregistered = generate_uscc(random.Random(7), "330203")
     asks = [
         QueryRequest(_principal(bank), a, TAX),
@@ -100,6 +100,14 @@ def test_a_batch_answers_each_query_as_if_it_came_alone(services) -> None:  # ty
             assert entry is not None and entry.type == "refusal"
         shown = session.query(RecordDisclosure).filter(RecordDisclosure.org_id == bank.org_id).count()
         assert shown == 3  # the records of the three answered queries, nothing for the others
+        # Each answered query counted one use of its consent; the ONETIME one is used up.
+        uses = {c: session.get(Consent, c) for c in (consent_a, consent_b, consent_once)}
+        assert {c: (row.use_count, row.period_uses, row.state) for c, row in uses.items() if row} == {
+            consent_a: (1, 1, "ACTIVE"),
+            consent_b: (1, 1, "ACTIVE"),
+            consent_once: (1, 0, "EXHAUSTED"),
+        }
+        assert all(row is not None and row.last_used_at is not None for row in uses.values())
     seqs = [ok_a["ledger_seq"], first["ledger_seq"], ok_b["ledger_seq"]]  # type: ignore[index]
     assert len(set(seqs)) == 3
 

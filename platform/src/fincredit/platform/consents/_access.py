@@ -12,8 +12,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from typing import cast
 
-from sqlalchemy import ColumnElement, and_, bindparam, or_, select, tuple_
+from sqlalchemy import ColumnElement, Table, and_, bindparam, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from fincredit.consent import (
@@ -35,7 +36,7 @@ from fincredit.consent import (
 from fincredit.consent import Allowed as Decided
 from fincredit.consent import Subject as LibSubject
 
-from ..db import Subject, utcnow
+from ..db import Subject, update_rows, utcnow
 from ..db.consent import Consent
 from ..errors import Conflict, ConsentRefused, InvalidInput, NotFound
 from ..identity.principal import Principal
@@ -143,6 +144,7 @@ def _candidates(
     return {sid: found.get((grantee, sid), []) for sid in subject_ids}
 
 
+_CONSENTS = cast(Table, Consent.__table__)
 _PAIRS = (
     select(Consent)
     .where(tuple_(Consent.grantee_org_id, Consent.subject_id).in_(bindparam("pairs", expanding=True)))
@@ -407,6 +409,7 @@ class AccessBatch:
         self.now = now or utcnow()
         self._pending = _Pending(services, self.now, "platform")
         self._outcomes: list[Outcome] = []
+        self._uses: dict[str, ConsentState] = {}
 
     def decide(self, asks: Sequence[AccessAsk]) -> list[Outcome | InvalidInput]:
         services, now = self.services, self.now
@@ -448,10 +451,26 @@ class AccessBatch:
             outcome = Outcome(ask, request, decision, now)
             if isinstance(decision, Decided) and decision.consent_id is not None:
                 chosen = rows[decision.consent_id]
-                states[chosen.id] = _use(services.keyring, chosen, states[chosen.id], now, self._pending)
+                states[chosen.id] = self._use(chosen, states[chosen.id])
             self._outcomes.append(outcome)
             out.append(outcome)
         return out
+
+    def _use(self, row: Consent, state: ConsentState) -> ConsentState:
+        """Count one use. A use that ends the consent goes through the row (its end listeners run in
+        this transaction); the others wait in ``_uses`` for one bulk update (:meth:`write`) — an ORM flush
+        of each row cost more than the rest of the gate."""
+        try:
+            used = state.record_use(self.now)
+        except UsageRefusedError as exc:  # cannot happen under the row lock; kept as a hard stop
+            raise Conflict(str(exc)) from None
+        if used.status is ConsentStatus.EXHAUSTED:
+            self._uses.pop(row.id, None)
+            update_row(self.services.keyring, row, used, artefact_changed=False)
+            self._pending.consent_event(used, EVENT_ENTRY[ConsentEvent.EXHAUST], actor="platform")
+        else:
+            self._uses[row.id] = used
+        return used
 
     def disclose(self, outcome: Outcome, payload_digest: str | None) -> None:
         """Mark an allowed ask as disclosed, with the digest of the payload built for it."""
@@ -462,6 +481,22 @@ class AccessBatch:
     def write(self) -> None:
         """Append the batch's entries: consent events first, then each ask's refusal or disclosure in the
         order of the asks."""
+        update_rows(
+            self.session,
+            _CONSENTS,
+            "id",
+            [
+                {
+                    "id": cid,
+                    "use_count": st.use_count,
+                    "last_used_at": st.last_used_at,
+                    "period_key": st.period_key,
+                    "period_uses": st.period_uses,
+                }
+                for cid, st in self._uses.items()
+            ],
+        )
+        self._uses.clear()
         positions: list[tuple[Outcome, int]] = []
         for o in self._outcomes:
             if o.allowed is None or o.disclosed:

@@ -1,7 +1,7 @@
 """Storage: SQLAlchemy 2 models and engines. Schema changes go through Alembic (``migrations/``)."""
 
 from ._base import Base, UtcDateTime, utcnow
-from .bulk import insert_rows
+from .bulk import insert_rows, update_rows
 from .engine import make_engine, make_sessionmaker, transaction
 from .tables import (
     Account,
@@ -31,5 +31,6 @@ __all__ = [
     "make_engine",
     "make_sessionmaker",
     "transaction",
+    "update_rows",
     "utcnow",
 ]
