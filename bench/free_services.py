@@ -546,10 +546,10 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench free_services", description=__doc__)
     ap.add_argument("--subjects", type=int, default=1_000_000)
     ap.add_argument("--with-records", type=int, default=100_000)
-    ap.add_argument("--duration", type=float, default=20.0)
+    ap.add_argument("--duration", type=float, default=15.0)
     # Closed-loop connections; several levels, since throughput grows and latency with them: the result
     # names the best throughput, and the best one whose p99 stays within the 50 ms target.
-    ap.add_argument("--concurrency", default="16,32,64")
+    ap.add_argument("--concurrency", default="16,24,32,48,64")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--port", type=int, default=18777)
     ap.add_argument("--push-events", type=int, default=2000)
