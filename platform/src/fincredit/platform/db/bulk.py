@@ -5,19 +5,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, bindparam, text
+from sqlalchemy import Connection, Dialect, Table, bindparam, text
 from sqlalchemy.orm import Session
 
 
-def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+def _dialect(target: Session | Connection) -> Dialect:
+    return target.dialect if isinstance(target, Connection) else target.get_bind().dialect
+
+
+def insert_rows(session: Session | Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert rows with the same keys. On PostgreSQL: one ``INSERT ... SELECT FROM unnest(arrays)``, one
     array per column, because an executemany costs SQLAlchemy a parameter pass and PostgreSQL a statement
     per row — a visible share of a batched query's CPU when each batch writes dozens of ledger entries,
-    tree nodes and disclosure notes. Elsewhere: executemany. Values go to the driver as they are (no
-    column type's bind processing): pass what the column stores (e.g. aware UTC datetimes)."""
+    tree nodes, disclosure notes and audit rows. Elsewhere: executemany. Values go to the driver as they
+    are (no column type's bind processing): pass what the column stores (e.g. aware UTC datetimes)."""
     if not rows:
         return
-    dialect = session.get_bind().dialect
+    dialect = _dialect(session)
     if dialect.name != "postgresql" or len(rows) == 1:
         session.execute(table.insert(), list(rows))
         return
@@ -33,7 +37,7 @@ def update_rows(session: Session, table: Table, key: str, rows: Sequence[dict[st
     :func:`insert_rows`, values go to the driver as they are."""
     if not rows:
         return
-    dialect = session.get_bind().dialect
+    dialect = _dialect(session)
     columns = [c for c in rows[0] if c != key]
     if dialect.name != "postgresql" or len(rows) == 1:
         statement = (
