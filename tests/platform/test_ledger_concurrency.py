@@ -1,9 +1,12 @@
 """Concurrent writers never leave a gap: 16 threads appending at once (each in its own transaction,
 PostgreSQL row lock / SQLite write lock on the ledger head) give sequence numbers 0..n-1, and the stored
-tree's root equals a fresh recomputation from the entries' bytes."""
+tree's root equals a fresh recomputation from the entries' bytes — also when the writers use two engines
+(as two worker processes do, each remembering the tree's edge after its own appends) and some of their
+appends roll back."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 import threading
@@ -16,8 +19,14 @@ from fincredit.consent.identifiers import generate_uscc
 from fincredit.platform.consents import authorize_access, latest_checkpoint, read_size, root
 from fincredit.platform.db.consent import LedgerEntryRow
 from fincredit.platform.identity.principal import Principal
+from fincredit.platform.services import build_services
 from fincredit.platform.subjects import register_subject
 from fincredit.platform.testing import new_institution
+
+
+class _RolledBack(Exception):
+    pass
+
 
 THREADS = 16
 PER_THREAD = 8
@@ -48,6 +57,8 @@ def test_concurrent_appends_are_gapless_and_the_root_recomputes(services) -> Non
         subject_id = register_subject(session, services.keyring, code, "宁波并发有限公司").id
     with services.read() as session:
         before = read_size(session)
+    # A second engine on the same database: another worker process's view (its own remembered edge).
+    other = build_services(services.settings, migrate=False)
     start = threading.Barrier(THREADS)
     errors: list[BaseException] = []
     seqs: list[int] = []
@@ -56,11 +67,25 @@ def test_concurrent_appends_are_gapless_and_the_root_recomputes(services) -> Non
     def writer(n: int) -> None:
         try:
             start.wait()
+            svc = services if n % 2 else other
             for i in range(PER_THREAD):
-                with services.tx() as session:
+                if (n + i) % 5 == 0:  # an append that rolls back must leave no trace, remembered or stored
+                    with contextlib.suppress(_RolledBack), svc.tx() as session:
+                        authorize_access(
+                            session,
+                            svc,
+                            principal=authority,
+                            subject=subject_id,
+                            scopes=["tax"],
+                            purpose="credit_report",
+                            mode="report",
+                            route=f"/concurrency/{n}/{i}/rolled-back",
+                        )
+                        raise _RolledBack
+                with svc.tx() as session:
                     allowed = authorize_access(
                         session,
-                        services,
+                        svc,
                         principal=authority,
                         subject=subject_id,
                         scopes=["tax"],
@@ -78,6 +103,7 @@ def test_concurrent_appends_are_gapless_and_the_root_recomputes(services) -> Non
         t.start()
     for t in threads:
         t.join(120)
+    other.close()
     assert not errors, errors[:3]
     assert len(seqs) == len(set(seqs)) == THREADS * PER_THREAD
     with services.read() as session:

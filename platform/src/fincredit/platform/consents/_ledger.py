@@ -14,8 +14,9 @@ import dataclasses
 import datetime as dt
 import hashlib
 import hmac
+import weakref
 from collections.abc import Callable, Sequence
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select, text
 from sqlalchemy.orm import Session
@@ -32,11 +33,13 @@ from fincredit.consent import (
     NoteSigner,
     SubjectIndexer,
     TreeStoreError,
+    frontier_keys,
     leaf_hash,
 )
 
 from ..db import insert_rows, utcnow
 from ..db.consent import LedgerCheckpoint, LedgerEntryRow, LedgerHead, LedgerNode
+from ..db.hooks import after_commit
 from ..errors import NotFound
 from ..keyring import Keyring
 from ..services import Services
@@ -69,9 +72,12 @@ def note_signer(services: Services) -> NoteSigner:
 class SqlTreeStore:
     """The library's ``TreeStore`` over ``ledger_nodes``, inside the caller's transaction."""
 
-    def __init__(self, session: Session, size: int) -> None:
+    def __init__(self, session: Session, size: int, known: dict[NodeKey, bytes] | None = None) -> None:
         self._session = session
         self._size = size
+        # Committed nodes this store may answer from without a read (see ``_frontiers``), and every node
+        # it has read or written in this transaction.
+        self.seen: dict[NodeKey, bytes] = dict(known or {})
 
     def size(self) -> int:
         return self._size
@@ -80,6 +86,8 @@ class SqlTreeStore:
         if not keys:
             return []
         wanted = [(int(k[0]), int(k[1])) for k in keys]
+        if all(k in self.seen for k in wanted):
+            return [self.seen[k] for k in wanted]
         by_level: dict[int, list[int]] = {}
         for level, idx in wanted:
             by_level.setdefault(level, []).append(idx)
@@ -96,6 +104,7 @@ class SqlTreeStore:
             clauses.append(f"(level = :l{n} AND idx IN ({', '.join(names)}))")
         rows = self._session.execute(text(_SELECT_NODES + " OR ".join(clauses)), params).all()
         got = {(level, idx): bytes(h) for level, idx, h in rows}
+        self.seen.update(got)
         missing = [k for k in wanted if k not in got]
         if missing:
             raise TreeStoreError(f"the ledger's tree store lacks nodes {missing[:5]}")
@@ -103,6 +112,7 @@ class SqlTreeStore:
 
     def put_nodes(self, nodes: Sequence[Node], new_size: int) -> None:
         insert_rows(self._session, _NODES, [{"level": n.level, "idx": n.idx, "hash": n.hash} for n in nodes])
+        self.seen.update({(n.level, n.idx): n.hash for n in nodes})
         self._size = new_size
 
 
@@ -165,6 +175,13 @@ def _row(entry: LedgerEntry, data: bytes, leaf: bytes) -> dict[str, object]:
     }
 
 
+# The right edge of the tree after this process's last committed append, per database: the next append
+# needs exactly these nodes, and when no other writer has appended meanwhile (the head still has that
+# size) it need not read them back. Only committed appends are remembered, and committed nodes never
+# change, so an edge whose size matches the head is the edge.
+_frontiers: weakref.WeakKeyDictionary[Any, tuple[int, dict[NodeKey, bytes]]] = weakref.WeakKeyDictionary()
+
+
 def append(session: Session, services: Services, makers: Sequence[EntryMaker]) -> list[LedgerEntry]:
     """Append one entry per maker (called with the entry's sequence number) in the caller's transaction.
 
@@ -184,8 +201,15 @@ def append(session: Session, services: Services, makers: Sequence[EntryMaker]) -
     entries = [make(size + i) for i, make in enumerate(makers)]
     datas = [e.canonical_bytes() for e in entries]
     leaves = [leaf_hash(d) for d in datas]
-    tree = MerkleTree(SqlTreeStore(session, size))
+    engine = session.get_bind().engine  # the bind may be a connection (the query batcher's own)
+    known = _frontiers.get(engine)
+    store = SqlTreeStore(session, size, known[1] if known is not None and known[0] == size else None)
+    tree = MerkleTree(store, cache_frontier=False)
     tree.append_many(leaves)
+    edge = frontier_keys(head.size)
+    if all(k in store.seen for k in edge):
+        frontier = (head.size, {k: store.seen[k] for k in edge})
+        after_commit(session, lambda: _frontiers.__setitem__(engine, frontier))
     # Core, not the ORM bulk path (which splits rows into groups by their NULL columns).
     insert_rows(session, _ENTRIES, [_row(e, d, h) for e, d, h in zip(entries, datas, leaves, strict=True)])
     last = head.checkpoint_size
