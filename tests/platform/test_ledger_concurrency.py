@@ -64,37 +64,33 @@ def test_concurrent_appends_are_gapless_and_the_root_recomputes(services) -> Non
     seqs: list[int] = []
     lock = threading.Lock()
 
+    def append(svc, route: str) -> int:  # type: ignore[no-untyped-def]
+        with svc.tx() as session:
+            allowed = authorize_access(
+                session,
+                svc,
+                principal=authority,
+                subject=subject_id,
+                scopes=["tax"],
+                purpose="credit_report",
+                mode="report",
+                route=route,
+            )
+            if route.endswith("rolled-back"):
+                raise _RolledBack
+        return allowed.ledger_seq  # type: ignore[return-value]
+
     def writer(n: int) -> None:
         try:
             start.wait()
             svc = services if n % 2 else other
             for i in range(PER_THREAD):
                 if (n + i) % 5 == 0:  # an append that rolls back must leave no trace, remembered or stored
-                    with contextlib.suppress(_RolledBack), svc.tx() as session:
-                        authorize_access(
-                            session,
-                            svc,
-                            principal=authority,
-                            subject=subject_id,
-                            scopes=["tax"],
-                            purpose="credit_report",
-                            mode="report",
-                            route=f"/concurrency/{n}/{i}/rolled-back",
-                        )
-                        raise _RolledBack
-                with svc.tx() as session:
-                    allowed = authorize_access(
-                        session,
-                        svc,
-                        principal=authority,
-                        subject=subject_id,
-                        scopes=["tax"],
-                        purpose="credit_report",
-                        mode="report",
-                        route=f"/concurrency/{n}/{i}",
-                    )
+                    with contextlib.suppress(_RolledBack):
+                        append(svc, f"/concurrency/{n}/{i}/rolled-back")
+                seq = append(svc, f"/concurrency/{n}/{i}")
                 with lock:
-                    seqs.append(allowed.ledger_seq)  # type: ignore[arg-type]
+                    seqs.append(seq)
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 

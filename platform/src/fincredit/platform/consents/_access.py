@@ -247,17 +247,26 @@ def expire_if_due(
             pending.consent_event(expired, EVENT_ENTRY[ConsentEvent.EXPIRE], actor="platform")
 
 
-def _use(
-    keyring: Keyring, row: Consent, state: ConsentState, now: dt.datetime, pending: _Pending
-) -> ConsentState:
-    """Count one use on the locked row; a use that exhausts the consent queues its ledger event."""
+def _recorded_use(state: ConsentState, now: dt.datetime) -> ConsentState:
     try:
-        used = state.record_use(now)
+        return state.record_use(now)
     except UsageRefusedError as exc:  # cannot happen under the row lock; kept as a hard stop
         raise Conflict(str(exc)) from None
+
+
+def _write_use(keyring: Keyring, row: Consent, used: ConsentState, pending: _Pending) -> None:
+    """Write a counted use to its locked row; a use that exhausts the consent queues its ledger event."""
     update_row(keyring, row, used, artefact_changed=False)
     if used.status is ConsentStatus.EXHAUSTED:
         pending.consent_event(used, EVENT_ENTRY[ConsentEvent.EXHAUST], actor="platform")
+
+
+def _use(
+    keyring: Keyring, row: Consent, state: ConsentState, now: dt.datetime, pending: _Pending
+) -> ConsentState:
+    """Count one use on the locked row."""
+    used = _recorded_use(state, now)
+    _write_use(keyring, row, used, pending)
     return used
 
 
@@ -460,14 +469,10 @@ class AccessBatch:
         """Count one use. A use that ends the consent goes through the row (its end listeners run in
         this transaction); the others wait in ``_uses`` for one bulk update (:meth:`write`) — an ORM flush
         of each row cost more than the rest of the gate."""
-        try:
-            used = state.record_use(self.now)
-        except UsageRefusedError as exc:  # cannot happen under the row lock; kept as a hard stop
-            raise Conflict(str(exc)) from None
+        used = _recorded_use(state, self.now)
         if used.status is ConsentStatus.EXHAUSTED:
             self._uses.pop(row.id, None)
-            update_row(self.services.keyring, row, used, artefact_changed=False)
-            self._pending.consent_event(used, EVENT_ENTRY[ConsentEvent.EXHAUST], actor="platform")
+            _write_use(self.services.keyring, row, used, self._pending)
         else:
             self._uses[row.id] = used
         return used
