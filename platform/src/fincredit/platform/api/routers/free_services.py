@@ -5,7 +5,8 @@ polling feed) and financing matchmaking.
 These routes are never metered: this module has its own dependencies (authorization gate plus a
 per-institution rate limit that answers 429 with Retry-After) and never imports the metering package;
 a test asserts that calling every route here writes no ``usage_events`` row. Every disclosure passes
-the consent ledger's one gate (``authorize_access``) and is ledgered.
+the consent ledger's one gate (``authorize_access``, or its batch form ``AccessBatch`` for the
+information query, whose concurrent calls share a transaction) and is ledgered.
 """
 
 from __future__ import annotations
