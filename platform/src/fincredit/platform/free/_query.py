@@ -17,7 +17,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.orm import Session
 
@@ -193,8 +193,9 @@ def run_queries(
     (:class:`~fincredit.platform.consents.AccessBatch`), its payload built and its
     digest ledgered; refusals are ledgered too, and answered with :class:`ConsentRefused`. Errors found
     before the gate (bad identifier, unknown subject or item, bad purpose) write nothing for that query.
-    The reads are shared: one lookup each for the subjects, the consents (locked), the records, the
-    objections and the names, and one ledger append for the whole batch.
+    The work is shared: one lookup each for the callers, the subjects with their names, the consents
+    (locked), the records and the objections; one bulk update of the consents' use counts, one insert of
+    the disclosure notes and one ledger append for the whole batch.
     """
     at = at or dt.date.today()
     keyring = services.keyring
@@ -274,4 +275,5 @@ def run_queries(
                 "ledger_seq": outcome.ledger_seq,
                 "subject_id": outcome.ask.subject.id,
             }
-    return [a for a in answers if a is not None]
+    assert all(a is not None for a in answers), "every query gets an answer"
+    return cast(list[QueryAnswer], answers)
