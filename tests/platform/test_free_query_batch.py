@@ -224,3 +224,26 @@ def test_a_natural_person_is_answered_with_name_and_identifier_masked(services) 
     assert isinstance(answer, dict), answer
     assert answer["subject"]["name"] == "张**" and ident not in answer["subject"]["identifier"]
     assert answer["items"][0]["records"][0]["fields"]["case_no"] == "(2025)浙0203执123号"
+
+
+def test_a_query_is_audited_once_with_its_status_in_its_own_transaction(client, services) -> None:  # type: ignore[no-untyped-def]
+    from fincredit.platform.db import AuditEvent
+
+    bank = new_institution(services, "bank")
+    ident, sid = _rated(services, "A")
+    other, _ = _rated(services, "B")  # no consent for this one
+    grant_consent(services, sid, bank.org_id)
+    h = auth(client, bank)
+    results = []
+    for who in (ident, other, "91330200XXXXXXXXXX"):
+        r = client.post(
+            "/api/v1/free/query", headers=h, json={"identifier": who, "items": [{"code": "tax_rating"}]}
+        )
+        results.append((r.status_code, r.headers["x-request-id"]))
+    assert [s for s, _ in results] == [200, 403, 422]
+    with services.read() as session:
+        for (status, rid), subject_ref in zip(results, [str(sid), None, None], strict=True):
+            rows = session.query(AuditEvent).filter(AuditEvent.request_id == rid).all()
+            assert [(r.status, r.subject_ref, r.route, r.org_id) for r in rows] == [
+                (status, subject_ref, "/api/v1/free/query", bank.org_id)
+            ]

@@ -98,6 +98,7 @@ class AuditMiddleware:
         # ``request.state`` is a view of ``scope["state"]``: deps set principal and audit_subject there.
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
+        state["started"] = started
         audited = scope["path"].startswith(AUDITED_PREFIXES)
         rid_header = (b"x-request-id", request_id.encode("latin-1"))
         responded = False
@@ -109,15 +110,17 @@ class AuditMiddleware:
                 headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != b"x-request-id"]
                 headers.append(rid_header)
                 message = {**message, "headers": headers}
-                if audited:
-                    await self.writer.record(_row(scope, state, message["status"], started))
+                # A route may write its own row inside the transaction that did the work (the batched
+                # query does); then the trail already holds this response's status.
+                if audited and state.get("audited_status") != message["status"]:
+                    await self.writer.record(audit_row(scope, state, message["status"]))
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_audit)
         except Exception:
             if audited and not responded:  # the server answers 500 after this; the trail says so first
-                await self.writer.record(_row(scope, state, 500, started))
+                await self.writer.record(audit_row(scope, state, 500))
             raise
 
 
@@ -128,7 +131,9 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def _row(scope: Scope, state: dict[str, Any], status: int, started: float) -> dict[str, Any]:
+def audit_row(scope: Scope, state: dict[str, Any], status: int) -> dict[str, Any]:
+    """The audit row of a request answered with ``status`` now (the AuditEvent columns but ``id``)."""
+    started: float = state["started"]
     route = scope.get("route")
     path: str = scope["path"]
     template = getattr(route, "path", None) or path

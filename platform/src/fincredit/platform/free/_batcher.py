@@ -39,15 +39,13 @@ class QueryBatcher:
         self._group.stop()
         self._close_connection()  # the thread is gone: nobody else uses it now
 
-    async def ask(self, request: QueryRequest) -> dict[str, object]:
-        """The query's payload, or its error raised (refusal, unknown subject, ...)."""
+    async def ask(self, request: QueryRequest) -> QueryAnswer:
+        """The query's answer once its transaction committed: the payload, or the error that answers it
+        (refusal, unknown subject, ...), returned, not raised. A failure to answer at all is raised."""
         if self._group.running:
-            answer = await asyncio.shield(asyncio.wrap_future(self._group.submit(request)))
-        else:  # an app served without its lifespan (some test clients): answer in a thread, alone
-            answer = await asyncio.to_thread(self._answer_alone, request)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
+            return await asyncio.shield(asyncio.wrap_future(self._group.submit(request)))
+        # An app served without its lifespan (some test clients): answer in a thread, alone.
+        return await asyncio.to_thread(self._answer_alone, request)
 
     def _run(self, requests: list[QueryRequest]) -> list[QueryAnswer]:
         # Runs in the batcher's thread only, which keeps one connection instead of checking one out of

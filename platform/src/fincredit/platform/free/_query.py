@@ -15,16 +15,17 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from ..catalog import CatalogItemDef
 from ..consents import AccessAsk, AccessBatch, Outcome
 from ..consents._records import library_subject
-from ..db import Subject
+from ..db import AuditEvent, Subject, insert_rows
 from ..db.records import CreditRecord
 from ..errors import FincreditError, Unauthenticated
 from ..identity.principal import Principal
@@ -123,6 +124,9 @@ class QueryRequest:
     # (account id, key id) to re-check in the query's transaction when the route took the principal
     # from its memory of verified tokens (``require_confirmed``); None when the gate already checked.
     caller: tuple[str, str | None] | None = None
+    # The request's audit row for an HTTP status and subject reference: written in the query's own
+    # transaction, so the trail and the disclosure commit together. None: the caller audits.
+    audit: Callable[[int, str | None], dict[str, Any]] | None = None
 
 
 # What one query gets back: the disclosed payload (with ``payload_sha256``, ``ledger_seq`` and the
@@ -181,6 +185,27 @@ def collect(
     status = objection_status_of(session, shown)
     name = subject_names(session, services.keyring, [subject])[subject.id]
     return _body(services, subject, name, items, shown, status, at)
+
+
+_AUDIT_EVENTS = cast(Table, AuditEvent.__table__)
+
+
+def _audit_rows(
+    requests: Sequence[QueryRequest], answers: Sequence[QueryAnswer | None], disclosed: dict[int, int]
+) -> list[dict[str, Any]]:
+    """The audit rows of the requests that asked for one: 200 with the subject for a disclosure (by
+    request position in ``disclosed``), the error's status otherwise (an unanswered one is a refusal:
+    403)."""
+    rows = []
+    for i, request in enumerate(requests):
+        if request.audit is None:
+            continue
+        error = answers[i]
+        if i in disclosed:
+            rows.append(request.audit(200, str(disclosed[i])))
+        else:
+            rows.append(request.audit(error.status if isinstance(error, FincreditError) else 403, None))
+    return rows
 
 
 def run_queries(
@@ -260,6 +285,8 @@ def run_queries(
         if request.principal.org_id is not None:
             shown += [(rid, request.principal.org_id, request.purpose) for rid in record_ids]
     note_disclosures(session, shown)
+    disclosed = {i: o.ask.subject.id for i, _, o in allowed}
+    insert_rows(session, _AUDIT_EVENTS, _audit_rows(requests, answers, disclosed))
     # Last before the commit: the ledger head stays locked from here to the commit, and every other
     # writer (the other worker processes' batches) waits for it.
     batch.write()

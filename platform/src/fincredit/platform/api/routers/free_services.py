@@ -21,6 +21,7 @@ from pydantic import Field, HttpUrl
 from sqlalchemy import select
 
 from ...db.free import LoanProduct, PushSubscription
+from ...errors import FincreditError
 from ...free import (
     ItemRequest,
     QueryBatcher,
@@ -46,6 +47,7 @@ from ...free import (
 )
 from ...identity.principal import Principal
 from ..deps import ServicesDep, public, require, require_confirmed, set_audit_subject
+from ..middleware import audit_row
 from ..schemas import Strict
 
 router = APIRouter(prefix="/api/v1/free", tags=["free services (G§11, never metered)"])
@@ -109,8 +111,10 @@ async def query_route(
     """The subject's public credit information the bank's consent covers (G§11; free).
 
     Concurrent queries are answered together in one transaction (group commit, see
-    ``fincredit.platform.free.QueryBatcher``); the response comes after that transaction commits."""
+    ``fincredit.platform.free.QueryBatcher``), their audit rows included; the response comes after that
+    transaction commits."""
     batcher: QueryBatcher = request.app.state.query_batcher
+    state = request.scope.get("state", {})
     ask = QueryRequest(
         principal=principal,
         identifier=body.identifier,
@@ -118,11 +122,24 @@ async def query_route(
         purpose=body.purpose,
         mode=body.mode,
         caller=request.state.caller,
+        audit=_audit_in_transaction(request) if "started" in state else None,
     )
     answer = await batcher.ask(ask)
-    assert isinstance(answer, dict)  # errors are raised by ask()
+    if ask.audit is not None:  # the row is in the trail already, with this status
+        state["audited_status"] = answer.status if isinstance(answer, FincreditError) else 200
+    if isinstance(answer, Exception):
+        raise answer
     set_audit_subject(request, answer.pop("subject_id"))
     return JSONResponse(answer)
+
+
+def _audit_in_transaction(request: Request) -> Callable[[int, str | None], dict[str, Any]]:
+    """The query's audit row, made in its batch's transaction (see ``AuditMiddleware``)."""
+
+    def row(status: int, subject_ref: str | None) -> dict[str, Any]:
+        return {**audit_row(request.scope, request.scope["state"], status), "subject_ref": subject_ref}
+
+    return row
 
 
 @router.post("/reports", response_model=None)
