@@ -117,15 +117,6 @@ async def run(
     return result
 
 
-def load(
-    base_url: str,
-    make: Callable[[random.Random], RequestSpec],
-    *,
-    concurrency: int,
-    duration: float,
-    warmup: float = 0.0,
-    check: Callable[[int, bytes], None] | None = None,
-) -> dict[str, Any]:
-    return asyncio.run(
-        run(base_url, make, concurrency=concurrency, duration=duration, warmup=warmup, check=check)
-    ).summary()
+def load(base_url: str, make: Callable[[random.Random], RequestSpec], **options: Any) -> dict[str, Any]:
+    """:func:`run` from synchronous code (``options``: its keyword arguments); returns its summary."""
+    return asyncio.run(run(base_url, make, **options)).summary()
