@@ -32,14 +32,24 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
+def _token(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str:
+    token = credentials.credentials if credentials is not None else request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise Unauthenticated("send an access token: Authorization: Bearer <token>")
+    return token
+
+
+def _authorize(services: Services, principal: Principal, resource: str, action: str) -> None:
+    if not services.authz.enforce(principal, resource, action):
+        raise Forbidden(f"this account may not {action} {resource}", permission=f"{resource}:{action}")
+
+
 def current_principal(
     request: Request,
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    token = credentials.credentials if credentials is not None else request.cookies.get(SESSION_COOKIE)
-    if not token:
-        raise Unauthenticated("send an access token: Authorization: Bearer <token>")
+    token = _token(request, credentials)
     with services.read() as session:
         principal = principal_from_token(session, services.keyring, token)
     request.state.principal = principal
@@ -52,8 +62,7 @@ def require(resource: str, action: str) -> Callable[..., Principal]:
     def gate(
         request: Request, services: ServicesDep, principal: Annotated[Principal, Depends(current_principal)]
     ) -> Principal:
-        if not services.authz.enforce(principal, resource, action):
-            raise Forbidden(f"this account may not {action} {resource}", permission=f"{resource}:{action}")
+        _authorize(services, principal, resource, action)
         return principal
 
     gate.__fincredit_permission__ = (resource, action)  # type: ignore[attr-defined]
@@ -74,17 +83,14 @@ def require_confirmed(resource: str, action: str) -> Callable[..., Awaitable[Pri
         request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
     ) -> Principal:
         services = get_services(request)
-        token = credentials.credentials if credentials is not None else request.cookies.get(SESSION_COOKIE)
-        if not token:
-            raise Unauthenticated("send an access token: Authorization: Bearer <token>")
+        token = _token(request, credentials)
         known: VerifiedTokens = request.app.state.verified_tokens
         verified = known.get(token)
         if verified is None:
             verified = await run_in_threadpool(_verify, services, token)
             known.put(token, verified)
         principal = verified.principal
-        if not services.authz.enforce(principal, resource, action):
-            raise Forbidden(f"this account may not {action} {resource}", permission=f"{resource}:{action}")
+        _authorize(services, principal, resource, action)
         request.state.principal = principal
         request.state.caller = (principal.account_id, verified.kid)
         return principal
