@@ -384,6 +384,10 @@ class Outcome:
     ledger_seq: int | None = None
 
     @property
+    def permitted(self) -> bool:
+        return isinstance(self.decision, Decided)
+
+    @property
     def allowed(self) -> Allowed | None:
         if not isinstance(self.decision, Decided):
             return None
@@ -479,13 +483,13 @@ class AccessBatch:
 
     def disclose(self, outcome: Outcome, payload_digest: str | None) -> None:
         """Mark an allowed ask as disclosed, with the digest of the payload built for it."""
-        if outcome.allowed is None or outcome.disclosed:
+        if not outcome.permitted or outcome.disclosed:
             raise Conflict("only an allowed access not yet disclosed can be disclosed")
         outcome.disclosed, outcome.payload_digest = True, payload_digest
 
     def write(self) -> None:
-        """Append the batch's entries: consent events first, then each ask's refusal or disclosure in the
-        order of the asks."""
+        """Write the counted uses (one bulk update), then append the batch's entries: consent events
+        first, then each ask's refusal or disclosure in the order of the asks."""
         update_rows(
             self.session,
             _CONSENTS,
@@ -504,7 +508,7 @@ class AccessBatch:
         self._uses.clear()
         positions: list[tuple[Outcome, int]] = []
         for o in self._outcomes:
-            if o.allowed is None or o.disclosed:
+            if not o.permitted or o.disclosed:
                 digest = o.payload_digest if o.disclosed else None
                 positions.append((o, self._pending.access(o.request, o.decision, o.ask.route, digest)))
         entries = self._pending.write(self.session)
@@ -538,7 +542,7 @@ def authorize_many(
     for o in outcomes:
         if isinstance(o, InvalidInput):
             raise o
-        if o.allowed is not None:
+        if o.permitted:
             batch.disclose(o, None)
         decided.append(o)
     batch.write()

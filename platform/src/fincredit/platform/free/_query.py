@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 
 from ..catalog import CatalogItemDef
 from ..consents import AccessAsk, AccessBatch, Outcome
-from ..consents._records import library_subject
 from ..db import AuditEvent, Subject, insert_rows
 from ..db.records import CreditRecord
 from ..errors import FincreditError, Unauthenticated
@@ -135,7 +134,6 @@ QueryAnswer = dict[str, Any] | FincreditError
 
 
 def _body(
-    services: Services,
     subject: Subject,
     name: str,
     items: Sequence[tuple[CatalogItemDef, tuple[str, ...] | None]],
@@ -149,7 +147,6 @@ def _body(
     by_item: dict[str, list[CreditRecord]] = {}
     for r in shown:
         by_item.setdefault(r.item_code, []).append(r)
-    lib = library_subject(services.keyring, subject)
     if subject.kind == "natural" and name:
         name = name[0] + "*" * (len(name) - 1)
     out_items = [
@@ -165,7 +162,12 @@ def _body(
         for item, fields in items
     ]
     body = {
-        "subject": {"identifier": lib.masked, "kind": subject.kind, "name": name, "region": subject.region},
+        "subject": {
+            "identifier": subject.code_masked,
+            "kind": subject.kind,
+            "name": name,
+            "region": subject.region,
+        },
         "as_of": at.isoformat(),
         "items": out_items,
     }
@@ -184,7 +186,7 @@ def collect(
     shown = records.get(subject.id, [])
     status = objection_status_of(session, shown)
     name = subject_names(session, services.keyring, [subject])[subject.id]
-    return _body(services, subject, name, items, shown, status, at)
+    return _body(subject, name, items, shown, status, at)
 
 
 _AUDIT_EVENTS = cast(Table, AuditEvent.__table__)
@@ -256,7 +258,7 @@ def run_queries(
     batch = AccessBatch(session, services)
     outcomes = batch.decide(asks)
     allowed = [
-        (i, w, o) for (i, w), o in zip(gated, outcomes, strict=True) if isinstance(o, Outcome) and o.allowed
+        (i, w, o) for (i, w), o in zip(gated, outcomes, strict=True) if isinstance(o, Outcome) and o.permitted
     ]
     subjects = [o.ask.subject for _, _, o in allowed]
     codes = {item.code for _, wanted, _ in allowed for item, _ in wanted}
@@ -266,9 +268,7 @@ def run_queries(
     shown: list[tuple[int, str, str | None]] = []
     for i, wanted, outcome in allowed:
         subject = outcome.ask.subject
-        body, record_ids = _body(
-            services, subject, names[subject.id], wanted, records.get(subject.id, []), status, at
-        )
+        body, record_ids = _body(subject, names[subject.id], wanted, records.get(subject.id, []), status, at)
         decision = outcome.allowed
         assert decision is not None
         request = requests[i]
