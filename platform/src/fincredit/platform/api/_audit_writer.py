@@ -12,7 +12,7 @@ import asyncio
 import logging
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Table, insert
+from sqlalchemy import Connection, Engine, Table
 from starlette.concurrency import run_in_threadpool
 
 from ..db import AuditEvent, insert_rows
@@ -21,7 +21,6 @@ from ..db.group_commit import GroupCommit, GroupCommitStopped
 log = logging.getLogger("fincredit.audit")
 
 _TABLE = cast(Table, AuditEvent.__table__)
-_INSERT = insert(_TABLE)
 
 AuditRow = dict[str, Any]  # the AuditEvent columns but ``id``
 
@@ -78,7 +77,7 @@ class AuditWriter:
 
     def _write_direct(self, row: AuditRow) -> None:
         with self._engine.begin() as conn:
-            conn.execute(_INSERT, [row])
+            insert_rows(conn, _TABLE, [row])
 
     def _close_connection(self) -> None:
         conn, self._conn = self._conn, None

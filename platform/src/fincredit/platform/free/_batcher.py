@@ -4,10 +4,11 @@ Every query takes the ledger head's lock to append its disclosure entry, so one 
 makes the head a queue: one lock holder at a time, each holding it through its commit. Here the route
 hands its query to the process's :class:`~fincredit.platform.db.group_commit.GroupCommit` thread, which
 takes whatever has queued meanwhile (alone, a query runs alone) and answers the lot in one transaction
-with :func:`run_queries`: one lookup each for subjects, consents, records, objections and names, and one
-ledger append. A caller's answer arrives only after that transaction commits, so a response still means
-"disclosed and ledgered". If the transaction itself fails (a database error, a deadlock), each query of
-the batch is retried in a transaction of its own, so one bad query cannot fail the others.
+with :func:`run_queries`: one lookup each for callers, subjects (with names), consents, records and
+objections, one bulk write each for use counts, disclosure notes and audit rows, and one ledger append.
+A caller's answer arrives only after that transaction commits, so a response still means "disclosed and
+ledgered". If the transaction itself fails (a database error, a deadlock), each query of the batch is
+retried in a transaction of its own, so one bad query cannot fail the others.
 """
 
 from __future__ import annotations
