@@ -183,7 +183,3 @@ class SealKit:
     def rescale(self, ct: Any) -> None:
         """Drop one prime, dividing the scale by it (the level goes up by one)."""
         self.evaluator.rescale_to_next_inplace(ct)
-
-    def drop_level(self, ct: Any) -> None:
-        """Drop one prime, keeping the scale: a smaller ciphertext when the value needs fewer bits."""
-        self.evaluator.mod_switch_to_next_inplace(ct)
