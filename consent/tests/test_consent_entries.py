@@ -8,6 +8,7 @@ import json
 import pytest
 
 from fincredit.consent import (
+    ACCESS_ENTRY_TYPES,
     EVENT_ENTRY,
     AccessMode,
     AccessRequest,
@@ -17,6 +18,7 @@ from fincredit.consent import (
     LedgerError,
     Purpose,
     SubjectIndexer,
+    access_entry_type,
     decide,
     leaf_hash,
     payload_digest,
@@ -93,3 +95,46 @@ def test_times_are_spelled_one_way():
         seq=0, type=EntryType.REFUSAL, at=dt.datetime(2026, 3, 2, 17, 0, tzinfo=beijing), actor="a"
     )
     assert e.at == "2026-03-02T09:00:00.000000Z"
+
+
+def test_requests_grants_and_amendments_carry_the_full_terms_other_events_only_name_the_consent(
+    make_active, company, t0
+):
+    c = make_active()
+    granted = LedgerEntry.consent_event(0, t0, c, EntryType.CONSENT_GRANTED, "acct:1", INDEXER)
+    doc = json.loads(granted.canonical_bytes())
+    assert doc["subject_kind"] == "legal" and doc["modes"] == ["query", "report"]
+    assert doc["valid_from"] == "2026-03-02T09:00:00.000000Z"
+    assert doc["valid_until"] == "2026-05-31T09:00:00.000000Z"
+    assert (doc["fetch_type"], doc["frequency_value"], doc["frequency_unit"]) == ("PERIODIC", 3, "DAY")
+    assert LedgerEntry.from_canonical(granted.canonical_bytes()) == granted
+    paused = LedgerEntry.consent_event(1, t0, c.pause(t0), EntryType.CONSENT_PAUSED, "acct:1", INDEXER)
+    assert "modes" not in json.loads(paused.canonical_bytes()) and paused.consent_id == c.consent_id
+    with pytest.raises(LedgerError, match="not a consent event"):
+        LedgerEntry.consent_event(2, t0, c, EntryType.DISCLOSURE, "acct:1", INDEXER)
+
+
+def test_entries_written_before_the_terms_fields_keep_their_exact_bytes():
+    old = (
+        b'{"actor":"acct:1","at":"2026-03-02T09:00:00.000000Z","basis":null,"consent_id":"cns_1",'
+        b'"grantee":"91330200MA2BANK01X","message":null,"mode":null,"payload_sha256":null,'
+        b'"purpose":"credit_report","reason":null,"route":null,"scopes":["court"],"seq":0,'
+        b'"subject_index":null,"subject_masked":null,"type":"consent_granted"}'
+    )
+    assert LedgerEntry.from_canonical(old).canonical_bytes() == old
+
+
+@pytest.mark.parametrize(
+    ("purpose", "mode", "expected"),
+    [
+        (Purpose.LOAN_APPLICATION_ASSESSMENT, AccessMode.QUERY, EntryType.DISCLOSURE),
+        (Purpose.CREDIT_REPORT, AccessMode.REPORT, EntryType.REPORT_ISSUED),
+        (Purpose.POST_LOAN_MONITORING, AccessMode.PUSH_SUBSCRIPTION, EntryType.PUSH_DISCLOSURE),
+        (Purpose.JOINT_MODELLING, AccessMode.MODEL_TRAINING, EntryType.JOINT_MODELLING_USE),
+        (Purpose.ENCRYPTED_SCORING, AccessMode.SCORING, EntryType.SCORING_USE),
+        (Purpose.GOVERNMENT_SHARING, AccessMode.QUERY, EntryType.GOVERNMENT_SHARING),
+    ],
+)
+def test_every_kind_of_access_has_its_entry_type(purpose, mode, expected):
+    assert access_entry_type(purpose, mode) is expected
+    assert expected in ACCESS_ENTRY_TYPES

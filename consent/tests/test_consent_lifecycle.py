@@ -9,6 +9,7 @@ import pytest
 
 from fincredit.consent import (
     TRANSITIONS,
+    ConsentArtefact,
     ConsentEvent,
     ConsentState,
     ConsentStatus,
@@ -59,10 +60,26 @@ def test_granting_signs_the_artefact_and_activates(make_artefact):
     assert s.artefact.evidence is not None and s.artefact.evidence.channel == "mobile_app"
 
 
+def take(s: ConsentState, event: ConsentEvent) -> ConsentState:
+    if event is ConsentEvent.GRANT:
+        return s.grant(approval(LATER))
+    if event is ConsentEvent.AMEND:
+        return s.amend(narrowed(s), LATER)
+    return s.apply(event, LATER)
+
+
+def narrowed(s: ConsentState) -> ConsentArtefact:
+    """The consent's terms with one scope fewer (approved by the subject at LATER once granted)."""
+    doc = s.artefact.model_dump()
+    pending = s.status is ConsentStatus.PENDING
+    doc.update(scopes={"court.judgment"}, evidence=None if pending else approval(LATER))
+    return ConsentArtefact.model_validate(doc)
+
+
 @pytest.mark.parametrize(("source", "event"), sorted(TRANSITIONS))
 def test_every_legal_transition_reaches_its_target(make_artefact, source, event):
     s = in_status(make_artefact, source)
-    after = s.grant(approval(LATER)) if event is ConsentEvent.GRANT else s.apply(event, LATER)
+    after = take(s, event)
     assert after.status is TRANSITIONS[(source, event)]
     assert after.status_changed_at == LATER
     assert s.status is source  # states are values: the old one is unchanged
@@ -79,8 +96,26 @@ ILLEGAL = [
 def test_every_other_transition_is_refused(make_artefact, source, event):
     s = in_status(make_artefact, source)
     with pytest.raises(IllegalTransitionError) as info:
-        s.apply(event, LATER)
+        take(s, event)
     assert info.value.status == source.value
+
+
+def test_an_amendment_changes_the_terms_and_keeps_status_and_counts(make_active):
+    s = make_active().record_use(T0 + dt.timedelta(hours=1))
+    amended = s.amend(narrowed(s), LATER)
+    assert amended.status is ConsentStatus.ACTIVE and amended.use_count == 1
+    assert amended.artefact.scopes == {"court.judgment"}
+
+
+def test_an_amendment_of_a_granted_consent_needs_the_subjects_approval_and_the_same_parties(make_active):
+    s = make_active()
+    doc = s.artefact.model_dump()
+    with pytest.raises(InvalidConsentError, match="approval"):
+        s.amend(ConsentArtefact.model_validate({**doc, "scopes": {"court"}, "evidence": None}), LATER)
+    with pytest.raises(InvalidConsentError, match="grantee"):
+        s.amend(ConsentArtefact.model_validate({**doc, "grantee": "someone-else"}), LATER)
+    with pytest.raises(InvalidConsentError, match="call amend"):
+        s.apply(ConsentEvent.AMEND, LATER)
 
 
 @pytest.mark.parametrize("source", [s for s in ConsentStatus if s is not ConsentStatus.PENDING])

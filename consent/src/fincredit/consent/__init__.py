@@ -36,10 +36,14 @@ from fincredit.consent.decision import (
     decide,
 )
 from fincredit.consent.entries import (
+    ACCESS_ENTRY_TYPES,
+    CONSENT_ENTRY_TYPES,
     EVENT_ENTRY,
+    TERMS_ENTRY_TYPES,
     EntryType,
     LedgerEntry,
     SubjectIndexer,
+    access_entry_type,
     format_time,
     payload_digest,
 )
@@ -127,6 +131,8 @@ from fincredit.consent.vocabulary import (
 )
 
 __all__ = [
+    "ACCESS_ENTRY_TYPES",
+    "CONSENT_ENTRY_TYPES",
     "EMPTY_ROOT",
     "EVENT_ENTRY",
     "EXPORT_SCHEMA",
@@ -135,6 +141,7 @@ __all__ = [
     "RECEIPT_SCHEMA",
     "SENSITIVE_SCOPES",
     "TERMINAL",
+    "TERMS_ENTRY_TYPES",
     "TRANSITIONS",
     "AccessMode",
     "AccessRequest",
@@ -193,6 +200,7 @@ __all__ = [
     "TreeStore",
     "TreeStoreError",
     "UsageRefusedError",
+    "access_entry_type",
     "build_receipt",
     "classify",
     "consistency_ranges",

@@ -4,7 +4,8 @@ Modelled on the ReBIT account-aggregator consent artefact (purpose, consent mode
 data life, data range, start/expiry) and UK Open Banking permissions (named data clusters). The artefact is
 frozen: the bank's request creates it without :attr:`ConsentArtefact.evidence`; the subject's approval
 *signs* it by attaching the evidence (:meth:`ConsentArtefact.signed`), after which nothing may change. A
-change of terms is a new consent with a new id.
+change of scope or term is a new artefact: either a new consent with a new id, or an amendment of the same
+consent carrying the subject's approval of the new terms (:meth:`~fincredit.consent.ConsentState.amend`).
 """
 
 from __future__ import annotations

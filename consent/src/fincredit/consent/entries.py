@@ -1,8 +1,16 @@
 """Ledger entries: what happened, to whose data, by whom, under which consent — and no credit data.
 
 An entry records consent events (requested, granted, rejected, paused, resumed, revoked, expired,
-exhausted), every disclosure, every refused attempt, and each use of a subject's data inside privacy
-computing (joint modelling, encrypted scoring). What was disclosed is represented only by its SHA-256.
+exhausted, amended), every access to a subject's data (a query answer, a credit report, a pushed change, a
+government share, a use inside privacy computing: joint modelling, encrypted scoring), and every refused
+attempt. What was disclosed is represented only by its SHA-256.
+
+The entries that set a consent's terms (requested, granted, amended) carry them all: subject kind, scopes,
+modes, validity window, fetch type and frequency. An access entry names the consent it used (or the credit
+authority's basis, G§16), its purpose, scopes and mode. That is what lets anyone holding the log alone replay
+every consent's state and check that each access was covered at its moment
+(:mod:`fincredit.consent.authorisation`). Fields added after the first exports are written only when set,
+so entries written before them keep their exact bytes and still parse.
 
 Subjects are stored as a **blind index** (HMAC-SHA256 under a platform secret, hex) plus the **masked** code.
 A plain hash would not do: there are only ~10^9 plausible resident IDs, so SHA-256 of an ID is reversed by
@@ -31,12 +39,23 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from fincredit.consent._canonical import canonical_json_ascii_keys
 from fincredit.consent.decision import AccessRequest, Allowed, Decision, Refused
 from fincredit.consent.errors import LedgerError
-from fincredit.consent.identifiers import Subject
+from fincredit.consent.identifiers import Subject, SubjectKind
 from fincredit.consent.lifecycle import ConsentEvent, ConsentState
 from fincredit.consent.merkle import leaf_hash
-from fincredit.consent.vocabulary import AccessMode, Purpose
+from fincredit.consent.vocabulary import AccessMode, FetchType, PeriodUnit, Purpose
 
-__all__ = ["EVENT_ENTRY", "EntryType", "LedgerEntry", "SubjectIndexer", "format_time", "payload_digest"]
+__all__ = [
+    "ACCESS_ENTRY_TYPES",
+    "CONSENT_ENTRY_TYPES",
+    "EVENT_ENTRY",
+    "TERMS_ENTRY_TYPES",
+    "EntryType",
+    "LedgerEntry",
+    "SubjectIndexer",
+    "access_entry_type",
+    "format_time",
+    "payload_digest",
+]
 
 
 class EntryType(StrEnum):
@@ -48,10 +67,15 @@ class EntryType(StrEnum):
     CONSENT_REVOKED = "consent_revoked"
     CONSENT_EXPIRED = "consent_expired"
     CONSENT_EXHAUSTED = "consent_exhausted"
+    CONSENT_AMENDED = "consent_amended"  # a change of scope or term
+    # Accesses. DISCLOSURE is a query answer (and, in logs written before the finer types, any disclosure).
     DISCLOSURE = "disclosure"
-    REFUSAL = "refusal"
+    REPORT_ISSUED = "report_issued"
+    PUSH_DISCLOSURE = "push_disclosure"
+    GOVERNMENT_SHARING = "government_sharing"
     JOINT_MODELLING_USE = "joint_modelling_use"
-    SCORING_USE = "scoring_use"
+    SCORING_USE = "scoring_use"  # encrypted scoring, or scoring for an assessment
+    REFUSAL = "refusal"
 
 
 EVENT_ENTRY = {
@@ -62,7 +86,37 @@ EVENT_ENTRY = {
     ConsentEvent.REVOKE: EntryType.CONSENT_REVOKED,
     ConsentEvent.EXPIRE: EntryType.CONSENT_EXPIRED,
     ConsentEvent.EXHAUST: EntryType.CONSENT_EXHAUSTED,
+    ConsentEvent.AMEND: EntryType.CONSENT_AMENDED,
 }
+CONSENT_ENTRY_TYPES = frozenset({EntryType.CONSENT_REQUESTED, *EVENT_ENTRY.values()})
+TERMS_ENTRY_TYPES = frozenset(
+    {EntryType.CONSENT_REQUESTED, EntryType.CONSENT_GRANTED, EntryType.CONSENT_AMENDED}
+)
+ACCESS_ENTRY_TYPES = frozenset(
+    {
+        EntryType.DISCLOSURE,
+        EntryType.REPORT_ISSUED,
+        EntryType.PUSH_DISCLOSURE,
+        EntryType.GOVERNMENT_SHARING,
+        EntryType.JOINT_MODELLING_USE,
+        EntryType.SCORING_USE,
+    }
+)
+_MODE_ENTRY = {
+    AccessMode.QUERY: EntryType.DISCLOSURE,
+    AccessMode.REPORT: EntryType.REPORT_ISSUED,
+    AccessMode.PUSH_SUBSCRIPTION: EntryType.PUSH_DISCLOSURE,
+    AccessMode.MODEL_TRAINING: EntryType.JOINT_MODELLING_USE,
+    AccessMode.SCORING: EntryType.SCORING_USE,
+}
+
+
+def access_entry_type(purpose: Purpose, mode: AccessMode) -> EntryType:
+    """The entry type of an allowed access: government sharing by its purpose, the others by their mode."""
+    if purpose is Purpose.GOVERNMENT_SHARING:
+        return EntryType.GOVERNMENT_SHARING
+    return _MODE_ENTRY[mode]
+
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -113,8 +167,16 @@ class LedgerEntry(BaseModel):
     basis: str | None = None
     reason: str | None = None
     message: str | None = None
+    # The consent's terms, on the entries of TERMS_ENTRY_TYPES; absent (and not serialised) elsewhere.
+    subject_kind: SubjectKind | None = None
+    modes: tuple[AccessMode, ...] | None = None
+    valid_from: str | None = None
+    valid_until: str | None = None
+    fetch_type: FetchType | None = None
+    frequency_value: Annotated[int, Field(ge=1)] | None = None
+    frequency_unit: PeriodUnit | None = None
 
-    @field_validator("at", mode="before")
+    @field_validator("at", "valid_from", "valid_until", mode="before")
     @classmethod
     def _time(cls, v: Any) -> Any:
         return format_time(v) if isinstance(v, _dt.datetime) else v
@@ -124,6 +186,11 @@ class LedgerEntry(BaseModel):
     def _sorted(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(sorted(set(v)))
 
+    @field_validator("modes", mode="after")
+    @classmethod
+    def _sorted_modes(cls, v: tuple[AccessMode, ...] | None) -> tuple[AccessMode, ...] | None:
+        return None if v is None else tuple(sorted(set(v)))
+
     @field_validator("subject_index", "payload_sha256")
     @classmethod
     def _hex(cls, v: str | None) -> str | None:
@@ -132,7 +199,7 @@ class LedgerEntry(BaseModel):
         return v
 
     def to_json_dict(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "seq": self.seq,
             "type": self.type.value,
             "at": self.at,
@@ -150,6 +217,19 @@ class LedgerEntry(BaseModel):
             "reason": self.reason,
             "message": self.message,
         }
+        if self.subject_kind is not None:
+            doc["subject_kind"] = self.subject_kind.value
+        if self.modes is not None:
+            doc["modes"] = [m.value for m in self.modes]
+        for name in ("valid_from", "valid_until", "frequency_value"):
+            value = getattr(self, name)
+            if value is not None:
+                doc[name] = value
+        if self.fetch_type is not None:
+            doc["fetch_type"] = self.fetch_type.value
+        if self.frequency_unit is not None:
+            doc["frequency_unit"] = self.frequency_unit.value
+        return doc
 
     def canonical_bytes(self) -> bytes:
         return canonical_json_ascii_keys(self.to_json_dict())
@@ -174,8 +254,24 @@ class LedgerEntry(BaseModel):
         actor: str,
         indexer: SubjectIndexer,
     ) -> Self:
-        """The entry recording a consent event (use :data:`EVENT_ENTRY` to map a lifecycle event)."""
+        """The entry recording a consent event (use :data:`EVENT_ENTRY` to map a lifecycle event).
+
+        Requests, grants and amendments carry the consent's full terms; the other events name the consent.
+        """
         a = state.artefact
+        terms: dict[str, Any] = {}
+        if entry_type in TERMS_ENTRY_TYPES:
+            terms = {
+                "subject_kind": a.subject.kind,
+                "modes": tuple(a.modes),
+                "valid_from": format_time(a.valid_from),
+                "valid_until": format_time(a.valid_until),
+                "fetch_type": a.fetch_type,
+            }
+            if a.frequency is not None:
+                terms.update(frequency_value=a.frequency.value, frequency_unit=a.frequency.unit)
+        elif entry_type not in CONSENT_ENTRY_TYPES:
+            raise LedgerError(f"{entry_type.value} is not a consent event")
         return cls(
             seq=seq,
             type=entry_type,
@@ -187,6 +283,7 @@ class LedgerEntry(BaseModel):
             scopes=tuple(a.scopes),
             purpose=a.purpose,
             consent_id=a.consent_id,
+            **terms,
         )
 
     @classmethod
@@ -202,7 +299,10 @@ class LedgerEntry(BaseModel):
         payload_sha256: str | None = None,
         entry_type: EntryType | None = None,
     ) -> Self:
-        """The entry for an access attempt: a DISCLOSURE (or a privacy-computing use) or a REFUSAL."""
+        """The entry for an access attempt: an access of :data:`ACCESS_ENTRY_TYPES` or a REFUSAL.
+
+        An allowed access gets ``entry_type``, by default :func:`access_entry_type` of its purpose and mode.
+        """
         common: dict[str, Any] = {
             "seq": seq,
             "at": format_time(at),
@@ -226,8 +326,11 @@ class LedgerEntry(BaseModel):
                 **common,
             )
         assert isinstance(decision, Allowed)
+        entry_type = entry_type or access_entry_type(request.purpose, request.mode)
+        if entry_type not in ACCESS_ENTRY_TYPES:
+            raise LedgerError(f"{entry_type.value} is not an access")
         return cls(
-            type=entry_type or EntryType.DISCLOSURE,
+            type=entry_type,
             consent_id=decision.consent_id,
             basis=decision.basis.value,
             payload_sha256=payload_sha256,

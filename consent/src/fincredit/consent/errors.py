@@ -7,9 +7,15 @@ from ``ValueError`` as well, because pydantic only turns ``ValueError`` into a `
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fincredit.consent.identifiers import SubjectKind
+
 __all__ = [
     "CheckpointError",
     "ConsentDomainError",
+    "IdentifierError",
     "IllegalTransitionError",
     "InconsistentCheckpointError",
     "InvalidConsentError",
@@ -28,6 +34,15 @@ class ConsentDomainError(Exception):
 
 class InvalidConsentError(ConsentDomainError, ValueError):
     """A consent artefact breaks a rule of its own (window, frequency, purpose/mode pairing, ...)."""
+
+
+class IdentifierError(ConsentDomainError, ValueError):
+    """An identifier failed validation. ``position`` is 1-based, or None for whole-value faults."""
+
+    def __init__(self, message: str, *, kind: SubjectKind, position: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.position = position
 
 
 class SensitiveScopeMixingError(InvalidConsentError):

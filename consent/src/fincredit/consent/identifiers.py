@@ -13,6 +13,8 @@ import random as _random
 from dataclasses import dataclass
 from enum import StrEnum
 
+from fincredit.consent.errors import IdentifierError
+
 __all__ = [
     "NINGBO_REGIONS",
     "IdentifierError",
@@ -34,15 +36,6 @@ __all__ = [
 class SubjectKind(StrEnum):
     LEGAL = "legal"  # legal persons and other organisations, keyed by USCC
     NATURAL = "natural"  # natural persons, keyed by resident ID
-
-
-class IdentifierError(ValueError):
-    """An identifier failed validation. ``position`` is 1-based, or None for whole-value faults."""
-
-    def __init__(self, message: str, *, kind: SubjectKind, position: int | None = None) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.position = position
 
 
 # GB 32100-2015: 31 symbols, no I, O, Z, S, V (they read like 1, 0, 2, 5, U).

@@ -6,6 +6,8 @@
        |                 |  \\--revoke / expire / exhaust-->  REVOKED / EXPIRED / EXHAUSTED
        \\--reject--> REJECTED        PAUSED --revoke / expire--> REVOKED / EXPIRED
 
+    PENDING, ACTIVE, PAUSED --amend--> (same status, new scopes or terms)
+
 :class:`ConsentState` is immutable: every event returns a new state, which is what the platform writes to
 its database in the same transaction as the ledger entry recording the event. Revocation is effective for
 every later :func:`~fincredit.consent.decision.decide` call and is not retroactive (earlier disclosures
@@ -44,6 +46,7 @@ class ConsentEvent(StrEnum):
     REVOKE = "revoke"
     EXPIRE = "expire"
     EXHAUST = "exhaust"
+    AMEND = "amend"  # a change of scope or term (see ConsentState.amend)
 
 
 _S, _E = ConsentStatus, ConsentEvent
@@ -57,6 +60,9 @@ TRANSITIONS: dict[tuple[ConsentStatus, ConsentEvent], ConsentStatus] = {
     (_S.PAUSED, _E.RESUME): _S.ACTIVE,
     (_S.PAUSED, _E.REVOKE): _S.REVOKED,
     (_S.PAUSED, _E.EXPIRE): _S.EXPIRED,
+    (_S.PENDING, _E.AMEND): _S.PENDING,
+    (_S.ACTIVE, _E.AMEND): _S.ACTIVE,
+    (_S.PAUSED, _E.AMEND): _S.PAUSED,
 }
 TERMINAL = frozenset({_S.REJECTED, _S.REVOKED, _S.EXPIRED, _S.EXHAUSTED})
 
@@ -68,6 +74,7 @@ _PAST_TENSE = {
     _E.REVOKE: "revoked",
     _E.EXPIRE: "expired",
     _E.EXHAUST: "exhausted",
+    _E.AMEND: "amended",
 }
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
@@ -124,6 +131,8 @@ class ConsentState:
         """Any event but GRANT (which needs the subject's evidence: use :meth:`grant`)."""
         if event is ConsentEvent.GRANT:
             raise InvalidConsentError("granting needs the subject's evidence: call grant()")
+        if event is ConsentEvent.AMEND:
+            raise InvalidConsentError("amending needs the new terms: call amend()")
         return self._to(event, at)
 
     def grant(self, evidence: SubjectAct, at: _dt.datetime | None = None) -> Self:
@@ -135,6 +144,28 @@ class ConsentState:
         if target is None:
             raise IllegalTransitionError(self.consent_id, self.status.value, "granted")
         return self._to(ConsentEvent.GRANT, at, artefact=self.artefact.signed(evidence))
+
+    def amend(self, artefact: ConsentArtefact, at: _dt.datetime) -> Self:
+        """A change of scope or term: the same consent (id, subject, grantee, purpose) with new terms.
+
+        Once granted, new terms carry the subject's own act of approving them (``artefact.evidence``, at or
+        before ``at``): a grantee cannot widen what it was given. Use counts carry over.
+        """
+        if (self.status, ConsentEvent.AMEND) not in TRANSITIONS:
+            raise IllegalTransitionError(self.consent_id, self.status.value, "amended")
+        old = self.artefact
+        for name in ("consent_id", "subject", "grantee", "purpose"):
+            if getattr(artefact, name) != getattr(old, name):
+                raise InvalidConsentError(
+                    f"an amendment keeps the consent's {name}; a different {name} is a new consent"
+                )
+        if self.status is not ConsentStatus.PENDING:
+            ev = artefact.evidence
+            if ev is None or ev.approved_at > at:
+                raise InvalidConsentError(
+                    f"consent {self.consent_id} is {self.status.value}: new terms need the subject's approval"
+                )
+        return self._to(ConsentEvent.AMEND, at, artefact=artefact)
 
     def reject(self, at: _dt.datetime) -> Self:
         return self._to(ConsentEvent.REJECT, at)
