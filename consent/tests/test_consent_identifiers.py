@@ -8,6 +8,7 @@ import random
 import pytest
 
 from fincredit.consent.identifiers import (
+    CheckCharacterError,
     IdentifierError,
     SubjectKind,
     classify,
@@ -37,7 +38,6 @@ def test_known_valid_resident_ids_pass(code: str) -> None:
 @pytest.mark.parametrize(
     ("code", "position", "fragment"),
     [
-        ("91350100M000100Y44", 18, "check character for the first 17 is '3'"),
         ("91350100M000100Y4O", 18, "not allowed"),
         ("9135010OM000100Y43", 8, "not allowed"),  # letter O is never used
         ("X1350100M000100Y43", 1, "registration authority"),
@@ -64,7 +64,6 @@ def test_uscc_of_wrong_length_says_so() -> None:
 @pytest.mark.parametrize(
     ("code", "position", "fragment"),
     [
-        ("110105194912310021", 18, "check digit for the first 17 is 'X'"),
         ("11010519491231002Y", 18, "digit or X"),
         ("1101051949123100A2", 17, "must be a digit"),
         ("110105194902300023", 7, "not a valid birth date"),  # 30 February
@@ -77,6 +76,48 @@ def test_invalid_resident_id_names_the_wrong_character(code: str, position: int,
         validate_resident_id(code)
     assert info.value.position == position
     assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("code", "expected", "given"),
+    [
+        ("91350100M000100Y44", "3", "4"),  # the check character itself mistyped
+        ("91350100M000200Y43", "T", "3"),  # character 13 mistyped: the check character is right
+        ("91350100M000100Y34", "0", "4"),  # two neighbours swapped
+    ],
+)
+def test_a_uscc_that_does_not_match_its_check_character_blames_no_position(
+    code: str, expected: str, given: str
+) -> None:
+    with pytest.raises(CheckCharacterError) as info:
+        validate_uscc(code)
+    err = info.value
+    assert err.position is None and (err.expected, err.given) == (expected, given)
+    assert "character 18" not in str(err)
+    assert "does not match its check character" in str(err)
+    assert f"{expected!r}" in str(err) and f"{given!r}" in str(err)
+    assert err.kind is SubjectKind.LEGAL
+
+
+@pytest.mark.parametrize(
+    ("code", "expected", "given"),
+    [
+        ("110105194912310021", "X", "1"),  # the check digit mistyped
+        ("11010519491231012X", "6", "X"),  # digit 16 mistyped
+        ("11010519491231020X", "6", "X"),  # two sequence digits swapped
+    ],
+)
+def test_a_resident_id_that_does_not_match_its_check_digit_blames_no_position(
+    code: str, expected: str, given: str
+) -> None:
+    with pytest.raises(CheckCharacterError) as info:
+        validate_resident_id(code)
+    err = info.value
+    assert err.position is None and (err.expected, err.given) == (expected, given)
+    assert "character 18" not in str(err)
+    assert "does not match its check digit" in str(err)
+    assert f"{expected!r}" in str(err) and f"{given!r}" in str(err)
+    assert err.kind is SubjectKind.NATURAL
 
 
 def test_birth_date_in_the_future_is_refused() -> None:

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from fincredit.consent.identifiers import SubjectKind
 
 __all__ = [
+    "CheckCharacterError",
     "CheckpointError",
     "ConsentDomainError",
     "IdentifierError",
@@ -43,6 +44,17 @@ class IdentifierError(ConsentDomainError, ValueError):
         super().__init__(message)
         self.kind = kind
         self.position = position
+
+
+class CheckCharacterError(IdentifierError):
+    """The first 17 characters do not give the code's last one. Some character is wrong, but a check
+    character only detects an error, it cannot locate it: ``position`` is None, and ``expected`` (what
+    the first 17 give) and ``given`` (the code's last character) are both kept for the message."""
+
+    def __init__(self, message: str, *, kind: SubjectKind, expected: str, given: str) -> None:
+        super().__init__(message, kind=kind, position=None)
+        self.expected = expected
+        self.given = given
 
 
 class SensitiveScopeMixingError(InvalidConsentError):

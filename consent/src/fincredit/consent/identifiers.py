@@ -2,8 +2,10 @@
 
 Legal persons are keyed by the 18-character unified social credit code (USCC, GB 32100-2015);
 natural persons by the 18-digit resident identity number (GB 11643-1999, ISO 7064 MOD 11-2).
-Every validation failure names the 1-based position of the offending character, because the
-people who read these errors are clerks fixing a spreadsheet row, not programmers.
+Every validation failure names the 1-based position of the offending character where the rule
+locates it, because the people who read these errors are clerks fixing a spreadsheet row, not
+programmers. A check-character mismatch locates nothing (any of the 18 may be the wrong one), so it
+says so and shows the expected and the given check character instead of blaming position 18.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import random as _random
 from dataclasses import dataclass
 from enum import StrEnum
 
-from fincredit.consent.errors import IdentifierError
+from fincredit.consent.errors import CheckCharacterError, IdentifierError
 
 __all__ = [
     "NINGBO_REGIONS",
+    "CheckCharacterError",
     "IdentifierError",
     "Subject",
     "SubjectKind",
@@ -177,10 +180,13 @@ def validate_uscc(value: str) -> str:
         )
     expected = _uscc_check(code[:17])
     if code[17] != expected:
-        raise IdentifierError(
-            f"character 18 ({code[17]!r}) is wrong: the check character for the first 17 is {expected!r}",
+        raise CheckCharacterError(
+            f"the code does not match its check character: the first 17 characters give {expected!r}, "
+            f"the code ends in {code[17]!r}; one of the 18 characters is wrong (a check character "
+            "cannot tell which): compare the code with the certificate",
             kind=kind,
-            position=18,
+            expected=expected,
+            given=code[17],
         )
     return code
 
@@ -215,10 +221,13 @@ def validate_resident_id(value: str, *, today: _dt.date | None = None) -> str:
         )
     expected = _rid_check(code[:17])
     if code[17] != expected:
-        raise IdentifierError(
-            f"character 18 ({code[17]!r}) is wrong: the check digit for the first 17 is {expected!r}",
+        raise CheckCharacterError(
+            f"the number does not match its check digit: the first 17 digits give {expected!r}, "
+            f"the number ends in {code[17]!r}; one of the 18 characters is wrong (a check digit "
+            "cannot tell which): compare the number with the identity card",
             kind=kind,
-            position=18,
+            expected=expected,
+            given=code[17],
         )
     return code
 
