@@ -45,7 +45,7 @@ def test_known_valid_resident_ids_pass(code: str) -> None:
         ("B1350100M000100Y43", 1, "registration authority"),
         ("97350100M000100Y43", 2, "organisation category"),
         ("913501A0M000100Y43", 7, "digit of the administrative division"),
-        ("91990100M000100Y43", 3, "province"),
+        ("91990100M000100Y43", 3, "administrative division code"),
     ],
 )
 def test_invalid_uscc_names_the_wrong_character(code: str, position: int, fragment: str) -> None:
@@ -68,7 +68,7 @@ def test_uscc_of_wrong_length_says_so() -> None:
         ("1101051949123100A2", 17, "must be a digit"),
         ("110105194902300023", 7, "not a valid birth date"),  # 30 February
         ("110105184912310021", 7, "outside 1850..today"),
-        ("990105194912310021", 1, "province"),
+        ("990105194912310021", 1, "administrative division code"),
     ],
 )
 def test_invalid_resident_id_names_the_wrong_character(code: str, position: int, fragment: str) -> None:

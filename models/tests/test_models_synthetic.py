@@ -13,10 +13,11 @@ import pytest
 from fincredit.consent.identifiers import (
     NINGBO_REGIONS,
     CheckCharacterError,
+    division_name,
     validate_resident_id,
     validate_uscc,
 )
-from fincredit.models import DEFAULT_CATALOG, SyntheticDataError, catalog_item, market_dataset
+from fincredit.models import DEFAULT_CATALOG, SyntheticDataError, _identity, catalog_item, market_dataset
 from fincredit.models.synthetic import City, generate_city, load_city, write_city
 
 
@@ -70,6 +71,13 @@ def test_every_enterprise_code_is_a_valid_unique_ningbo_uscc(city: City) -> None
         assert code[:2] == "91" and code[2:8] in NINGBO_REGIONS
     regions = city.enterprises.column("region_code").to_pylist()
     assert [c[2:8] for c in codes] == regions
+
+
+def test_every_region_the_generator_draws_from_is_a_gb2260_division() -> None:
+    # The city samples a few thousand codes; this covers the whole pool, rare regions included.
+    for code in (*_identity.REGION_WEIGHTS, *_identity._OTHER_REGIONS, *NINGBO_REGIONS):
+        assert division_name(code) is not None, code
+    assert {division_name(c) for c in _identity.REGION_WEIGHTS} == set(NINGBO_REGIONS.values())
 
 
 def test_every_person_has_a_valid_unique_resident_id_with_a_plausible_birth_date(city: City) -> None:

@@ -11,9 +11,11 @@ says so and shows the expected and the given check character instead of blaming 
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import random as _random
 from dataclasses import dataclass
 from enum import StrEnum
+from importlib.resources import files
 
 from fincredit.consent.errors import CheckCharacterError, IdentifierError
 
@@ -24,8 +26,11 @@ __all__ = [
     "Subject",
     "SubjectKind",
     "classify",
+    "division_codes",
+    "division_name",
     "generate_resident_id",
     "generate_uscc",
+    "is_division_code",
     "mask",
     "mask_resident_id",
     "mask_uscc",
@@ -60,45 +65,9 @@ _USCC_CATEGORIES: dict[str, str] = {
     "N": "12345",  # agriculture (rural collective economic organisations)
     "Y": "1",  # other
 }
-# First two digits of GB/T 2260 administrative division codes (provinces and equivalents).
-_PROVINCES = frozenset(
-    [
-        "11",
-        "12",
-        "13",
-        "14",
-        "15",
-        "21",
-        "22",
-        "23",
-        "31",
-        "32",
-        "33",
-        "34",
-        "35",
-        "36",
-        "37",
-        "41",
-        "42",
-        "43",
-        "44",
-        "45",
-        "46",
-        "50",
-        "51",
-        "52",
-        "53",
-        "54",
-        "61",
-        "62",
-        "63",
-        "64",
-        "65",
-        "71",
-        "81",
-        "82",
-    ]
-)
+# GB 32100-2015 §4.3: registration authorities at national level write 100000 where others write
+# their GB/T 2260 division code; no resident ID carries it.
+_NATIONAL_AUTHORITY = "100000"
 
 # GB 11643-1999 / ISO 7064 MOD 11-2.
 _RID_WEIGHTS = [pow(2, 17 - i, 11) for i in range(17)]
@@ -116,6 +85,37 @@ NINGBO_REGIONS: dict[str, str] = {
     "330281": "余姚市",
     "330282": "慈溪市",
 }
+
+
+@functools.cache
+def _divisions() -> dict[str, str]:
+    # The data file says where the list comes from and how consent/scripts/build_gb2260.py renews it.
+    text = files("fincredit.consent").joinpath("gb2260.tsv").read_text(encoding="utf-8")
+    rows = (line.split("\t") for line in text.splitlines() if line and not line.startswith("#"))
+    return {code: name for code, name in rows}
+
+
+def division_codes() -> frozenset[str]:
+    """Every GB/T 2260 administrative division code in force at any time, retired ones included."""
+    return frozenset(_divisions())
+
+
+def division_name(code: str) -> str | None:
+    """The newest name of a division code, or None if no GB/T 2260 list has held it."""
+    return _divisions().get(code)
+
+
+def is_division_code(code: str) -> bool:
+    return code in _divisions()
+
+
+def _division_error(code: str, first: int, kind: SubjectKind, whose: str) -> IdentifierError:
+    return IdentifierError(
+        f"characters {first}-{first + 5} ({code!r}) are not an administrative division code "
+        f"(GB/T 2260, current or retired) {whose}",
+        kind=kind,
+        position=first,
+    )
 
 
 def _uscc_check(body: str) -> str:
@@ -174,10 +174,8 @@ def validate_uscc(value: str) -> str:
                 kind=kind,
                 position=i,
             )
-    if region[:2] not in _PROVINCES:
-        raise IdentifierError(
-            f"characters 3-4 ({region[:2]!r}) are not a province-level division code", kind=kind, position=3
-        )
+    if region != _NATIONAL_AUTHORITY and not is_division_code(region):
+        raise _division_error(region, 3, kind, "of a registration authority")
     expected = _uscc_check(code[:17])
     if code[17] != expected:
         raise CheckCharacterError(
@@ -204,10 +202,8 @@ def validate_resident_id(value: str, *, today: _dt.date | None = None) -> str:
             raise IdentifierError(f"character {i} ({ch!r}) must be a digit", kind=kind, position=i)
     if not (code[17].isdigit() or code[17] == "X"):
         raise IdentifierError(f"character 18 ({code[17]!r}) must be a digit or X", kind=kind, position=18)
-    if code[:2] not in _PROVINCES:
-        raise IdentifierError(
-            f"characters 1-2 ({code[:2]!r}) are not a province-level division code", kind=kind, position=1
-        )
+    if not is_division_code(code[:6]):
+        raise _division_error(code[:6], 1, kind, "of the place the number was issued")
     try:
         birth = _dt.date(int(code[6:10]), int(code[10:12]), int(code[12:14]))
     except ValueError:
@@ -277,6 +273,8 @@ def generate_uscc(
     rng: _random.Random, region: str = "330212", *, authority: str = "9", category: str = "1"
 ) -> str:
     """A syntactically valid USCC for synthetic data (the 9-character body is random)."""
+    if region != _NATIONAL_AUTHORITY and not is_division_code(region):
+        raise _division_error(region, 3, SubjectKind.LEGAL, "of a registration authority")
     body_alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
     body = authority + category + region + "".join(rng.choice(body_alphabet) for _ in range(9))
     return body + _uscc_check(body)
@@ -286,6 +284,8 @@ def generate_resident_id(
     rng: _random.Random, region: str = "330203", birth: _dt.date | None = None, *, female: bool | None = None
 ) -> str:
     """A valid resident ID for synthetic data; the sequence's parity encodes sex as in GB 11643."""
+    if not is_division_code(region):
+        raise _division_error(region, 1, SubjectKind.NATURAL, "of the place the number was issued")
     if birth is None:
         birth = _dt.date(1950, 1, 1) + _dt.timedelta(days=rng.randrange(0, 365 * 55))
     seq = rng.randrange(0, 1000)

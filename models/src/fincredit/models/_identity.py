@@ -153,7 +153,7 @@ _ROADS = (
 )
 
 # Resident IDs of people who moved to Ningbo from elsewhere (Hangzhou, Wenzhou, Taizhou, Hefei,
-# Nanchang, Chengdu): real division codes, so the province check passes.
+# Nanchang, Chengdu): real GB/T 2260 division codes, as the identifier check requires.
 _OTHER_REGIONS = ("330106", "330302", "331002", "340102", "360102", "510104")
 
 
