@@ -1,4 +1,7 @@
-"""ECDH-PSI alignment end to end between the bank SDK and the platform party, over the real wire bytes."""
+"""PSI alignment end to end between the bank SDK and the platform party, over the real wire bytes.
+
+Every behaviour holds for both protocols a bank may choose: KKRT16 (the default) and ECDH.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +24,11 @@ from fincredit.federation import (
 BANK = "bank-ningbo-01"
 
 
+@pytest.fixture(params=["kkrt", "ecdh"])
+def protocol(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 def _ids(prefix: str, n: int) -> list[str]:
     return [f"{prefix}{i:08d}" for i in range(n)]
 
@@ -38,9 +46,16 @@ def _parties(platform_ids: list[str]) -> tuple[PlatformPsiParty, LocalLink, list
     return party, LocalLink(lambda frame: router.handle(frame, bank_id=BANK)), requests
 
 
-def _check(bank_ids: list[str], platform_ids: list[str], *, chunk: int = 100_000) -> int:
+def _check(
+    bank_ids: list[str],
+    platform_ids: list[str],
+    *,
+    protocol: str = "kkrt",
+    chunk: int = 100_000,
+    bucket_rows: int = 2_000_000,
+) -> int:
     party, link, _ = _parties(platform_ids)
-    bank = align(link, "job-1", bank_ids, chunk=chunk)
+    bank = align(link, "job-1", bank_ids, chunk=chunk, protocol=protocol, bucket_rows=bucket_rows)  # type: ignore[arg-type]
     plat = party.alignment("job-1", bank_id=BANK)
     expected = set(bank_ids) & set(platform_ids)
     # Same alignment on both sides: same id, same size, and join index j is the same subject.
@@ -55,37 +70,53 @@ def _check(bank_ids: list[str], platform_ids: list[str], *, chunk: int = 100_000
     return bank.size
 
 
-def test_partial_overlap_of_random_sets() -> None:
+def test_partial_overlap_of_random_sets(protocol: str) -> None:
     rng = random.Random(7)
     universe = _ids("U", 3000)
     bank_ids = rng.sample(universe, 1200)
     platform_ids = rng.sample(universe, 2000)
-    assert _check(bank_ids, platform_ids) == len(set(bank_ids) & set(platform_ids)) > 0
+    assert _check(bank_ids, platform_ids, protocol=protocol) == len(set(bank_ids) & set(platform_ids)) > 0
 
 
-def test_no_overlap_aligns_nothing() -> None:
-    assert _check(_ids("A", 300), _ids("B", 500)) == 0
+def test_hash_buckets_align_independently_into_one_alignment() -> None:
+    rng = random.Random(11)
+    universe = _ids("V", 4000)
+    bank_ids = rng.sample(universe, 1500)
+    platform_ids = rng.sample(universe, 2500)
+    # 1,500 bank rows in buckets of 200: 8 independent PSIs, one join order.
+    expected = len(set(bank_ids) & set(platform_ids))
+    assert _check(bank_ids, platform_ids, bucket_rows=200) == expected > 0
 
 
-def test_full_overlap_aligns_everything() -> None:
+def test_no_overlap_aligns_nothing(protocol: str) -> None:
+    assert _check(_ids("A", 300), _ids("B", 500), protocol=protocol) == 0
+
+
+def test_full_overlap_aligns_everything(protocol: str) -> None:
     ids = _ids("F", 400)
-    assert _check(ids, list(reversed(ids))) == 400
+    assert _check(ids, list(reversed(ids)), protocol=protocol) == 400
 
 
-def test_empty_sets_on_either_side() -> None:
-    assert _check([], _ids("P", 50)) == 0
-    assert _check(_ids("B", 50), []) == 0
+def test_empty_sets_on_either_side(protocol: str) -> None:
+    assert _check([], _ids("P", 50), protocol=protocol) == 0
+    assert _check(_ids("B", 50), [], protocol=protocol) == 0
 
 
 def test_different_sizes_and_small_chunks() -> None:
     bank_ids = _ids("X", 37)
     platform_ids = _ids("X", 500)[::3]
-    assert _check(bank_ids, platform_ids, chunk=7) == len(set(bank_ids) & set(platform_ids))
+    expected = len(set(bank_ids) & set(platform_ids))
+    assert _check(bank_ids, platform_ids, protocol="ecdh", chunk=7) == expected
 
 
-def test_identifiers_compare_case_and_space_insensitively() -> None:
+def test_identifiers_longer_than_a_block_still_align() -> None:
+    long_ids = [f"{'L' * 40}{i:04d}" for i in range(30)]
+    assert _check(long_ids[:20], long_ids[10:] + [f"{'L' * 40}{i:04d}x" for i in range(5)]) == 10
+
+
+def test_identifiers_compare_case_and_space_insensitively(protocol: str) -> None:
     party, link, _ = _parties(["11010119900307457X"])
-    bank = align(link, "job-1", [" 11010119900307457x "])
+    bank = align(link, "job-1", [" 11010119900307457x "], protocol=protocol)  # type: ignore[arg-type]
     assert bank.size == 1
     assert bank.ids == [" 11010119900307457x "]  # each side gets back its own spelling
     assert party.alignment("job-1", bank_id=BANK).ids == ["11010119900307457X"]
@@ -100,9 +131,10 @@ def test_duplicate_bank_identifiers_are_refused_before_anything_is_sent() -> Non
     assert requests == [] and link.bytes_sent == 0
 
 
-def test_duplicate_platform_subjects_count_once() -> None:
-    assert _check(_ids("S", 20), _ids("S", 10) * 3) == 10
-    assert _check(_ids("S", 20), ["S00000099", *_ids("S", 5), "S00000099", *_ids("S", 5)]) == 5
+def test_duplicate_platform_subjects_count_once(protocol: str) -> None:
+    assert _check(_ids("S", 20), _ids("S", 10) * 3, protocol=protocol) == 10
+    five = ["S00000099", *_ids("S", 5), "S00000099", *_ids("S", 5)]
+    assert _check(_ids("S", 20), five, protocol=protocol) == 5
 
 
 def test_platform_source_is_asked_for_this_bank_and_scopes_only() -> None:
@@ -165,14 +197,20 @@ def test_a_failing_platform_hook_means_no_alignment() -> None:
 def test_platform_status_shows_sizes_and_progress_only() -> None:
     party, link, _ = _parties(_ids("T", 8))
     align(link, "job-s", _ids("T", 12)[4:])
-    assert party.status("job-s", bank_id=BANK) == {
+    align(link, "job-e", _ids("T", 12)[4:], protocol="ecdh")
+    common = {"state": "aligned", "platform_size": 8, "bank_size": 8, "aligned": 4}
+    assert party.status("job-s", bank_id=BANK) == common | {
         "job_id": "job-s",
-        "state": "aligned",
-        "platform_size": 8,
-        "bank_size": 8,
-        "reblinded": 8,
-        "aligned": 4,
         "alignment_id": party.alignment("job-s", bank_id=BANK).alignment_id,
+        "protocol": "kkrt16-psi/aes128-ed25519/v1",
+        "buckets": 1,
+        "buckets_matched": 1,
+    }
+    assert party.status("job-e", bank_id=BANK) == common | {
+        "job_id": "job-e",
+        "alignment_id": party.alignment("job-e", bank_id=BANK).alignment_id,
+        "protocol": "ecdh-psi/x25519/sha512-256/v1",
+        "reblinded": 8,
     }
     with pytest.raises(PartyError, match="no PSI job"):
         party.status("job-s", bank_id="another-bank")

@@ -94,7 +94,7 @@ def test_platform_that_raises_mid_job_fails_the_bank_job_with_a_clear_message(tm
     router = _router(party)
 
     def dies_on_points(frame: Frame) -> Frame:
-        if frame.kind == "psi.points":
+        if frame.kind == "psi.oprf":
             raise RuntimeError("platform worker crashed")
         return router.handle(frame, bank_id=BANK)
 
@@ -112,7 +112,7 @@ def test_platform_that_raises_mid_job_fails_the_bank_job_with_a_clear_message(tm
     assert record.state is JobState.FAILED and not record.running
     assert "platform worker crashed" in record.message
     # The idempotent step was retried once, then the bank told the platform to drop the job.
-    assert seen.count("psi.points") == 2 and seen[-1] == "psi.abort"
+    assert seen.count("psi.oprf") == 2 and seen[-1] == "psi.abort"
 
 
 def test_platform_internal_error_is_reported_without_its_details() -> None:
@@ -130,7 +130,7 @@ def test_platform_that_disappears_is_unknown_job_not_a_hang() -> None:
     holder = {"party": PlatformPsiParty(lambda r: [f"s{i}" for i in range(20)])}
 
     def handler(frame: Frame) -> Frame:
-        if frame.kind == "psi.points":
+        if frame.kind == "psi.oprf":
             holder["party"] = PlatformPsiParty(lambda r: [])  # the platform restarted: jobs forgotten
         return _router(holder["party"]).handle(frame, bank_id=BANK)
 

@@ -19,7 +19,7 @@ def platform(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
     router.register("psi.", party.handle)
 
     def handler(frame: Frame) -> Frame:
-        if state["fail"] and frame.kind == "psi.points":
+        if state["fail"] and frame.kind == "psi.oprf":
             raise ConnectionResetError("platform went away")
         return router.handle(frame, bank_id="bank-1")
 
@@ -92,3 +92,11 @@ def test_missing_token_is_a_clear_error(tmp_path, platform, monkeypatch: pytest.
     monkeypatch.delenv("FINCREDIT_TOKEN")
     result = _align(tmp_path, "--job-id", "q6")
     assert result.exit_code == 2 and "FINCREDIT_TOKEN" in result.output
+
+
+def test_a_bank_may_choose_the_ecdh_protocol(tmp_path, platform) -> None:
+    result = _align(tmp_path, "--job-id", "q7", "--protocol", "ecdh")
+    assert result.exit_code == 0, result.output
+    assert "q7\taligned 50 of 100 rows" in result.stdout
+    assert platform["party"].status("q7", bank_id="bank-1")["protocol"].startswith("ecdh-psi/")
+    assert _align(tmp_path, "--job-id", "q8", "--protocol", "rsa").exit_code == 2

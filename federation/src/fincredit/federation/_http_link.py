@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 
 from fincredit.federation._psi_bank import align
-from fincredit.federation._psi_protocol import DEFAULT_CHUNK, Alignment
+from fincredit.federation._psi_kkrt_bank import DEFAULT_BUCKET_ROWS
+from fincredit.federation._psi_protocol import DEFAULT_CHUNK, Alignment, PsiProtocol
 from fincredit.federation._runtime import Channel
 from fincredit.federation.errors import PartyError, PartyTimeout
 from fincredit.federation.wire import DEFAULT_MAX_FRAME_BYTES, Frame, Link, WireError, decode, encode
@@ -175,14 +176,24 @@ class PlatformConnection:
         job_id: str,
         ids: Sequence[str],
         *,
+        protocol: PsiProtocol = "kkrt",
         scopes: Sequence[str] = (),
         chunk: int = DEFAULT_CHUNK,
         workers: int | None = None,
         progress: bool | None = None,
+        bucket_rows: int = DEFAULT_BUCKET_ROWS,
     ) -> Alignment:
         """PSI with the platform's consenting subjects; see :func:`fincredit.federation.align`."""
         return align(
-            self.channel, job_id, ids, scopes=scopes, chunk=chunk, workers=workers, progress=progress
+            self.channel,
+            job_id,
+            ids,
+            protocol=protocol,
+            scopes=scopes,
+            chunk=chunk,
+            workers=workers,
+            progress=progress,
+            bucket_rows=bucket_rows,
         )
 
     @property

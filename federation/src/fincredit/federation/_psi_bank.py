@@ -1,8 +1,10 @@
-"""The bank's half of ECDH-PSI: ``align(link, job_id, ids) -> Alignment``.
+"""The bank's side of the PSI: ``align(link, job_id, ids, protocol="kkrt"|"ecdh") -> Alignment``.
 
-See :mod:`fincredit.federation._psi_protocol` for the message flow and for exactly what each party
-learns. The bank's identifiers leave this function only as ``a·H(job, id)`` under a secret scalar that
-never leaves this process.
+KKRT16 (OT-extension OPRF, the default) lives in :mod:`fincredit.federation._psi_kkrt_bank`; ECDH-PSI,
+the fallback a bank may choose, is here. See :mod:`fincredit.federation._psi_protocol` for the ECDH
+message flow and the README for exactly what each party learns under either protocol. Under ECDH the
+bank's identifiers leave this function only as ``a·H(job, id)`` under a secret scalar that never leaves
+this process.
 """
 
 from __future__ import annotations
@@ -15,6 +17,14 @@ from typing import Any
 import numpy as np
 
 from fincredit.federation import _psi_curve as curve
+from fincredit.federation import _psi_kkrt as kkrt
+from fincredit.federation._psi_kkrt_bank import (
+    DEFAULT_BUCKET_ROWS,
+    BucketResult,
+    align_buckets,
+    bucket_count,
+    start_kkrt,
+)
 from fincredit.federation._psi_protocol import (
     DEFAULT_CHUNK,
     KIND_ABORT,
@@ -24,6 +34,7 @@ from fincredit.federation._psi_protocol import (
     KIND_START,
     PROTOCOL,
     Alignment,
+    PsiProtocol,
     alignment_id,
     canonical_ids,
     job_domain,
@@ -32,7 +43,7 @@ from fincredit.federation._runtime import Channel
 from fincredit.federation.errors import PartyError, PsiError, PsiInputError
 from fincredit.federation.wire import Frame, Link
 
-__all__ = ["align", "as_channel"]
+__all__ = ["align", "as_channel", "checked_ids"]
 
 
 def as_channel(link: Link | Channel, *, timeout: float = 120.0, retries: int = 2) -> Channel:
@@ -45,7 +56,7 @@ def as_channel(link: Link | Channel, *, timeout: float = 120.0, retries: int = 2
     return Channel(link, timeout=timeout, retries=retries)
 
 
-def _checked_ids(ids: Sequence[Any]) -> list[str]:
+def checked_ids(ids: Sequence[Any]) -> list[str]:
     bad = [i for i, v in enumerate(ids) if not isinstance(v, str) or not v.strip()]
     if bad:
         rows = ", ".join(str(i) for i in bad[:5])
@@ -66,7 +77,7 @@ def _checked_ids(ids: Sequence[Any]) -> list[str]:
     return canon
 
 
-class _Progress:
+class Bars:
     """rich progress bars on the bank side; a no-op when disabled."""
 
     def __init__(self, enabled: bool | None) -> None:
@@ -87,7 +98,7 @@ class _Progress:
             )
 
     @contextlib.contextmanager
-    def running(self) -> Iterator[_Progress]:
+    def running(self) -> Iterator[Bars]:
         if self._bar is None:
             yield self
             return
@@ -107,26 +118,37 @@ def align(
     job_id: str,
     ids: Sequence[str],
     *,
+    protocol: PsiProtocol = "kkrt",
     scopes: Sequence[str] = (),
     chunk: int = DEFAULT_CHUNK,
     timeout: float = 120.0,
     retries: int = 2,
     workers: int | None = None,
     progress: bool | None = None,
+    bucket_rows: int = DEFAULT_BUCKET_ROWS,
 ) -> Alignment:
-    """Align the bank's ``ids`` with the platform's consenting subjects by ECDH-PSI.
+    """Align the bank's ``ids`` with the platform's consenting subjects by private set intersection.
+
+    ``protocol="kkrt"`` (default) runs KKRT16 OT-extension PSI over hash buckets of ``bucket_rows``
+    bank rows (``workers`` buckets at a time); ``protocol="ecdh"`` runs ECDH-PSI over X25519 (``chunk``
+    points per frame, ``workers`` X25519 processes). Either way only the intersection is learned.
 
     Returns the bank's half: ``rows[j]`` is the position in ``ids`` of join index ``j``. Identifiers are
     compared stripped and upper-cased; duplicates are refused (:class:`PsiInputError`). Every call has a
     ``timeout`` (seconds) and idempotent steps are retried; if the platform refuses, dies or stops
     answering, this raises :class:`PartyError` (after telling the platform to drop the job, if it can).
-    ``progress`` shows rich progress bars; by default only on a terminal or in a notebook.
+    ``progress`` shows rich progress bars; by default only on a terminal or in a notebook. For sets
+    read from Parquet, with buckets as Ray tasks and resumable jobs, see :func:`align_parquet`.
     """
     raw = list(ids)
-    canon = _checked_ids(raw)
+    canon = checked_ids(raw)
     if chunk < 1:
         raise ValueError("chunk must be positive")
+    if protocol not in ("kkrt", "ecdh"):
+        raise ValueError(f"protocol must be 'kkrt' or 'ecdh', not {protocol!r}")
     channel = as_channel(link, timeout=timeout, retries=retries)
+    if protocol == "kkrt":
+        return _align_kkrt(channel, job_id, raw, canon, scopes, bucket_rows, workers, progress)
     n = len(canon)
     secret = curve.new_secret()
     domain = job_domain(job_id)
@@ -145,7 +167,7 @@ def align(
         )
         platform_size = int(started.meta["platform_size"])
         chunk = max(1, min(chunk, int(started.meta.get("max_chunk", chunk))))
-        bars = _Progress(progress)
+        bars = Bars(progress)
         with bars.running():
             table = _reblind_own(channel, job_id, canon, send_order, secret, domain, chunk, workers, bars)
             matches = _match_platform(channel, job_id, platform_size, table, secret, chunk, workers, bars)
@@ -192,7 +214,7 @@ def _reblind_own(
     domain: bytes,
     chunk: int,
     workers: int | None,
-    bars: _Progress,
+    bars: Bars,
 ) -> dict[bytes, int]:
     """Send ``a·H(b)`` in shuffled order; map each returned ``p·a·H(b)`` to its sending position."""
     n = len(canon)
@@ -223,7 +245,7 @@ def _match_platform(
     secret: bytes,
     chunk: int,
     workers: int | None,
-    bars: _Progress,
+    bars: Bars,
 ) -> list[tuple[int, int, bytes]]:
     """Fetch ``p·H(x)``, compute ``a·p·H(x)``, and keep (platform position, sending position, value)."""
     task = bars.task("platform points: fetch, blind, match", platform_size)
@@ -245,3 +267,41 @@ def _match_platform(
                 matches.append((offset + j, pos, value))
         bars.advance(task, count)
     return matches
+
+
+def _align_kkrt(
+    channel: Channel,
+    job_id: str,
+    raw: list[str],
+    canon: list[str],
+    scopes: Sequence[str],
+    bucket_rows: int,
+    workers: int | None,
+    progress: bool | None,
+) -> Alignment:
+    n = len(canon)
+    try:
+        session = start_kkrt(channel, job_id, n, bucket_count(n, bucket_rows), scopes=scopes)
+        digests = kkrt.digest_ids(session.keys.ident, canon)
+        bars = Bars(progress)
+        with bars.running():
+            task = bars.task("PSI buckets aligned", session.buckets)
+
+            def advance(_: BucketResult) -> None:
+                bars.advance(task, 1)
+
+            rows, aligned_id = align_buckets(
+                channel, session, digests, workers=workers or 1, on_bucket=advance
+            )
+    except BaseException:
+        with contextlib.suppress(Exception):
+            channel.call(Frame(kind=KIND_ABORT, job_id=job_id), timeout=min(5.0, channel.timeout))
+        raise
+    return Alignment(
+        job_id=job_id,
+        alignment_id=aligned_id,
+        rows=rows,
+        ids=[raw[int(r)] for r in rows],
+        own_size=n,
+        other_size=session.platform_size,
+    )

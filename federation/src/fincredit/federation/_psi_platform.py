@@ -1,4 +1,4 @@
-"""The platform's half of ECDH-PSI: a frame handler with no web framework in it.
+"""The platform's half of the PSI (KKRT16 by default, ECDH on request): a frame handler, no web framework.
 
 The platform service mounts :meth:`PlatformPsiParty.handle` (through a ``FrameRouter``) behind
 ``POST /federation/v1/frames``; the bank id comes from the bearer token, never from the frame. The
@@ -18,12 +18,23 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fincredit.federation import _psi_curve as curve
+from fincredit.federation._psi_kkrt_platform import (
+    KkrtJob,
+    kkrt_finish,
+    kkrt_handle,
+    kkrt_started_meta,
+    new_kkrt_job,
+)
 from fincredit.federation._psi_protocol import (
     KIND_ABORT,
+    KIND_BASE,
     KIND_FINISH,
+    KIND_MATCH,
+    KIND_OPRF,
     KIND_POINTS,
     KIND_REBLIND,
     KIND_START,
+    KKRT_PROTOCOL,
     PROTOCOL,
     Alignment,
     alignment_id,
@@ -98,7 +109,7 @@ class PlatformPsiParty:
         self.job_ttl = job_ttl
         self.max_jobs_per_bank = max_jobs_per_bank
         self._clock = clock
-        self._jobs: dict[str, _Job] = {}
+        self._jobs: dict[str, _Job | KkrtJob] = {}
         self._lock = threading.Lock()
 
     # -- the frame handler -------------------------------------------------------------------------
@@ -113,6 +124,12 @@ class PlatformPsiParty:
                     del self._jobs[frame.job_id]
             return Frame(kind=KIND_ABORT, job_id=frame.job_id)
         job = self._job(frame.job_id, bank_id)
+        if isinstance(job, KkrtJob):
+            if frame.kind == KIND_FINISH:
+                return kkrt_finish(frame, job, self._on_aligned)
+            if frame.kind in (KIND_BASE, KIND_OPRF, KIND_MATCH):
+                return kkrt_handle(frame, job)
+            raise PartyError(f"{frame.kind!r} is not a step of {KKRT_PROTOCOL}", code="protocol")
         if frame.kind == KIND_REBLIND:
             return self._reblind(frame, job)
         if frame.kind == KIND_POINTS:
@@ -131,15 +148,17 @@ class PlatformPsiParty:
     def status(self, job_id: str, *, bank_id: str) -> dict[str, object]:
         """What the platform service may show about a job: sizes and progress, no identifiers."""
         job = self._job(job_id, bank_id)
-        return {
+        common: dict[str, object] = {
             "job_id": job_id,
             "state": "aligned" if job.alignment is not None else "aligning",
-            "platform_size": len(job.subjects),
+            "platform_size": job.size if isinstance(job, KkrtJob) else len(job.subjects),
             "bank_size": job.bank_size,
-            "reblinded": job.reblind_count,
             "aligned": None if job.alignment is None else job.alignment.size,
             "alignment_id": None if job.alignment is None else job.alignment.alignment_id,
         }
+        if isinstance(job, KkrtJob):
+            return common | job.status()
+        return common | {"protocol": PROTOCOL, "reblinded": job.reblind_count}
 
     def forget(self, job_id: str) -> None:
         with self._lock:
@@ -147,7 +166,7 @@ class PlatformPsiParty:
 
     # -- steps -------------------------------------------------------------------------------------
 
-    def _job(self, job_id: str, bank_id: str) -> _Job:
+    def _job(self, job_id: str, bank_id: str) -> _Job | KkrtJob:
         with self._lock:
             self._expire()
             job = self._jobs.get(job_id)
@@ -170,8 +189,11 @@ class PlatformPsiParty:
 
     def _start(self, frame: Frame, bank_id: str) -> Frame:
         meta = frame.meta
-        if meta.get("protocol") != PROTOCOL:
-            raise PartyError(f"PSI protocol {meta.get('protocol')!r} is not {PROTOCOL!r}", code="protocol")
+        protocol = meta.get("protocol")
+        if protocol not in (KKRT_PROTOCOL, PROTOCOL):
+            raise PartyError(
+                f"PSI protocol {protocol!r} is neither {KKRT_PROTOCOL!r} nor {PROTOCOL!r}", code="protocol"
+            )
         if not frame.job_id or len(frame.job_id) > 128:
             raise PartyError("a PSI job id of 1-128 characters is required", code="protocol")
         bank_size, scopes = meta.get("bank_size"), meta.get("scopes", [])
@@ -185,14 +207,27 @@ class PlatformPsiParty:
             if existing is not None:
                 if existing.bank_id != bank_id:
                     raise PartyError(f"PSI job id {frame.job_id!r} is taken", code="conflict")
-                if existing.bank_size != bank_size or existing.scopes != tuple(scopes):
+                same_nonce = (
+                    existing.bank_nonce.hex() == meta.get("nonce")
+                    if isinstance(existing, KkrtJob)
+                    else protocol == PROTOCOL
+                )
+                if existing.bank_size != bank_size or existing.scopes != tuple(scopes) or not same_nonce:
                     raise PartyError(f"PSI job {frame.job_id!r} already started differently", code="conflict")
-                # A retried start (the first reply was lost): answer the same, keep the same secret.
+                # A retried start (the first reply was lost, or the bank resumes the job after a
+                # dropped connection): answer the same, keep the same secrets and keys.
                 existing.last_seen = self._clock()
                 return self._started(frame.job_id, existing)
             if sum(1 for j in self._jobs.values() if j.bank_id == bank_id) >= self.max_jobs_per_bank:
                 raise PartyError(f"bank has {self.max_jobs_per_bank} PSI jobs open already", code="limit")
         request = PsiRequest(bank_id=bank_id, job_id=frame.job_id, scopes=tuple(scopes), bank_size=bank_size)
+        if protocol == KKRT_PROTOCOL:
+            subjects_seq = self._source(request)
+            if len(subjects_seq) > self.max_set_size:
+                raise PartyError(f"platform subject set exceeds {self.max_set_size}", code="limit")
+            kjob = new_kkrt_job(frame, bank_id, bank_size, tuple(scopes), subjects_seq)
+            kjob.last_seen = self._clock()
+            return self._register(frame.job_id, kjob)
         first: dict[str, int] = {}
         for row, subject in enumerate(self._source(request)):
             first.setdefault(subject, row)
@@ -215,13 +250,19 @@ class PlatformPsiParty:
             scopes=tuple(scopes),
             last_seen=self._clock(),
         )
-        with self._lock:
-            if frame.job_id in self._jobs:
-                raise PartyError(f"PSI job {frame.job_id!r} started twice concurrently", code="conflict")
-            self._jobs[frame.job_id] = job
-        return self._started(frame.job_id, job)
+        return self._register(frame.job_id, job)
 
-    def _started(self, job_id: str, job: _Job) -> Frame:
+    def _register(self, job_id: str, job: _Job | KkrtJob) -> Frame:
+        with self._lock:
+            if job_id in self._jobs:
+                raise PartyError(f"PSI job {job_id!r} started twice concurrently", code="conflict")
+            self._jobs[job_id] = job
+        return self._started(job_id, job)
+
+    def _started(self, job_id: str, job: _Job | KkrtJob) -> Frame:
+        if isinstance(job, KkrtJob):
+            meta = kkrt_started_meta(job) | {"max_chunk": self.max_chunk}
+            return Frame(kind=KIND_START, job_id=job_id, meta=meta)
         return Frame(
             kind=KIND_START,
             job_id=job_id,

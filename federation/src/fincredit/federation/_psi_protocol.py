@@ -41,6 +41,7 @@ import hashlib
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -49,18 +50,28 @@ __all__ = [
     "DEFAULT_CHUNK",
     "DOMAIN",
     "KIND_ABORT",
+    "KIND_BASE",
     "KIND_FINISH",
+    "KIND_MATCH",
+    "KIND_OPRF",
     "KIND_POINTS",
     "KIND_REBLIND",
     "KIND_START",
+    "KKRT_PROTOCOL",
     "PROTOCOL",
+    "PROTOCOLS",
     "Alignment",
+    "PsiProtocol",
     "alignment_id",
     "canonical_ids",
     "job_domain",
 ]
 
 PROTOCOL = "ecdh-psi/x25519/sha512-256/v1"
+KKRT_PROTOCOL = "kkrt16-psi/aes128-ed25519/v1"
+# What a bank chooses (``align(..., protocol=...)``, ``fincredit-bank align --protocol``) -> wire name.
+PsiProtocol = Literal["kkrt", "ecdh"]
+PROTOCOLS: dict[str, str] = {"kkrt": KKRT_PROTOCOL, "ecdh": PROTOCOL}
 DOMAIN = b"fincredit-psi-v1"
 DEFAULT_CHUNK = 100_000
 
@@ -69,6 +80,10 @@ KIND_REBLIND = "psi.reblind"
 KIND_POINTS = "psi.points"
 KIND_FINISH = "psi.finish"
 KIND_ABORT = "psi.abort"
+# KKRT16 steps, per hash bucket (see _psi_kkrt_platform):
+KIND_BASE = "psi.base"
+KIND_OPRF = "psi.oprf"
+KIND_MATCH = "psi.match"
 
 
 def job_domain(job_id: str) -> bytes:
@@ -85,9 +100,9 @@ def canonical_ids(ids: Sequence[str]) -> list[str]:
     return [i.strip().upper() for i in ids]
 
 
-def alignment_id(job_id: str, platform_positions: npt.NDArray[np.int64]) -> str:
+def alignment_id(job_id: str, platform_positions: npt.NDArray[np.int64], protocol: str = PROTOCOL) -> str:
     """An opaque id of one alignment, computed identically by both parties from what both know."""
-    h = hashlib.sha256(PROTOCOL.encode() + b"|" + job_id.encode() + b"|")
+    h = hashlib.sha256(protocol.encode() + b"|" + job_id.encode() + b"|")
     h.update(struct.pack(">Q", len(platform_positions)))
     h.update(np.asarray(platform_positions, dtype=">u4").tobytes())
     return h.hexdigest()[:32]

@@ -69,8 +69,13 @@ def align(
     insecure: Annotated[bool, typer.Option(help="Skip TLS verification (local test servers only).")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for any one platform reply.")] = 120.0,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    protocol: Annotated[
+        str, typer.Option(help="PSI protocol: kkrt (OT extension, default) or ecdh (the slower fallback).")
+    ] = "kkrt",
 ) -> None:
     """Privately intersect the CSV's identifiers with the platform's consenting subjects."""
+    if protocol not in ("kkrt", "ecdh"):
+        _fail(f"--protocol must be kkrt or ecdh, not {protocol!r}")
     with JobStore(workdir) as store:
         record = store.find(job_id) if job_id else None
         if record is None:
@@ -94,7 +99,13 @@ def align(
                     _connect(platform, token, timeout=timeout, verify=verify) as conn,
                     store.step(record.job_id, JobState.ALIGNING, "private set intersection running"),
                 ):
-                    alignment = conn.align(record.job_id, ids, scopes=scope or [], progress=progress)
+                    alignment = conn.align(
+                        record.job_id,
+                        ids,
+                        scopes=scope or [],
+                        progress=progress,
+                        protocol="ecdh" if protocol == "ecdh" else "kkrt",
+                    )
                     store.save_alignment(alignment)
                     store.note(
                         record.job_id,

@@ -1,0 +1,260 @@
+"""The platform's half of KKRT16 PSI: per-job state and the answers to ``psi.base/oprf/match/finish``.
+
+:class:`~fincredit.federation.PlatformPsiParty` owns the job table, the limits and the bank check, and
+hands KKRT jobs to the functions here. The flow (the bank receives the OPRF; see the README):
+
+1. ``psi.start`` (protocol ``kkrt16-psi/...``): bank size, scopes, the number of hash buckets and the
+   bank's nonce. The platform takes the consenting subjects from its caller, hashes them under the
+   per-job keys, splits them into the buckets, shuffles each bucket (CSPRNG) and answers its set size,
+   the size of every bucket and its own nonce.
+2. Per bucket, independently: ``psi.base`` (the bank's base-OT point -> the platform's 512 points, its
+   fresh secret choice bits ``s`` stay here), ``psi.oprf`` (the bank's correction matrix ``U`` -> the
+   OPRF values of the bucket's subjects under each cuckoo hash, in shuffled order), ``psi.match`` (the
+   shuffled positions the bank matched, in the bank's join order).
+3. ``psi.finish``: once every bucket is matched, the alignment is the buckets' matches in bucket order;
+   the platform service ledgers it (``on_aligned``) before the bank is told.
+
+One correction matrix per base OT: a second ``U`` under the same keys would show the platform the XOR of
+two codewords of the bank's items, so the OT keys are dropped after ``psi.oprf`` (a retry of the same
+``U`` gets the cached reply; anything else needs a fresh ``psi.base``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from fincredit.federation import _psi_kkrt as kkrt
+from fincredit.federation._psi_protocol import (
+    KIND_BASE,
+    KIND_FINISH,
+    KIND_MATCH,
+    KIND_OPRF,
+    KKRT_PROTOCOL,
+    Alignment,
+    alignment_id,
+)
+from fincredit.federation.errors import PartyError
+from fincredit.federation.wire import Frame
+
+__all__ = ["KkrtJob", "kkrt_finish", "kkrt_handle", "new_kkrt_job"]
+
+I64 = npt.NDArray[np.int64]
+MAX_BUCKETS = 4096
+
+
+@dataclass(slots=True, eq=False)
+class _Bucket:
+    members: I64  # shuffled position -> index into the job's de-duplicated subjects
+    ot: kkrt.OtReceiver | None = None
+    ot_point: bytes = b""
+    cached: tuple[bytes, Frame] | None = None
+    matched: I64 | None = None
+
+
+@dataclass(slots=True, eq=False)
+class KkrtJob:
+    bank_id: str
+    bank_size: int
+    scopes: tuple[str, ...]
+    bank_nonce: bytes
+    platform_nonce: bytes
+    keys: kkrt.JobKeys
+    subjects: Sequence[str]  # as the source gave them
+    source_rows: I64  # de-duplicated subject i is row source_rows[i] of the source
+    digests: npt.NDArray[np.uint8]
+    buckets: list[_Bucket]
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    alignment: Alignment | None = None
+    last_seen: float = 0.0
+
+    @property
+    def size(self) -> int:
+        return len(self.source_rows)
+
+    def status(self) -> dict[str, object]:
+        done = sum(1 for b in self.buckets if b.matched is not None)
+        return {
+            "protocol": KKRT_PROTOCOL,
+            "buckets": len(self.buckets),
+            "buckets_matched": done,
+        }
+
+
+def new_kkrt_job(
+    frame: Frame, bank_id: str, bank_size: int, scopes: tuple[str, ...], subjects: Sequence[str]
+) -> KkrtJob:
+    buckets, nonce = frame.meta.get("buckets"), frame.meta.get("nonce")
+    if not isinstance(buckets, int) or not 1 <= buckets <= MAX_BUCKETS:
+        raise PartyError(f"a KKRT job has 1..{MAX_BUCKETS} buckets", code="protocol")
+    if not isinstance(nonce, str) or len(nonce) != 32:
+        raise PartyError("a KKRT job carries the bank's 16-byte nonce in hex", code="protocol")
+    try:
+        bank_nonce = bytes.fromhex(nonce)
+    except ValueError:
+        raise PartyError("the bank's nonce is not hex", code="protocol") from None
+    platform_nonce = secrets.token_bytes(16)
+    # The keys depend on both nonces, drawn after both sets were fixed: neither party chose its set
+    # knowing the hash functions.
+    keys = kkrt.JobKeys.derive(KKRT_PROTOCOL, frame.job_id, bank_nonce, platform_nonce)
+    digests = kkrt.digest_ids(keys.ident, subjects)
+    # De-duplicate on the canonical form (first occurrence wins): one subject, one position.
+    _, first = np.unique(digests.view("V16").ravel(), return_index=True)
+    first.sort()
+    source_rows = first.astype(np.int64)
+    digests = np.ascontiguousarray(digests[source_rows])
+    which = kkrt.bucket_of(keys, digests, buckets)
+    order = np.argsort(which, kind="stable")
+    bounds = np.searchsorted(which[order], np.arange(buckets + 1))
+    rng = np.random.default_rng(secrets.randbits(128))
+    parts = []
+    for b in range(buckets):
+        members = order[bounds[b] : bounds[b + 1]].astype(np.int64)
+        # Shuffled with the OS CSPRNG: positions the bank names must say nothing about subjects.
+        rng.shuffle(members)
+        parts.append(_Bucket(members=members))
+    return KkrtJob(
+        bank_id=bank_id,
+        bank_size=bank_size,
+        scopes=scopes,
+        bank_nonce=bank_nonce,
+        platform_nonce=platform_nonce,
+        keys=keys,
+        subjects=subjects,
+        source_rows=source_rows,
+        digests=digests,
+        buckets=parts,
+    )
+
+
+def kkrt_started_meta(job: KkrtJob) -> dict[str, object]:
+    return {
+        "protocol": KKRT_PROTOCOL,
+        "platform_size": job.size,
+        "bucket_sizes": [len(b.members) for b in job.buckets],
+        "nonce": job.platform_nonce.hex(),
+    }
+
+
+def _bucket(frame: Frame, job: KkrtJob) -> tuple[int, _Bucket]:
+    index = frame.meta.get("bucket")
+    if not isinstance(index, int) or not 0 <= index < len(job.buckets):
+        raise PartyError(f"bucket must be 0..{len(job.buckets) - 1}", code="protocol")
+    if job.alignment is not None:
+        raise PartyError(f"PSI job {frame.job_id!r} has finished aligning", code="conflict")
+    return index, job.buckets[index]
+
+
+def kkrt_handle(frame: Frame, job: KkrtJob) -> Frame:
+    index, bucket = _bucket(frame, job)
+    if frame.kind == KIND_BASE:
+        if len(frame.blobs) != 1 or len(frame.blobs[0]) != 32:
+            raise PartyError("psi.base carries the bank's 32-byte base OT point", code="protocol")
+        with job.lock:
+            if bucket.ot is not None and bucket.ot_point == frame.blobs[0]:
+                ot = bucket.ot  # a retried request: the same answer
+            else:
+                ot = kkrt.OtReceiver(frame.blobs[0])
+                bucket.ot, bucket.ot_point, bucket.cached = ot, frame.blobs[0], None
+        return Frame(kind=KIND_BASE, job_id=frame.job_id, meta={"bucket": index}, blobs=[ot.reply])
+    if frame.kind == KIND_OPRF:
+        return _oprf(frame, job, index, bucket)
+    if frame.kind == KIND_MATCH:
+        return _match(frame, job, index, bucket)
+    raise PartyError(f"unknown PSI frame kind {frame.kind!r}", code="protocol")
+
+
+def _oprf(frame: Frame, job: KkrtJob, index: int, bucket: _Bucket) -> Frame:
+    bins, tweak = frame.meta.get("bins"), frame.meta.get("tweak")
+    if not isinstance(bins, int) or not isinstance(tweak, int) or len(frame.blobs) != 1:
+        raise PartyError("psi.oprf carries bins, tweak and one correction matrix", code="protocol")
+    # The bank sizes its cuckoo table from its own bucket, which is at most its whole set.
+    if bins % 8 or not 64 <= bins <= max(64, 2 * job.bank_size + 64) or not 0 <= tweak < 64:
+        raise PartyError("psi.oprf bins or tweak out of range", code="limit")
+    u = frame.blobs[0]
+    if len(u) != kkrt.WIDTH * bins // 8:
+        raise PartyError("psi.oprf correction matrix has the wrong size", code="protocol")
+    digest = hashlib.sha256(u).digest()
+    with job.lock:
+        if bucket.cached is not None and bucket.cached[0] == digest:
+            return bucket.cached[1]
+        ot = bucket.ot
+        # One correction per base OT (see the module docstring): take the keys out before using them.
+        bucket.ot, bucket.ot_point, bucket.cached = None, b"", None
+    if ot is None:
+        raise PartyError("psi.oprf needs a fresh psi.base for this bucket", code="protocol")
+    correction = np.frombuffer(u, dtype=np.uint8).reshape(kkrt.WIDTH, bins // 8)
+    values = kkrt.sender_values(job.keys, ot, correction, index, bins, tweak, job.digests[bucket.members])
+    reply = Frame(kind=KIND_OPRF, job_id=frame.job_id, meta={"bucket": index}, blobs=[values.tobytes()])
+    with job.lock:
+        bucket.cached = (digest, reply)
+    return reply
+
+
+def _match(frame: Frame, job: KkrtJob, index: int, bucket: _Bucket) -> Frame:
+    if len(frame.blobs) != 1 or len(frame.blobs[0]) % 4:
+        raise PartyError("psi.match carries 4-byte positions", code="protocol")
+    positions = np.frombuffer(frame.blobs[0], dtype=">u4").astype(np.int64)
+    k = len(positions)
+    if k > min(job.bank_size, len(bucket.members)):
+        raise PartyError("psi.match names more subjects than the two sets allow", code="protocol")
+    if k and (positions.max() >= len(bucket.members) or len(np.unique(positions)) != k):
+        raise PartyError("psi.match positions are out of range or repeated", code="protocol")
+    with job.lock:
+        # A bucket may be matched again (the bank lost the acknowledgement and redid it); the last wins.
+        bucket.matched = positions
+        bucket.cached = None
+    return Frame(kind=KIND_MATCH, job_id=frame.job_id, meta={"bucket": index, "size": k})
+
+
+def kkrt_finish(frame: Frame, job: KkrtJob, on_aligned: Callable[[str, Alignment], None] | None) -> Frame:
+    size = frame.meta.get("size")
+    if job.alignment is not None:
+        if size != job.alignment.size:
+            raise PartyError(f"PSI job {frame.job_id!r} already finished differently", code="conflict")
+        return _finished(frame.job_id, job.alignment)
+    missing = [i for i, b in enumerate(job.buckets) if b.matched is None]
+    if missing:
+        raise PartyError(f"{len(missing)} buckets are not matched yet (first: {missing[0]})", code="protocol")
+    offsets = np.cumsum([0] + [len(b.members) for b in job.buckets])
+    positions = np.concatenate(
+        [np.zeros(0, np.int64)]
+        + [b.matched + offsets[i] for i, b in enumerate(job.buckets) if b.matched is not None]
+    )
+    picked = np.concatenate(
+        [np.zeros(0, np.int64)] + [b.members[b.matched] for b in job.buckets if b.matched is not None]
+    )
+    if size != len(positions):
+        raise PartyError("psi.finish size differs from the matched buckets", code="protocol")
+    rows = job.source_rows[picked]
+    alignment = Alignment(
+        job_id=frame.job_id,
+        alignment_id=alignment_id(frame.job_id, positions, KKRT_PROTOCOL),
+        rows=rows,
+        ids=[job.subjects[int(r)] for r in rows],
+        own_size=job.size,
+        other_size=job.bank_size,
+    )
+    if on_aligned is not None:
+        # The platform service ledgers the joint-modelling use per aligned subject here; if that fails
+        # the alignment does not exist, and the bank gets an error instead of a join index.
+        on_aligned(job.bank_id, alignment)
+    job.alignment = alignment
+    job.digests = np.zeros((0, 16), dtype=np.uint8)  # no longer needed; free the memory
+    for b in job.buckets:
+        b.ot, b.cached = None, None
+    return _finished(frame.job_id, alignment)
+
+
+def _finished(job_id: str, alignment: Alignment) -> Frame:
+    return Frame(
+        kind=KIND_FINISH,
+        job_id=job_id,
+        meta={"size": alignment.size, "alignment_id": alignment.alignment_id},
+    )
