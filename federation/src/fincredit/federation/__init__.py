@@ -16,7 +16,9 @@ from fincredit.federation._psi_protocol import Alignment
 from fincredit.federation._runtime import Channel, FrameRouter, PartyHandler, error_frame, raise_for_error
 from fincredit.federation.errors import (
     FederationError,
+    InputError,
     JobStateError,
+    MissingColumnsError,
     PartyError,
     PartyTimeout,
     PsiError,
@@ -58,6 +60,7 @@ __all__ = [
     "Frame",
     "FrameRouter",
     "HttpLink",
+    "InputError",
     "JobRecord",
     "JobState",
     "JobStateError",
@@ -68,6 +71,7 @@ __all__ = [
     "LocalLink",
     "LogisticDeposit",
     "LogisticParams",
+    "MissingColumnsError",
     "PartyError",
     "PartyHandler",
     "PartyTimeout",

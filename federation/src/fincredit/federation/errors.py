@@ -1,17 +1,16 @@
-"""Domain exceptions of fincredit.federation.
+"""Domain exceptions of fincredit.federation: everything it raises on purpose is a ``FederationError``.
 
-``WireError`` (a malformed, wrong-version or oversized frame) lives in :mod:`fincredit.federation.wire`
-beside the codec that raises it, and is re-exported here so callers can catch every federation error
-from one module.
+Errors about a value a caller handed in are also ``ValueError`` (``KeyError`` for missing columns), so
+code written against the built-in exceptions keeps catching them.
 """
 
 from __future__ import annotations
 
-from fincredit.federation.wire import WireError
-
 __all__ = [
     "FederationError",
+    "InputError",
     "JobStateError",
+    "MissingColumnsError",
     "PartyError",
     "PartyTimeout",
     "PsiError",
@@ -27,6 +26,23 @@ __all__ = [
 
 class FederationError(Exception):
     """Base class of the federation runtime's own errors."""
+
+
+class WireError(FederationError, ValueError):
+    """A frame that is malformed, of an unknown version, or over its size limit."""
+
+
+class InputError(FederationError, ValueError):
+    """What the bank handed the SDK (a DataFrame, a label, features) cannot be used as it is; the
+    message names the column and says what to do about it."""
+
+
+class MissingColumnsError(InputError, KeyError):
+    """Columns the SDK was told to use are not in the data."""
+
+    def __str__(self) -> str:
+        # KeyError's own __str__ would show the message as a quoted repr.
+        return str(self.args[0]) if self.args else ""
 
 
 class PsiError(FederationError):

@@ -18,6 +18,7 @@ import pandas as pd
 import tenseal as ts
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from fincredit.federation._inputs import scoring_frame
 from fincredit.federation._runtime import ERROR_KIND, raise_for_error
 from fincredit.federation._scoring_ckks import (
     DEFAULT_BFV_PARAMS,
@@ -187,8 +188,7 @@ class EncryptedScorer:
         return self._public
 
     def score(self, data: pd.DataFrame | Any) -> pd.DataFrame:
-        df = _to_pandas(data, [self.id_column, *self.features])
-        ids = _ids(df[self.id_column])
+        df, ids = scoring_frame(data, self.id_column, self.features)
         x = df[self.features].to_numpy(dtype=np.float64, na_value=np.nan)
         n = len(ids)
         stats = ScoringStats(rows=n)
@@ -314,29 +314,3 @@ def _raise_for_error(frame: Frame) -> None:
         raise cls(
             str(meta.get("message", "scoring failed")), code=meta.get("code"), status=meta.get("status")
         )
-
-
-def _to_pandas(data: Any, columns: list[str]) -> pd.DataFrame:
-    if isinstance(data, pd.DataFrame):
-        df = data
-    elif hasattr(data, "to_pandas") and hasattr(data, "column_names"):  # pyarrow Table / RecordBatch
-        missing = [c for c in columns if c not in data.column_names]
-        if missing:
-            raise KeyError(f"missing columns: {missing}")
-        df = data.select(columns).to_pandas()
-    else:
-        raise TypeError("score() takes a pandas DataFrame or a pyarrow Table")
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise KeyError(f"missing columns: {missing}")
-    return df
-
-
-def _ids(col: pd.Series) -> list[str]:
-    if col.isna().any():
-        raise ValueError(f"the id column has {int(col.isna().sum())} missing values")
-    ids = col.astype(str).tolist()
-    bad = [i for i in ids if not i or "\n" in i or len(i) > 128]
-    if bad:
-        raise ValueError(f"{len(bad)} identifiers are empty, multi-line or longer than 128 characters")
-    return ids

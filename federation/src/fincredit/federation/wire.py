@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from fincredit.federation.errors import WireError
+
 __all__ = [
     "DEFAULT_MAX_FRAME_BYTES",
     "WIRE_VERSION",
@@ -30,10 +32,6 @@ DEFAULT_MAX_FRAME_BYTES = 256 * 1024 * 1024
 _MAGIC = b"FCF1"
 _MAX_HEADER_BYTES = 1024 * 1024
 _MAX_BLOBS = 1_000_000
-
-
-class WireError(ValueError):
-    """A frame that is malformed, of an unknown version, or over its size limit."""
 
 
 @dataclass(slots=True)
