@@ -39,6 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from packaging.requirements import Requirement
 
 from bench._report import Result, machine, print_table, write
@@ -240,8 +242,6 @@ def _run_parties(
 
 
 def _check_aligned(bank: Path, platform: Path, id_column: str) -> int:
-    import pandas as pd
-
     a = pd.read_csv(bank, usecols=[id_column])[id_column]
     b = pd.read_csv(platform, usecols=[id_column])[id_column]
     if len(a) != len(b) or not (a.to_numpy() == b.to_numpy()).all():
@@ -275,7 +275,6 @@ def run_secretflow_sgb(
     key generation, loading, training, scoring), ``auc`` on the test rows, and ``bytes`` (both directions
     during training: the pickled messages SecretFlow hands to gRPC).
     """
-    import pandas as pd
 
     rows_train = _check_aligned(bank_train, platform_train, id_column)
     rows_test = _check_aligned(bank_test, platform_test, id_column)
@@ -377,11 +376,42 @@ def run_spu_psi(
     }
 
 
+def export_vertical(
+    bank: pd.DataFrame,
+    platform: pd.DataFrame,
+    y: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    workdir: Path,
+) -> dict[str, Path]:
+    """Write the parties' feature frames as the four CSVs ``run_secretflow_sgb`` reads.
+
+    Rows are numbered into an ``id`` column (the same in both parties' files); the bank's files carry
+    ``label``. Returns ``{"bank_train", "platform_train", "bank_test", "platform_test"}`` paths.
+    """
+
+    ids = pd.Series([f"r{i:08d}" for i in range(len(bank))], name="id", index=bank.index)
+    bank_full = pd.concat([ids, bank, pd.Series(y, name="label", index=bank.index)], axis=1)
+    platform_full = pd.concat([ids, platform], axis=1)
+    paths: dict[str, Path] = {}
+    for split, rows in (("train", train), ("test", test)):
+        for party, frame in (("bank", bank_full), ("platform", platform_full)):
+            path = workdir / f"{party}_{split}.csv"
+            frame.iloc[rows].to_csv(path, index=False)
+            paths[f"{party}_{split}"] = path
+    return paths
+
+
+def export_id_sets(set_a: Sequence[str], set_b: Sequence[str], workdir: Path) -> tuple[Path, Path]:
+    """Write two identifier lists as the one-column (``id``) CSVs ``run_spu_psi`` reads."""
+    a, b = workdir / "psi_a.csv", workdir / "psi_b.csv"
+    a.write_text("id\n" + "\n".join(set_a) + "\n")
+    b.write_text("id\n" + "\n".join(set_b) + "\n")
+    return a, b
+
+
 def _sba_exports(rows: int, seed: int, workdir: Path) -> tuple[dict[str, Path], dict[str, Any]]:
     """The joint-modelling benchmark's SBA sample, split and party columns, written as the four CSVs."""
-    import numpy as np
-    import pandas as pd
-
     from bench.joint_modelling import load_sba, tree_frames
 
     df = load_sba(rows, seed)
@@ -391,15 +421,7 @@ def _sba_exports(rows: int, seed: int, workdir: Path) -> tuple[dict[str, Path], 
     cut = int(0.8 * len(df))
     train, test = np.sort(order[:cut]), np.sort(order[cut:])
     bank, platform = tree_frames(df)
-    ids = pd.Series([f"sba{i:07d}" for i in range(len(df))], name="id")
-    bank_full = pd.concat([ids, bank, pd.Series(y, name="label")], axis=1)
-    platform_full = pd.concat([ids, platform], axis=1)
-    paths: dict[str, Path] = {}
-    for split, rows_idx in (("train", train), ("test", test)):
-        for party, frame in (("bank", bank_full), ("platform", platform_full)):
-            path = workdir / f"sba_{party}_{split}.csv"
-            frame.iloc[rows_idx].to_csv(path, index=False)
-            paths[f"{party}_{split}"] = path
+    paths = export_vertical(bank, platform, y, train, test, workdir)
     info = {
         "rows": len(df),
         "train_rows": int(train.size),
@@ -414,8 +436,6 @@ def _sba_exports(rows: int, seed: int, workdir: Path) -> tuple[dict[str, Path], 
 def _lightgbm_same_split(paths: dict[str, Path], setting: _SgbSetting) -> dict[str, float]:
     """Centralized LightGBM (n_jobs=1) with the same trees on the same rows: the AUC the peer should reach."""
     import lightgbm
-    import numpy as np
-    import pandas as pd
     from sklearn.metrics import roc_auc_score
 
     def joined(split: str) -> tuple[Any, Any]:
@@ -469,9 +489,7 @@ def _psi_exports(n: int, overlap: float, seed: int, workdir: Path) -> tuple[Path
     from bench.psi import _datasets
 
     bank, platform, shared = _datasets(n, overlap, seed)
-    a, b = workdir / f"psi_a_{n}.csv", workdir / f"psi_b_{n}.csv"
-    a.write_text("id\n" + "\n".join(bank) + "\n")
-    b.write_text("id\n" + "\n".join(platform) + "\n")
+    a, b = export_id_sets(bank, platform, workdir)
     return a, b, shared
 
 
