@@ -125,7 +125,7 @@ def decrypt_sum(ctx: ts.Context, blob: bytes, halves: int = 1) -> np.ndarray:
     """Slot sums of a masked accumulator: one total per equal slot segment."""
     (vec,) = load_ciphertexts(ctx, [blob])
     values = np.asarray(vec.decrypt(), dtype=np.float64)
-    return values.reshape(halves, -1).sum(axis=1)
+    return np.asarray(values.reshape(halves, -1).sum(axis=1))
 
 
 def zero_sum_mask(rng: np.random.Generator, size: int, amplitude: float, segments: int = 1) -> np.ndarray:

@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from fincredit.federation.errors import FederationError, PartyError, PartyTimeout, PsiInputError
 from fincredit.federation.wire import DEFAULT_MAX_FRAME_BYTES, Frame, Link, WireError, decode, encode
@@ -115,7 +115,7 @@ class Channel:
                 f"platform party did not answer {frame.kind!r} for job {frame.job_id!r} within {timeout:g} s"
             ) from None
         if ok:
-            return value
+            return cast(Frame, value)
         if isinstance(value, FederationError | WireError):
             raise value
         raise PartyError(

@@ -132,7 +132,7 @@ def plaintext_logistic_logit(
     bank: BankLogisticPart, platform: PlatformLogisticPart, x_bank: np.ndarray, x_platform: np.ndarray
 ) -> np.ndarray:
     """The joint model's log-odds on joined plaintext data: the reference encrypted scoring must match."""
-    return (
+    return np.asarray(
         bank.intercept
         + _partial(x_bank, bank.weights, bank.means, bank.scales)
         + _partial(x_platform, platform.weights, platform.means, platform.scales)

@@ -59,7 +59,7 @@ def bank_masked_decode(
     # |slot| < t/2 <= 2^49 and at most 20,000 columns, so int64 row sums cannot overflow.
     total = flat.reshape(n_rows, n_columns).sum(axis=1) % plain_modulus
     total = np.where(total > plain_modulus // 2, total - plain_modulus, total)
-    return total.astype(np.float64) / float(2**bits)
+    return np.asarray(total.astype(np.float64) / float(2**bits))
 
 
 def _uniform_mod(modulus: int, size: int) -> np.ndarray:

@@ -673,7 +673,9 @@ class BankLogisticTrainer:
     def joint_scores(self, part: BankLogisticPart, x_bank: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Joint logits of held-out ``rows``; the platform reveals its partial logit for these rows only."""
         reply = self._call("lr.score", {}, [_rows_blob(rows)], "lr.partial")
-        return bank_logits(part, np.asarray(x_bank, dtype=np.float64)[rows]) + _floats_from(reply.blobs[0])
+        return np.asarray(
+            bank_logits(part, np.asarray(x_bank, dtype=np.float64)[rows]) + _floats_from(reply.blobs[0])
+        )
 
 
 def bank_logits(part: BankLogisticPart, x: np.ndarray) -> np.ndarray:

@@ -45,7 +45,7 @@ def pd_to_score(pd_: Any) -> np.ndarray:
     p = np.clip(np.asarray(pd_, dtype=float), 1e-6, 1 - 1e-6)
     factor = _PDO / math.log(2)
     score = _BASE_SCORE + factor * (np.log((1 - p) / p) - math.log(_BASE_ODDS))
-    return np.clip(np.round(score), 300, 900)
+    return np.asarray(np.clip(np.round(score), 300, 900))
 
 
 def grade(score: Any) -> np.ndarray:

@@ -226,12 +226,12 @@ def _date_array(days: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    return np.asarray(1.0 / (1.0 + np.exp(-x)))
 
 
 def _std(x: np.ndarray) -> np.ndarray:
     s = x.std()
-    return (x - x.mean()) / (s if s > 0 else 1.0)
+    return np.asarray((x - x.mean()) / (s if s > 0 else 1.0))
 
 
 def _month_strings(days: np.ndarray) -> pa.Array:
