@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import email.parser
+import fcntl
 import hashlib
 import json
 import math
@@ -131,12 +132,23 @@ def ensure_secretflow() -> Path:
     """Build ``var/peers/secretflow`` if it is missing or from another recipe; return its python."""
     if secretflow_available():
         return _venv_python()
+    PEERS_DIR.mkdir(parents=True, exist_ok=True)
+    # Two benchmarks of one run may both find the virtualenv missing: one builds, the other waits.
+    with (PEERS_DIR / "secretflow.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if secretflow_available():
+            return _venv_python()
+        return _build_secretflow()
+
+
+def _build_secretflow() -> Path:
     base = shutil.which(_RECIPE.python)
+    if base is None and sys.version_info[:2] in ((3, 10), (3, 11)):
+        base = getattr(sys, "_base_executable", sys.executable)
     if base is None:
         raise RuntimeError(
             f"{_RECIPE.python} is not on PATH: SecretFlow 1.14 wheels are for CPython 3.10/3.11"
         )
-    PEERS_DIR.mkdir(parents=True, exist_ok=True)
     log = PEERS_DIR / "secretflow-install.log"
     log.write_text("")
     print(f"building {SECRETFLOW_VENV} (log: {log})", flush=True)
