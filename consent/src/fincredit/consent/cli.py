@@ -13,6 +13,7 @@ import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from fincredit.consent.authorisation import replay_authorisation
 from fincredit.consent.checkpoint import Checkpoint, NoteVerifier, open_checkpoint, parse_signed_note
 from fincredit.consent.errors import CheckpointError, LedgerError, ProofError
 from fincredit.consent.export import read_export
@@ -121,11 +122,28 @@ def verify(
         typer.Option("--proof", help="Consistency proof JSON between --old and --new (no log needed)."),
     ] = None,
     origin: OriginOption = None,
+    authorisation: Annotated[
+        bool,
+        typer.Option(
+            "--authorisation",
+            help="Also replay every consent's state from the log and check that each access was covered "
+            "by a grant active at its moment (purpose, scopes, mode, window, use limit).",
+        ),
+    ] = False,
+    credit_authority: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--credit-authority",
+            help="With --authorisation: the grantee id of the credit authority, whose accesses need no "
+            "consent (G§16); an access claiming that basis for anyone else fails. Repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Recompute every leaf hash and the Merkle root of LOG and check them against signed checkpoints.
 
     With --old and --new, also check that the later checkpoint extends the earlier one: from the log, or
-    from a consistency proof (--proof) when no log is given.
+    from a consistency proof (--proof) when no log is given. With --authorisation, also check from the log
+    alone that every access was authorised.
     """
     k = _Key(key)
     if (old is None) != (new is None):
@@ -158,6 +176,8 @@ def verify(
         labelled += [(str(old), cp_old), (str(new), cp_new)]
     elif proof is not None:
         raise typer.BadParameter("--proof needs --old and --new")
+    if authorisation and log is None:
+        raise typer.BadParameter("--authorisation replays an exported log: give one")
     origins = sorted({cp.origin for _, cp in labelled})
     if len(origins) > 1:
         _fail(f"the checkpoints are for different logs: {origins}")
@@ -173,6 +193,16 @@ def verify(
         if not report.ok:
             typer.echo("VERIFICATION FAILED")
             raise typer.Exit(1)
+        if authorisation:
+            try:
+                replayed, _ = replay_authorisation(read_export(log), credit_authorities=credit_authority)
+            except (LedgerError, OSError, ValueError) as exc:
+                _fail(f"{log}: {exc}")
+            for line in replayed.lines():
+                typer.echo(line)
+            if not replayed.ok:
+                typer.echo("VERIFICATION FAILED")
+                raise typer.Exit(1)
         if cp_old is not None and cp_new is not None:
             typer.echo(f"ok   {new} extends {old}: both roots recomputed from the same log")
     typer.echo("VERIFIED")
@@ -211,4 +241,14 @@ def verify_consistency_cmd(
     origin: OriginOption = None,
 ) -> None:
     """Check that a later checkpoint is an append-only extension of an earlier one."""
-    verify(key=key, log=None, checkpoint=None, old=old, new=new, proof=proof, origin=origin)
+    verify(
+        key=key,
+        log=None,
+        checkpoint=None,
+        old=old,
+        new=new,
+        proof=proof,
+        origin=origin,
+        authorisation=False,
+        credit_authority=None,
+    )
