@@ -192,6 +192,21 @@ class _Party:
     status: int | None = None
 
 
+@dataclass(slots=True)
+class _Run:
+    wall_s: float
+    outputs: list[dict[str, Any]]
+    cpu_s: list[float]
+    load_1min: list[float]
+
+    def load_summary(self) -> dict[str, float]:
+        return {
+            "mean": round(sum(self.load_1min) / len(self.load_1min), 2),
+            "max": round(max(self.load_1min), 2),
+            "samples": len(self.load_1min),
+        }
+
+
 def _run_parties(
     script: str,
     spec: dict[str, Any],
@@ -199,11 +214,11 @@ def _run_parties(
     args: Sequence[str],
     workdir: Path,
     timeout: float,
-) -> tuple[float, list[dict[str, Any]], list[float]]:
-    """Start one process per party, wait for all; return wall seconds, their JSON outputs and CPU seconds.
+) -> _Run:
+    """Start one process per party and wait for all; their JSON outputs, CPU seconds and the machine's load.
 
     CPU seconds come from each child's rusage (all its threads, start-up included), so nothing the party
-    does escapes the count.
+    does escapes the count. The 1-minute load average is sampled every 5 s while they run.
     """
     python = ensure_secretflow()
     spec_path = workdir / "spec.json"
@@ -211,7 +226,8 @@ def _run_parties(
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("PYTHONPATH", None)
     parties: list[_Party] = []
-    started = time.perf_counter()
+    load = [os.getloadavg()[0]]
+    started = next_sample = time.perf_counter()
     for name, arg in zip(names, args, strict=True):
         out, log = workdir / f"{name}.json", workdir / f"{name}.log"
         with log.open("wb") as sink:
@@ -241,7 +257,11 @@ def _run_parties(
                     shutil.copy(p.log, kept)
                     tail = "\n".join(p.log.read_text(errors="replace").splitlines()[-20:])
                     raise RuntimeError(f"{script} party {p.name} exited {p.status} (log: {kept}):\n{tail}")
-            if time.perf_counter() - started > timeout:
+            now = time.perf_counter()
+            if now - next_sample >= 5.0:
+                load.append(os.getloadavg()[0])
+                next_sample = now
+            if now - started > timeout:
                 raise TimeoutError(f"{script} did not finish in {timeout:.0f} s (logs in {workdir})")
             time.sleep(0.05)
         wall = time.perf_counter() - started
@@ -250,7 +270,7 @@ def _run_parties(
             if p.status is None:
                 p.proc.kill()
                 p.proc.wait()
-    return wall, [json.loads(p.out.read_text()) for p in parties], [p.cpu_s for p in parties]
+    return _Run(wall, [json.loads(p.out.read_text()) for p in parties], [p.cpu_s for p in parties], load)
 
 
 def _check_aligned(bank: Path, platform: Path, id_column: str) -> int:
@@ -315,15 +335,16 @@ def run_secretflow_sgb(
             "key_bits": key_bits,
             "params": params,
         }
-        process_wall, outs, cpus = _run_parties(
+        run = _run_parties(
             "sf_sgb_party.py", spec, ["bank", "platform"], ["bank", "platform"], Path(tmp), timeout
         )
+    outs, cpus = run.outputs, run.cpu_s
     bank_out, platform_out = outs
     return {
         "peer": "secretflow==1.14.0b0 SGB (HEU OU)",
         "wall_s": max(o["train_wall_s"] for o in outs),
         "cpu_s": sum(o["train_cpu_s"] for o in outs),
-        "process_wall_s": process_wall,
+        "process_wall_s": run.wall_s,
         "process_cpu_s": sum(cpus),
         "auc": bank_out["auc_test"],
         "bytes": bank_out["bytes_sent_train"] + platform_out["bytes_sent_train"],
@@ -335,6 +356,7 @@ def run_secretflow_sgb(
         "parties": {"bank": bank_out, "platform": platform_out},
         "process_cpu_s_by_party": dict(zip(("bank", "platform"), cpus, strict=True)),
         "load_average_before": list(load),
+        "load_1min_during": run.load_summary(),
         "load_average_after": list(os.getloadavg()),
     }
 
@@ -367,9 +389,8 @@ def run_spu_psi(
             "id_column": id_column,
             "broadcast_result": broadcast_result,
         }
-        process_wall, outs, cpus = _run_parties(
-            "spu_psi_party.py", spec, ["a", "b"], ["0", "1"], Path(tmp), timeout
-        )
+        run = _run_parties("spu_psi_party.py", spec, ["a", "b"], ["0", "1"], Path(tmp), timeout)
+    outs, cpus = run.outputs, run.cpu_s
     sizes = {o["intersection_count"] for o in outs} if broadcast_result else {outs[0]["intersection_count"]}
     if len(sizes) != 1:
         raise RuntimeError(f"the two parties disagree on the intersection: {sizes}")
@@ -378,12 +399,13 @@ def run_spu_psi(
         "protocol": protocol,
         "wall_s": max(o["psi_wall_s"] for o in outs),
         "cpu_s": sum(o["psi_cpu_s"] for o in outs),
-        "process_wall_s": process_wall,
+        "process_wall_s": run.wall_s,
         "process_cpu_s": sum(cpus),
         "intersection": outs[0]["intersection_count"],
         "sizes": [o["original_count"] for o in outs],
         "broadcast_result": broadcast_result,
         "load_average_before": list(load),
+        "load_1min_during": run.load_summary(),
         "load_average_after": list(os.getloadavg()),
     }
 
@@ -538,7 +560,14 @@ def _measure_sgb(key: str, paths: dict[str, Path], seed: int) -> tuple[list[Resu
         Result(f"{prefix}.auc", auc, "AUC", better="higher", baseline=lgb["auc"]),
         Result(f"{prefix}.bytes_exchanged", float(sgb["bytes"]), "bytes"),
     ]
-    keep = ("peer", "params", "process_cpu_s_by_party", "load_average_before", "load_average_after")
+    keep = (
+        "peer",
+        "params",
+        "process_cpu_s_by_party",
+        "load_average_before",
+        "load_1min_during",
+        "load_average_after",
+    )
     note = {k: sgb[k] for k in keep} | {"lightgbm_n_jobs_1_same_split": lgb, "lightgbm_max_bin": setting.bins}
     return results, {prefix: note}
 
@@ -557,7 +586,7 @@ def _measure_psi(protocol: str, a: Path, b: Path, n: int, shared: int) -> tuple[
         Result(f"{prefix}.process_cpu_seconds", psi["process_cpu_s"], "cpu-s"),
         Result(f"{prefix}.intersection", float(psi["intersection"]), "rows", better="higher"),
     ]
-    keep = ("peer", "broadcast_result", "load_average_before", "load_average_after")
+    keep = ("peer", "broadcast_result", "load_average_before", "load_1min_during", "load_average_after")
     return results, {prefix: {k: psi[k] for k in keep}}
 
 
