@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from fincredit.consent.authorisation import replay_authorisation
@@ -19,6 +20,14 @@ from fincredit.consent.errors import CheckpointError, LedgerError, ProofError
 from fincredit.consent.export import read_export
 from fincredit.consent.proofs import ConsistencyProof, InclusionProof
 from fincredit.consent.verification import verify_log
+from fincredit.consent.witness import (
+    CosignatureSigner,
+    CosignatureVerifier,
+    SqliteWitnessState,
+    Witness,
+    WitnessPolicy,
+    witness_app,
+)
 
 __all__ = ["app"]
 
@@ -75,15 +84,37 @@ class _Key:
         return out
 
 
-def _open(path: Path, key: _Key, origin: str | None) -> Checkpoint:
+def _open(path: Path, key: _Key, origin: str | None, policy: WitnessPolicy | None = None) -> Checkpoint:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise typer.BadParameter(f"cannot read checkpoint {path}: {exc}") from exc
     try:
-        return open_checkpoint(text, key.verifiers_for(text), origin)
+        checkpoint = open_checkpoint(text, key.verifiers_for(text), origin)
+        if policy is not None:
+            cosigned = policy.check(text)
+            names = ", ".join(sorted(c.name for c in cosigned))
+            typer.echo(f"ok   {path}: co-signed by {len(cosigned)} trusted witnesses ({names})")
+        return checkpoint
     except CheckpointError as exc:
         _fail(f"checkpoint {path}: {exc}")
+
+
+def _read_spec(spec: str) -> str:
+    path = Path(spec)
+    return path.read_text(encoding="utf-8") if path.is_file() else spec
+
+
+def _policy(specs: list[str], quorum: int | None) -> WitnessPolicy | None:
+    if not specs:
+        if quorum is not None:
+            raise typer.BadParameter("--quorum needs --witness keys", param_hint="--quorum")
+        return None
+    try:
+        verifiers = [CosignatureVerifier.from_vkey(_read_spec(s)) for s in specs]
+        return WitnessPolicy(verifiers, len(verifiers) if quorum is None else quorum)
+    except CheckpointError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--witness") from exc
 
 
 def _fail(message: str) -> NoReturn:
@@ -138,6 +169,18 @@ def verify(
             "consent (G§16); an access claiming that basis for anyone else fails. Repeatable.",
         ),
     ] = None,
+    witness: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--witness",
+            help="A trusted witness's verifier key (<name>+<hex id>+<base64(0x04 || key)>, inline or in a "
+            "file). Repeatable. Every checkpoint must then carry valid cosignatures by --quorum of them.",
+        ),
+    ] = None,
+    quorum: Annotated[
+        int | None,
+        typer.Option("--quorum", help="How many of the --witness keys must have co-signed (default: all)."),
+    ] = None,
 ) -> None:
     """Recompute every leaf hash and the Merkle root of LOG and check them against signed checkpoints.
 
@@ -146,14 +189,15 @@ def verify(
     alone that every access was authorised.
     """
     k = _Key(key)
+    policy = _policy(witness or [], quorum)
     if (old is None) != (new is None):
         raise typer.BadParameter("--old and --new go together")
     if log is None and old is None:
         raise typer.BadParameter("give an exported log, or --old/--new with a --proof")
-    labelled: list[tuple[str, Checkpoint]] = [(str(p), _open(p, k, origin)) for p in checkpoint or []]
+    labelled: list[tuple[str, Checkpoint]] = [(str(p), _open(p, k, origin, policy)) for p in checkpoint or []]
     cp_old = cp_new = None
     if old is not None and new is not None:
-        cp_old, cp_new = _open(old, k, origin), _open(new, k, origin)
+        cp_old, cp_new = _open(old, k, origin, policy), _open(new, k, origin, policy)
         typer.echo(f"ok   signatures of {old} (size {cp_old.size}) and {new} (size {cp_new.size})")
         if cp_old.origin != cp_new.origin:
             _fail(f"{old} is for log {cp_old.origin!r} and {new} for {cp_new.origin!r}")
@@ -251,4 +295,73 @@ def verify_consistency_cmd(
         origin=origin,
         authorisation=False,
         credit_authority=None,
+        witness=None,
+        quorum=None,
+    )
+
+
+witness_cli = typer.Typer(
+    name="witness",
+    help="Run an independent witness (C2SP tlog-witness) that co-signs the ledger's checkpoints.",
+    no_args_is_help=True,
+)
+app.add_typer(witness_cli)
+
+
+@witness_cli.command("keygen")
+def witness_keygen(
+    name: Annotated[
+        str, typer.Option("--name", help="The witness's name, e.g. witness.regulator.example/w1.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the private key (PEM, mode 0600).")],
+) -> None:
+    """Create the witness's Ed25519 key; print its verifier key (what readers put in their policy)."""
+    if out.exists():
+        raise typer.BadParameter(f"{out} exists; a witness keeps its key", param_hint="--out")
+    signer = CosignatureSigner.generate(name)
+    pem = signer.private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    out.touch(mode=0o600)
+    out.write_bytes(pem)
+    typer.echo(signer.verifier.vkey())
+
+
+@witness_cli.command("serve")
+def witness_serve(
+    name: Annotated[str, typer.Option("--name", help="The witness's name (as given to keygen).")],
+    key_file: Annotated[Path, typer.Option("--key", help="The witness's private key (PEM).")],
+    state: Annotated[
+        Path, typer.Option("--state", help="SQLite file of the co-signed sizes; keep it: it is the witness.")
+    ],
+    log: Annotated[
+        list[str],
+        typer.Option("--log", help="A log's verifier key (its name is the log's origin). Repeatable."),
+    ],
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8090,
+    prefix: Annotated[str, typer.Option("--prefix", help="URL prefix of add-checkpoint.")] = "",
+) -> None:
+    """Serve POST <prefix>/add-checkpoint: co-sign each checkpoint that extends the last one co-signed."""
+    try:
+        import uvicorn
+    except ImportError:
+        typer.echo("the witness server needs uvicorn: pip install 'fincredit-consent[witness]'", err=True)
+        raise typer.Exit(2) from None
+    private = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+    if not isinstance(private, Ed25519PrivateKey):
+        raise typer.BadParameter("the witness key is not an Ed25519 private key", param_hint="--key")
+    logs: dict[str, list[NoteVerifier]] = {}
+    for spec in log:
+        try:
+            verifier = NoteVerifier.from_vkey(_read_spec(spec))
+        except CheckpointError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--log") from exc
+        logs.setdefault(verifier.name, []).append(verifier)
+    witness = Witness(CosignatureSigner(name, private), logs, SqliteWitnessState(state))
+    typer.echo(
+        f"witness {witness.signer.verifier.vkey()} for logs {sorted(logs)} on http://{host}:{port}{prefix}"
+    )
+    uvicorn.run(
+        witness_app(witness, prefix=prefix), host=host, port=port, log_level="warning", access_log=False
     )
