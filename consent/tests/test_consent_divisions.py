@@ -13,7 +13,7 @@ from importlib.resources import files
 
 import pytest
 
-from fincredit.consent.identifiers import (
+from fincredit.consent import (
     NINGBO_REGIONS,
     IdentifierError,
     division_codes,
