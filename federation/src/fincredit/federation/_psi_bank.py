@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from fincredit.federation import _psi_curve as curve
 from fincredit.federation import _psi_kkrt as kkrt
@@ -75,6 +76,21 @@ def checked_ids(ids: Sequence[Any]) -> list[str]:
             "de-duplicate the applicants before aligning"
         )
     return canon
+
+
+def checked_blocks(ids: Sequence[Any]) -> npt.NDArray[np.uint8]:
+    """The ids encoded for KKRT (:func:`~fincredit.federation._psi_kkrt.encode_ids`), refused like
+    :func:`checked_ids` refuses them; the exact check only runs when the vectorised one finds a problem."""
+    try:
+        blocks = kkrt.encode_ids(ids)
+    except (TypeError, AttributeError):
+        checked_ids(ids)  # raises, naming the rows that are not strings
+        raise
+    # Duplicates are looked for among digests under a throwaway key (ids share long common prefixes).
+    digests = kkrt.digest_blocks(secrets.token_bytes(16), blocks)
+    if (blocks[:, -1] == 0).any() or len(kkrt.first_occurrences(digests)) != len(blocks):
+        checked_ids(ids)
+    return blocks
 
 
 class Bars:
@@ -141,14 +157,16 @@ def align(
     read from Parquet, with buckets as Ray tasks and resumable jobs, see :func:`align_parquet`.
     """
     raw = list(ids)
-    canon = checked_ids(raw)
     if chunk < 1:
         raise ValueError("chunk must be positive")
     if protocol not in ("kkrt", "ecdh"):
         raise ValueError(f"protocol must be 'kkrt' or 'ecdh', not {protocol!r}")
-    channel = as_channel(link, timeout=timeout, retries=retries)
     if protocol == "kkrt":
-        return _align_kkrt(channel, job_id, raw, canon, scopes, bucket_rows, workers, progress)
+        blocks = checked_blocks(raw)
+        channel = as_channel(link, timeout=timeout, retries=retries)
+        return _align_kkrt(channel, job_id, raw, blocks, scopes, bucket_rows, workers, progress)
+    canon = checked_ids(raw)
+    channel = as_channel(link, timeout=timeout, retries=retries)
     n = len(canon)
     secret = curve.new_secret()
     domain = job_domain(job_id)
@@ -273,16 +291,16 @@ def _align_kkrt(
     channel: Channel,
     job_id: str,
     raw: list[str],
-    canon: list[str],
+    blocks: npt.NDArray[np.uint8],
     scopes: Sequence[str],
     bucket_rows: int,
     workers: int | None,
     progress: bool | None,
 ) -> Alignment:
-    n = len(canon)
+    n = len(blocks)
     try:
         session = start_kkrt(channel, job_id, n, bucket_count(n, bucket_rows), scopes=scopes)
-        digests = kkrt.digest_ids(session.keys.ident, canon)
+        digests = kkrt.digest_blocks(session.keys.ident, blocks)
         bars = Bars(progress)
         with bars.running():
             task = bars.task("PSI buckets aligned", session.buckets)
@@ -301,7 +319,7 @@ def _align_kkrt(
         job_id=job_id,
         alignment_id=aligned_id,
         rows=rows,
-        ids=[raw[int(r)] for r in rows],
+        ids=[raw[r] for r in rows.tolist()],
         own_size=n,
         other_size=session.platform_size,
     )

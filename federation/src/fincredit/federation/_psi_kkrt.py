@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from nacl import bindings as sodium
 
@@ -63,9 +64,13 @@ U8 = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
 
 
-def _ecb(key: bytes, data: bytes | U8) -> U8:
+def _ecb(key: bytes, data: U8) -> U8:
+    """AES-128-ECB of a whole array (a batch of independent blocks), written straight into numpy."""
+    src = np.ascontiguousarray(data).reshape(-1)
+    out = np.empty(src.size + 15, dtype=np.uint8)  # update_into wants a block of slack
     enc = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
-    return np.frombuffer(enc.update(np.ascontiguousarray(data).tobytes()), dtype=np.uint8)
+    written = enc.update_into(src.data, out.data)
+    return out[:written]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,35 +95,88 @@ class JobKeys:
         return cls(key(b"ident"), key(b"bucket"), key(b"cuckoo"), key(b"code"), key(b"out"))
 
 
-def _encode_ids(ids: Sequence[str]) -> U8:
-    """Canonical ids as fixed 32-byte blocks: up to 31 UTF-8 bytes then the length; longer ids hashed."""
-    raw = [i.strip().upper().encode() for i in ids]
-    if not raw:
+# ASCII whitespace other than the newline that joins the ids (str.strip removes all of these).
+_ASCII_SPACE = (" ", "\t", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f", "\x00")
+
+
+def _plain(joined: str, n: int) -> bool:
+    """True when no id needs stripping and none holds a newline or NUL: ASCII with no whitespace."""
+    return joined.isascii() and joined.count("\n") == n - 1 and not any(c in joined for c in _ASCII_SPACE)
+
+
+def encode_ids(ids: Sequence[str]) -> U8:
+    """Canonical ids (stripped, upper-cased) as fixed 32-byte blocks: up to 31 UTF-8 bytes then the
+    length byte; an id of 32 bytes or more is replaced by its 31-byte BLAKE2b digest and marked 0xFF.
+
+    Upper-casing is character by character, so the ids are joined and converted in one C call when no
+    id needs stripping (the usual case; a million 18-character ids take tens of milliseconds).
+    """
+    n = len(ids)
+    if n == 0:
         return np.zeros((0, _ID_BYTES), dtype=np.uint8)
-    arr = np.array(raw, dtype=object)
-    lengths = np.fromiter(map(len, raw), dtype=np.int64, count=len(raw))
-    long_rows = np.flatnonzero(lengths >= _ID_BYTES)
-    if long_rows.size:
-        # 0xFF marks a hashed id; a short id's last byte is its length (< 32), so the two never collide.
+    joined = "\n".join(ids)
+    if _plain(joined, n):
+        data = joined.upper().encode()
+        width = (len(data) + 1) // n
+        if 0 < width <= _ID_BYTES and width * n == len(data) + 1:
+            # Maybe every id has the same length (USCCs and resident ids do): then the bytes are a matrix.
+            grid = np.frombuffer(data + b"\n", dtype=np.uint8).reshape(n, width)
+            if (grid[:, -1] == 0x0A).all():
+                out = np.zeros((n, _ID_BYTES), dtype=np.uint8)
+                out[:, : width - 1] = grid[:, :-1]
+                out[:, _ID_BYTES - 1] = width - 1
+                return out
+        raw = data.split(b"\n")
+    else:
+        raw = [i.strip().upper().encode() for i in ids]
+    fixed = np.array(raw)
+    if fixed.dtype.itemsize >= _ID_BYTES or "\x00" in joined:
+        lengths = np.fromiter(map(len, raw), dtype=np.int64, count=n)
+        long_rows = np.flatnonzero(lengths >= _ID_BYTES)
         for r in long_rows:
-            arr[r] = hashlib.blake2b(raw[r], digest_size=_ID_BYTES - 1).digest()
+            # 0xFF marks a hashed id; a short id's last byte is its length (< 32): the two never collide.
+            raw[r] = hashlib.blake2b(raw[r], digest_size=_ID_BYTES - 1).digest()
         lengths[long_rows] = 0xFF
-    fixed = np.array(arr.tolist(), dtype=f"S{_ID_BYTES - 1}")
-    out = np.zeros((len(raw), _ID_BYTES), dtype=np.uint8)
+        fixed = np.array(raw, dtype=f"S{_ID_BYTES - 1}")
+    else:
+        lengths = np.strings.str_len(fixed)
+    out = np.zeros((n, _ID_BYTES), dtype=np.uint8)
     width = fixed.dtype.itemsize
-    out[:, :width] = fixed.view(np.uint8).reshape(len(raw), width)
+    out[:, :width] = fixed.view(np.uint8).reshape(n, width)
     out[:, _ID_BYTES - 1] = lengths.astype(np.uint8)
     return out
 
 
+def digest_blocks(key: bytes, blocks: U8) -> U8:
+    """``(n, 16)``: AES CBC-MAC (a PRF on fixed-length inputs) of each 32-byte encoded id."""
+    first = _ecb(key, blocks[:, :16]).reshape(-1, 16)
+    return _ecb(key, first ^ blocks[:, 16:]).reshape(-1, 16)
+
+
 def digest_ids(key: bytes, ids: Sequence[str], *, chunk: int = 1 << 20) -> U8:
-    """``(n, 16)`` 128-bit digests of the canonical ids: AES CBC-MAC (a PRF) of their 32-byte encoding."""
-    parts = []
-    for start in range(0, len(ids), chunk):
-        blocks = _encode_ids(ids[start : start + chunk])
-        first = _ecb(key, blocks[:, :16]).reshape(-1, 16)
-        parts.append(_ecb(key, first ^ blocks[:, 16:]).reshape(-1, 16))
+    """``(n, 16)`` 128-bit digests of the canonical ids (see :func:`encode_ids`, :func:`digest_blocks`)."""
+    parts = [digest_blocks(key, encode_ids(ids[i : i + chunk])) for i in range(0, len(ids), chunk)]
     return np.concatenate(parts) if parts else np.zeros((0, 16), dtype=np.uint8)
+
+
+def first_occurrences(rows: U8) -> I64:
+    """Ascending indices of the first occurrence of every distinct row (rows of 16 or more bytes)."""
+    n = len(rows)
+    lo = np.ascontiguousarray(rows[:, :8]).view("<u8").ravel()
+    _, first, counts = np.unique(lo, return_index=True, return_counts=True)
+    if len(first) == n:
+        return np.arange(n, dtype=np.int64)
+    keep = np.zeros(n, dtype=bool)
+    keep[first[counts == 1]] = True
+    # Equal 64-bit prefixes (duplicates, or a rare prefix collision): compare whole rows, first wins.
+    shared = np.isin(lo, lo[first[counts > 1]])
+    seen: set[bytes] = set()
+    for i in np.flatnonzero(shared).tolist():
+        row = rows[i].tobytes()
+        if row not in seen:
+            seen.add(row)
+            keep[i] = True
+    return np.flatnonzero(keep).astype(np.int64)
 
 
 def _tweaked_u64(key: bytes, digests: U8, tweak: int) -> npt.NDArray[np.uint64]:
@@ -148,26 +206,26 @@ def cuckoo_assign(candidates: I64, bins: int, *, max_rounds: int = 2000) -> I64 
     """Place every item in one of its candidate bins, at most one item per bin.
 
     Returns ``table`` with ``table[bin] = item or -1``, or ``None`` if the items do not fit (then the
-    caller retries with another tweak). Parallel cuckoo insertion: each round every homeless item tries
-    its current choice; one claimant per bin wins and evicts the occupant, who moves to its next choice.
+    caller retries with another tweak). Parallel cuckoo insertion: each round every homeless item
+    claims its current choice; one claimant per bin wins (the last write of a scatter) and evicts the
+    occupant, who moves on to its next choice, as does every loser.
     """
     n = len(candidates)
     table = np.full(bins, -1, dtype=np.int64)
+    claim = np.full(bins, -1, dtype=np.int64)
     choice = np.zeros(n, dtype=np.int64)
-    homeless = np.arange(n, dtype=np.int64)
+    homeless = np.random.default_rng(secrets.randbits(64)).permutation(n).astype(np.int64)
     for _ in range(max_rounds):
         if homeless.size == 0:
             return table
         target = candidates[homeless, choice[homeless]]
-        # One winner per contested bin (the first in a random order, so no item starves).
-        order = np.random.default_rng(secrets.randbits(64)).permutation(homeless.size)
-        uniq, first = np.unique(target[order], return_index=True)
-        winners = homeless[order[first]]
-        evicted = table[uniq]
-        table[uniq] = winners
-        losers = np.setdiff1d(homeless, winners, assume_unique=True)
-        evicted = evicted[evicted >= 0]
-        homeless = np.concatenate([losers, evicted])
+        claim[target] = homeless
+        won = claim[target] == homeless
+        claim[target] = -1
+        winners, spots = homeless[won], target[won]
+        evicted = table[spots]
+        table[spots] = winners
+        homeless = np.concatenate([homeless[~won], evicted[evicted >= 0]])
         choice[homeless] = (choice[homeless] + 1) % CUCKOO_HASHES
     return None
 
@@ -175,7 +233,8 @@ def cuckoo_assign(candidates: I64, bins: int, *, max_rounds: int = 2000) -> I64 
 def prc_encode(keys: JobKeys, digests: U8) -> U8:
     """``(n, WIDTH_BYTES)``: the pseudorandom codeword ``C(x)`` of every digest."""
     n = len(digests)
-    blocks = np.repeat(digests, WIDTH // 128, axis=0).reshape(n, WIDTH // 128, 16)
+    blocks = np.empty((n, WIDTH // 128, 16), dtype=np.uint8)
+    blocks[:] = digests[:, None, :]
     blocks[:, :, 15] ^= np.arange(1, WIDTH // 128 + 1, dtype=np.uint8)
     return _ecb(keys.code, blocks).reshape(n, WIDTH_BYTES)
 
@@ -183,12 +242,12 @@ def prc_encode(keys: JobKeys, digests: U8) -> U8:
 def prg_columns(seeds: Sequence[bytes], stream: int, nbytes: int) -> U8:
     """``(len(seeds), nbytes)``: an AES-CTR keystream per seed, ``stream`` selecting the nonce."""
     nonce = stream.to_bytes(8, "big") + bytes(8)
-    zero = bytes(nbytes)
-    out = np.empty((len(seeds), nbytes), dtype=np.uint8)
+    zero = np.zeros(nbytes, dtype=np.uint8)
+    # Each row keeps 16 spare bytes because update_into wants a block of slack after the output.
+    out = np.empty((len(seeds), nbytes + 16), dtype=np.uint8)
     for i, seed in enumerate(seeds):
-        enc = Cipher(algorithms.AES(seed), modes.CTR(nonce)).encryptor()
-        out[i] = np.frombuffer(enc.update(zero), dtype=np.uint8)
-    return out
+        Cipher(algorithms.AES(seed), modes.CTR(nonce)).encryptor().update_into(zero.data, out[i].data)
+    return out[:, :nbytes]
 
 
 def _transpose_tile(mat: U8) -> U8:
@@ -228,13 +287,16 @@ def transpose_bits(mat: U8, *, tile_bytes: int = 1 << 16) -> U8:
 def oprf_hash(keys: JobKeys, rows: U8, bins: I64) -> U8:
     """``(n, OUT_BYTES)``: MMO hash of each ``WIDTH``-bit row with its bin index as the IV."""
     n = len(rows)
-    state = np.zeros((n, 16), dtype=np.uint8)
-    state[:, :8] = bins.astype("<u8").view(np.uint8).reshape(n, 8)
+    x = np.zeros((n, 16), dtype=np.uint8)
+    x[:, :8] = bins.astype("<u8").view(np.uint8).reshape(n, 8)
+    y = np.empty(n * 16 + 16, dtype=np.uint8)
     enc = Cipher(algorithms.AES(keys.out), modes.ECB()).encryptor()
     for b in range(WIDTH // 128):
-        x = state ^ rows[:, 16 * b : 16 * (b + 1)]
-        state = np.frombuffer(enc.update(x.tobytes()), dtype=np.uint8).reshape(n, 16) ^ x
-    return np.ascontiguousarray(state[:, :OUT_BYTES])
+        # x <- x xor block; state <- E(x) xor x  (Matyas-Meyer-Oseas), all in place
+        np.bitwise_xor(x, rows[:, 16 * b : 16 * (b + 1)], out=x)
+        enc.update_into(x.reshape(-1).data, y.data)
+        np.bitwise_xor(x, y[: n * 16].reshape(n, 16), out=x)
+    return np.ascontiguousarray(x[:, :OUT_BYTES])
 
 
 # -- base OTs: Simplest OT (Chou-Orlandi) over Ed25519, libsodium --------------------------------------
@@ -329,12 +391,17 @@ class ReceiverBucket:
 
     def correction(self, k0: Sequence[bytes], k1: Sequence[bytes], stream: int) -> U8:
         """``U`` (``WIDTH`` columns of ``bins`` bits): ``PRG(k0) xor PRG(k1) xor C(bin items)``."""
-        rows = np.frombuffer(secrets.token_bytes(self.bins * WIDTH_BYTES), dtype=np.uint8)
-        rows = rows.reshape(self.bins, WIDTH_BYTES).copy()  # empty bins: a random word
+        # Empty bins get a random word (an AES-CTR stream under a fresh key: the OS RNG is slow at 64 MB).
+        rows = prg_columns([secrets.token_bytes(16)], 0, self.bins * WIDTH_BYTES).reshape(
+            self.bins, WIDTH_BYTES
+        )
         used = self.table >= 0
         rows[used] = prc_encode(self.keys, self.digests[self.table[used]])
+        u = transpose_bits(rows)
+        del rows
         t_cols = prg_columns(k0, stream, self.bins // 8)
-        u = t_cols ^ prg_columns(k1, stream, self.bins // 8) ^ transpose_bits(rows)
+        np.bitwise_xor(u, t_cols, out=u)
+        np.bitwise_xor(u, prg_columns(k1, stream, self.bins // 8), out=u)
         self.t_rows = transpose_bits(t_cols)
         return u
 
@@ -348,21 +415,24 @@ class ReceiverBucket:
         self.t_rows = None
         n_p = values.shape[1]
         theirs = values.reshape(-1, OUT_BYTES)
-        key_mine = mine[:, :8].copy().view("<u8").ravel()
-        key_theirs = theirs[:, :8].copy().view("<u8").ravel()
-        order = np.argsort(key_mine, kind="stable")
-        sorted_keys = key_mine[order]
-        at = np.searchsorted(sorted_keys, key_theirs)
-        at[at == len(sorted_keys)] = 0
-        hit = np.flatnonzero(
-            (sorted_keys[at] == key_theirs) if len(sorted_keys) else np.zeros(len(key_theirs), bool)
-        )
-        hit = hit[np.all(mine[order[at[hit]]] == theirs[hit], axis=1)]
-        plat_pos = hit % n_p if n_p else hit
-        bank_item = self.table[used[order[at[hit]]]]
+        key_mine = np.ascontiguousarray(mine[:, :8]).view("<u8").ravel()
+        key_theirs = np.ascontiguousarray(theirs[:, :8]).view("<u8").ravel()
+        # A hash join (pandas' khash table) on the first 64 bits, then the whole 96-bit values compared.
+        index = pd.Index(key_mine)
+        if index.is_unique:
+            found = index.get_indexer(key_theirs)
+            at_theirs = np.flatnonzero(found >= 0)
+            at_mine = found[at_theirs]
+        else:  # two of the bank's values share 64 bits (probability ~n^2/2^65): sort-merge instead
+            _, at_mine, at_theirs = np.intersect1d(key_mine, key_theirs, return_indices=True)
+        same = np.all(mine[at_mine] == theirs[at_theirs], axis=1)
+        at_mine, at_theirs = at_mine[same], at_theirs[same]
+        plat_pos = at_theirs % n_p if n_p else at_theirs
         # A platform item whose two hashes share a bin arrives twice: keep each pair once.
-        _, first = np.unique(plat_pos, return_index=True)
-        return bank_item[first].astype(np.int64), plat_pos[first].astype(np.int64)
+        plat_pos, first = np.unique(plat_pos, return_index=True)
+        at_mine = at_mine[first]
+        bank_item = self.table[used[at_mine]]
+        return bank_item.astype(np.int64), plat_pos.astype(np.int64)
 
 
 def sender_values(
@@ -378,13 +448,16 @@ def sender_values(
     if correction.shape != (WIDTH, bins // 8):
         raise PsiError("the correction matrix does not match the bucket's bins")
     q_cols = prg_columns(receiver.keys, stream, bins // 8)
-    q_cols[receiver.choices.astype(bool)] ^= correction[receiver.choices.astype(bool)]
+    np.bitwise_xor(q_cols, correction, out=q_cols, where=receiver.choices.astype(bool)[:, None])
     q_rows = transpose_bits(q_cols)
     del q_cols
     n = len(digests)
-    masked = prc_encode(keys, digests) & receiver.mask
+    masked = prc_encode(keys, digests)
+    np.bitwise_and(masked, receiver.mask, out=masked)
     cand = bins_for(keys, digests, bins, tweak)
     out = np.empty((CUCKOO_HASHES, n, OUT_BYTES), dtype=np.uint8)
     for i in range(CUCKOO_HASHES):
-        out[i] = oprf_hash(keys, q_rows[cand[:, i]] ^ masked, cand[:, i])
+        rows = q_rows[cand[:, i]]
+        np.bitwise_xor(rows, masked, out=rows)
+        out[i] = oprf_hash(keys, rows, cand[:, i])
     return out

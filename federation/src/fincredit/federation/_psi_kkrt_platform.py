@@ -105,9 +105,7 @@ def new_kkrt_job(
     keys = kkrt.JobKeys.derive(KKRT_PROTOCOL, frame.job_id, bank_nonce, platform_nonce)
     digests = kkrt.digest_ids(keys.ident, subjects)
     # De-duplicate on the canonical form (first occurrence wins): one subject, one position.
-    _, first = np.unique(digests.view("V16").ravel(), return_index=True)
-    first.sort()
-    source_rows = first.astype(np.int64)
+    source_rows = kkrt.first_occurrences(digests)
     digests = np.ascontiguousarray(digests[source_rows])
     which = kkrt.bucket_of(keys, digests, buckets)
     order = np.argsort(which, kind="stable")
@@ -237,7 +235,7 @@ def kkrt_finish(frame: Frame, job: KkrtJob, on_aligned: Callable[[str, Alignment
         job_id=frame.job_id,
         alignment_id=alignment_id(frame.job_id, positions, KKRT_PROTOCOL),
         rows=rows,
-        ids=[job.subjects[int(r)] for r in rows],
+        ids=[job.subjects[r] for r in rows.tolist()],
         own_size=job.size,
         other_size=job.bank_size,
     )
