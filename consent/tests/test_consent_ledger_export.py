@@ -60,7 +60,7 @@ def test_an_export_reads_back_byte_for_byte(ledger, tmp_path, suffix):
 
 def test_a_malformed_json_lines_row_is_named(tmp_path):
     path = tmp_path / "bad.jsonl"
-    path.write_text('{"seq": 0, "entry": "{}", "leaf_hash": "00"}\n{"seq": 1}\n')
+    path.write_text('{"seq": 0, "entry": "{}", "leaf_hash": "' + "00" * 32 + '"}\n{"seq": 1}\n')
     with pytest.raises(LedgerError, match=r"bad\.jsonl:2"):
         list(read_export(path))
 

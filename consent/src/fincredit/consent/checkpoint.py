@@ -92,6 +92,8 @@ class NoteVerifier:
             raise CheckpointError(f"not a verifier key: {vkey.strip()[:60]!r}") from exc
         if len(raw) != 33 or raw[0] != _ED25519:
             raise CheckpointError("the verifier key is not an Ed25519 key")
+        if len(kid) != 4:
+            raise CheckpointError(f"verifier key {name}: a key id is 4 bytes, got {len(kid)}")
         verifier = cls(name, Ed25519PublicKey.from_public_bytes(raw[1:]))
         if verifier.key_id != kid:
             raise CheckpointError(f"verifier key {name}: key id {hex_id} does not match the key")
@@ -102,7 +104,9 @@ class NoteVerifier:
         return f"{self.name}+{self.key_id.hex()}+{base64.b64encode(raw).decode()}"
 
     def verifies(self, body: str, sig: NoteSignature) -> bool:
-        if sig.name != self.name or sig.key_id != self.key_id:
+        if sig.name != self.name or len(sig.key_id) != 4 or sig.key_id != self.key_id:
+            return False
+        if len(sig.signature) != 64:
             return False
         try:
             self.public_key.verify(sig.signature, body.encode())
@@ -164,6 +168,10 @@ def open_note(text: str, verifiers: list[NoteVerifier]) -> str:
     for sig in sigs:
         for v in verifiers:
             if sig.name == v.name and sig.key_id == v.key_id:
+                if len(sig.signature) != 64:
+                    raise CheckpointError(
+                        f"the signature by {v.name} is {len(sig.signature)} bytes, an Ed25519 signature 64"
+                    )
                 if not v.verifies(body, sig):
                     raise CheckpointError(f"the signature by {v.name} ({v.key_id.hex()}) does not verify")
                 verified = True
@@ -188,7 +196,7 @@ class Checkpoint:
         if self.size < 0:
             raise CheckpointError("a tree size is not negative")
         if len(self.root_hash) != HASH_SIZE:
-            raise CheckpointError(f"a root hash is {HASH_SIZE} bytes")
+            raise CheckpointError(f"a root hash is {HASH_SIZE} bytes, this one {len(self.root_hash)}")
         for ext in self.extensions:
             if not ext or "\n" in ext:
                 raise CheckpointError("extension lines are non-empty single lines")

@@ -136,6 +136,8 @@ def read_export(path: str | Path, *, batch_size: int = 65536) -> Iterator[Export
                 seq, entry, lh = int(doc["seq"]), doc["entry"], bytes.fromhex(doc["leaf_hash"])
                 if not isinstance(entry, str):
                     raise TypeError("entry is not a string")
+                if len(lh) != HASH_SIZE:
+                    raise ValueError(f"the leaf hash is {len(lh)} bytes, not {HASH_SIZE}")
             except (ValueError, KeyError, TypeError) as exc:
                 raise LedgerError(f"{path}:{lineno}: malformed export row: {exc}") from exc
             out.seqs.append(seq)

@@ -17,6 +17,7 @@ __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
     "RootAccumulator",
+    "check_hash",
     "largest_power_of_two_below",
     "leaf_hash",
     "node_hash",
@@ -90,10 +91,15 @@ def root_of(leaf_hashes: Iterable[bytes]) -> bytes:
     return acc.root()
 
 
+def check_hash(h: bytes, what: str = "a hash") -> None:
+    """Refuse a hash that is not a SHA-256 (a short or empty one), before anything compares it."""
+    if len(h) != HASH_SIZE:
+        raise ProofError(f"{what} is {HASH_SIZE} bytes, got {len(h)}")
+
+
 def _check_hashes(*hashes: bytes) -> None:
     for h in hashes:
-        if len(h) != HASH_SIZE:
-            raise ProofError(f"a hash is {HASH_SIZE} bytes, got {len(h)}")
+        check_hash(h)
 
 
 def root_from_inclusion_proof(leaf: bytes, index: int, size: int, proof: Sequence[bytes]) -> bytes:
@@ -122,6 +128,7 @@ def root_from_inclusion_proof(leaf: bytes, index: int, size: int, proof: Sequenc
 
 def verify_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes) -> None:
     """Raise :class:`ProofError` unless ``proof`` shows ``leaf`` at ``index`` in the tree with ``root``."""
+    check_hash(root, "the root hash")
     if root_from_inclusion_proof(leaf, index, size, proof) != root:
         raise ProofError(f"inclusion proof for leaf {index} does not lead to the root of size {size}")
 
@@ -130,7 +137,9 @@ def verify_consistency(
     old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
 ) -> None:
     """Raise :class:`ProofError` unless the tree of ``new_size`` extends that of ``old_size`` (§2.1.4.2)."""
-    _check_hashes(old_root, new_root, *proof)
+    check_hash(old_root, "the old root hash")
+    check_hash(new_root, "the new root hash")
+    _check_hashes(*proof)
     if not 0 <= old_size <= new_size:
         raise ProofError(f"a tree of size {new_size} cannot extend one of size {old_size}")
     if old_size == new_size:

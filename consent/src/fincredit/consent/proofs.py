@@ -19,7 +19,7 @@ import json
 from typing import Any, Self
 
 from fincredit.consent.errors import ProofError
-from fincredit.consent.merkle import leaf_hash, verify_consistency, verify_inclusion
+from fincredit.consent.merkle import check_hash, leaf_hash, verify_consistency, verify_inclusion
 from fincredit.consent.tree import MerkleTree
 
 __all__ = ["ConsistencyProof", "InclusionProof"]
@@ -27,9 +27,12 @@ __all__ = ["ConsistencyProof", "InclusionProof"]
 
 def _hexes(doc: dict[str, Any], key: str) -> list[bytes]:
     try:
-        return [bytes.fromhex(h) for h in doc[key]]
+        hashes = [bytes.fromhex(h) for h in doc[key]]
     except (KeyError, TypeError, ValueError) as exc:
         raise ProofError(f"proof field {key!r} is not a list of hex hashes") from exc
+    for i, h in enumerate(hashes):
+        check_hash(h, f"{key}[{i}]")
+    return hashes
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -48,6 +51,8 @@ class InclusionProof:
         return cls(index, size, tree.leaf_hash(index), tuple(tree.inclusion_proof(index, size)), entry)
 
     def verify(self, root: bytes) -> None:
+        check_hash(self.leaf_hash, "the leaf hash")
+        check_hash(root, "the root hash")
         if self.entry is not None and leaf_hash(self.entry) != self.leaf_hash:
             raise ProofError(f"the entry at {self.leaf_index} does not hash to the leaf hash given")
         verify_inclusion(self.leaf_hash, self.leaf_index, self.tree_size, self.hashes, root)
@@ -69,6 +74,8 @@ class InclusionProof:
         try:
             entry = d.get("entry")
             lh = bytes.fromhex(d["leaf_hash"]) if "leaf_hash" in d else None
+            if lh is not None:
+                check_hash(lh, "the leaf hash")
             entry_bytes = entry.encode("utf-8") if isinstance(entry, str) else None
             if lh is None:
                 if entry_bytes is None:
@@ -91,6 +98,8 @@ class ConsistencyProof:
         return cls(old_size, new_size, tuple(tree.consistency_proof(old_size, new_size)))
 
     def verify(self, old_root: bytes, new_root: bytes) -> None:
+        check_hash(old_root, "the old root hash")
+        check_hash(new_root, "the new root hash")
         verify_consistency(self.old_size, self.new_size, old_root, new_root, self.hashes)
 
     def to_json(self) -> dict[str, Any]:

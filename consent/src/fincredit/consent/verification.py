@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 
 from fincredit.consent.checkpoint import Checkpoint
 from fincredit.consent.export import ExportBatch
-from fincredit.consent.merkle import EMPTY_ROOT, RootAccumulator
+from fincredit.consent.merkle import EMPTY_ROOT, HASH_SIZE, RootAccumulator
 
 __all__ = ["CheckpointCheck", "LeafMismatch", "LogVerification", "verify_log"]
 
@@ -88,7 +88,17 @@ def verify_log(
         while pi < len(pending) and pending[pi][1].size == expected:
             label, cp = pending[pi]
             root = acc.root() if expected else EMPTY_ROOT
-            if root == cp.root_hash:
+            if len(cp.root_hash) != HASH_SIZE:
+                report.checkpoints.append(
+                    CheckpointCheck(
+                        label,
+                        cp,
+                        root,
+                        False,
+                        f"{label}: the signed root is not a SHA-256 hash ({len(cp.root_hash)} bytes)",
+                    )
+                )
+            elif root == cp.root_hash:
                 report.checkpoints.append(
                     CheckpointCheck(
                         label, cp, root, True, f"{label}: root of size {cp.size} matches the signed root"
@@ -122,7 +132,13 @@ def verify_log(
                     f"row {report.entries}: sequence number {seq} where {expected} was expected (gap/reorder)"
                 )
             computed = sha256(b"\x00" + entry).digest()
-            if computed != stored:
+            if len(stored) != HASH_SIZE:
+                report.leaf_mismatch_count += 1  # unverifiable is not verified
+                if len(report.sequence_errors) < max_reported:
+                    report.sequence_errors.append(
+                        f"entry seq {seq}: the stored leaf hash is {len(stored)} bytes, not {HASH_SIZE}"
+                    )
+            elif computed != stored:
                 report.leaf_mismatch_count += 1
                 if len(mismatches) < max_reported:
                     mismatches.append(LeafMismatch(seq, stored, computed))
