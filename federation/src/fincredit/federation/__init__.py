@@ -1,6 +1,7 @@
 """fincredit.federation: the bank SDK and the platform party of joint modelling.
 
-PSI alignment (ECDH over X25519) and the party runtime: ``PlatformConnection``, ``align``,
+PSI alignment (KKRT16 OT-extension PSI by default, ECDH over X25519 as the fallback) and the party
+runtime: ``PlatformConnection``, ``align``, ``align_parquet`` (bucketed, Ray, resumable),
 ``Alignment``, ``PlatformPsiParty``, ``FrameRouter``, ``JobStore``. Frames: ``fincredit.federation.wire``.
 Encrypted (CKKS) scoring: ``EncryptedScorer`` (bank SDK), ``ScoringHandler`` (platform party), more in
 ``fincredit.federation.scoring``.
@@ -11,6 +12,7 @@ Vertical federated training (CKKS LR and SecureBoost): ``JointModel`` (bank SDK)
 from fincredit.federation._http_link import FRAMES_PATH, HttpLink, PlatformConnection
 from fincredit.federation._jobs import JobRecord, JobState, JobStore
 from fincredit.federation._psi_bank import align
+from fincredit.federation._psi_buckets import PlatformLinkSpec, align_parquet
 from fincredit.federation._psi_platform import PlatformPsiParty, PsiRequest, SubjectSource
 from fincredit.federation._psi_protocol import Alignment
 from fincredit.federation._runtime import Channel, FrameRouter, PartyHandler, error_frame, raise_for_error
@@ -76,6 +78,7 @@ __all__ = [
     "PartyHandler",
     "PartyTimeout",
     "PlatformConnection",
+    "PlatformLinkSpec",
     "PlatformPsiParty",
     "PlatformTrainingParty",
     "PsiError",
@@ -94,6 +97,7 @@ __all__ = [
     "SubjectSource",
     "WireError",
     "align",
+    "align_parquet",
     "error_frame",
     "log_bank_model",
     "raise_for_error",
