@@ -1,7 +1,7 @@
 """Open-source peers measured beside fincredit in the same run: SecretFlow 1.14 SGB and spu's PSI engine.
 
-    python -m bench peers                      # build var/peers/secretflow, then SGB (20 trees) and PSI
-    python -m bench peers --sgb-large          # also SGB at 100 trees, depth 5, 63 bins, lr 0.1
+    python -m bench peers                      # build var/peers/secretflow; SGB 20 trees, PSI, SGB 100 trees
+    python -m bench peers --sgb t20_d3         # skip the 100-tree SGB (an hour or more on 2 busy cores)
     python -m bench peers --only psi --n 100000
     python -m bench peers --install-only       # build (or check) the peer virtualenv and stop
 
@@ -9,14 +9,15 @@ SecretFlow lives in its own virtualenv, ``var/peers/secretflow`` (the system pyt
 project's lock), built idempotently by ``ensure_secretflow()``. Every measurement runs each party as its
 own process of that virtualenv's python on 127.0.0.1 ports (SecretFlow's production mode; 1.14 has no
 simulation mode without secretflow_fl), on CSV files the caller exported, and reports wall seconds, the
-CPU seconds of both party processes and the result. ``bench.joint_modelling`` and ``bench.psi`` call
-``run_secretflow_sgb`` and ``run_spu_psi`` to put the peer's figures beside their own in one run.
+CPU seconds of both party processes and the result. Other benchmarks put the peer's figures beside their
+own in one run: ``export_vertical`` + ``run_secretflow_sgb``, ``export_id_sets`` + ``run_spu_psi``.
 
 Install recipe (encoded in ``_RECIPE``): secretflow 1.14.0b0 pins development builds of sdc-sdk,
-sdc-apis, spu, sf-heu and sf-sml that are not on the index, and jax<=0.4.26 which spu 0.9.5 does not
-accept. So its wheel's own Requires-Dist are installed with spu==0.9.5, sf-heu==0.5.2b0 and
-jax/jaxlib 0.4.34 in place of those pins and without sdc-*; then sf-sml and secretflow with
---no-deps. spu 0.9.5 moved ``spu.logging`` to ``spu.libspu.logging``: the party scripts alias it.
+sdc-apis, spu, sf-heu and sf-sml that are not on the index. So its wheel's own Requires-Dist are
+installed with spu==0.9.5, sf-heu==0.5.2b0 and jax/jaxlib 0.4.34 (its metadata asks jax<=0.4.26; spu
+0.9.5 and sf-sml accept up to 0.4.34) in place of those pins and without sdc-*; then sf-sml and
+secretflow with --no-deps. spu 0.9.5 moved ``spu.logging`` to ``spu.libspu.logging``: the party scripts
+alias it before importing secretflow or spu.psi.
 """
 
 from __future__ import annotations
