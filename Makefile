@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
 RUN := .venv/bin
 
-.PHONY: bootstrap demo test test-fast bench lint typecheck serve clean
+.PHONY: bootstrap demo test bench lint typecheck serve clean
 
 bootstrap:
 	@./scripts/bootstrap.sh >/dev/null
@@ -20,13 +20,12 @@ test:
 	@FINCREDIT_SYSTEM_DEPS=chromium ./scripts/bootstrap.sh >/dev/null
 	./scripts/test.sh
 
+# The static gates of `make test`, alone: ruff, formatting, mypy (every member, strict), import contracts.
 lint: bootstrap
-	$(RUN)/ruff check .
-	$(RUN)/ruff format --check .
-	$(RUN)/mypy consent/src federation/src
+	./scripts/test.sh --static-only
 
 typecheck: bootstrap
-	$(RUN)/mypy consent/src federation/src
+	$(RUN)/mypy
 
 # make bench            — every benchmark
 # make bench NAME=consent — one of them (bench/<NAME>.py)

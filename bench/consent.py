@@ -312,8 +312,8 @@ def platform_services(backend: str, tmp: Path) -> Iterator[Any]:
     """A fresh platform database of ``backend`` (migrated), dropped afterwards."""
     import psycopg
 
-    from fincredit.platform.services import build_services
-    from fincredit.platform.settings import Settings
+    from fincredit.platform.core.services import build_services
+    from fincredit.platform.core.settings import Settings
 
     name = None
     if backend == "sqlite":
@@ -368,7 +368,7 @@ def sql_rebuild_seconds(session: Any) -> float:
     """Seconds to read every leaf hash and recompute the root: the cost without stored subtrees."""
     from sqlalchemy import select
 
-    from fincredit.platform.db.consent import LedgerNode
+    from fincredit.platform.consents.tables import LedgerNode
 
     started = time.perf_counter()
     q = select(LedgerNode.hash).where(LedgerNode.level == 0).order_by(LedgerNode.idx)
@@ -386,8 +386,8 @@ def load_platform_consents(
 
     from fincredit.consent import SubjectAct, generate_uscc, mask
     from fincredit.platform.consents._records import _context as artefact_context
-    from fincredit.platform.db import Subject as SubjectRow
-    from fincredit.platform.db.consent import Consent
+    from fincredit.platform.consents.tables import Consent
+    from fincredit.platform.core.db import Subject as SubjectRow
     from fincredit.platform.identity.accounts import create_organisation
     from fincredit.platform.identity.principal import Principal
     from fincredit.platform.subjects import blind_index
@@ -504,8 +504,8 @@ def measure_platform_checks(
     from sqlalchemy import select
 
     from fincredit.platform.consents import authorize_access, check_access
-    from fincredit.platform.db.consent import Consent
-    from fincredit.platform.errors import ConsentRefused
+    from fincredit.platform.consents.tables import Consent
+    from fincredit.platform.core.errors import ConsentRefused
 
     rng = random.Random(seed)
     by_org = {p.org_id: p for p in principals}

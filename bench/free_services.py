@@ -88,7 +88,7 @@ def bulk_load(
     )
     from fincredit.platform.catalog import current_version, get_item
     from fincredit.platform.consents._records import _context as artefact_context
-    from fincredit.platform.db.records import Submission
+    from fincredit.platform.ingestion.tables import Submission
     from fincredit.platform.subjects import blind_index
 
     timings: dict[str, float] = {}
@@ -289,7 +289,7 @@ def make_banks(services: Any) -> list[Any]:
         generate_key_pair,
         register_key,
     )
-    from fincredit.platform.testing import Institution
+    from fincredit.platform.testing.plugin import Institution
 
     out = []
     with services.tx() as session:
@@ -324,7 +324,7 @@ def server(url: str, var_dir: Path, port: int, workers: int) -> Iterator[str]:
         "-m",
         "uvicorn",
         "--factory",
-        "fincredit.platform.api:create_app",
+        "fincredit.platform.core.app:create_app",
         "--host",
         "127.0.0.1",
         "--port",
@@ -424,16 +424,16 @@ def push_throughput(services: Any, codes: list[str], banks: list[Any], events: i
     import httpx
     from sqlalchemy import insert
 
-    from fincredit.platform.db.free import PushEvent, PushSubscription
     from fincredit.platform.free import deliver_due, prepare_new
     from fincredit.platform.free.receiver import WebhookReceiver
+    from fincredit.platform.free.tables import PushEvent, PushSubscription
 
     receiver = WebhookReceiver().start()
     try:
         subs = min(events, 500)
         per_sub = max(1, events // subs)
         # Monitoring consents for these subjects (the bulk consents are for loan assessment).
-        from fincredit.platform.free.testing import grant_consent
+        from fincredit.platform.testing.seed import grant_consent
 
         with services.tx() as session:
             session.execute(
@@ -513,9 +513,9 @@ def push_throughput(services: Any, codes: list[str], banks: list[Any], events: i
 
 
 def report_times(services: Any, codes: list[str], banks: list[Any], samples: int) -> dict[str, float]:
+    from fincredit.platform.core.pdf import new_document
     from fincredit.platform.free import ItemRequest, issue_report, render_pdf
     from fincredit.platform.identity.principal import Principal
-    from fincredit.platform.pdf import new_document
 
     out: dict[str, list[float]] = {"json": [], "pdf": [], "pdf_baseline": []}
     for k in range(samples):
@@ -555,8 +555,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--push-events", type=int, default=2000)
     ap.add_argument("--report-samples", type=int, default=10)
     args = ap.parse_args(argv)
-    from fincredit.platform.services import build_services
-    from fincredit.platform.settings import Settings
+    from fincredit.platform.core.services import build_services
+    from fincredit.platform.core.settings import Settings
 
     notes: dict[str, Any] = {
         "subjects": args.subjects,

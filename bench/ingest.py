@@ -46,7 +46,7 @@ PROVIDER = "NB-TAX"
 
 
 def _settings(var_dir: Path, url: str):  # type: ignore[no-untyped-def]
-    from fincredit.platform.settings import Settings
+    from fincredit.platform.core.settings import Settings
 
     return Settings(var_dir=var_dir, database_url=url, _env_file=None)  # type: ignore[call-arg]
 
@@ -89,8 +89,8 @@ def _prepare_files(work: Path, rows: int, enterprises: int, seed: int) -> tuple[
 
 def _register(url: str, var_dir: Path, city: Any) -> float:
     from fincredit.platform.catalog import ensure_catalog
+    from fincredit.platform.core.services import build_services
     from fincredit.platform.ingestion import register_subjects
-    from fincredit.platform.services import build_services
 
     services = build_services(_settings(var_dir, url))
     ensure_catalog(services.sessions)
@@ -105,8 +105,8 @@ def _register(url: str, var_dir: Path, city: Any) -> float:
 
 def _child(url: str, var_dir: str, path: str, month: str) -> dict[str, Any]:
     """Run in a fresh process: one ingest, its stage times and the process's peak memory."""
+    from fincredit.platform.core.services import build_services
     from fincredit.platform.ingestion import ingest_file
-    from fincredit.platform.services import build_services
 
     services = build_services(_settings(Path(var_dir), url), migrate=False)
     started = time.perf_counter()
@@ -154,10 +154,10 @@ def _copy_baseline(url: str, var_dir: Path, city: Any, n: int = 200_000) -> floa
     from sqlalchemy import text
 
     from fincredit.platform.catalog import get_item
+    from fincredit.platform.core.services import build_services
     from fincredit.platform.ingestion._clean import clean_batch
     from fincredit.platform.ingestion._load import _COLUMNS as _STAGE_COLUMNS
     from fincredit.platform.ingestion._load import stage_rows
-    from fincredit.platform.services import build_services
 
     services = build_services(_settings(var_dir, url), migrate=False)
     base = city.submissions["tax_rating"]

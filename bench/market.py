@@ -39,8 +39,8 @@ _CHILD = """
 import json, resource, sys, time
 from pathlib import Path
 from fincredit.platform.market import upload_dataset_version
-from fincredit.platform.services import build_services
-from fincredit.platform.settings import Settings
+from fincredit.platform.core.services import build_services
+from fincredit.platform.core.settings import Settings
 work, source = Path(sys.argv[1]), Path(sys.argv[2])
 services = build_services(Settings(var_dir=work, _env_file=None), migrate=False)
 started = time.perf_counter()
@@ -66,10 +66,10 @@ def main(argv: list[str]) -> int:
     import pyarrow.parquet as pq
 
     from fincredit.consent.identifiers import generate_uscc
+    from fincredit.platform.core.services import build_services
+    from fincredit.platform.core.settings import Settings
     from fincredit.platform.identity.accounts import create_organisation
     from fincredit.platform.market import market_fields_for, register_contract
-    from fincredit.platform.services import build_services
-    from fincredit.platform.settings import Settings
     from fincredit.platform.subjects import register_subject
 
     work = Path(tempfile.mkdtemp(prefix="bench-market-"))

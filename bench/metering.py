@@ -26,7 +26,7 @@ PRODUCTS = ("market.credit_score", "market.premium_dataset", "market.encrypted_s
 def _database() -> tuple[str, str]:
     import psycopg
 
-    from fincredit.platform.testing import PG_ADMIN_URL
+    from fincredit.platform.testing.plugin import PG_ADMIN_URL
 
     name = f"fincredit_bench_metering_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
@@ -38,7 +38,7 @@ def _database() -> tuple[str, str]:
 def _drop(name: str) -> None:
     import psycopg
 
-    from fincredit.platform.testing import PG_ADMIN_URL
+    from fincredit.platform.testing.plugin import PG_ADMIN_URL
 
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -50,8 +50,8 @@ def _orm_statement_events(session, org_id: str) -> int:  # type: ignore[no-untyp
 
     from sqlalchemy import select
 
-    from fincredit.platform.db.metering import UsageEvent
-    from fincredit.platform.metering import period_bounds
+    from fincredit.platform.metered.billing import period_bounds
+    from fincredit.platform.metered.billing.tables import UsageEvent
 
     start, end = period_bounds(PERIOD)
     events = list(
@@ -77,10 +77,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--baseline-orgs", type=int, default=5)
     args = parser.parse_args(argv)
 
-    from fincredit.platform.db import Organisation
-    from fincredit.platform.metering import Usage, build_statement, record_usage, record_usages
-    from fincredit.platform.services import build_services
-    from fincredit.platform.testing import make_settings
+    from fincredit.platform.core.db import Organisation
+    from fincredit.platform.core.services import build_services
+    from fincredit.platform.metered.billing import Usage, build_statement, record_usage, record_usages
+    from fincredit.platform.testing.plugin import make_settings
 
     name, url = _database()
     try:

@@ -32,5 +32,5 @@ if [ ! -x .venv/bin/python ]; then
   done
 fi
 ./scripts/system-deps.sh ${FINCREDIT_SYSTEM_DEPS:-} >&2
-"$uv_bin" sync --frozen --all-packages ${py_req:+--python "$py_req"} ${FINCREDIT_SYNC_EXTRA:-} >&2
+"$uv_bin" sync --locked --all-packages ${py_req:+--python "$py_req"} ${FINCREDIT_SYNC_EXTRA:-} >&2
 echo "$uv_bin"

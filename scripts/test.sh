@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# The full suite: lint, types, then pytest (SQLite and PostgreSQL storage/API tests both run).
+# The full suite: the static gates (lint, formatting, types of every member, architecture contracts), then
+# pytest (SQLite and PostgreSQL storage/API tests both run). `--static-only` stops after the gates.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 .venv/bin/ruff check .
-.venv/bin/mypy consent/src federation/src
+.venv/bin/ruff format --check .
+.venv/bin/mypy
+PYTHONPATH=scripts/architecture .venv/bin/lint-imports
+if [ "${1:-}" = "--static-only" ]; then exit 0; fi
 .venv/bin/python -m pytest "$@"

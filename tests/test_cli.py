@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from fincredit.platform.cli import app
-from fincredit.platform.settings import get_settings
+from fincredit.platform.cli.app import app
+from fincredit.platform.core.settings import get_settings
 
 runner = CliRunner()
 
@@ -72,9 +72,9 @@ def test_demo_data_writes_a_seeded_city(var_dir, tmp_path) -> None:  # type: ign
 def test_staff_get_a_web_password_from_the_operator(var_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from sqlalchemy import select
 
-    from fincredit.platform.db import Account
+    from fincredit.platform.core.db import Account
+    from fincredit.platform.core.services import build_services
     from fincredit.platform.identity.tokens import authenticate_password
-    from fincredit.platform.services import build_services
 
     runner.invoke(app, ["db", "upgrade"])
     runner.invoke(app, ["org", "create", "nb-regulator", "--kind", "regulator", "--name", "宁波金融监管局"])

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from fincredit.platform.settings import get_settings
+from fincredit.platform.core.settings import get_settings
 
 
 def _free_port() -> int:
@@ -17,7 +17,7 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 def test_the_demo_story_runs_end_to_end(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from fincredit.platform.demo import STEPS, run_demo
+    from fincredit.platform.demo.story import run_demo, story
 
     monkeypatch.setenv("FINCREDIT_VAR_DIR", str(tmp_path / "var"))
     monkeypatch.delenv("FINCREDIT_DATABASE_URL", raising=False)
@@ -27,5 +27,5 @@ def test_the_demo_story_runs_end_to_end(tmp_path, monkeypatch) -> None:  # type:
         assert run_demo(port=_free_port(), keep_serving=False) == 0
     finally:
         get_settings.cache_clear()
-    assert len(STEPS) >= 7
+    assert len(story()) >= 7
     assert (tmp_path / "var" / "demo" / "fincredit.db").exists()

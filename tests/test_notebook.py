@@ -14,11 +14,11 @@ import pytest
 import uvicorn
 from nbclient import NotebookClient
 
-from fincredit.platform.api import create_app
-from fincredit.platform.federation_service.seed import entitle, seed_joint_setting
-from fincredit.platform.services import build_services
-from fincredit.platform.settings import Settings
-from fincredit.platform.testing import new_institution, obtain_token
+from fincredit.platform.core.app import create_app
+from fincredit.platform.core.services import build_services
+from fincredit.platform.core.settings import Settings
+from fincredit.platform.metered.joint_lab.seed import entitle, seed_joint_setting
+from fincredit.platform.testing.plugin import new_institution, obtain_token
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "joint_modelling_walkthrough.ipynb"
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from fincredit.platform.services import Services, build_services
-from fincredit.platform.settings import Settings
-from fincredit.platform.testing import Institution, new_institution, with_web_password
+from fincredit.platform.core.services import Services, build_services
+from fincredit.platform.core.settings import Settings
+from fincredit.platform.testing.plugin import Institution, new_institution, with_web_password
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
@@ -47,7 +47,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    from fincredit.platform.api import create_app
+    from fincredit.platform.core.app import create_app
 
     port = _free_port()
     url = f"http://127.0.0.1:{port}"

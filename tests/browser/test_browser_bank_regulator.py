@@ -12,7 +12,7 @@ import pytest
 
 from fincredit.platform.identity.principal import Principal
 from fincredit.platform.supervision import add_expert, file_plan, record_inspection
-from fincredit.platform.testing import new_institution
+from fincredit.platform.testing.plugin import new_institution
 
 from ..platform.test_web_bank_regulator import held_out_evaluation, seed_job
 from .conftest import login, shot, staff

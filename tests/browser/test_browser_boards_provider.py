@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from fincredit.platform.boards.tables import BoardProduct
 from fincredit.platform.catalog import change_catalog, current_version
-from fincredit.platform.db import utcnow
-from fincredit.platform.db.boards import BoardProduct
-from fincredit.platform.db.free import FinancingNeed, LoanProduct, MatchLead
-from fincredit.platform.db.records import Submission, SubmissionFeedback
-from fincredit.platform.free.testing import grant_consent, new_enterprise
+from fincredit.platform.core.db import utcnow
+from fincredit.platform.free.tables import FinancingNeed, LoanProduct, MatchLead
 from fincredit.platform.ingestion import due_date, local_date
-from fincredit.platform.testing import new_institution
+from fincredit.platform.ingestion.tables import Submission, SubmissionFeedback
+from fincredit.platform.testing.plugin import new_institution
+from fincredit.platform.testing.seed import grant_consent, new_enterprise
 
 from .conftest import login, shot, staff
 

@@ -12,12 +12,12 @@ import httpx
 import pytest
 
 from fincredit.consent.identifiers import generate_uscc
-from fincredit.platform.db import Account
+from fincredit.platform.core.db import Account
 from fincredit.platform.identity.accounts import create_borrower_account
 from fincredit.platform.identity.passwords import hash_password
 from fincredit.platform.identity.tokens import CLIENT_ASSERTION_TYPE, make_client_assertion
 from fincredit.platform.subjects import register_subject
-from fincredit.platform.testing import Institution, new_institution, unique
+from fincredit.platform.testing.plugin import Institution, new_institution, unique
 
 from .conftest import shot
 
@@ -73,7 +73,7 @@ def _bank_access(live, headers: dict[str, str], code: str) -> bool:  # type: ign
 def _refused_access(live, bank: Institution, code: str) -> None:  # type: ignore[no-untyped-def]
     """A real access attempt without consent (not a mere check): refused, and the refusal ledgered."""
     from fincredit.platform.consents import authorize_access
-    from fincredit.platform.errors import ConsentRefused
+    from fincredit.platform.core.errors import ConsentRefused
     from fincredit.platform.identity.principal import Principal
 
     principal = Principal(

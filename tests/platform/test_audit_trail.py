@@ -12,11 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import select
 
-from fincredit.platform.api._audit_writer import AuditWriter
-from fincredit.platform.db import AuditEvent
-from fincredit.platform.db.group_commit import GroupCommit, GroupCommitStopped
+from fincredit.platform.core._audit_writer import AuditWriter
+from fincredit.platform.core.db import AuditEvent
+from fincredit.platform.core.db.group_commit import GroupCommit, GroupCommitStopped
 from fincredit.platform.identity.principal import Principal
-from fincredit.platform.testing import auth, new_institution
+from fincredit.platform.testing.plugin import auth, new_institution
 
 
 def _rows(services, request_ids: list[str]) -> dict[str, AuditEvent]:  # type: ignore[no-untyped-def]
@@ -69,8 +69,8 @@ def test_an_unhandled_error_is_audited_and_a_failed_audit_write_fails_nothing(
     from fastapi import Depends
     from fastapi.testclient import TestClient
 
-    from fincredit.platform.api import create_app
-    from fincredit.platform.api.deps import public
+    from fincredit.platform.core.app import create_app
+    from fincredit.platform.core.deps import public
 
     fresh = create_app(services=services)
 

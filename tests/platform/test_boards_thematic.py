@@ -9,9 +9,9 @@ import uuid
 
 import pytest
 
-from fincredit.platform.db.free import FinancingNeed
-from fincredit.platform.free.testing import grant_consent, new_enterprise
-from fincredit.platform.testing import auth, new_institution
+from fincredit.platform.free.tables import FinancingNeed
+from fincredit.platform.testing.plugin import auth, new_institution
+from fincredit.platform.testing.seed import grant_consent, new_enterprise
 
 REGION = "330282"  # 慈溪市: no other test's enterprises live there
 

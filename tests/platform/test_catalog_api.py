@@ -7,9 +7,9 @@ from sqlalchemy import func, select
 
 from fincredit.models.catalog_spec import DEFAULT_CATALOG
 from fincredit.platform.catalog import ensure_catalog, list_versions
-from fincredit.platform.db.catalog import CatalogItem, CatalogVersion
-from fincredit.platform.services import Services
-from fincredit.platform.testing import auth, new_institution
+from fincredit.platform.catalog.tables import CatalogItem, CatalogVersion
+from fincredit.platform.core.services import Services
+from fincredit.platform.testing.plugin import auth, new_institution
 
 
 def test_the_default_catalog_is_seeded_once(services: Services) -> None:

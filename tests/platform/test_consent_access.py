@@ -33,12 +33,12 @@ from fincredit.platform.consents import (
     record_disclosure,
 )
 from fincredit.platform.consents._records import library_subject, new_row, state_of, update_row
-from fincredit.platform.db import Subject
-from fincredit.platform.db.consent import Consent, LedgerEntryRow
-from fincredit.platform.errors import ConsentRefused
+from fincredit.platform.consents.tables import Consent, LedgerEntryRow
+from fincredit.platform.core.db import Subject
+from fincredit.platform.core.errors import ConsentRefused
 from fincredit.platform.identity.principal import Principal
 from fincredit.platform.subjects import register_subject
-from fincredit.platform.testing import new_institution
+from fincredit.platform.testing.plugin import new_institution
 
 NOW = dt.datetime.now(dt.UTC)
 

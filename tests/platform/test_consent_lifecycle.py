@@ -16,7 +16,7 @@ from fincredit.consent import ReceiptError, verify_receipt
 from fincredit.consent.identifiers import generate_uscc
 from fincredit.platform.identity.accounts import create_borrower_account
 from fincredit.platform.subjects import register_subject
-from fincredit.platform.testing import auth, new_institution, unique
+from fincredit.platform.testing.plugin import auth, new_institution, unique
 
 PASSWORD = "correct horse battery"
 

@@ -11,12 +11,12 @@ import uuid
 import pytest
 
 from fincredit.consent.identifiers import generate_resident_id
-from fincredit.platform.db.consent import LedgerEntryRow
+from fincredit.platform.consents.tables import LedgerEntryRow
 from fincredit.platform.free import evaluate, items_used, validate
 from fincredit.platform.free.errors import RuleInvalid
-from fincredit.platform.free.testing import grant_consent, load_records, new_enterprise
 from fincredit.platform.identity.accounts import create_borrower_account
-from fincredit.platform.testing import auth, new_institution, unique
+from fincredit.platform.testing.plugin import auth, new_institution, unique
+from fincredit.platform.testing.seed import grant_consent, load_records, new_enterprise
 
 PASSWORD = "correct horse battery"
 RULES = {

@@ -13,14 +13,14 @@ import pytest
 from fastapi.routing import APIRoute
 from sqlalchemy import func, select
 
-import fincredit.platform.api.routers.free_services as free_router
-import fincredit.platform.api.routers.gov_sharing as gov_router
 import fincredit.platform.free as free_pkg
+import fincredit.platform.free.router as free_router
 import fincredit.platform.sharing as sharing_pkg
-from fincredit.platform.db.metering import UsageEvent
+import fincredit.platform.sharing.router as gov_router
 from fincredit.platform.free import Limit, limiter
-from fincredit.platform.free.testing import grant_consent, load_records, new_enterprise
-from fincredit.platform.testing import auth, new_institution
+from fincredit.platform.metered.billing.tables import UsageEvent
+from fincredit.platform.testing.plugin import auth, new_institution
+from fincredit.platform.testing.seed import grant_consent, load_records, new_enterprise
 
 
 @pytest.fixture(autouse=True)

@@ -18,9 +18,7 @@ from sqlalchemy import select
 
 from fincredit.consent import ConsentEvent
 from fincredit.platform.consents._records import state_of, update_row
-from fincredit.platform.db.consent import Consent, LedgerEntryRow
-from fincredit.platform.db.free import PushEvent
-from fincredit.platform.db.records import CreditRecord
+from fincredit.platform.consents.tables import Consent, LedgerEntryRow
 from fincredit.platform.free import (
     BASE_DELAY,
     deliver_due,
@@ -30,9 +28,11 @@ from fincredit.platform.free import (
     verify_webhook,
 )
 from fincredit.platform.free.receiver import WebhookReceiver
-from fincredit.platform.free.testing import grant_consent, load_records, new_enterprise
+from fincredit.platform.free.tables import PushEvent
+from fincredit.platform.ingestion.tables import CreditRecord
 from fincredit.platform.objections import file_objection
-from fincredit.platform.testing import auth, new_institution
+from fincredit.platform.testing.plugin import auth, new_institution
+from fincredit.platform.testing.seed import grant_consent, load_records, new_enterprise
 
 
 @pytest.fixture(autouse=True)

@@ -16,12 +16,12 @@ import pytest
 from fincredit.consent import ConsentEvent, FetchType
 from fincredit.platform.catalog import get_item
 from fincredit.platform.consents._records import state_of, update_row
-from fincredit.platform.db.consent import Consent, LedgerEntryRow
-from fincredit.platform.db.records import CreditRecord
+from fincredit.platform.consents.tables import Consent, LedgerEntryRow
 from fincredit.platform.free import digest
-from fincredit.platform.free.testing import grant_consent, load_records, new_enterprise
+from fincredit.platform.ingestion.tables import CreditRecord
 from fincredit.platform.objections import file_objection
-from fincredit.platform.testing import auth, new_institution
+from fincredit.platform.testing.plugin import auth, new_institution
+from fincredit.platform.testing.seed import grant_consent, load_records, new_enterprise
 
 TODAY = dt.date.today()
 

@@ -14,16 +14,16 @@ import pytest
 
 from fincredit.consent import FetchType
 from fincredit.consent.identifiers import generate_uscc
-from fincredit.platform.db import Account
-from fincredit.platform.db.consent import Consent, LedgerEntryRow
-from fincredit.platform.db.objections import RecordDisclosure
-from fincredit.platform.errors import ConsentRefused, InvalidIdentifier, NotFound, Unauthenticated
+from fincredit.platform.consents.tables import Consent, LedgerEntryRow
+from fincredit.platform.core.db import Account
+from fincredit.platform.core.errors import ConsentRefused, InvalidIdentifier, NotFound, Unauthenticated
 from fincredit.platform.free import ItemRequest, QueryRequest, digest, run_queries
 from fincredit.platform.free.errors import UnknownItem
-from fincredit.platform.free.testing import grant_consent, load_records, new_enterprise
 from fincredit.platform.identity.accounts import revoke_key
 from fincredit.platform.identity.principal import Principal
-from fincredit.platform.testing import auth, new_institution
+from fincredit.platform.objections.tables import RecordDisclosure
+from fincredit.platform.testing.plugin import auth, new_institution
+from fincredit.platform.testing.seed import grant_consent, load_records, new_enterprise
 
 TAX = (ItemRequest("tax_rating"),)
 
@@ -176,7 +176,7 @@ def test_the_gate_check_happens_in_the_disclosing_transaction(services) -> None:
 def test_an_app_served_without_its_lifespan_still_answers_queries(services) -> None:  # type: ignore[no-untyped-def]
     from fastapi.testclient import TestClient
 
-    from fincredit.platform.api import create_app
+    from fincredit.platform.core.app import create_app
 
     bank = new_institution(services, "bank")
     ident, sid = _rated(services, "M")
@@ -227,7 +227,7 @@ def test_a_natural_person_is_answered_with_name_and_identifier_masked(services) 
 
 
 def test_a_query_is_audited_once_with_its_status_in_its_own_transaction(client, services) -> None:  # type: ignore[no-untyped-def]
-    from fincredit.platform.db import AuditEvent
+    from fincredit.platform.core.db import AuditEvent
 
     bank = new_institution(services, "bank")
     ident, sid = _rated(services, "A")

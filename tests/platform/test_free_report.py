@@ -12,8 +12,8 @@ import pytest
 from pypdf import PdfReader
 
 from fincredit.platform.free import SCHEMA_VERSION
-from fincredit.platform.free.testing import grant_consent, load_records, new_enterprise
-from fincredit.platform.testing import auth, new_institution
+from fincredit.platform.testing.plugin import auth, new_institution
+from fincredit.platform.testing.seed import grant_consent, load_records, new_enterprise
 
 SCOPES = ["tax_rating", "admin_penalty", "market_registration"]
 

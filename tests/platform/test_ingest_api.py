@@ -14,9 +14,9 @@ import pytest
 
 from fincredit.models.synthetic import City, generate_city
 from fincredit.platform.catalog import change_catalog
+from fincredit.platform.core.services import Services
 from fincredit.platform.ingestion import register_subjects
-from fincredit.platform.services import Services
-from fincredit.platform.testing import auth, new_institution
+from fincredit.platform.testing.plugin import auth, new_institution
 
 
 @pytest.fixture(scope="module")

@@ -19,9 +19,9 @@ from sqlalchemy import func, select
 from fincredit.consent.identifiers import generate_uscc
 from fincredit.models.synthetic import City, generate_city
 from fincredit.platform.catalog import change_catalog, get_item
-from fincredit.platform.db import LegalPerson, Subject
-from fincredit.platform.db.records import CreditRecord, Submission, SubmissionFeedback
-from fincredit.platform.errors import Conflict, Forbidden, SubmissionRejected
+from fincredit.platform.core.db import LegalPerson, Subject
+from fincredit.platform.core.errors import Conflict, Forbidden, SubmissionRejected
+from fincredit.platform.core.services import Services
 from fincredit.platform.ingestion import (
     blind_indexes,
     compliance,
@@ -33,8 +33,8 @@ from fincredit.platform.ingestion import (
     sensitive_fields,
     visible_records,
 )
-from fincredit.platform.services import Services
-from fincredit.platform.testing import new_institution
+from fincredit.platform.ingestion.tables import CreditRecord, Submission, SubmissionFeedback
+from fincredit.platform.testing.plugin import new_institution
 
 RECEIVED = dt.datetime(2025, 6, 5, 2, 0, tzinfo=dt.UTC)  # before the 10 June due date of May
 MONTH = "2025-05"

@@ -21,7 +21,7 @@ from fincredit.consent.identifiers import (
 from fincredit.models.catalog_spec import catalog_item
 from fincredit.platform.catalog import add_years
 from fincredit.platform.catalog._store import _def, _spec_row
-from fincredit.platform.db.catalog import CatalogItem
+from fincredit.platform.catalog.tables import CatalogItem
 from fincredit.platform.ingestion import resident_id_valid, uscc_valid, valid_until
 from fincredit.platform.ingestion._clean import clean_batch, halfwidth
 
@@ -228,8 +228,8 @@ def test_staged_json_and_content_hash_match_the_per_row_encoding() -> None:
     import hashlib
     import json
 
+    from fincredit.platform.core.keyring import Keyring
     from fincredit.platform.ingestion._load import stage_rows
-    from fincredit.platform.keyring import Keyring
 
     it = item("court_judgment")  # strings, a date and a float
     texts = ['引号"在内', "back\\slash", "tab\there", "new\nline", "\x01ctl", "中文", "\u2028", ""]

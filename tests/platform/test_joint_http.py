@@ -26,18 +26,18 @@ from fincredit.federation.scoring import deposit_bank_half
 from fincredit.federation.training import SecureBoostParams
 from fincredit.federation.wire import decode
 from fincredit.models.tracking import Tracking
-from fincredit.platform.api.routers.joint_lab import federation_of
-from fincredit.platform.db.consent import LedgerEntryRow
-from fincredit.platform.db.federation import JointJob
-from fincredit.platform.db.metering import UsageEvent
-from fincredit.platform.federation_service.seed import (
+from fincredit.platform.consents.tables import LedgerEntryRow
+from fincredit.platform.metered.billing.tables import UsageEvent
+from fincredit.platform.metered.joint_lab.router import federation_of
+from fincredit.platform.metered.joint_lab.seed import (
     BANK_FEATURES,
     PLATFORM_FEATURES,
     SCOPES,
     entitle,
     seed_joint_setting,
 )
-from fincredit.platform.testing import auth, new_institution, obtain_token
+from fincredit.platform.metered.joint_lab.tables import JointJob
+from fincredit.platform.testing.plugin import auth, new_institution, obtain_token
 
 pytestmark = pytest.mark.slow
 

@@ -15,15 +15,15 @@ from fincredit.federation import Frame, PlatformConnection
 from fincredit.federation.joint_model import BankLogisticPart
 from fincredit.federation.scorer import EncryptedScorer
 from fincredit.federation.wire import decode, encode
-from fincredit.platform.api.routers.joint_lab import federation_of
-from fincredit.platform.db import utcnow
-from fincredit.platform.db.consent import LedgerEntryRow
-from fincredit.platform.db.federation import JointJob, JointModel
-from fincredit.platform.db.metering import Entitlement, UsageEvent
-from fincredit.platform.federation_service import sweep_abandoned
-from fincredit.platform.federation_service.seed import PLATFORM_FEATURES, SCOPES, entitle, seed_joint_setting
+from fincredit.platform.consents.tables import LedgerEntryRow
+from fincredit.platform.core.db import utcnow
 from fincredit.platform.identity.principal import Principal
-from fincredit.platform.testing import auth, new_institution
+from fincredit.platform.metered.billing.tables import Entitlement, UsageEvent
+from fincredit.platform.metered.joint_lab import sweep_abandoned
+from fincredit.platform.metered.joint_lab.router import federation_of
+from fincredit.platform.metered.joint_lab.seed import PLATFORM_FEATURES, SCOPES, entitle, seed_joint_setting
+from fincredit.platform.metered.joint_lab.tables import JointJob, JointModel
+from fincredit.platform.testing.plugin import auth, new_institution
 
 PRODUCTS = ("market.joint_modelling", "market.encrypted_scoring")
 JOB = {
@@ -245,7 +245,7 @@ def test_malformed_ciphertexts_get_a_4xx_code_and_nothing_is_metered(client, ser
 
 def test_a_job_whose_platform_state_was_lost_fails_cleanly(client, services, app) -> None:  # type: ignore[no-untyped-def]
     """A platform restart loses a job's in-memory secrets: its next frame ends it FAILED with the reason."""
-    from fincredit.platform.federation_service import FederationService
+    from fincredit.platform.metered.joint_lab import FederationService
 
     bank = new_institution(services, "bank")
     entitle(services, bank.org_id, PRODUCTS)

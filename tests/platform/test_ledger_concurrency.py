@@ -17,11 +17,11 @@ from sqlalchemy import select
 
 from fincredit.consent.identifiers import generate_uscc
 from fincredit.platform.consents import authorize_access, latest_checkpoint, read_size, root
-from fincredit.platform.db.consent import LedgerEntryRow
+from fincredit.platform.consents.tables import LedgerEntryRow
+from fincredit.platform.core.services import build_services
 from fincredit.platform.identity.principal import Principal
-from fincredit.platform.services import build_services
 from fincredit.platform.subjects import register_subject
-from fincredit.platform.testing import new_institution
+from fincredit.platform.testing.plugin import new_institution
 
 
 class _RolledBack(Exception):

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from fincredit.consent import NoteVerifier, open_checkpoint
 from fincredit.consent.cli import app as verifier_cli
-from fincredit.platform.testing import auth, new_institution
+from fincredit.platform.testing.plugin import auth, new_institution
 
 from .test_consent_lifecycle import consent_request, new_borrower
 

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from fincredit.consent.identifiers import generate_uscc
-from fincredit.platform.errors import DerivedProductRefused, InvalidInput, MarketUseRefused
+from fincredit.platform.core.errors import DerivedProductRefused, InvalidInput, MarketUseRefused
 from fincredit.platform.market import (
     DatasetTerms,
     Source,
@@ -29,7 +29,7 @@ from fincredit.platform.market import (
     upload_dataset_version,
 )
 from fincredit.platform.subjects import register_subject
-from fincredit.platform.testing import new_institution, unique
+from fincredit.platform.testing.plugin import new_institution, unique
 
 UTC = dt.UTC
 STARTS, EXPIRES = dt.date(2026, 1, 1), dt.date(2026, 6, 30)

@@ -15,10 +15,10 @@ import pytest
 
 from fincredit.consent.identifiers import generate_uscc
 from fincredit.models.catalog_spec import market_dataset
-from fincredit.platform.errors import MarketDataCorrupt, MarketDataInvalid
+from fincredit.platform.core.errors import MarketDataCorrupt, MarketDataInvalid
 from fincredit.platform.market import latest_version, market_fields_for
 from fincredit.platform.subjects import register_subject
-from fincredit.platform.testing import auth, new_institution, unique
+from fincredit.platform.testing.plugin import auth, new_institution, unique
 
 
 def _city_market(seed: int) -> pa.Table:

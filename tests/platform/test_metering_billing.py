@@ -13,10 +13,16 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
-from fincredit.platform.db.metering import CreditLimit, Entitlement, Price, UsageEvent
-from fincredit.platform.errors import Forbidden, PaymentRequired, QuotaExceeded
-from fincredit.platform.metering import Usage, build_statement, charge_for, ensure_allowed, record_usage
-from fincredit.platform.testing import auth, new_institution
+from fincredit.platform.core.errors import Forbidden, PaymentRequired, QuotaExceeded
+from fincredit.platform.metered.billing import (
+    Usage,
+    build_statement,
+    charge_for,
+    ensure_allowed,
+    record_usage,
+)
+from fincredit.platform.metered.billing.tables import CreditLimit, Entitlement, Price, UsageEvent
+from fincredit.platform.testing.plugin import auth, new_institution
 
 SCORING = "market.encrypted_scoring"
 SCORE = "market.credit_score"

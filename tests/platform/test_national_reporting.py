@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from fincredit.platform.db import utcnow
-from fincredit.platform.db.free import FinancingNeed, LoanProduct, MatchLead
-from fincredit.platform.db.national import NationalNodeReceipt, NationalReport
-from fincredit.platform.free.testing import new_enterprise
+from fincredit.platform.core.db import utcnow
+from fincredit.platform.free.tables import FinancingNeed, LoanProduct, MatchLead
 from fincredit.platform.national import FORMAT, RECEIVER_PATH, deliver_due, enqueue_granted
-from fincredit.platform.testing import new_institution
+from fincredit.platform.national.tables import NationalNodeReceipt, NationalReport
+from fincredit.platform.testing.plugin import new_institution
+from fincredit.platform.testing.seed import new_enterprise
 
 
 @pytest.fixture(autouse=True)

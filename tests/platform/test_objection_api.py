@@ -4,7 +4,7 @@ the regulator sees every objection with its deadlines."""
 from __future__ import annotations
 
 from fincredit.platform.identity.accounts import create_borrower_account
-from fincredit.platform.testing import auth, new_institution, unique
+from fincredit.platform.testing.plugin import auth, new_institution, unique
 
 from .test_objection_workflow import make_record
 

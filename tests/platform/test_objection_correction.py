@@ -13,11 +13,11 @@ from sqlalchemy import select
 
 from fincredit.consent.identifiers import generate_uscc
 from fincredit.platform.catalog import change_catalog
-from fincredit.platform.db.records import CreditRecord
 from fincredit.platform.ingestion import ingest_file
+from fincredit.platform.ingestion.tables import CreditRecord
 from fincredit.platform.objections import file_objection, platform_check, provider_answer
 from fincredit.platform.subjects import register_subject
-from fincredit.platform.testing import new_institution
+from fincredit.platform.testing.plugin import new_institution
 
 NAME = "宁波更正测试有限公司"
 

@@ -18,10 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from fincredit.consent.identifiers import generate_uscc
-from fincredit.platform.db.catalog import CatalogVersion
-from fincredit.platform.db.objections import ObjectionEvent
-from fincredit.platform.db.records import CreditRecord, Submission
-from fincredit.platform.errors import Forbidden, InvalidInput, NotFound, ObjectionStateError
+from fincredit.platform.catalog.tables import CatalogVersion
+from fincredit.platform.core.errors import Forbidden, InvalidInput, NotFound, ObjectionStateError
+from fincredit.platform.ingestion.tables import CreditRecord, Submission
 from fincredit.platform.objections import (
     extend_provider_deadline,
     file_objection,
@@ -34,8 +33,9 @@ from fincredit.platform.objections import (
     platform_check,
     provider_answer,
 )
+from fincredit.platform.objections.tables import ObjectionEvent
 from fincredit.platform.subjects import register_subject
-from fincredit.platform.testing import new_institution
+from fincredit.platform.testing.plugin import new_institution
 
 
 def beijing(y: int, m: int, d: int, hour: int = 10) -> dt.datetime:

@@ -6,7 +6,7 @@ import random
 import uuid
 
 from fincredit.consent.identifiers import generate_uscc
-from fincredit.platform.testing import auth, new_institution
+from fincredit.platform.testing.plugin import auth, new_institution
 
 
 def _code() -> str:
@@ -54,8 +54,8 @@ def test_unexpected_errors_leak_no_trace(app, services) -> None:  # type: ignore
     from fastapi import Depends
     from fastapi.testclient import TestClient
 
-    from fincredit.platform.api import create_app
-    from fincredit.platform.api.deps import public
+    from fincredit.platform.core.app import create_app
+    from fincredit.platform.core.deps import public
 
     fresh = create_app(services=services)
 
@@ -110,7 +110,7 @@ def test_default_deny_and_only_the_operator_grants(client, services) -> None:  #
 
 def test_operator_creates_organisations_and_accounts(client, services) -> None:  # type: ignore[no-untyped-def]
     from fincredit.platform.identity.accounts import generate_key_pair
-    from fincredit.platform.testing import unique
+    from fincredit.platform.testing.plugin import unique
 
     operator = new_institution(services, "platform_operator")
     headers = auth(client, operator)

@@ -17,7 +17,7 @@ from fincredit.platform.identity.accounts import (
 )
 from fincredit.platform.identity.tokens import CLIENT_ASSERTION_TYPE, make_client_assertion
 from fincredit.platform.subjects import register_subject
-from fincredit.platform.testing import auth, new_institution, obtain_token, unique
+from fincredit.platform.testing.plugin import auth, new_institution, obtain_token, unique
 
 AUD = "http://testserver/oauth2/token"
 

@@ -11,12 +11,12 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from fincredit.consent.identifiers import generate_resident_id, generate_uscc
-from fincredit.platform.db import AuditEvent, Organisation, Subject, utcnow
-from fincredit.platform.errors import Conflict, NotFound
+from fincredit.platform.core.db import AuditEvent, Organisation, Subject, utcnow
+from fincredit.platform.core.errors import Conflict, NotFound
+from fincredit.platform.core.migrate import current, heads
 from fincredit.platform.identity.accounts import create_organisation
-from fincredit.platform.migrate import current, heads
 from fincredit.platform.subjects import find_subject, register_subject, subject_name
-from fincredit.platform.testing import unique
+from fincredit.platform.testing.plugin import unique
 
 
 def _rng() -> random.Random:
@@ -97,7 +97,7 @@ def test_audit_trail_is_append_only(services) -> None:  # type: ignore[no-untype
 
 def test_migrations_go_down_and_up_again(db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """On a scratch database of the same backend: the downgrade path works and re-upgrading is clean."""
-    from fincredit.platform.migrate import downgrade, upgrade
+    from fincredit.platform.core.migrate import downgrade, upgrade
 
     if db_url.startswith("sqlite"):
         url = f"sqlite:///{tmp_path / 'scratch.db'}"
@@ -108,7 +108,7 @@ def test_migrations_go_down_and_up_again(db_url: str, tmp_path) -> None:  # type
         return
     import psycopg
 
-    from fincredit.platform.testing import PG_ADMIN_URL
+    from fincredit.platform.testing.plugin import PG_ADMIN_URL
 
     name = f"fincredit_scratch_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
@@ -129,10 +129,10 @@ def test_models_and_migrations_agree(services) -> None:  # type: ignore[no-untyp
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from fincredit.platform.db import (
-        Base,
-        all_tables,  # noqa: F401
-    )
+    from fincredit.platform.core.db import Base
+    from fincredit.platform.core.registry import load_tables
+
+    load_tables()
 
     with services.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
@@ -141,7 +141,7 @@ def test_models_and_migrations_agree(services) -> None:  # type: ignore[no-untyp
 
 def test_a_database_from_before_the_merge_revision_upgrades_to_the_single_head(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Installations upgraded while the capability branches were separate heads reach the one head."""
-    from fincredit.platform.migrate import upgrade
+    from fincredit.platform.core.migrate import upgrade
 
     url = f"sqlite:///{tmp_path / 'branches.db'}"
     old_heads = (

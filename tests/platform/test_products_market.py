@@ -15,14 +15,14 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import func, select
 
-from fincredit.platform.db.metering import Entitlement, UsageEvent
-from fincredit.platform.db.products import CreditScoreResult
-from fincredit.platform.free.testing import grant_consent, new_enterprise
-from fincredit.platform.metering import build_statement
-from fincredit.platform.products import SCORE_SCOPES as CATALOG_ITEMS
-from fincredit.platform.products import market_scope, train_and_register
+from fincredit.platform.metered.billing import build_statement
+from fincredit.platform.metered.billing.tables import Entitlement, UsageEvent
+from fincredit.platform.metered.products import SCORE_SCOPES as CATALOG_ITEMS
+from fincredit.platform.metered.products import market_scope, train_and_register
+from fincredit.platform.metered.products.tables import CreditScoreResult
 from fincredit.platform.subjects import register_subject
-from fincredit.platform.testing import auth, new_institution, unique
+from fincredit.platform.testing.plugin import auth, new_institution, unique
+from fincredit.platform.testing.seed import grant_consent, new_enterprise
 
 pytestmark = pytest.mark.slow
 

@@ -8,10 +8,10 @@ import datetime as dt
 import random
 
 from fincredit.consent.identifiers import generate_resident_id
-from fincredit.platform.db.publication import Publication
 from fincredit.platform.identity.accounts import create_institution_account, generate_key_pair, register_key
 from fincredit.platform.publication import late_report
-from fincredit.platform.testing import Institution, auth, new_institution, unique
+from fincredit.platform.publication.tables import Publication
+from fincredit.platform.testing.plugin import Institution, auth, new_institution, unique
 
 
 def _second_account(services, inst: Institution) -> Institution:  # type: ignore[no-untyped-def]

@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import select
 
 from fincredit.platform.catalog import get_item
-from fincredit.platform.db.sharing import SharingEvent
-from fincredit.platform.free.testing import load_records, new_enterprise
 from fincredit.platform.identity.accounts import create_institution_account, generate_key_pair, register_key
-from fincredit.platform.testing import Institution, auth, new_institution, unique
+from fincredit.platform.sharing.tables import SharingEvent
+from fincredit.platform.testing.plugin import Institution, auth, new_institution, unique
+from fincredit.platform.testing.seed import load_records, new_enterprise
 
 PURPOSE = "税收征管协查"
 NOW = dt.datetime.now(dt.UTC)

@@ -13,14 +13,14 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from fincredit.platform.catalog import current_version
-from fincredit.platform.db import AuditEvent
-from fincredit.platform.db.free import FinancingNeed, LoanProduct, MatchLead
-from fincredit.platform.db.metering import Entitlement
-from fincredit.platform.db.objections import Objection
-from fincredit.platform.db.records import Submission
-from fincredit.platform.free.testing import new_enterprise
-from fincredit.platform.metering import Usage, record_usage
-from fincredit.platform.testing import auth, new_institution
+from fincredit.platform.core.db import AuditEvent
+from fincredit.platform.free.tables import FinancingNeed, LoanProduct, MatchLead
+from fincredit.platform.ingestion.tables import Submission
+from fincredit.platform.metered.billing import Usage, record_usage
+from fincredit.platform.metered.billing.tables import Entitlement
+from fincredit.platform.objections.tables import Objection
+from fincredit.platform.testing.plugin import auth, new_institution
+from fincredit.platform.testing.seed import new_enterprise
 
 PERIOD = "2031-03"
 AT = dt.datetime(2031, 3, 15, 4, tzinfo=dt.UTC)

@@ -12,12 +12,12 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from fincredit.federation.training import evaluation_curves, ks_statistic
-from fincredit.platform.api.joint_lab_schemas import EvaluationIn
-from fincredit.platform.db import utcnow
-from fincredit.platform.db.federation import JointJob
+from fincredit.platform.core.db import utcnow
 from fincredit.platform.identity.principal import Principal
+from fincredit.platform.metered.joint_lab.schemas import EvaluationIn
+from fincredit.platform.metered.joint_lab.tables import JointJob
 from fincredit.platform.supervision import add_expert, file_plan, record_inspection
-from fincredit.platform.testing import Institution, auth, new_institution, with_web_password
+from fincredit.platform.testing.plugin import Institution, auth, new_institution, with_web_password
 
 PASSWORD = "staff-pass-2026"
 
@@ -287,7 +287,7 @@ def test_bank_pages_cover_quotas_statements_and_push_status(client, services) ->
 
 
 def test_bank_overview_summarises_filters_and_pages_many_consents(client, services) -> None:  # type: ignore[no-untyped-def]
-    from fincredit.platform.free.testing import grant_consent, new_enterprise
+    from fincredit.platform.testing.seed import grant_consent, new_enterprise
 
     bank = new_institution(services, "bank")
     other = new_institution(services, "bank")

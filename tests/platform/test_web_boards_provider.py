@@ -12,14 +12,14 @@ import uuid
 
 import pytest
 
+from fincredit.platform.boards.tables import Board
 from fincredit.platform.catalog import change_catalog, current_version
-from fincredit.platform.db import utcnow
-from fincredit.platform.db.boards import Board
-from fincredit.platform.db.free import FinancingNeed
-from fincredit.platform.db.records import Submission, SubmissionFeedback
-from fincredit.platform.free.testing import grant_consent, new_enterprise
+from fincredit.platform.core.db import utcnow
+from fincredit.platform.free.tables import FinancingNeed
 from fincredit.platform.ingestion import due_date, local_date
-from fincredit.platform.testing import Institution, auth, new_institution, with_web_password
+from fincredit.platform.ingestion.tables import Submission, SubmissionFeedback
+from fincredit.platform.testing.plugin import Institution, auth, new_institution, with_web_password
+from fincredit.platform.testing.seed import grant_consent, new_enterprise
 
 PASSWORD = "team-pass-2026"
 REGION = "330226"  # 宁海县: no other test's enterprises live there

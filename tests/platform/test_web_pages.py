@@ -9,10 +9,10 @@ import re
 import uuid
 
 from fincredit.consent.identifiers import generate_uscc
-from fincredit.platform.db import Account
+from fincredit.platform.core.db import Account
 from fincredit.platform.identity.accounts import create_borrower_account
 from fincredit.platform.subjects import register_subject
-from fincredit.platform.testing import auth, new_institution, unique, with_web_password
+from fincredit.platform.testing.plugin import auth, new_institution, unique, with_web_password
 
 PASSWORD = "borrower-pass-2026"
 
@@ -236,7 +236,8 @@ def test_staff_sign_in_with_the_password_the_operator_set(client, services) -> N
 
 
 def test_logs_show_the_newest_entries_first_and_page_back(client, services, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from fincredit.platform.web import pages_borrower, pages_regulator
+    from fincredit.platform.consents import ledger_pages as pages_regulator
+    from fincredit.platform.consents import pages as pages_borrower
 
     monkeypatch.setattr(pages_regulator, "LEDGER_PAGE", 2)
     monkeypatch.setattr(pages_borrower, "ACCESS_PAGE", 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from fincredit.platform.workdays import add_workdays, is_workday, monthly_due_date, workdays_between
+from fincredit.platform.core.workdays import add_workdays, is_workday, monthly_due_date, workdays_between
 
 
 def test_five_working_days_across_the_national_day_holiday() -> None:

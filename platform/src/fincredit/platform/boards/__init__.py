@@ -1,7 +1,7 @@
 """Thematic boards of district and sector teams (G§13): target populations over catalog fields,
 products banks attach, public pages with statistics, and feeding of financing matchmaking."""
 
-from ._boards import (
+from fincredit.platform.boards._boards import (
     STATUSES,
     TEAM_KINDS,
     attach_product,

@@ -14,13 +14,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..db import Subject, utcnow
-from ..db.boards import Board, BoardProduct, BoardReach
-from ..db.free import FinancingNeed, LoanProduct, MatchLead
-from ..errors import Conflict, Forbidden, InvalidInput, NotFound
-from ..free import evaluate, match_need, subject_facts, validate
-from ..identity.principal import Principal
-from ..services import Services
+from fincredit.platform.boards.tables import Board, BoardProduct, BoardReach
+from fincredit.platform.core.db import Subject, utcnow
+from fincredit.platform.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from fincredit.platform.core.services import Services
+from fincredit.platform.free import evaluate, match_need, subject_facts, validate
+from fincredit.platform.free.tables import FinancingNeed, LoanProduct, MatchLead
+from fincredit.platform.identity.principal import Principal
 
 TEAM_KINDS = ("district_team", "sector_team")
 STATUSES = ("draft", "published", "closed")

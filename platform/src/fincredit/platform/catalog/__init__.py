@@ -1,8 +1,8 @@
 """The public credit information catalog (R§6, G§7): versioned items with their field schemas,
 disclosure and sharing attributes, validity periods and the financing-credit sharing list."""
 
-from ._items import CatalogItemDef, add_years
-from ._store import (
+from fincredit.platform.catalog._items import CatalogItemDef, add_years
+from fincredit.platform.catalog._store import (
     REGISTRATION_ITEMS,
     change_catalog,
     current_version,

@@ -18,11 +18,10 @@ from fincredit.models.catalog_spec import (
     NEGATIVE_INFO_VALIDITY_YEARS,
     CatalogItemSpec,
 )
-
-from ..db import Organisation
-from ..db.catalog import CatalogItem, CatalogVersion
-from ..errors import CatalogInvalid, NotFound
-from ._items import ARROW_TYPE_NAMES, CatalogItemDef, field_from_json, field_to_json
+from fincredit.platform.catalog._items import ARROW_TYPE_NAMES, CatalogItemDef, field_from_json, field_to_json
+from fincredit.platform.catalog.tables import CatalogItem, CatalogVersion
+from fincredit.platform.core.db import Organisation
+from fincredit.platform.core.errors import CatalogInvalid, NotFound
 
 # The registration authority's register is the authoritative source of legal-person subjects (R§3).
 REGISTRATION_ITEMS = frozenset({"market_registration"})
@@ -155,7 +154,7 @@ def seed_default_catalog(session: Session) -> CatalogVersion | None:
 def ensure_catalog(sessions: Any) -> None:
     """Seed at first start. Two processes starting together: the loser's insert fails on the unique
     version number, and the catalog the winner wrote is the one both then use."""
-    from ..db import transaction
+    from fincredit.platform.core.db import transaction
 
     try:
         with transaction(sessions) as session:

@@ -5,7 +5,7 @@ The rules themselves (artefact, lifecycle, decision, entries, RFC 9162 tree, C2S
 are ``fincredit.consent``'s; this package stores them and wires them into transactions.
 """
 
-from ._access import (
+from fincredit.platform.consents._access import (
     AccessAsk,
     AccessBatch,
     Allowed,
@@ -16,7 +16,7 @@ from ._access import (
     check_access,
     record_disclosure,
 )
-from ._ledger import (
+from fincredit.platform.consents._ledger import (
     SqlTreeStore,
     append,
     checkpoint_at,
@@ -29,7 +29,7 @@ from ._ledger import (
     root,
     subject_indexer,
 )
-from ._manage import (
+from fincredit.platform.consents._manage import (
     ACTIONS,
     act_on_consent,
     consent_view,
@@ -40,7 +40,7 @@ from ._manage import (
     receipt_kid,
     request_consent,
 )
-from ._queries import (
+from fincredit.platform.consents._queries import (
     EntryFilter,
     accesses_with_proofs,
     entry_view,
@@ -48,7 +48,7 @@ from ._queries import (
     list_entries,
     subject_index_of,
 )
-from ._records import on_consent_ended
+from fincredit.platform.consents._records import library_subject, on_consent_ended, state_of
 
 __all__ = [
     "ACTIONS",
@@ -76,6 +76,7 @@ __all__ = [
     "inclusion_proof",
     "issue_receipt",
     "latest_checkpoint",
+    "library_subject",
     "list_entries",
     "lock_head",
     "note_signer",
@@ -85,6 +86,7 @@ __all__ = [
     "record_disclosure",
     "request_consent",
     "root",
+    "state_of",
     "subject_index_of",
     "subject_indexer",
 ]

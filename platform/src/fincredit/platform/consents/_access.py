@@ -35,16 +35,15 @@ from fincredit.consent import (
 )
 from fincredit.consent import Allowed as Decided
 from fincredit.consent import Subject as LibSubject
-
-from ..db import Subject, update_rows, utcnow
-from ..db.consent import Consent
-from ..errors import Conflict, ConsentRefused, InvalidInput, NotFound
-from ..identity.principal import Principal
-from ..keyring import Keyring
-from ..services import Services
-from ..subjects import find_subject
-from . import _ledger
-from ._records import library_subject, state_of, update_row
+from fincredit.platform.consents import _ledger
+from fincredit.platform.consents._records import library_subject, state_of, update_row
+from fincredit.platform.consents.tables import Consent
+from fincredit.platform.core.db import Subject, update_rows, utcnow
+from fincredit.platform.core.errors import Conflict, ConsentRefused, InvalidInput, NotFound
+from fincredit.platform.core.keyring import Keyring
+from fincredit.platform.core.services import Services
+from fincredit.platform.identity.principal import Principal
+from fincredit.platform.subjects import find_subject
 
 _CHUNK = 500
 

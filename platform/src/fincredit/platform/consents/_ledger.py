@@ -36,13 +36,12 @@ from fincredit.consent import (
     frontier_keys,
     leaf_hash,
 )
-
-from ..db import insert_rows, utcnow
-from ..db.consent import LedgerCheckpoint, LedgerEntryRow, LedgerHead, LedgerNode
-from ..db.hooks import after_commit
-from ..errors import NotFound
-from ..keyring import Keyring
-from ..services import Services
+from fincredit.platform.consents.tables import LedgerCheckpoint, LedgerEntryRow, LedgerHead, LedgerNode
+from fincredit.platform.core.db import insert_rows, utcnow
+from fincredit.platform.core.db.hooks import after_commit
+from fincredit.platform.core.errors import NotFound
+from fincredit.platform.core.keyring import Keyring
+from fincredit.platform.core.services import Services
 
 EntryMaker = Callable[[int], LedgerEntry]
 _NODES = cast(Table, LedgerNode.__table__)
@@ -69,15 +68,19 @@ def note_signer(services: Services) -> NoteSigner:
     return NoteSigner(services.settings.ledger_origin, services.keyring.signing_key)
 
 
+# Plain (level, idx) tuples as keys: a NodeKey equals and hashes as its tuple; SQL rows come as tuples.
+NodeHashes = dict[tuple[int, int], bytes]
+
+
 class SqlTreeStore:
     """The library's ``TreeStore`` over ``ledger_nodes``, inside the caller's transaction."""
 
-    def __init__(self, session: Session, size: int, known: dict[NodeKey, bytes] | None = None) -> None:
+    def __init__(self, session: Session, size: int, known: NodeHashes | None = None) -> None:
         self._session = session
         self._size = size
         # Committed nodes this store may answer from without a read (see ``_frontiers``), and every node
         # it has read or written in this transaction.
-        self.seen: dict[NodeKey, bytes] = dict(known or {})
+        self.seen: NodeHashes = dict(known or {})
 
     def size(self) -> int:
         return self._size
@@ -179,7 +182,7 @@ def _row(entry: LedgerEntry, data: bytes, leaf: bytes) -> dict[str, object]:
 # needs exactly these nodes, and when no other writer has appended meanwhile (the head still has that
 # size) it need not read them back. Only committed appends are remembered, and committed nodes never
 # change, so an edge whose size matches the head is the edge.
-_frontiers: weakref.WeakKeyDictionary[Any, tuple[int, dict[NodeKey, bytes]]] = weakref.WeakKeyDictionary()
+_frontiers: weakref.WeakKeyDictionary[Any, tuple[int, NodeHashes]] = weakref.WeakKeyDictionary()
 
 
 def append(session: Session, services: Services, makers: Sequence[EntryMaker]) -> list[LedgerEntry]:
@@ -208,7 +211,8 @@ def append(session: Session, services: Services, makers: Sequence[EntryMaker]) -
     tree.append_many(leaves)
     edge = frontier_keys(head.size)
     if all(k in store.seen for k in edge):
-        frontier = (head.size, {k: store.seen[k] for k in edge})
+        nodes: NodeHashes = {k: store.seen[k] for k in edge}
+        frontier = (head.size, nodes)
         after_commit(session, lambda: _frontiers.__setitem__(engine, frontier))
     # Core, not the ORM bulk path (which splits rows into groups by their NULL columns).
     insert_rows(session, _ENTRIES, [_row(e, d, h) for e, d, h in zip(entries, datas, leaves, strict=True)])

@@ -27,16 +27,15 @@ from fincredit.consent import (
     build_receipt,
     sign_receipt,
 )
-
-from ..db import Organisation, Subject, utcnow
-from ..db.consent import Consent
-from ..errors import IllegalConsentTransition, InvalidInput, NotFound
-from ..identity.principal import Principal
-from ..services import Services
-from ..subjects import find_subject
-from ._access import _Pending, expire_if_due
-from ._ledger import note_signer
-from ._records import artefact_of, library_subject, new_row, state_of, update_row
+from fincredit.platform.consents._access import _Pending, expire_if_due
+from fincredit.platform.consents._ledger import note_signer
+from fincredit.platform.consents._records import artefact_of, library_subject, new_row, state_of, update_row
+from fincredit.platform.consents.tables import Consent
+from fincredit.platform.core.db import Organisation, Subject, utcnow
+from fincredit.platform.core.errors import IllegalConsentTransition, InvalidInput, NotFound
+from fincredit.platform.core.services import Services
+from fincredit.platform.identity.principal import Principal
+from fincredit.platform.subjects import find_subject
 
 ACTIONS: dict[str, ConsentEvent] = {
     "approve": ConsentEvent.GRANT,

@@ -13,12 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fincredit.consent import ExportRow, LedgerEntry, write_export
-
-from ..db import Subject
-from ..db.consent import LedgerEntryRow
-from ..services import Services
-from . import _ledger
-from ._records import library_subject
+from fincredit.platform.consents import _ledger
+from fincredit.platform.consents._records import library_subject
+from fincredit.platform.consents.tables import LedgerEntryRow
+from fincredit.platform.core.db import Subject
+from fincredit.platform.core.services import Services
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

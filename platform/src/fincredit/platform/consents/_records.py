@@ -13,10 +13,9 @@ from sqlalchemy.orm import object_session
 
 from fincredit.consent import ConsentArtefact, ConsentState, ConsentStatus, SubjectKind
 from fincredit.consent import Subject as LibSubject
-
-from ..db import Subject
-from ..db.consent import Consent
-from ..keyring import Keyring
+from fincredit.platform.consents.tables import Consent
+from fincredit.platform.core.db import Subject
+from fincredit.platform.core.keyring import Keyring
 
 
 def _context(consent_id: str) -> str:

@@ -1,9 +1,9 @@
 """The free public-interest services of G§11 — information query, credit report, information push,
 financing matchmaking — every disclosure through the consent ledger's one gate, never metered."""
 
-from ._batcher import QueryBatcher
-from ._catalog import field_scope, item_scope
-from ._matchmaking import (
+from fincredit.platform.free._batcher import QueryBatcher
+from fincredit.platform.free._catalog import field_scope, item_scope
+from fincredit.platform.free._matchmaking import (
     OUTCOMES,
     leads_for_bank,
     match_need,
@@ -14,7 +14,7 @@ from ._matchmaking import (
     record_outcome,
     statistics,
 )
-from ._push import (
+from fincredit.platform.free._push import (
     BASE_DELAY,
     PushWorker,
     cancel,
@@ -33,9 +33,9 @@ from ._push import (
     subscription_view,
     verify_webhook,
 )
-from ._query import ItemRequest, QueryAnswer, QueryRequest, digest, run_queries
-from ._ratelimit import DEFAULT_LIMITS, Limit, RateLimiter, limiter
-from ._report import (
+from fincredit.platform.free._query import ItemRequest, QueryAnswer, QueryRequest, digest, run_queries
+from fincredit.platform.free._ratelimit import DEFAULT_LIMITS, Limit, RateLimiter, limiter
+from fincredit.platform.free._report import (
     SCHEMA_VERSION,
     IssuedReport,
     issue_report,
@@ -44,7 +44,7 @@ from ._report import (
     render_pdf,
     verify_report,
 )
-from ._rules import evaluate, failing, items_used, subject_facts, validate
+from fincredit.platform.free._rules import evaluate, failing, items_used, subject_facts, validate
 
 __all__ = [
     "BASE_DELAY",

@@ -2,7 +2,7 @@
 
 Every query takes the ledger head's lock to append its disclosure entry, so one transaction per query
 makes the head a queue: one lock holder at a time, each holding it through its commit. Here the route
-hands its query to the process's :class:`~fincredit.platform.db.group_commit.GroupCommit` thread, which
+hands its query to the process's :class:`~fincredit.platform.core.db.group_commit.GroupCommit` thread, which
 takes whatever has queued meanwhile (alone, a query runs alone) and answers the lot in one transaction
 with :func:`run_queries`: one lookup each for callers, subjects (with names), consents, records and
 objections, one bulk write each for use counts, disclosure notes and audit rows, and one ledger append.
@@ -19,9 +19,9 @@ import contextlib
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from ..db.group_commit import GroupCommit
-from ..services import Services
-from ._query import QueryAnswer, QueryRequest, run_queries
+from fincredit.platform.core.db.group_commit import GroupCommit
+from fincredit.platform.core.services import Services
+from fincredit.platform.free._query import QueryAnswer, QueryRequest, run_queries
 
 
 class QueryBatcher:

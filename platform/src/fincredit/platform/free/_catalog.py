@@ -8,7 +8,7 @@ import time
 
 from sqlalchemy.orm import Session
 
-from ..catalog import CatalogItemDef, current_version, items_of
+from fincredit.platform.catalog import CatalogItemDef, current_version, items_of
 
 TTL = 5.0
 _lock = threading.Lock()

@@ -17,17 +17,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fincredit.consent import Allowed as Decided
-
-from ..consents import authorize_access, check_access
-from ..db import Subject, utcnow
-from ..db.free import FinancingNeed, LoanProduct, MatchLead
-from ..errors import Forbidden, InvalidInput, NotFound
-from ..identity.principal import Principal
-from ..services import Services
-from ..subjects import subject_name
-from . import _rules
-from ._catalog import item_scope
-from ._query import digest
+from fincredit.platform.consents import authorize_access, check_access
+from fincredit.platform.core.db import Subject, utcnow
+from fincredit.platform.core.errors import Forbidden, InvalidInput, NotFound
+from fincredit.platform.core.services import Services
+from fincredit.platform.free import _rules
+from fincredit.platform.free._catalog import item_scope
+from fincredit.platform.free._query import digest
+from fincredit.platform.free.tables import FinancingNeed, LoanProduct, MatchLead
+from fincredit.platform.identity.principal import Principal
+from fincredit.platform.subjects import subject_name
 
 PURPOSE = "financing_matchmaking"
 OUTCOMES = ("contacted", "approved", "granted", "declined")
@@ -108,7 +107,7 @@ def match_need(session: Session, services: Services, need: FinancingNeed) -> lis
     facts: dict[str, Any] | None = None
     existing = set(session.scalars(select(MatchLead.product_id).where(MatchLead.need_id == need.id)))
     made: list[MatchLead] = []
-    from ..consents._records import library_subject
+    from fincredit.platform.consents import library_subject
 
     view = {
         "identifier": library_subject(services.keyring, subject).masked,
@@ -187,7 +186,7 @@ def matches_for_need(session: Session, need: FinancingNeed) -> list[dict[str, An
 
 
 def leads_for_bank(session: Session, services: Services, org_id: str) -> list[dict[str, Any]]:
-    from ..consents._records import library_subject
+    from fincredit.platform.consents import library_subject
 
     rows = session.execute(
         select(MatchLead, FinancingNeed, Subject)

@@ -1,4 +1,4 @@
-"""Fast PDF documents for reports, on ``fincredit.platform.pdf``'s fonts.
+"""Fast PDF documents for reports, on ``fincredit.platform.core.pdf``'s fonts.
 
 fpdf2 reads and subsets the whole TrueType file for every document; for the CJK fallback font (tens of
 thousands of glyphs) that costs most of a report's time. Here each font is cut down once per process to
@@ -20,7 +20,7 @@ from fontTools import subset as ft_subset
 from fontTools import ttLib
 from fpdf import FPDF
 
-from ..pdf import CJK_FONTS, LATIN_BOLD_FONTS, LATIN_FONTS, FontsMissing, new_document
+from fincredit.platform.core.pdf import CJK_FONTS, LATIN_BOLD_FONTS, LATIN_FONTS, FontsMissing, new_document
 
 _lock = threading.Lock()
 _lean_files: dict[str, Path] = {}

@@ -55,21 +55,21 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, object_session
 
-from ..consents import authorize_access, on_consent_ended
-from ..db import utcnow
-from ..db.consent import Consent
-from ..db.free import PushEvent, PushSubscription
-from ..db.objections import Objection, ObjectionOutbox
-from ..db.records import CreditRecord
-from ..errors import ConsentRefused, NotFound
-from ..identity.principal import Principal
-from ..ingestion import on_records_loaded
-from ..objections import add_recipients_resolver
-from ..services import Services
-from ..subjects import find_subject
-from ._catalog import catalog_items, item_scope
-from ._query import ItemRequest, resolve_items, scopes_for
-from .errors import SubscriptionEnded, WebhookUrlInvalid
+from fincredit.platform.consents import authorize_access, on_consent_ended
+from fincredit.platform.consents.tables import Consent
+from fincredit.platform.core.db import utcnow
+from fincredit.platform.core.errors import ConsentRefused, NotFound
+from fincredit.platform.core.services import Services
+from fincredit.platform.free._catalog import catalog_items, item_scope
+from fincredit.platform.free._query import ItemRequest, resolve_items, scopes_for
+from fincredit.platform.free.errors import SubscriptionEnded, WebhookUrlInvalid
+from fincredit.platform.free.tables import PushEvent, PushSubscription
+from fincredit.platform.identity.principal import Principal
+from fincredit.platform.ingestion import on_records_loaded
+from fincredit.platform.ingestion.tables import CreditRecord
+from fincredit.platform.objections import add_recipients_resolver
+from fincredit.platform.objections.tables import Objection, ObjectionOutbox
+from fincredit.platform.subjects import find_subject
 
 log = logging.getLogger("fincredit.push")
 PURPOSE = "post_loan_monitoring"

@@ -22,19 +22,19 @@ from typing import Any, cast
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
-from ..catalog import CatalogItemDef
-from ..consents import AccessAsk, AccessBatch, Outcome
-from ..db import AuditEvent, Subject, insert_rows
-from ..db.records import CreditRecord
-from ..errors import FincreditError, Unauthenticated
-from ..identity.principal import Principal
-from ..identity.tokens import still_valid
-from ..ingestion import visible_records_of
-from ..objections import note_disclosures, objection_status_of
-from ..services import Services
-from ..subjects import find_subjects, subject_names
-from ._catalog import catalog_items, field_scope, item_scope
-from .errors import UnknownItem
+from fincredit.platform.catalog import CatalogItemDef
+from fincredit.platform.consents import AccessAsk, AccessBatch, Outcome
+from fincredit.platform.core.db import AuditEvent, Subject, insert_rows
+from fincredit.platform.core.errors import FincreditError, Unauthenticated
+from fincredit.platform.core.services import Services
+from fincredit.platform.free._catalog import catalog_items, field_scope, item_scope
+from fincredit.platform.free.errors import UnknownItem
+from fincredit.platform.identity.principal import Principal
+from fincredit.platform.identity.tokens import still_valid
+from fincredit.platform.ingestion import visible_records_of
+from fincredit.platform.ingestion.tables import CreditRecord
+from fincredit.platform.objections import note_disclosures, objection_status_of
+from fincredit.platform.subjects import find_subjects, subject_names
 
 _dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str).encode
 
@@ -290,17 +290,17 @@ def run_queries(
     # Last before the commit: the ledger head stays locked from here to the commit, and every other
     # writer (the other worker processes' batches) waits for it.
     batch.write()
-    for (i, _), outcome in zip(gated, outcomes, strict=True):
-        if isinstance(outcome, FincreditError):
-            answers[i] = outcome
+    for (i, _), result in zip(gated, outcomes, strict=True):
+        if isinstance(result, FincreditError):
+            answers[i] = result
         elif i not in bodies:
-            answers[i] = outcome.refusal()
+            answers[i] = result.refusal()
         else:
             answers[i] = {
                 **bodies[i],
-                "payload_sha256": outcome.payload_digest,
-                "ledger_seq": outcome.ledger_seq,
-                "subject_id": outcome.ask.subject.id,
+                "payload_sha256": result.payload_digest,
+                "ledger_seq": result.ledger_seq,
+                "subject_id": result.ask.subject.id,
             }
     assert all(a is not None for a in answers), "every query gets an answer"
     return cast(list[QueryAnswer], answers)

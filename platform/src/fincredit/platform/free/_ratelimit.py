@@ -8,7 +8,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from ..errors import RateLimited
+from fincredit.platform.core.errors import RateLimited
 
 
 @dataclass(frozen=True, slots=True)

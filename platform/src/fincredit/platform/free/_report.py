@@ -22,16 +22,16 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from ..consents import authorize_access, record_disclosure
-from ..db import utcnow
-from ..db.free import CreditReport
-from ..identity.principal import Principal
-from ..pdf import table
-from ..services import Services
-from ..subjects import find_subject
-from ._pdf import fast_document
-from ._query import ItemRequest, collect, digest, resolve_items, scopes_for
-from .errors import ReportNotFound
+from fincredit.platform.consents import authorize_access, record_disclosure
+from fincredit.platform.core.db import utcnow
+from fincredit.platform.core.pdf import table
+from fincredit.platform.core.services import Services
+from fincredit.platform.free._pdf import fast_document
+from fincredit.platform.free._query import ItemRequest, collect, digest, resolve_items, scopes_for
+from fincredit.platform.free.errors import ReportNotFound
+from fincredit.platform.free.tables import CreditReport
+from fincredit.platform.identity.principal import Principal
+from fincredit.platform.subjects import find_subject
 
 SCHEMA_VERSION = "1.0"
 ISSUER = "宁波市融资信用服务平台"

@@ -19,9 +19,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ..db import Subject
-from ..ingestion import visible_records
-from .errors import RuleInvalid
+from fincredit.platform.core.db import Subject
+from fincredit.platform.free.errors import RuleInvalid
+from fincredit.platform.ingestion import visible_records
 
 OPS = frozenset({"eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "prefix", "exists", "missing"})
 _FACT = re.compile(

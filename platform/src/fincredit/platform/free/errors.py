@@ -3,7 +3,7 @@ their :class:`FincreditError` base)."""
 
 from __future__ import annotations
 
-from ..errors import Conflict, InvalidInput, NotFound
+from fincredit.platform.core.errors import Conflict, InvalidInput, NotFound
 
 
 class UnknownItem(InvalidInput):

@@ -13,12 +13,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fincredit.consent.identifiers import IdentifierError, validate_uscc
-
-from ..authz import Authorizer
-from ..db import Account, AccountKey, Organisation, utcnow
-from ..errors import Conflict, InvalidIdentifier, InvalidInput, NotFound
-from .kinds import BORROWER_DOMAIN, BORROWER_ROLE, DEFAULT_ROLE_BY_KIND, AccountKind, OrgKind
-from .passwords import hash_password
+from fincredit.platform.core.authz import Authorizer
+from fincredit.platform.core.db import Account, AccountKey, Organisation, utcnow
+from fincredit.platform.core.errors import Conflict, InvalidIdentifier, InvalidInput, NotFound
+from fincredit.platform.identity.kinds import (
+    BORROWER_DOMAIN,
+    BORROWER_ROLE,
+    DEFAULT_ROLE_BY_KIND,
+    AccountKind,
+    OrgKind,
+)
+from fincredit.platform.identity.passwords import hash_password
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 _USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{3,100}$")

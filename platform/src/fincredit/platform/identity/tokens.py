@@ -15,13 +15,13 @@ from sqlalchemy import and_, bindparam, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..db import Account, AccountKey, Organisation, UsedAssertion, utcnow
-from ..errors import InvalidClient, Unauthenticated
-from ..keyring import Keyring
-from ..settings import Settings
-from .kinds import BORROWER_DOMAIN, AccountKind
-from .passwords import verify_password
-from .principal import Principal
+from fincredit.platform.core.db import Account, AccountKey, Organisation, UsedAssertion, utcnow
+from fincredit.platform.core.errors import InvalidClient, Unauthenticated
+from fincredit.platform.core.keyring import Keyring
+from fincredit.platform.core.settings import Settings
+from fincredit.platform.identity.kinds import BORROWER_DOMAIN, AccountKind
+from fincredit.platform.identity.passwords import verify_password
+from fincredit.platform.identity.principal import Principal
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ACCESS_TOKEN_AUDIENCE = "fincredit-api"

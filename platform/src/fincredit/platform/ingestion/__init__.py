@@ -1,12 +1,18 @@
 """Provider submissions and the ingestion pipeline (R§3, R§7, R§8): streamed Arrow batches through
 validate → clean → match → load, feedback reports, deadlines, and the two credit databases' reads."""
 
-from ._blind import blind_indexes
-from ._deadlines import MonthStatus, compliance, months_between, overdue, record_verification
-from ._identifiers import identifiers_valid, resident_id_valid, uscc_valid
-from ._load import valid_until
-from ._match import normalise_name, register_subjects
-from ._pipeline import (
+from fincredit.platform.ingestion._blind import blind_indexes
+from fincredit.platform.ingestion._deadlines import (
+    MonthStatus,
+    compliance,
+    months_between,
+    overdue,
+    record_verification,
+)
+from fincredit.platform.ingestion._identifiers import identifiers_valid, resident_id_valid, uscc_valid
+from fincredit.platform.ingestion._load import valid_until
+from fincredit.platform.ingestion._match import normalise_name, register_subjects
+from fincredit.platform.ingestion._pipeline import (
     IngestResult,
     StageTimes,
     due_date,
@@ -17,9 +23,14 @@ from ._pipeline import (
     parse_month,
     submission_item,
 )
-from ._read import FORMATS, detect_format
-from ._records import record_history, sensitive_fields, visible_records, visible_records_of
-from ._watch import (
+from fincredit.platform.ingestion._read import FORMATS, detect_format
+from fincredit.platform.ingestion._records import (
+    record_history,
+    sensitive_fields,
+    visible_records,
+    visible_records_of,
+)
+from fincredit.platform.ingestion._watch import (
     DropResult,
     feedback_csv_chunks,
     process_drop_file,

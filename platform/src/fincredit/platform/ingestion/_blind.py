@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from ..keyring import Keyring
+from fincredit.platform.core.keyring import Keyring
 
 
 def blind_indexes(keyring: Keyring, kind: str, codes: Iterable[str]) -> list[str]:

@@ -18,8 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..catalog import CatalogItemDef
-from ._identifiers import explain, identifiers_valid
+from fincredit.platform.catalog import CatalogItemDef
+from fincredit.platform.ingestion._identifiers import explain, identifiers_valid
 
 # Full-width ASCII forms and the ideographic space: what NFKC folds that matters for this data.
 _FULLWIDTH = "[\uff01-\uff5e\u3000]"

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from ..catalog import current_version, items_of
-from ..db import utcnow
-from ..db.records import Submission
-from ..errors import Conflict, InvalidInput, NotFound
-from ._pipeline import due_date, local_date, parse_month
+from fincredit.platform.catalog import current_version, items_of
+from fincredit.platform.core.db import utcnow
+from fincredit.platform.core.errors import Conflict, InvalidInput, NotFound
+from fincredit.platform.ingestion._pipeline import due_date, local_date, parse_month
+from fincredit.platform.ingestion.tables import Submission
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,9 +21,9 @@ import pyarrow.compute as pc
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from ..catalog import CatalogItemDef
-from ..db.records import CreditRecord
-from ..keyring import Keyring
+from fincredit.platform.catalog import CatalogItemDef
+from fincredit.platform.core.keyring import Keyring
+from fincredit.platform.ingestion.tables import CreditRecord
 
 _LOOKUP_CHUNK = 10_000
 # The order of the tuples ``stage_rows`` returns.
@@ -148,7 +148,8 @@ class Staged:
     table: pa.Table
 
     def __len__(self) -> int:
-        return self.table.num_rows
+        rows: int = self.table.num_rows
+        return rows
 
     def rows(self) -> list[tuple[object, ...]]:
         """One tuple per row, in ``_COLUMNS`` order."""

@@ -21,12 +21,11 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from fincredit.consent.identifiers import mask
-
-from ..catalog import CatalogItemDef
-from ..db import LegalPerson, NaturalPerson, Subject
-from ..keyring import Keyring
-from ._blind import blind_indexes
-from ._clean import Errors
+from fincredit.platform.catalog import CatalogItemDef
+from fincredit.platform.core.db import LegalPerson, NaturalPerson, Subject
+from fincredit.platform.core.keyring import Keyring
+from fincredit.platform.ingestion._blind import blind_indexes
+from fincredit.platform.ingestion._clean import Errors
 
 _CHUNK = 5000
 _CACHE_LIMIT = 500_000

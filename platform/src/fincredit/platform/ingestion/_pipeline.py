@@ -22,16 +22,16 @@ import pyarrow as pa
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from ..catalog import CatalogItemDef, current_version, get_item, version_by_id
-from ..db import utcnow
-from ..db.records import Submission, SubmissionFeedback
-from ..errors import Conflict, Forbidden, InvalidInput
-from ..services import Services
-from ..workdays import add_workdays, monthly_due_date
-from ._clean import Errors, clean_batch
-from ._load import Loader, stage_batch
-from ._match import SubjectCache, match_batch
-from ._read import detect_format, iter_batches
+from fincredit.platform.catalog import CatalogItemDef, current_version, get_item, version_by_id
+from fincredit.platform.core.db import utcnow
+from fincredit.platform.core.errors import Conflict, Forbidden, InvalidInput
+from fincredit.platform.core.services import Services
+from fincredit.platform.core.workdays import add_workdays, monthly_due_date
+from fincredit.platform.ingestion._clean import Errors, clean_batch
+from fincredit.platform.ingestion._load import Loader, stage_batch
+from fincredit.platform.ingestion._match import SubjectCache, match_batch
+from fincredit.platform.ingestion._read import detect_format, iter_batches
+from fincredit.platform.ingestion.tables import Submission, SubmissionFeedback
 
 CHINA = ZoneInfo("Asia/Shanghai")
 PROCESSING_WORKDAYS = 5  # R§8

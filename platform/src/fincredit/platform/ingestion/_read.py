@@ -17,8 +17,8 @@ import pyarrow.csv as pacsv
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
-from ..catalog import CatalogItemDef
-from ..errors import SubmissionRejected
+from fincredit.platform.catalog import CatalogItemDef
+from fincredit.platform.core.errors import SubmissionRejected
 
 FORMATS = ("csv", "parquet", "arrow")
 _SUFFIX = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}

@@ -22,10 +22,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from ..db.records import SubmissionFeedback
-from ..errors import FincreditError
-from ..services import Services
-from ._pipeline import file_nil_report, ingest_file
+from fincredit.platform.core.errors import FincreditError
+from fincredit.platform.core.services import Services
+from fincredit.platform.ingestion._pipeline import file_nil_report, ingest_file
+from fincredit.platform.ingestion.tables import SubmissionFeedback
 
 NAME = re.compile(
     r"^(?P<item>[a-z][a-z0-9_]{1,63})__(?P<month>\d{4}-(0[1-9]|1[0-2]))(__[^/]*)?"

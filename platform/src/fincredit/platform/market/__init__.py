@@ -8,7 +8,7 @@ as Parquet with a manifest and SHA-256, each record carrying its provenance. The
 products record their sources with ``record_derivation``.
 """
 
-from ._contracts import (
+from fincredit.platform.market._contracts import (
     CHINA_TZ,
     ContractView,
     DatasetTerms,
@@ -23,7 +23,7 @@ from ._contracts import (
     register_contract,
     terminate_contract,
 )
-from ._datasets import (
+from fincredit.platform.market._datasets import (
     PROVENANCE_COLUMNS,
     RECORD_ID,
     SUBJECT_CODE,
@@ -40,7 +40,7 @@ from ._datasets import (
     sha256_file,
     upload_dataset_version,
 )
-from ._lineage import (
+from fincredit.platform.market._lineage import (
     ProductView,
     Source,
     SourceKind,

@@ -13,11 +13,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fincredit.consent.vocabulary import Purpose
-
-from ..db import Organisation, utcnow
-from ..db.market import MarketContract, MarketContractDataset, MarketContractPurpose, MarketDataset
-from ..errors import Conflict, InvalidInput, MarketUseRefused, NotFound
-from ..identity.kinds import OrgKind
+from fincredit.platform.core.db import Organisation, utcnow
+from fincredit.platform.core.errors import Conflict, InvalidInput, MarketUseRefused, NotFound
+from fincredit.platform.identity.kinds import OrgKind
+from fincredit.platform.market.tables import (
+    MarketContract,
+    MarketContractDataset,
+    MarketContractPurpose,
+    MarketDataset,
+)
 
 # Contract dates are calendar dates in China (UTC+8, no daylight saving): a contract that "expires on
 # 30 June" still covers a use at 23:30 Beijing time that day.

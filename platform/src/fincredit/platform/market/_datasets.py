@@ -20,13 +20,18 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fincredit.consent.identifiers import SubjectKind
-
-from ..db import Subject, utcnow
-from ..db.market import MarketDataset, MarketDatasetVersion
-from ..errors import Forbidden, MarketDataCorrupt, MarketDataInvalid, MarketUseRefused, NotFound
-from ..ingestion import blind_indexes, uscc_valid
-from ..keyring import Keyring
-from ._contracts import MarketUseDecision, check_market_use, contract_in_force
+from fincredit.platform.core.db import Subject, utcnow
+from fincredit.platform.core.errors import (
+    Forbidden,
+    MarketDataCorrupt,
+    MarketDataInvalid,
+    MarketUseRefused,
+    NotFound,
+)
+from fincredit.platform.core.keyring import Keyring
+from fincredit.platform.ingestion import blind_indexes, uscc_valid
+from fincredit.platform.market._contracts import MarketUseDecision, check_market_use, contract_in_force
+from fincredit.platform.market.tables import MarketDataset, MarketDatasetVersion
 
 RECORD_ID = "record_id"  # the vendor's own key of a record
 SUBJECT_CODE = "uscc"  # the enterprise the record is about

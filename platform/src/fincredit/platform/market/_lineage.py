@@ -13,11 +13,11 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..db import utcnow
-from ..db.market import DerivationSource, DerivedProduct
-from ..errors import DerivedProductRefused, InvalidInput, NotFound
-from ._contracts import check_market_use, contract_in_force
-from ._datasets import latest_version
+from fincredit.platform.core.db import utcnow
+from fincredit.platform.core.errors import DerivedProductRefused, InvalidInput, NotFound
+from fincredit.platform.market._contracts import check_market_use, contract_in_force
+from fincredit.platform.market._datasets import latest_version
+from fincredit.platform.market.tables import DerivationSource, DerivedProduct
 
 
 class SourceKind(StrEnum):

@@ -2,7 +2,7 @@
 outbox with retries and idempotency keys, and a built-in receiver standing in for the node. The JSON
 format is documented in ``_outbox``'s docstring (and the platform README)."""
 
-from ._outbox import (
+from fincredit.platform.national._outbox import (
     BASE_DELAY,
     FORMAT,
     RECEIVER_PATH,
@@ -17,7 +17,7 @@ from ._outbox import (
     outbox_status,
     payload_for,
 )
-from ._receiver import check_token, receive
+from fincredit.platform.national._receiver import check_token, receive
 
 __all__ = [
     "BASE_DELAY",

@@ -39,13 +39,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..db import Organisation, Subject, utcnow
-from ..db.boards import BoardProduct, BoardReach
-from ..db.free import FinancingNeed, MatchLead
-from ..db.national import NationalReport
-from ..market import china_date
-from ..services import Services
-from ..subjects import subject_name
+from fincredit.platform.boards.tables import BoardProduct, BoardReach
+from fincredit.platform.core.db import Organisation, Subject, utcnow
+from fincredit.platform.core.services import Services
+from fincredit.platform.free.tables import FinancingNeed, MatchLead
+from fincredit.platform.market import china_date
+from fincredit.platform.national.tables import NationalReport
+from fincredit.platform.subjects import subject_name
 
 FORMAT = "fincredit.national.financing-result/1"
 RECEIVER_PATH = "/national-node/v1/financing-results"
@@ -152,7 +152,8 @@ class DeliveryRun:
 
 
 def backoff(attempts: int) -> dt.timedelta:
-    return min(BASE_DELAY * (2 ** max(attempts - 1, 0)), MAX_DELAY)
+    delay: dt.timedelta = BASE_DELAY * (2 ** max(attempts - 1, 0))
+    return min(delay, MAX_DELAY)
 
 
 def deliver_due(

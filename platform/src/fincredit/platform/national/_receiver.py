@@ -10,11 +10,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ..db import utcnow
-from ..db.national import NationalNodeReceipt
-from ..errors import InvalidInput, Unauthenticated
-from ..services import Services
-from ._outbox import FORMAT
+from fincredit.platform.core.db import utcnow
+from fincredit.platform.core.errors import InvalidInput, Unauthenticated
+from fincredit.platform.core.services import Services
+from fincredit.platform.national._outbox import FORMAT
+from fincredit.platform.national.tables import NationalNodeReceipt
 
 _RESULT_FIELDS = ("enterprise", "bank", "amount", "term_months", "granted_on", "channel")
 

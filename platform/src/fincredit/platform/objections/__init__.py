@@ -3,7 +3,7 @@
 banks that received the record, an append-only trail of every step with its deadline, overdue lists.
 """
 
-from ._workflow import (
+from fincredit.platform.objections._workflow import (
     MAX_EXTENSION_DAYS,
     PLATFORM_CHECK_DAYS,
     PROVIDER_ANSWER_DAYS,

@@ -9,7 +9,7 @@ deadline then running.
 
 While open, the record carries ``under_objection`` (shown wherever the record is shown); the outcome
 clears it and notifies every bank the record was disclosed to (outbox rows for the push mechanism).
-Working days follow the Chinese holiday calendar (``fincredit.platform.workdays``); a deadline is
+Working days follow the Chinese holiday calendar (``fincredit.platform.core.workdays``); a deadline is
 counted from the Beijing calendar day of the step that starts it.
 """
 
@@ -26,15 +26,15 @@ from typing import Any, Protocol, cast
 from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from ..db import insert_rows, utcnow
-from ..db.hooks import after_commit
-from ..db.objections import Objection, ObjectionEvent, ObjectionOutbox, RecordDisclosure
-from ..db.records import CreditRecord
-from ..errors import Forbidden, InvalidInput, NotFound, ObjectionStateError
-from ..ingestion import sensitive_fields
-from ..keyring import Keyring
-from ..market import china_date
-from ..workdays import add_workdays
+from fincredit.platform.core.db import insert_rows, utcnow
+from fincredit.platform.core.db.hooks import after_commit
+from fincredit.platform.core.errors import Forbidden, InvalidInput, NotFound, ObjectionStateError
+from fincredit.platform.core.keyring import Keyring
+from fincredit.platform.core.workdays import add_workdays
+from fincredit.platform.ingestion import sensitive_fields
+from fincredit.platform.ingestion.tables import CreditRecord
+from fincredit.platform.market import china_date
+from fincredit.platform.objections.tables import Objection, ObjectionEvent, ObjectionOutbox, RecordDisclosure
 
 _COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 PLATFORM_CHECK_DAYS = 3
@@ -644,7 +644,7 @@ def objection_status(session: Session, record_ids: Iterable[int]) -> dict[int, O
             CreditRecord.provider_record_id,
         ).where(CreditRecord.id.in_(ids))
     ).all()
-    return objection_status_of(session, keyed)  # type: ignore[arg-type]
+    return objection_status_of(session, keyed)
 
 
 _OPEN_OF_SUBJECTS = select(Objection).where(

@@ -1,7 +1,7 @@
 """Publication of blacklists, typical cases and joint reward/punishment results (R§17): drafted by a
 department, approved by another account, privacy-checked, due monthly with a lateness report."""
 
-from ._publish import (
+from fincredit.platform.publication._publish import (
     KINDS,
     draft,
     late_report,
@@ -11,7 +11,7 @@ from ._publish import (
     review,
     submit,
 )
-from .errors import PrivacyRefused, PublicationState, SelfApproval
+from fincredit.platform.publication.errors import PrivacyRefused, PublicationState, SelfApproval
 
 __all__ = [
     "KINDS",

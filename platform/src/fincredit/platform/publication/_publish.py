@@ -16,15 +16,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fincredit.consent.identifiers import validate_resident_id
-
-from ..catalog import current_version, items_of
-from ..db import Organisation, utcnow
-from ..db.publication import Publication
-from ..errors import Forbidden, InvalidInput, NotFound
-from ..identity.principal import Principal
-from ..market import china_date
-from ..workdays import monthly_due_date
-from .errors import PrivacyRefused, PublicationState, SelfApproval
+from fincredit.platform.catalog import current_version, items_of
+from fincredit.platform.core.db import Organisation, utcnow
+from fincredit.platform.core.errors import Forbidden, InvalidInput, NotFound
+from fincredit.platform.core.workdays import monthly_due_date
+from fincredit.platform.identity.principal import Principal
+from fincredit.platform.market import china_date
+from fincredit.platform.publication.errors import PrivacyRefused, PublicationState, SelfApproval
+from fincredit.platform.publication.tables import Publication
 
 KINDS = ("blacklist", "typical_case", "joint_reward_punishment")
 PUBLISHER_KINDS = ("data_provider",)  # the departments expected to publish every month
@@ -163,11 +162,15 @@ def late_report(session: Session, period: str, *, today: dt.date | None = None) 
     first: dict[str, dt.date] = {}
     for org_id, at in session.execute(
         select(Publication.org_id, Publication.published_at).where(
-            Publication.period == period, Publication.status == "published"
+            Publication.period == period,
+            Publication.status == "published",
+            Publication.published_at.is_not(None),
         )
     ):
-        day = china_date(at)
-        first[org_id] = min(first.get(org_id, day), day)
+        if at is None:  # excluded by the query; this tells the type checker
+            continue
+        published = china_date(at)
+        first[org_id] = min(first.get(org_id, published), published)
     expected = set(
         session.scalars(select(Organisation.id).where(Organisation.kind.in_(PUBLISHER_KINDS)))
     ) | set(first)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import Conflict, Forbidden, InvalidInput
+from fincredit.platform.core.errors import Conflict, Forbidden, InvalidInput
 
 
 class PrivacyRefused(InvalidInput):

@@ -1,7 +1,7 @@
 """Sharing with government departments (R§12-15): agreements, provider approval of conditional
 items, and the three modes — verification (yes/no), query, batch exchange (Parquet, downloadable once)."""
 
-from ._agreements import (
+from fincredit.platform.sharing._agreements import (
     EXPORT_COLUMNS,
     MODES,
     agreement_view,
@@ -16,7 +16,7 @@ from ._agreements import (
     take_download,
     verify,
 )
-from .errors import ExportGone, SharingRefused
+from fincredit.platform.sharing.errors import ExportGone, SharingRefused
 
 __all__ = [
     "EXPORT_COLUMNS",

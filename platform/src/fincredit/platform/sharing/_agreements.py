@@ -26,16 +26,16 @@ import pyarrow.parquet as pq
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..catalog import CatalogItemDef, current_version, items_of
-from ..db import Subject, utcnow
-from ..db.records import CreditRecord
-from ..db.sharing import SharingAgreement, SharingApproval, SharingEvent, SharingJob
-from ..errors import Forbidden, InvalidInput, NotFound
-from ..identity.principal import Principal
-from ..ingestion import visible_records
-from ..services import Services
-from ..subjects import find_subject
-from .errors import ExportGone, SharingRefused
+from fincredit.platform.catalog import CatalogItemDef, current_version, items_of
+from fincredit.platform.core.db import Subject, utcnow
+from fincredit.platform.core.errors import Forbidden, InvalidInput, NotFound
+from fincredit.platform.core.services import Services
+from fincredit.platform.identity.principal import Principal
+from fincredit.platform.ingestion import visible_records
+from fincredit.platform.ingestion.tables import CreditRecord
+from fincredit.platform.sharing.errors import ExportGone, SharingRefused
+from fincredit.platform.sharing.tables import SharingAgreement, SharingApproval, SharingEvent, SharingJob
+from fincredit.platform.subjects import find_subject
 
 MODES = ("verification", "query", "batch")
 _dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str).encode

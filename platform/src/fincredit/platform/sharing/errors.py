@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import Conflict, Forbidden
+from fincredit.platform.core.errors import Conflict, Forbidden
 
 
 class SharingRefused(Forbidden):

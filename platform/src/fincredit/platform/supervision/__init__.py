@@ -2,7 +2,7 @@
 operations report (JSON/CSV/PDF) generated from the data, annual evaluation figures, security
 inspections with remediation, and the expert pool."""
 
-from ._records import (
+from fincredit.platform.supervision._records import (
     PLAN_KINDS,
     SEVERITIES,
     add_expert,
@@ -14,7 +14,13 @@ from ._records import (
     record_inspection,
     remediate,
 )
-from ._report import annual_evaluation, monthly_report, report_csv, report_pdf, report_rows
+from fincredit.platform.supervision._report import (
+    annual_evaluation,
+    monthly_report,
+    report_csv,
+    report_pdf,
+    report_rows,
+)
 
 __all__ = [
     "PLAN_KINDS",

@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..db import Organisation
-from ..db.supervision import Expert, PlanFiling, SecurityInspection
-from ..errors import Conflict, InvalidInput, NotFound
-from ..identity.principal import Principal
+from fincredit.platform.core.db import Organisation
+from fincredit.platform.core.errors import Conflict, InvalidInput, NotFound
+from fincredit.platform.identity.principal import Principal
+from fincredit.platform.supervision.tables import Expert, PlanFiling, SecurityInspection
 
 PLAN_KINDS = ("work_plan", "product_plan")
 SEVERITIES = ("low", "medium", "high", "critical")

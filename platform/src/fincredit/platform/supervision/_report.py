@@ -22,12 +22,12 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from ..db import AuditEvent
-from ..db.consent import LedgerEntryRow
-from ..db.free import MatchLead, PushEvent
-from ..db.objections import Objection
-from ..db.records import Submission
-from ..metering import period_bounds, regulator_totals
+from fincredit.platform.consents.tables import LedgerEntryRow
+from fincredit.platform.core.db import AuditEvent
+from fincredit.platform.free.tables import MatchLead, PushEvent
+from fincredit.platform.ingestion.tables import Submission
+from fincredit.platform.metered.billing import period_bounds, regulator_totals
+from fincredit.platform.objections.tables import Objection
 
 
 def _by(session: Session, column: Any, count_of: Any, *where: Any) -> dict[str, int]:
@@ -138,7 +138,7 @@ def report_csv(report: dict[str, Any]) -> str:
 
 
 def report_pdf(report: dict[str, Any]) -> bytes:
-    from ..pdf import new_document, table
+    from fincredit.platform.core.pdf import new_document, table
 
     pdf = new_document(f"fincredit operations report {report['period']}")
     pdf.set_font("body", "B", size=14)

@@ -1,3 +1,0 @@
-from .app import create_app
-
-__all__ = ["create_app"]

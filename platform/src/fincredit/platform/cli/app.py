@@ -1,0 +1,103 @@
+"""``fincredit`` — the operator's command line: serve, migrate, administer, run the demo."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from fincredit.platform.core.cli_support import cli_services as _services
+from fincredit.platform.core.cli_support import console
+from fincredit.platform.core.registry import capabilities
+from fincredit.platform.core.settings import get_settings
+from fincredit.platform.demo.data import demo_data
+
+app = typer.Typer(help="fincredit: the financing credit service platform.", no_args_is_help=True)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.command("demo-data")(demo_data)
+# Each capability brings its own commands; a Typer declared with an empty name joins the root directly.
+for _capability in capabilities():
+    for _name, _typer in _capability.cli:
+        if _name:
+            app.add_typer(_typer, name=_name)
+        else:
+            for _command in _typer.registered_commands:
+                app.registered_commands.append(_command)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="default FINCREDIT_HOST or 127.0.0.1")] = None,
+    port: Annotated[int | None, typer.Option(help="default FINCREDIT_PORT or 8000")] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="worker processes; on PostgreSQL, one per core serves the most")
+    ] = 1,
+) -> None:
+    """Run the API and web pages (migrates the database first)."""
+    import uvicorn
+
+    from fincredit.platform.core.app import create_app
+
+    settings = get_settings()
+    if host:
+        settings.host = host
+    if port:
+        settings.port = port
+    console.print(
+        f"fincredit on {settings.resolved_database_url.split('://')[0]}; "
+        f"listening on http://{settings.host}:{settings.port}  (API docs: /docs)"
+    )
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+        return
+    # Each worker process builds its own app from the environment (settings cannot cross a fork).
+    from fincredit.platform.catalog import ensure_catalog
+
+    # Migrate and seed once, before the workers start (two workers seeding at once would collide).
+    services = _services(settings)
+    ensure_catalog(services.sessions)
+    services.close()
+    uvicorn.run(
+        "fincredit.platform.core.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        log_level="info",
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "heads") -> None:
+    """Apply migrations up to REVISION (default: every head)."""
+    from fincredit.platform.core.migrate import current, upgrade
+
+    settings = get_settings()
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.resolved_database_url
+    upgrade(url, revision)
+    console.print(f"database at revision [bold]{', '.join(current(url))}[/bold] ({url.split('://')[0]})")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    from fincredit.platform.core.migrate import current
+
+    console.print(", ".join(current(get_settings().resolved_database_url)) or "(empty database)")
+
+
+@app.command()
+def demo(
+    port: Annotated[int | None, typer.Option(help="default FINCREDIT_PORT or 8000")] = None,
+    keep_serving: Annotated[bool, typer.Option(help="keep the service running after the story")] = True,
+    fresh: Annotated[bool, typer.Option(help="start from an empty demo database")] = True,
+) -> None:
+    """The end-to-end story on the synthetic city, printed step by step; then keeps serving."""
+    from fincredit.platform.demo.story import run_demo
+
+    raise typer.Exit(run_demo(port=port, keep_serving=keep_serving, fresh=fresh))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,34 @@
+"""``fincredit consents …``: expiry and checkpoints of the consent ledger from the command line."""
+
+from __future__ import annotations
+
+import typer
+
+from fincredit.platform.core.cli_support import cli_services as _services
+from fincredit.platform.core.cli_support import console
+
+consents_app = typer.Typer(help="Consents and the consent ledger.", no_args_is_help=True)
+
+
+@consents_app.command("expire")
+def consents_expire() -> None:
+    """Expire every ACTIVE or PAUSED consent past its end (each ledgered); run it periodically."""
+    from fincredit.platform.consents import expire_due
+
+    services = _services()
+    try:
+        console.print(f"{expire_due(services)} consent(s) expired")
+    finally:
+        services.close()
+
+
+@consents_app.command("checkpoint")
+def consents_checkpoint() -> None:
+    """Sign a checkpoint of the ledger at its current size (if new entries arrived) and print it."""
+    from fincredit.platform.consents import latest_checkpoint
+
+    services = _services()
+    try:
+        typer.echo(latest_checkpoint(services).note, nl=False)
+    finally:
+        services.close()

@@ -1,0 +1,45 @@
+"""Programmatic Alembic: ``fincredit db upgrade`` and the test fixtures call these.
+
+Capabilities developed in parallel each add their own branch of migrations off the foundation, so the
+tree may have several heads until a merge revision joins them (0009 joined the first six); upgrading
+means "all heads"."""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", "fincredit.platform.core:migrations")
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str, revision: str = "heads") -> None:
+    command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(url: str, revision: str) -> None:
+    command.downgrade(alembic_config(url), revision)
+
+
+def current(url: str) -> tuple[str, ...]:
+    """The revisions the database is at (one per branch head)."""
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
+    finally:
+        engine.dispose()
+
+
+def heads(url: str) -> tuple[str, ...]:
+    """The head revisions of the migration scripts."""
+    from alembic.script import ScriptDirectory
+
+    return tuple(sorted(ScriptDirectory.from_config(alembic_config(url)).get_heads()))

@@ -1,0 +1,86 @@
+"""Pages over the free public-interest services (G§11): a bank's push subscriptions with their delivery
+status and its matchmaking leads; a borrower's financing needs and the products matched to them."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy import func, select
+
+from fincredit.platform.core.deps import ServicesDep
+from fincredit.platform.core.web.deps import PREFIX, page, render
+from fincredit.platform.free._matchmaking import leads_for_bank, matches_for_need
+from fincredit.platform.free._push import subscription_view
+from fincredit.platform.free.tables import FinancingNeed, PushEvent, PushSubscription
+from fincredit.platform.identity.principal import Principal
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+
+
+@router.get("/bank/subscriptions", response_class=HTMLResponse)
+def subscriptions_page(
+    request: Request,
+    services: ServicesDep,
+    principal: Annotated[Principal, Depends(page("free_push", "read"))],
+) -> HTMLResponse:
+    with services.read() as session:
+        subs = list(
+            session.scalars(
+                select(PushSubscription)
+                .where(PushSubscription.org_id == principal.org_id)
+                .order_by(PushSubscription.created_at.desc())
+                .limit(200)
+            )
+        )
+        counts: dict[str, Counter[str]] = {s.id: Counter() for s in subs}
+        last: dict[str, Any] = {}
+        if subs:
+            ids = [s.id for s in subs]
+            for sub_id, status, n in session.execute(
+                select(PushEvent.subscription_id, PushEvent.status, func.count())
+                .where(PushEvent.subscription_id.in_(ids))
+                .group_by(PushEvent.subscription_id, PushEvent.status)
+            ):
+                counts[sub_id][status] = int(n)
+            for sub_id, at in session.execute(
+                select(PushEvent.subscription_id, func.max(PushEvent.created_at))
+                .where(PushEvent.subscription_id.in_(ids))
+                .group_by(PushEvent.subscription_id)
+            ):
+                last[sub_id] = at
+    rows = [
+        {**subscription_view(s), "counts": dict(counts[s.id]), "last_event": last.get(s.id)} for s in subs
+    ]
+    return render(request, "bank/subscriptions.html", subscriptions=rows)
+
+
+@router.get("/bank/leads", response_class=HTMLResponse)
+def leads_page(
+    request: Request,
+    services: ServicesDep,
+    principal: Annotated[Principal, Depends(page("matchmaking", "leads"))],
+) -> HTMLResponse:
+    with services.read() as session:
+        leads = leads_for_bank(session, services, principal.org_id or "")
+    return render(request, "bank/leads.html", leads=leads)
+
+
+@router.get("/borrower/matches", response_class=HTMLResponse)
+def matches_page(
+    request: Request,
+    services: ServicesDep,
+    principal: Annotated[Principal, Depends(page("matchmaking", "publish_need"))],
+) -> HTMLResponse:
+    with services.read() as session:
+        needs = list(
+            session.scalars(
+                select(FinancingNeed)
+                .where(FinancingNeed.subject_id == principal.subject_id)
+                .order_by(FinancingNeed.created_at.desc())
+            )
+        )
+        items = [{"need": n, "matches": matches_for_need(session, n)} for n in needs]
+    return render(request, "borrower/matches.html", needs=items)

@@ -1,0 +1,239 @@
+"""Monthly statements per institution (JSON, CSV, PDF) and the regulator's totals.
+
+A statement is computed from the raw usage events of the month, never from a running counter, and it
+carries the count and a digest of the events it covers, so anyone can reconcile it with the events."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+from dataclasses import asdict, dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fincredit.platform.core.db import Organisation, utcnow
+from fincredit.platform.core.errors import InvalidInput
+from fincredit.platform.metered.billing.pricing import charge_for, price_for
+from fincredit.platform.metered.billing.tables import Meter, UsageEvent
+
+FEN = Decimal("0.01")
+
+
+def period_bounds(period: str) -> tuple[dt.datetime, dt.datetime]:
+    try:
+        year, month = (int(x) for x in period.split("-"))
+        start = dt.datetime(year, month, 1, tzinfo=dt.UTC)
+    except ValueError:
+        raise InvalidInput(f"period must be YYYY-MM, not {period!r}") from None
+    end = start.replace(year=year + 1, month=1) if month == 12 else start.replace(month=month + 1)
+    return start, end
+
+
+@dataclass(frozen=True, slots=True)
+class StatementLine:
+    product: str
+    name: str
+    unit: str
+    units: Decimal
+    free_units: Decimal
+    model: str
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    org_id: str
+    org_name: str
+    period: str
+    currency: str
+    lines: list[StatementLine]
+    total: Decimal
+    events: int
+    events_digest: str
+    generated_at: dt.datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["lines"] = [
+            {k: str(v) if isinstance(v, Decimal) else v for k, v in asdict(line).items()}
+            for line in self.lines
+        ]
+        d["total"] = str(self.total)
+        d["generated_at"] = self.generated_at.isoformat()
+        return d
+
+    def to_csv(self) -> str:
+        out = io.StringIO()
+        w = csv.writer(out)
+        w.writerow(
+            [
+                "org_id",
+                "period",
+                "product",
+                "name",
+                "unit",
+                "units",
+                "free_units",
+                "model",
+                "amount",
+                "currency",
+            ]
+        )
+        for line in self.lines:
+            w.writerow(
+                [
+                    self.org_id,
+                    self.period,
+                    line.product,
+                    line.name,
+                    line.unit,
+                    line.units,
+                    line.free_units,
+                    line.model,
+                    line.amount,
+                    self.currency,
+                ]
+            )
+        w.writerow([self.org_id, self.period, "TOTAL", "", "", "", "", "", self.total, self.currency])
+        return out.getvalue()
+
+    def to_pdf(self) -> bytes:
+        from fincredit.platform.core.pdf import new_document, table
+
+        pdf = new_document(f"fincredit statement {self.org_id} {self.period}")
+        pdf.set_font("body", "B", 14)
+        pdf.cell(text=f"月度账单 Monthly statement — {self.period}", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("body", "", 10)
+        pdf.cell(text=f"机构 Institution: {self.org_name} ({self.org_id})", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(
+            text=f"生成时间 Generated: {self.generated_at:%Y-%m-%d %H:%M} UTC", new_x="LMARGIN", new_y="NEXT"
+        )
+        pdf.ln(4)
+        table(
+            pdf,
+            ["产品 Product", "用量 Units", "免费 Free", "计价 Model", f"金额 Amount ({self.currency})"],
+            [
+                [
+                    f"{line.name}\n{line.product}",
+                    f"{line.units:,} {line.unit}",
+                    f"{line.free_units:,}",
+                    line.model,
+                    f"{line.amount:,.2f}",
+                ]
+                for line in self.lines
+            ]
+            + [["合计 Total", "", "", "", f"{self.total:,.2f}"]],
+        )
+        pdf.ln(4)
+        pdf.set_font("body", "", 8)
+        pdf.multi_cell(
+            0,
+            4,
+            text=f"{self.events} usage events, digest sha256:{self.events_digest}. "
+            "公益性服务（信息推送、查询、信用报告、融资对接）免费，不计入本账单。",
+        )
+        return bytes(pdf.output())
+
+
+def _unique_units(session: Session, meter: Meter, where: list[Any]) -> Decimal:
+    rows = session.execute(
+        select(UsageEvent.id, UsageEvent.data).where(*where, UsageEvent.product == meter.product)
+    )
+    return Decimal(len({str((data or {}).get(meter.unique_property or "", eid)) for eid, data in rows}))
+
+
+def _digest(rows: list[tuple[str, str, str, Decimal]]) -> str:
+    """SHA-256 over the events sorted by (source, id): a statement names exactly the events it bills."""
+    h = hashlib.sha256()
+    for source, eid, product, quantity in sorted(rows):
+        h.update(f"{source}\x00{eid}\x00{product}\x00{quantity.normalize()}\n".encode())
+    return h.hexdigest()
+
+
+def build_statement(session: Session, org_id: str, period: str) -> Statement:
+    """The events are streamed as four plain columns (no ORM objects) and summed exactly in Decimal —
+    SQLite would sum NUMERIC in floating point — so 10,000s of events per institution cost tens of
+    milliseconds."""
+    start, end = period_bounds(period)
+    org = session.get(Organisation, org_id)
+    where = [UsageEvent.org_id == org_id, UsageEvent.time >= start, UsageEvent.time < end]
+    rows = [
+        (source, eid, product, Decimal(quantity))
+        for source, eid, product, quantity in session.execute(
+            select(UsageEvent.source, UsageEvent.id, UsageEvent.product, UsageEvent.quantity)
+            .where(*where)
+            .execution_options(yield_per=20_000)
+        )
+    ]
+    counts: dict[str, int] = {}
+    sums: dict[str, Decimal] = {}
+    for _, _, product, quantity in rows:
+        counts[product] = counts.get(product, 0) + 1
+        sums[product] = sums.get(product, Decimal(0)) + quantity
+    lines = []
+    currency = "CNY"
+    for product in sorted(counts):
+        meter = session.get(Meter, product)
+        assert meter is not None
+        price = price_for(session, product, start.date())
+        currency = price.currency
+        if meter.aggregation == "count":
+            units = Decimal(counts[product])
+        elif meter.aggregation == "unique_count":
+            units = _unique_units(session, meter, where)
+        else:
+            units = sums[product]
+        amount = charge_for(price, units).quantize(FEN, rounding=ROUND_HALF_UP)
+        lines.append(
+            StatementLine(
+                product=product,
+                name=meter.name,
+                unit=meter.unit,
+                units=units,
+                free_units=price.free_units,
+                model=price.model,
+                amount=amount,
+            )
+        )
+    return Statement(
+        org_id=org_id,
+        org_name=org.name if org else org_id,
+        period=period,
+        currency=currency,
+        lines=lines,
+        total=sum((line.amount for line in lines), Decimal(0)),
+        events=len(rows),
+        events_digest=_digest(rows),
+        generated_at=utcnow(),
+    )
+
+
+def regulator_totals(session: Session, period: str) -> list[dict[str, Any]]:
+    """Per institution: events and amount for the period (G§22: market revenue in the operations report)."""
+    start, end = period_bounds(period)
+    orgs = sorted(
+        set(
+            session.scalars(
+                select(UsageEvent.org_id).where(UsageEvent.time >= start, UsageEvent.time < end).distinct()
+            )
+        )
+    )
+    out = []
+    for org_id in orgs:
+        st = build_statement(session, org_id, period)
+        out.append(
+            {
+                "org_id": org_id,
+                "org_name": st.org_name,
+                "events": st.events,
+                "total": str(st.total),
+                "currency": st.currency,
+                "products": {line.product: str(line.amount) for line in st.lines},
+            }
+        )
+    return out

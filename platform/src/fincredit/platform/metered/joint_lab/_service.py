@@ -1,0 +1,470 @@
+"""The platform party of joint modelling and encrypted scoring inside the service.
+
+One :class:`FederationService` per process wires the federation library's platform handlers (PSI,
+vertical LR and SecureBoost training, CKKS/BFV scoring) to the platform: consent-filtered PSI input
+sets, one ledger entry per aligned or scored subject, features from the platform's own records and
+market data, job state in the database, metering in the transaction that completes the work.
+
+Secrets of a job (PSI scalars, the training state) live only in this process's memory, as the library
+intends: after a restart a job's next frame finds its state gone and the job ends FAILED with that
+reason; a job nobody drives any more is failed by the sweep after ``job_timeout`` seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import update
+
+from fincredit.consent import AccessMode, Purpose
+from fincredit.consent.identifiers import IdentifierError
+from fincredit.federation import (
+    Alignment,
+    FrameRouter,
+    PartyError,
+    PlatformPsiParty,
+    PlatformTrainingParty,
+    PsiRequest,
+    ScoringHandler,
+    ScoringLimits,
+)
+from fincredit.federation.errors import ScoringError, ScoringModelError, ScoringRequestError
+from fincredit.federation.joint_model import PlatformLogisticPart
+from fincredit.federation.scoring import error_frame as scoring_error_frame
+from fincredit.federation.wire import DEFAULT_MAX_FRAME_BYTES, Frame, WireError, decode, encode
+from fincredit.platform.consents import authorize_many
+from fincredit.platform.core.db import utcnow
+from fincredit.platform.core.errors import FincreditError, InvalidIdentifier, NotFound
+from fincredit.platform.core.services import Services
+from fincredit.platform.identity.principal import Principal
+from fincredit.platform.metered.billing import record_usage
+from fincredit.platform.metered.billing.enforcement import Usage, ensure_allowed
+from fincredit.platform.metered.joint_lab._inputs import (
+    ConsentingSet,
+    consent_digest,
+    consenting_subjects,
+    platform_feature_frame,
+)
+from fincredit.platform.metered.joint_lab._jobs import (
+    JOINT_PRODUCT,
+    SCORING_PRODUCT,
+    fail_job,
+    owned_job,
+    set_state,
+    sweep_abandoned,
+)
+from fincredit.platform.metered.joint_lab._models import part_to_json, scoring_model
+from fincredit.platform.metered.joint_lab._registry import register_platform_half
+from fincredit.platform.metered.joint_lab.tables import JointJob, JointModel
+from fincredit.platform.subjects import find_subject
+
+__all__ = ["FederationService", "FrameRecorder"]
+
+_log = logging.getLogger("fincredit.platform.federation")
+ROUTE = "/federation/v1/frames"
+_TRAINING_PREFIX = {"lr": "logistic", "sb": "secureboost"}
+_TOUCH_EVERY = 5.0  # seconds between progress timestamps of one job (one UPDATE, not one per frame)
+
+# (direction, encoded frame): a test hook that sees every frame exactly as it crossed the endpoint.
+FrameRecorder = Callable[[str, bytes], None]
+
+
+@dataclass(slots=True)
+class _Live:
+    """What this process holds about a job between frames (never persisted: it is the job's secret)."""
+
+    inputs: ConsentingSet | None = None
+    consent_ids: list[str] = field(default_factory=list)
+    touched: float = 0.0
+
+
+def _principal_of(job: JointJob) -> Principal:
+    return Principal(
+        account_id=job.account_id,
+        account_kind="institution",
+        org_id=job.org_id,
+        org_kind="bank",
+        domain=job.org_id,
+    )
+
+
+def _scopes(job: JointJob) -> list[str]:
+    return [*job.catalog_items, *job.market_datasets]
+
+
+class FederationService:
+    def __init__(
+        self,
+        services: Services,
+        *,
+        job_timeout: float = 1800.0,
+        max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+        scoring_limits: ScoringLimits | None = None,
+    ) -> None:
+        self.services = services
+        self.job_timeout = job_timeout
+        self.max_frame_bytes = max_frame_bytes
+        self.scoring_limits = scoring_limits or ScoringLimits()
+        self.recorder: FrameRecorder | None = None
+        self._psi = PlatformPsiParty(self._subject_source, on_aligned=self._on_aligned, job_ttl=job_timeout)
+        self._training = PlatformTrainingParty(self._features_for)
+        self._router = FrameRouter(max_bytes=max_frame_bytes)
+        self._router.register("psi.", self._psi_frame)
+        self._router.register("lr.", self._training_frame)
+        self._router.register("sb.", self._training_frame)
+        self._live: dict[str, _Live] = {}
+        self._lock = threading.Lock()
+
+    # -- the endpoint ------------------------------------------------------------------------------
+
+    def handle_bytes(self, body: bytes, principal: Principal) -> bytes:
+        """Answer one encoded frame from an authenticated bank. A job of another bank raises
+        :class:`JointJobForbidden` (HTTP 403); every protocol failure is an ``error`` frame."""
+        if self.recorder is not None:
+            self.recorder("bank->platform", body)
+        bank_id = principal.org_id or ""
+        try:
+            frame = decode(body, max_bytes=self.max_frame_bytes)
+        except WireError as exc:
+            reply = Frame(kind="error", job_id="", meta={"code": "wire", "message": str(exc)})
+        else:
+            if frame.kind.split(".", 1)[0] in ("psi", "lr", "sb"):
+                with self.services.read() as session:
+                    owned_job(session, frame.job_id, bank_id)  # 403 for another bank's job, 404 unknown
+            if frame.kind.startswith("scoring."):
+                reply = self._scoring_frame(frame, bank_id)
+            else:
+                reply = self._router.handle(frame, bank_id=bank_id)
+        out = encode(reply)
+        if self.recorder is not None:
+            self.recorder("platform->bank", out)
+        return out
+
+    def sweep(self) -> int:
+        with self.services.tx() as session:
+            return sweep_abandoned(session, self.job_timeout)
+
+    # -- PSI ---------------------------------------------------------------------------------------
+
+    def _job_for_frame(self, frame: Frame, bank_id: str, allowed: tuple[str, ...]) -> JointJob:
+        self.sweep()
+        with self.services.read() as session:
+            job = owned_job(session, frame.job_id, bank_id)
+            session.expunge(job)
+        if job.state == "failed":
+            raise PartyError(f"job {job.id} failed: {job.status}", code="job_failed")
+        if job.state not in allowed:
+            raise PartyError(
+                f"job {job.id} is {job.state}; {frame.kind} is not expected now", code="conflict"
+            )
+        return job
+
+    def _lost(self, job: JointJob) -> PartyError:
+        reason = "the platform restarted during the job and its in-memory state is gone; start a new job"
+        with self.services.tx() as session:
+            fail_job(session, job.id, reason)
+        return PartyError(f"job {job.id} failed: {reason}", code="job_failed")
+
+    def _touch(self, job_id: str) -> None:
+        live = self._live.get(job_id)
+        now = time.monotonic()
+        if live is None or now - live.touched < _TOUCH_EVERY:
+            return
+        live.touched = now
+        with self.services.tx() as session:
+            session.execute(update(JointJob).where(JointJob.id == job_id).values(updated_at=utcnow()))
+
+    def _psi_frame(self, frame: Frame, bank_id: str) -> Frame:
+        if frame.kind == "psi.start":
+            job = self._job_for_frame(frame, bank_id, ("created", "aligning"))
+            with self.services.tx() as session:
+                row = owned_job(session, job.id, bank_id, lock=True)
+                set_state(
+                    row, "aligning", "aligning with the bank (PSI)", allowed_from=("created", "aligning")
+                )
+            with self._lock:
+                self._live.setdefault(job.id, _Live(touched=time.monotonic()))
+            reply = self._psi.handle(frame, bank_id)
+            with self.services.tx() as session:
+                row = owned_job(session, job.id, bank_id)
+                row.platform_size = int(reply.meta.get("platform_size", 0))
+            return reply
+        job = self._job_for_frame(frame, bank_id, ("aligning", "aligned", "training", "trained"))
+        if job.id not in self._live:
+            raise self._lost(job)
+        self._touch(job.id)
+        return self._psi.handle(frame, bank_id)
+
+    def _subject_source(self, request: PsiRequest) -> list[str]:
+        with self.services.read() as session:
+            job = owned_job(session, request.job_id, request.bank_id)
+            scopes = _scopes(job)
+            if request.scopes and sorted(request.scopes) != sorted(scopes):
+                raise PartyError(
+                    f"the alignment names scopes {sorted(request.scopes)}, the job {sorted(scopes)}",
+                    code="conflict",
+                )
+            inputs = consenting_subjects(
+                session, self.services, org_id=job.org_id, account_id=job.account_id, scopes=scopes
+            )
+        self._live[request.job_id].inputs = inputs
+        return inputs.codes
+
+    def _on_aligned(self, bank_id: str, alignment: Alignment) -> None:
+        live = self._live[alignment.job_id]
+        assert live.inputs is not None
+        with self.services.tx() as session:
+            job = owned_job(session, alignment.job_id, bank_id, lock=True)
+            subject_ids = [live.inputs.subject_ids[code] for code in alignment.ids]
+            decisions = authorize_many(
+                session,
+                self.services,
+                principal=_principal_of(job),
+                subjects=subject_ids,
+                scopes=_scopes(job),
+                purpose=Purpose.JOINT_MODELLING,
+                mode=AccessMode.MODEL_TRAINING,
+                route=f"{ROUTE} psi.finish",
+            )
+            refused = sum(1 for d in decisions if not d.allowed)
+            if refused:
+                # A consent ended between the start of the alignment and its end: the intersection is
+                # no longer the consented one. Nothing of this transaction is kept.
+                raise PartyError(
+                    f"{refused} aligned subjects no longer consent; align again", code="consent_changed"
+                )
+            consent_ids = [str(d.decision.consent_id) for d in decisions if d.decision.consent_id]
+            live.consent_ids = sorted(set(consent_ids))
+            set_state(job, "aligned", "aligned; waiting for training", allowed_from=("aligning",))
+            job.aligned = alignment.size
+            job.consent_count = len(live.consent_ids)
+            job.consent_digest = consent_digest(live.consent_ids)
+
+    # -- training ----------------------------------------------------------------------------------
+
+    def _features_for(self, job_id: str, bank_id: str) -> pd.DataFrame:
+        live = self._live[job_id]
+        assert live.inputs is not None
+        alignment = self._psi.alignment(job_id, bank_id=bank_id)
+        subjects = [(live.inputs.subject_ids[code], code) for code in alignment.ids]
+        with self.services.read() as session:
+            job = owned_job(session, job_id, bank_id)
+            frame = platform_feature_frame(
+                session,
+                self.services,
+                subjects=subjects,
+                features=job.platform_features,
+                catalog_items=job.catalog_items,
+                market_datasets=job.market_datasets,
+                purpose=Purpose.JOINT_MODELLING.value,
+            )
+        medians = frame.median(skipna=True).fillna(0.0)
+        fill = {str(k): float(v) for k, v in medians.items()}
+        with self.services.tx() as session:
+            row = owned_job(session, job_id, bank_id, lock=True)
+            row.fill_values = fill
+        return frame.fillna(fill).reset_index(drop=True)
+
+    def _training_frame(self, frame: Frame, bank_id: str) -> Frame:
+        prefix = frame.kind.split(".", 1)[0]
+        opening = frame.kind in ("lr.open", "sb.open")
+        job = self._job_for_frame(frame, bank_id, ("aligned",) if opening else ("training", "trained"))
+        if _TRAINING_PREFIX[prefix] != job.algorithm:
+            raise PartyError(f"job {job.id} trains {job.algorithm}, not with {frame.kind}", code="protocol")
+        if job.id not in self._live:
+            raise self._lost(job)
+        if opening:
+            with self.services.tx() as session:
+                row = owned_job(session, job.id, bank_id, lock=True)
+                set_state(row, "training", f"training {job.algorithm}", allowed_from=("aligned",))
+        else:
+            self._touch(job.id)
+        reply = self._training.handle(frame, bank_id)
+        if reply.kind in ("lr.done", "sb.done"):
+            with self.services.tx() as session:
+                row = owned_job(session, job.id, bank_id, lock=True)
+                set_state(
+                    row, "trained", "trained; waiting for the bank's evaluation", allowed_from=("training",)
+                )
+        return reply
+
+    def complete(
+        self,
+        job_id: str,
+        principal: Principal,
+        *,
+        evaluation: dict[str, Any],
+        deposit: dict[str, Any] | None = None,
+    ) -> JointJob:
+        """The bank reports its evaluation: the platform registers its half and the joint metadata in
+        MLflow, stores its half for scoring, and meters the job — completion and usage commit together."""
+        org_id = principal.org_id
+        with self.services.read() as session:
+            job = owned_job(session, job_id, org_id)
+            session.expunge(job)
+        if job.state != "trained":
+            raise_state(job)
+        part = self._training.model_part(job_id, org_id or "")
+        if deposit is not None and not isinstance(part, PlatformLogisticPart):
+            from fincredit.platform.metered.joint_lab.errors import JointJobInvalid
+
+            raise JointJobInvalid(
+                "only logistic models take a deposit of the bank's weights", field="deposit"
+            )
+        live = self._live.get(job_id, _Live())
+        run_id = register_platform_half(
+            self.services.settings.var_dir,
+            job=job,
+            part=part,
+            evaluation=evaluation,
+            consent_ids=live.consent_ids,
+        )
+        with self.services.tx() as session:
+            row = owned_job(session, job_id, org_id, lock=True)
+            set_state(row, "completed", "completed; the model can score", allowed_from=("trained",))
+            row.evaluation = evaluation
+            row.mlflow_run_id = run_id
+            row.completed_at = utcnow()
+            session.add(
+                JointModel(
+                    id=job_id,
+                    org_id=row.org_id,
+                    algorithm=row.algorithm,
+                    platform_part=part_to_json(part),
+                    bank_deposit=deposit,
+                )
+            )
+            record_usage(
+                session,
+                Usage(
+                    product=JOINT_PRODUCT,
+                    org_id=row.org_id,
+                    quantity=Decimal(1),
+                    id=f"joint-job-{job_id}",
+                    data={"job_id": job_id, "algorithm": row.algorithm, "aligned": row.aligned},
+                ),
+            )
+            session.flush()
+            session.expunge(row)
+        self._training.drop(job_id, org_id or "")
+        self._psi.forget(job_id)
+        self._live.pop(job_id, None)
+        return row
+
+    # -- encrypted scoring -------------------------------------------------------------------------
+
+    def _scoring_frame(self, frame: Frame, bank_id: str) -> Frame:
+        meta = frame.meta
+        model_id, n_rows = meta.get("model_id"), meta.get("n_rows")
+        try:
+            if not isinstance(model_id, str) or not isinstance(n_rows, int) or isinstance(n_rows, bool):
+                raise ScoringRequestError("'model_id' must be a string and 'n_rows' an integer")
+            with self.services.tx() as session:
+                model = session.get(JointModel, model_id)
+                if model is None or model.org_id != bank_id:
+                    raise ScoringModelError(f"model {model_id!r} is not known to the platform")
+                job = session.get(JointJob, model_id)
+                assert job is not None
+                if 1 <= n_rows <= self.scoring_limits.max_rows:
+                    ensure_allowed(session, bank_id, SCORING_PRODUCT, n_rows)  # quota before any work
+                resolved: dict[str, int] = {}  # this request's codes -> subject ids
+                handler = ScoringHandler(
+                    models=lambda _bank, _model: scoring_model(
+                        model.algorithm, model.platform_part, model.bank_deposit
+                    ),
+                    platform_features=self._scoring_features(session, job, resolved),
+                    authorize=self._scoring_authorize(session, job, resolved),
+                    limits=self.scoring_limits,
+                )
+                reply, report = handler.score(frame, bank_id)
+                if report.scored:
+                    record_usage(
+                        session,
+                        Usage(
+                            product=SCORING_PRODUCT,
+                            org_id=bank_id,
+                            quantity=Decimal(report.scored),
+                            id=f"scoring-{uuid.uuid4().hex}",
+                            data={"model_id": model_id, "rows": n_rows, "refused": len(report.refused)},
+                        ),
+                    )
+                return reply
+        except ScoringError as exc:
+            return scoring_error_frame(exc, frame.job_id)
+        except FincreditError as exc:  # quota, entitlement, credit limit: refused before the work
+            out = Frame(kind="error", job_id=frame.job_id, meta={"code": exc.slug, "message": exc.detail})
+            out.meta["status"] = exc.status
+            return out
+
+    def _scoring_authorize(
+        self, session: Any, job: JointJob, subject_of: dict[str, int]
+    ) -> Callable[[str, list[str]], list[str | None]]:
+        def authorize(bank_id: str, ids: list[str]) -> list[str | None]:
+            reasons: list[str | None] = [None] * len(ids)
+            first: dict[str, int] = {}
+            for row, code in enumerate(ids):
+                if code in first:
+                    continue  # the handler refuses repeats; one decision (and entry) per subject
+                first[code] = row
+                try:
+                    subject_of[code] = find_subject(session, self.services.keyring, code).id
+                except (NotFound, InvalidIdentifier, IdentifierError):
+                    reasons[row] = "unknown_subject"
+            codes = list(subject_of)
+            if codes:
+                decisions = authorize_many(
+                    session,
+                    self.services,
+                    principal=_principal_of(job),
+                    subjects=[subject_of[c] for c in codes],
+                    scopes=_scopes(job),
+                    purpose=Purpose.ENCRYPTED_SCORING,
+                    mode=AccessMode.SCORING,
+                    route=f"{ROUTE} scoring.request",
+                )
+                for code, d in zip(codes, decisions, strict=True):
+                    if not d.allowed:
+                        reason = getattr(d.decision, "reason", None)
+                        reasons[first[code]] = str(getattr(reason, "value", reason) or "no_consent")
+            return reasons
+
+        return authorize
+
+    def _scoring_features(
+        self, session: Any, job: JointJob, subject_of: dict[str, int]
+    ) -> Callable[[list[str], list[str]], tuple[np.ndarray, np.ndarray]]:
+        def features(ids: list[str], names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+            subjects = [(subject_of[c], c) for c in ids]
+            frame = platform_feature_frame(
+                session,
+                self.services,
+                subjects=subjects,
+                features=names,
+                catalog_items=job.catalog_items,
+                market_datasets=job.market_datasets,
+                purpose=Purpose.ENCRYPTED_SCORING.value,
+            )
+            frame = frame.fillna({k: v for k, v in job.fill_values.items() if k in frame.columns})
+            return frame.to_numpy(dtype=np.float64), np.ones(len(ids), dtype=bool)
+
+        return features
+
+
+def raise_state(job: JointJob) -> None:
+    from fincredit.platform.metered.joint_lab.errors import JointJobState
+
+    if job.state == "failed":
+        raise JointJobState(f"job {job.id} failed: {job.status}", state=job.state)
+    raise JointJobState(f"job {job.id} is {job.state}; it completes once trained", state=job.state)
+
+
+__all__ += ["raise_state"]

@@ -1,0 +1,134 @@
+"""The bank's joint-modelling jobs (G§13): state, timings and lineage of each job, and the evaluation
+the bank's SDK reported — AUC and KS, joint against bank-only, with the ROC curve and the KS chart drawn
+as inline SVG from the stored curve points (no plotting library on the request path)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy import select
+
+from fincredit.platform.core.deps import ServicesDep
+from fincredit.platform.core.web.deps import PREFIX, PageForbidden, lang_of, page, render
+from fincredit.platform.core.web.i18n import translator
+from fincredit.platform.identity.principal import Principal
+from fincredit.platform.metered.joint_lab import JointJobForbidden, JointJobNotFound, owned_job
+from fincredit.platform.metered.joint_lab.router import federation_of
+from fincredit.platform.metered.joint_lab.tables import JointJob
+
+router = APIRouter(prefix=f"{PREFIX}/bank/jobs", include_in_schema=False)
+Bank = Annotated[Principal, Depends(page("joint_lab", "read"))]
+
+# Chart geometry (SVG user units): a square plot with room for the axis labels on the left and below.
+LEFT, TOP, SIZE = 44, 10, 260
+
+
+def _xy(x: float, y: float) -> str:
+    return f"{LEFT + x * SIZE:.1f},{TOP + (1 - y) * SIZE:.1f}"
+
+
+def _polyline(xs: list[float], ys: list[float]) -> str:
+    return " ".join(_xy(x, y) for x, y in zip(xs, ys, strict=False))
+
+
+def _curve(evaluation: dict[str, Any], model: str) -> dict[str, Any] | None:
+    curves = evaluation.get("curves") or {}
+    found = curves.get(model)
+    return found if isinstance(found, dict) else None
+
+
+def _roc_chart(evaluation: dict[str, Any]) -> dict[str, Any] | None:
+    """Polylines of the joint and bank-only ROC curves, in the SVG's coordinates."""
+    lines = {}
+    for model in ("joint", "bank_only"):
+        curve = _curve(evaluation, model)
+        if curve and curve.get("roc"):
+            lines[model] = _polyline(curve["roc"]["fpr"], curve["roc"]["tpr"])
+    if not lines:
+        return None
+    return {"lines": lines, "diagonal": _polyline([0, 1], [0, 1])}
+
+
+def _ks_chart(evaluation: dict[str, Any]) -> dict[str, Any] | None:
+    """The joint model's cumulative bad and good shares over the score-ordered population, and the
+    widest gap between them (the KS statistic) as a vertical segment."""
+    curve = _curve(evaluation, "joint")
+    if not curve or not curve.get("ks"):
+        return None
+    ks = curve["ks"]
+    share, bad, good = ks["population_share"], ks["cum_bad"], ks["cum_good"]
+    gaps = [abs(b - g) for b, g in zip(bad, good, strict=False)]
+    at = max(range(len(gaps)), key=gaps.__getitem__)
+    return {
+        "bad": _polyline(share, bad),
+        "good": _polyline(share, good),
+        "gap": {
+            "from": _xy(share[at], good[at]),
+            "to": _xy(share[at], bad[at]),
+            "x": LEFT + share[at] * SIZE,
+            "y": TOP + (1 - (bad[at] + good[at]) / 2) * SIZE,
+            "value": gaps[at],
+            "share": share[at],
+        },
+    }
+
+
+def _duration(job: JointJob) -> float | None:
+    end = job.completed_at or (job.updated_at if job.state == "failed" else None)
+    return (end - job.created_at).total_seconds() if end else None
+
+
+def job_view(job: JointJob) -> dict[str, Any]:
+    ev = job.evaluation or {}
+    return {
+        "id": job.id,
+        "purpose": job.purpose,
+        "algorithm": job.algorithm,
+        "state": job.state,
+        "status": job.status,
+        "catalog_items": job.catalog_items,
+        "market_datasets": job.market_datasets,
+        "platform_features": job.platform_features,
+        "platform_size": job.platform_size,
+        "aligned": job.aligned,
+        "consent_count": job.consent_count,
+        "consent_digest": job.consent_digest,
+        "mlflow_run_id": job.mlflow_run_id,
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+        "completed_at": job.completed_at,
+        "duration": _duration(job),
+        "evaluation": ev,
+        "has_metrics": isinstance(ev.get("auc_joint"), int | float),
+    }
+
+
+@router.get("", response_class=HTMLResponse)
+def jobs_page(request: Request, services: ServicesDep, principal: Bank) -> HTMLResponse:
+    federation_of(request).sweep()  # as the API does: an abandoned job shows as failed, with the reason
+    with services.read() as session:
+        rows = session.scalars(
+            select(JointJob)
+            .where(JointJob.org_id == principal.org_id)
+            .order_by(JointJob.created_at.desc())
+            .limit(200)
+        )
+        jobs = [job_view(j) for j in rows]
+    return render(request, "bank/jobs.html", jobs=jobs)
+
+
+@router.get("/{job_id}", response_class=HTMLResponse)
+def job_page(job_id: str, request: Request, services: ServicesDep, principal: Bank) -> HTMLResponse:
+    federation_of(request).sweep()
+    with services.read() as session:
+        try:
+            job = job_view(owned_job(session, job_id, principal.org_id))
+        except JointJobForbidden as exc:  # another bank's job: refused, its details never shown
+            raise PageForbidden(exc.detail) from exc
+        except JointJobNotFound:
+            t = translator(lang_of(request))
+            return render(request, "message.html", status_code=404, title=t("jobs.not_found"), text=job_id)
+    ev = job["evaluation"]
+    return render(request, "bank/job.html", job=job, roc=_roc_chart(ev), ks=_ks_chart(ev))

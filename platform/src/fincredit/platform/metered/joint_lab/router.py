@@ -1,0 +1,98 @@
+"""Joint modelling lab — a METERED market router (G§13, G§14): a bank creates a joint-modelling job
+(quota checked before any work; one ``market.joint_modelling`` unit metered in the transaction that
+completes it), follows its state, and completes it with its evaluation, which registers the platform's
+half in MLflow. Encrypted scoring (``market.encrypted_scoring``, one unit per scored applicant) runs
+over the frames endpoint (``routers/federation_frames.py``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from fincredit.platform.core.deps import ServicesDep, require
+from fincredit.platform.identity.principal import Principal
+from fincredit.platform.metered.joint_lab import FederationService, create_job, owned_job, sweep_abandoned
+from fincredit.platform.metered.joint_lab.schemas import CompleteIn, JointJobIn, JointJobOut
+from fincredit.platform.metered.joint_lab.tables import JointJob
+
+router = APIRouter(prefix="/api/v1/joint-lab", tags=["metered services: joint modelling"])
+
+
+def federation_of(request: Request) -> FederationService:
+    """The process's one platform party (its jobs' secrets live in its memory)."""
+    state = request.app.state
+    service = getattr(state, "federation", None)
+    if service is None:
+        service = state.federation = FederationService(state.services)
+    return service
+
+
+def _out(job: JointJob) -> JointJobOut:
+    return JointJobOut.model_validate(job, from_attributes=True)
+
+
+@router.post("/jobs", status_code=201)
+def create(
+    body: JointJobIn,
+    services: ServicesDep,
+    request: Request,
+    principal: Annotated[Principal, Depends(require("joint_lab", "create"))],
+) -> JointJobOut:
+    federation = federation_of(request)
+    with services.tx() as session:
+        sweep_abandoned(session, federation.job_timeout)
+        job = create_job(
+            session,
+            principal,
+            purpose=body.purpose,
+            algorithm=body.algorithm,
+            catalog_items=body.catalog_items,
+            market_datasets=body.market_datasets,
+            platform_features=body.platform_features,
+        )
+        return _out(job)
+
+
+@router.get("/jobs")
+def list_jobs(
+    services: ServicesDep,
+    request: Request,
+    principal: Annotated[Principal, Depends(require("joint_lab", "read"))],
+) -> list[JointJobOut]:
+    federation_of(request).sweep()
+    with services.read() as session:
+        rows = session.scalars(
+            select(JointJob).where(JointJob.org_id == principal.org_id).order_by(JointJob.created_at)
+        )
+        return [_out(j) for j in rows]
+
+
+@router.get("/jobs/{job_id}")
+def get_job(
+    job_id: str,
+    services: ServicesDep,
+    request: Request,
+    principal: Annotated[Principal, Depends(require("joint_lab", "read"))],
+) -> JointJobOut:
+    federation_of(request).sweep()
+    with services.read() as session:
+        return _out(owned_job(session, job_id, principal.org_id))
+
+
+@router.post("/jobs/{job_id}/complete")
+async def complete(
+    job_id: str,
+    body: CompleteIn,
+    request: Request,
+    principal: Annotated[Principal, Depends(require("joint_lab", "create"))],
+) -> JointJobOut:
+    federation = federation_of(request)
+    evaluation = body.evaluation.model_dump()
+    deposit = body.deposit.model_dump() if body.deposit is not None else None
+    job = await run_in_threadpool(
+        federation.complete, job_id, principal, evaluation=evaluation, deposit=deposit
+    )
+    return _out(job)

@@ -1,0 +1,107 @@
+"""Request and response bodies of the joint-modelling lab (metered market services)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from fincredit.platform.core.schemas import Strict
+
+
+class JointJobIn(Strict):
+    purpose: str = Field(min_length=1, max_length=200, description="what the bank builds the model for")
+    algorithm: Literal["logistic", "secureboost"]
+    catalog_items: list[str] = Field(default_factory=list, max_length=50)
+    market_datasets: list[str] = Field(default_factory=list, max_length=50)
+    platform_features: list[str] = Field(min_length=1, max_length=100)
+
+
+class JointJobOut(BaseModel):
+    id: str
+    state: str
+    status: str
+    purpose: str
+    algorithm: str
+    catalog_items: list[str]
+    market_datasets: list[str]
+    platform_features: list[str]
+    platform_size: int | None
+    aligned: int | None
+    consent_count: int | None
+    consent_digest: str | None
+    evaluation: dict[str, Any]
+    mlflow_run_id: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    completed_at: dt.datetime | None
+    frames_url: str = "/federation/v1/frames"
+
+
+Share = Annotated[float, Field(ge=0, le=1)]
+Points = Annotated[list[Share], Field(min_length=2, max_length=201)]
+
+
+class RocIn(Strict):
+    fpr: Points
+    tpr: Points
+
+    @model_validator(mode="after")
+    def _same_length(self) -> RocIn:
+        if len(self.fpr) != len(self.tpr):
+            raise ValueError("fpr and tpr differ in length")
+        return self
+
+
+class KsIn(Strict):
+    population_share: Points
+    cum_bad: Points
+    cum_good: Points
+
+    @model_validator(mode="after")
+    def _same_length(self) -> KsIn:
+        if not len(self.population_share) == len(self.cum_bad) == len(self.cum_good):
+            raise ValueError("population_share, cum_bad and cum_good differ in length")
+        return self
+
+
+class CurvesIn(Strict):
+    """One model's held-out curves, thinned (``fincredit.federation.training.evaluation_curves``)."""
+
+    roc: RocIn
+    ks: KsIn
+
+
+class EvaluationIn(Strict):
+    """What the bank's SDK measured on its held-out rows (``JointFit.report``)."""
+
+    algorithm: str
+    rows_train: int = Field(ge=0)
+    rows_test: int = Field(ge=0)
+    auc_joint: float = Field(ge=0, le=1)
+    ks_joint: float = Field(ge=0, le=1)
+    auc_bank_only: float = Field(ge=0, le=1)
+    ks_bank_only: float = Field(ge=0, le=1)
+    auc_uplift: float
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    training_seconds: float = 0.0
+    total_seconds: float = 0.0
+    params: dict[str, Any] = Field(default_factory=dict)
+    # {"joint": ..., "bank_only": ...}: the ROC curve and KS chart the bank's jobs page draws
+    curves: dict[Literal["joint", "bank_only"], CurvesIn] = Field(default_factory=dict)
+
+
+class DepositIn(Strict):
+    """The bank's half of a logistic model, deposited for ``lr-deposited`` scoring (optional)."""
+
+    model_id: str
+    features: list[str]
+    weights: list[float]
+    intercept: float
+
+
+class CompleteIn(Strict):
+    evaluation: EvaluationIn
+    deposit: DepositIn | None = None
