@@ -1,5 +1,5 @@
-"""Joint modelling on the synthetic Ningbo city (issue 7's "also run the same on the synthetic Ningbo
-data so the demo shows the uplift"): the bank holds its loans' own features and the default label, the
+"""Joint modelling on the synthetic Ningbo city (the uplift the demo shows, on the
+synthetic Ningbo data): the bank holds its loans' own features and the default label, the
 platform the public-credit and market features of the borrowers (``fincredit.models.features``).
 Bank-only, centralized (scikit-learn LR / LightGBM on the joined data) and federated (CKKS vertical LR,
 SecureBoost) test AUC on a fixed 80/20 split, training time centralized vs federated in the same run,

@@ -11,7 +11,7 @@ Measures, with the baseline measured in the same run:
 * Lift on synthetic loans (LightGBM and logistic regression): joint AUC with bank-only AUC as
   baseline; platform-only AUC; the generating model's own (oracle) AUC for reference.
 * The platform's enterprise credit score (public + market features only): test AUC and KS.
-* SBA (issue 7's vertical split, fixed 80/20 split): centralised bank-only vs joint AUC — the
+* SBA (the joint-modelling vertical split, fixed 80/20 split): centralised bank-only vs joint AUC — the
   reference numbers the federated algorithms must match.
 * MLflow on SQLite: log + register one LightGBM model, load it back by alias.
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -312,12 +311,3 @@ def chunk_bounds(n_rows: int, slots: int) -> list[tuple[int, int]]:
 def check_count(got: int, expected: int, what: str) -> None:
     if got != expected:
         raise ScoringRequestError(f"expected {expected} {what}, got {got}")
-
-
-def as_float_matrix(values: Sequence[Sequence[float]] | np.ndarray, n_rows: int, n_cols: int) -> np.ndarray:
-    arr = np.asarray(values, dtype=np.float64)
-    if arr.ndim == 1 and n_cols == 1:
-        arr = arr.reshape(-1, 1)
-    if arr.shape != (n_rows, n_cols):
-        raise ValueError(f"expected a {n_rows}x{n_cols} feature matrix, got shape {arr.shape}")
-    return arr

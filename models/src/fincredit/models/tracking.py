@@ -48,7 +48,7 @@ def _quiet() -> None:
 
 @dataclass(frozen=True, slots=True)
 class Lineage:
-    """Where a model's data came from (issue 7): catalog items, market datasets and the consents."""
+    """Where a model's data came from: catalog items, market datasets and the consents."""
 
     catalog_items: Sequence[str] = ()
     market_datasets: Sequence[str] = ()

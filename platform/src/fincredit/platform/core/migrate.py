@@ -1,8 +1,7 @@
 """Programmatic Alembic: ``fincredit db upgrade`` and the test fixtures call these.
 
-Capabilities developed in parallel each add their own branch of migrations off the foundation, so the
-tree may have several heads until a merge revision joins them (0009 joined the first six); upgrading
-means "all heads"."""
+The revision tree may have several heads (each capability may branch off the foundation; a merge
+revision joins them), so upgrading means "all heads"."""
 
 from __future__ import annotations
 

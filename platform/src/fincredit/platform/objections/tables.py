@@ -60,7 +60,8 @@ class ObjectionEvent(Base):
 
 
 class ObjectionOutbox(Base):
-    """A notification waiting for the push mechanism (issue 5) to deliver it to a bank."""
+    """A notification waiting for the information push (``fincredit.platform.free``) to deliver to a
+    bank."""
 
     __tablename__ = "objection_outbox"
 

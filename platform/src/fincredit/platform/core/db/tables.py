@@ -1,7 +1,5 @@
-"""Tables of the foundation: organisations, accounts and their keys, subjects, audit trail, casbin rules.
-
-Later capabilities add their own modules beside this one (``db/<capability>.py``) on the same ``Base``.
-"""
+"""Tables every capability refers to: organisations, accounts and their keys, subjects, the audit trail,
+casbin rules. Each capability keeps its own tables in its ``tables`` module on the same ``Base``."""
 
 from __future__ import annotations
 
