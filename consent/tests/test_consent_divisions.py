@@ -2,7 +2,7 @@
 
 A resident ID keeps the code of the place where it was first issued, so a code retired since (Ningbo's
 江东区 330204 merged into 鄞州 in 2016, 鄞县 330227 became a district in 2002) is still valid. A unified
-social credit code carries its registration authority's code at positions 3-8 (GB 32100-2015 §4.3);
+social credit code carries its registration authority's code at positions 3-8 (GB 32100-2015);
 authorities at national level use 100000.
 """
 

@@ -65,7 +65,7 @@ _USCC_CATEGORIES: dict[str, str] = {
     "N": "12345",  # agriculture (rural collective economic organisations)
     "Y": "1",  # other
 }
-# GB 32100-2015 §4.3: registration authorities at national level write 100000 where others write
+# GB 32100-2015: registration authorities at national level write 100000 where others write
 # their GB/T 2260 division code; no resident ID carries it.
 _NATIONAL_AUTHORITY = "100000"
 
@@ -95,8 +95,10 @@ def _divisions() -> dict[str, str]:
     return {code: name for code, name in rows}
 
 
+@functools.cache
 def division_codes() -> frozenset[str]:
-    """Every GB/T 2260 administrative division code in force at any time, retired ones included."""
+    """Every GB/T 2260 administrative division code in force at any time since the first list (1980),
+    retired ones included, and the county codes of before 1980 that early resident IDs carry."""
     return frozenset(_divisions())
 
 
