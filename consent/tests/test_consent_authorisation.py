@@ -44,6 +44,7 @@ from fincredit.consent import (
     state_differences,
 )
 from fincredit.consent.cli import app
+from fincredit.consent.synthetic import synthetic_ledger
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)  # a Monday
 BANK = "91330200MA2BANK01X"
@@ -397,3 +398,16 @@ def test_frequency_periods_match_the_lifecycle(unit: PeriodUnit):
     third = log.access(at(0.2 + gap), consent=c)
     found = flagged(log.replay())
     assert second in found and first not in found and third not in found
+
+
+def test_the_synthetic_benchmark_ledger_is_made_of_real_entries_and_is_fully_authorised():
+    batches = list(synthetic_ledger(20_000, consents=500, batch=4096))
+    for _, datas in batches:
+        for data in datas[::97]:
+            assert LedgerEntry.from_canonical(data).canonical_bytes() == data
+    replay = AuthorisationReplay()
+    replay.feed_many(batches)  # the next batch parsed in a thread while this one is replayed
+    report = replay.finish()
+    assert sum(len(s) for s, _ in batches) == report.entries == 20_000 and report.consents == 500
+    assert report.ok, report.lines()[:5]
+    assert report.accesses > 15_000 and report.refusals > 0

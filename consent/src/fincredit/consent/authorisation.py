@@ -34,6 +34,7 @@ import io
 import re
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from enum import StrEnum
 from typing import Any
 
@@ -136,8 +137,10 @@ class ReplayedConsent:
     last_used_at: str | None = None
     period: str | None = None  # the period (see _period) of ``period_uses``
     period_uses: int = 0
-    # Requested scopes known to be covered (the granted ones, and those found below them).
+    # Requested scope lists (comma-joined) known to be covered: the granted one, and those found below it.
     covers: set[str] = dataclasses.field(default_factory=set)
+    # The access entry types each granted mode may be logged as, for this purpose.
+    allowed: dict[str, frozenset[str]] = dataclasses.field(default_factory=dict)
 
     @property
     def period_key(self) -> int | None:
@@ -233,7 +236,13 @@ for _p in Purpose:
         _own = access_entry_type(_p, _m).value
         _legacy = {EntryType.DISCLOSURE.value} if _m in _DISCLOSURE_MODES else set()
         _TYPES_OF[(_p.value, _m.value)] = frozenset({_own, *_legacy})
-_TYPED = frozenset((t, p, m) for (p, m), ts in _TYPES_OF.items() for t in ts)
+
+
+def _allowed(purpose: str | None, modes: Iterable[str] | None) -> dict[str, frozenset[str]]:
+    if purpose is None or modes is None:
+        return {}  # terms not recorded: every access takes the closer look
+    return {m: _TYPES_OF[(purpose, m)] for m in modes if (purpose, m) in _TYPES_OF}
+
 
 _coverage: dict[tuple[frozenset[str], str, str], bool] = {}
 
@@ -276,6 +285,62 @@ def _period(unit: str, at: str) -> str:
     return week
 
 
+@dataclasses.dataclass(slots=True)
+class _Prepared:
+    """A batch parsed into what the replay loop reads (``rows``), or None when some row did not parse."""
+
+    seqs: Sequence[int]
+    entries: Sequence[bytes]
+    rows: list[tuple[Any, ...]] | None = None
+    extra: Callable[[int], tuple[Any, ...]] = lambda i: ()
+    seq_mismatches: list[tuple[int, int]] = dataclasses.field(default_factory=list)
+
+
+def _prepare(seqs: Sequence[int], entries: Sequence[bytes]) -> _Prepared:
+    """Parse a batch with Arrow's JSON reader into the columns the replay reads (no replay state here)."""
+    out = _Prepared(seqs, entries)
+    if not entries:
+        out.rows = []
+        return out
+    try:
+        table = pajson.read_json(io.BytesIO(b"\n".join(entries)), parse_options=_PARSE)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return out
+    if table.num_rows != len(entries):
+        return out
+    seq_list = list(seqs)
+    entry_seqs = table.column("seq").to_pylist()
+    if entry_seqs != seq_list:
+        out.seq_mismatches = [(r, e) for r, e in zip(seq_list, entry_seqs, strict=True) if r != e]
+    # A time not in format_time's spelling would not order as its instant does: it reads as missing.
+    for name in ("at", "valid_from", "valid_until"):
+        column = table.column(name)
+        spelled = pc.match_substring_regex(column, _TIME.pattern)
+        table = table.set_column(_SCHEMA.get_field_index(name), name, pc.if_else(spelled, column, None))
+    types = table.column("type")
+    # Only the columns every access needs become Python objects for every row; the terms, for the consent
+    # events only; the rest, when an access needs a closer look.
+    events = pc.indices_nonzero(pc.is_in(types, value_set=_EVENT_TYPES)).to_pylist()
+    extra_rows: dict[int, tuple[Any, ...]] = {}
+    if events:
+        terms = table.select(_EXTRA).take(events).to_pydict()
+        extra_rows = dict(zip(events, zip(*(terms[n] for n in _EXTRA), strict=True), strict=True))
+    scope_lists = table.column("scopes")
+    masked = table.column("subject_masked")
+
+    def extra(i: int) -> tuple[Any, ...]:
+        found = extra_rows.get(i)
+        if found is None:
+            found = (None, masked[i].as_py(), scope_lists[i].as_py(), *_NO_TERMS)
+        return found
+
+    columns = [table.column(n).to_pylist() for n in _LOOP[2:]]
+    columns.insert(3, pc.binary_join(scope_lists, ",").to_pylist())
+    out.rows = list(zip(seq_list, range(len(seq_list)), types.to_pylist(), *columns, strict=True))
+    out.extra = extra
+    return out
+
+
 class AuthorisationReplay:
     """Replays a ledger's consent states and checks its accesses; feed it the log in order.
 
@@ -295,53 +360,34 @@ class AuthorisationReplay:
 
     def feed_export(self, batches: Iterable[ExportBatch]) -> None:
         """Feed an export as :func:`read_export` yields it."""
-        for batch in batches:
-            self.feed(batch.seqs, batch.entries)
+        self.feed_many((b.seqs, b.entries) for b in batches)
 
     def feed(self, seqs: Sequence[int], entries: Sequence[bytes]) -> None:
         """Feed rows of the log in order: their sequence numbers and canonical entry bytes."""
-        if not entries:
-            return
-        try:
-            table = pajson.read_json(io.BytesIO(b"\n".join(entries)), parse_options=_PARSE)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            table = None
-        if table is None or table.num_rows != len(entries):
+        self._consume(_prepare(seqs, entries))
+
+    def feed_many(self, batches: Iterable[tuple[Sequence[int], Sequence[bytes]]]) -> None:
+        """:meth:`feed` each batch in order, parsing the next batch in a thread while this one is replayed
+        (Arrow parses without holding the GIL, so on two cores the parsing costs little wall time)."""
+        with ThreadPoolExecutor(1, thread_name_prefix="replay-parse") as pool:
+            pending: Future[_Prepared] | None = None
+            for seqs, entries in batches:
+                upcoming = pool.submit(_prepare, seqs, entries)
+                if pending is not None:
+                    self._consume(pending.result())
+                pending = upcoming
+            if pending is not None:
+                self._consume(pending.result())
+
+    def _consume(self, prepared: _Prepared) -> None:
+        if prepared.rows is None:
             # Some row does not parse as an entry: replay row by row to name it.
-            for seq, data in zip(seqs, entries, strict=True):
+            for seq, data in zip(prepared.seqs, prepared.entries, strict=True):
                 self._feed_one(seq, data)
             return
-        seq_list = list(seqs)
-        entry_seqs = table.column("seq").to_pylist()
-        if entry_seqs != seq_list:
-            for row_seq, entry_seq in zip(seq_list, entry_seqs, strict=True):
-                if row_seq != entry_seq:
-                    self._violate(row_seq, Rule.MALFORMED_ENTRY, f"the entry says it is seq {entry_seq}")
-        # A time not in format_time's spelling would not order as its instant does: it reads as missing.
-        for name in ("at", "valid_from", "valid_until"):
-            column = table.column(name)
-            spelled = pc.match_substring_regex(column, _TIME.pattern)
-            table = table.set_column(_SCHEMA.get_field_index(name), name, pc.if_else(spelled, column, None))
-        types = table.column("type")
-        # Only the columns every access needs become Python objects for every row; the terms, for the
-        # consent events only; the rest, when an access needs a closer look.
-        events = pc.indices_nonzero(pc.is_in(types, value_set=_EVENT_TYPES)).to_pylist()
-        extra_rows: dict[int, tuple[Any, ...]] = {}
-        if events:
-            terms = table.select(_EXTRA).take(events).to_pydict()
-            extra_rows = dict(zip(events, zip(*(terms[n] for n in _EXTRA), strict=True), strict=True))
-        scope_lists = table.column("scopes")
-        scope_keys = pc.binary_join(scope_lists, ",")
-
-        def extra(i: int) -> tuple[Any, ...]:
-            found = extra_rows.get(i)
-            if found is None:
-                found = (None, table.column("subject_masked")[i].as_py(), scope_lists[i].as_py(), *_NO_TERMS)
-            return found
-
-        columns = [table.column(n).to_pylist() for n in _LOOP[2:]]
-        columns.insert(3, scope_keys.to_pylist())
-        self._rows(zip(seq_list, range(len(seq_list)), types.to_pylist(), *columns, strict=True), extra)
+        for row_seq, entry_seq in prepared.seq_mismatches:
+            self._violate(row_seq, Rule.MALFORMED_ENTRY, f"the entry says it is seq {entry_seq}")
+        self._rows(prepared.rows, prepared.extra)
 
     def feed_entries(self, entries: Iterable[LedgerEntry]) -> None:
         """Feed parsed entries (their own ``seq`` is their place in the log)."""
@@ -385,7 +431,6 @@ class AuthorisationReplay:
         report = self.report
         access_types = _ACCESS
         events = _EVENTS
-        typed = _TYPED
         active = _ACTIVE
         entries = accesses = 0
         try:
@@ -407,10 +452,8 @@ class AuthorisationReplay:
                         and c.grantee == grantee
                         and c.subject_index == subject
                         and c.purpose == purpose
-                        and c.modes is not None
-                        and mode in c.modes
+                        and etype in c.allowed.get(mode, ())
                         and c.valid_from <= at < c.valid_until
-                        and (etype, purpose, mode) in typed
                         and scope_key in c.covers
                     ):
                         # The common case: only the use limit is left to check.
@@ -565,6 +608,7 @@ class AuthorisationReplay:
                 cid, grantee or "", subject or "", kind, purpose or "", frozenset(scopes or ()),
                 None if modes is None else frozenset(modes), valid_from, valid_until, fetch_type,
                 freq_value, freq_unit, status, at, seq, covers={",".join(sorted(set(scopes or ())))},
+                allowed=_allowed(purpose, modes),
             )  # fmt: skip
             return
         if c is None:
@@ -593,6 +637,7 @@ class AuthorisationReplay:
                 return
             c.scopes = frozenset(scopes or ())
             c.covers = {",".join(sorted(c.scopes))}
+            c.allowed = _allowed(c.purpose, modes)
             c.modes = None if modes is None else frozenset(modes)
             c.valid_from, c.valid_until, c.fetch_type = valid_from, valid_until, fetch_type
             c.frequency_value, c.frequency_unit = freq_value, freq_unit
