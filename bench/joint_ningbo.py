@@ -11,7 +11,6 @@ and bytes exchanged. Kept apart from ``bench/joint_modelling.py`` (SBA), whose a
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from typing import Any
 
@@ -103,16 +102,16 @@ def run_secureboost(
 
     def gbm() -> Any:
         return lightgbm.LGBMClassifier(
-            n_estimators=params.n_trees,
+            n_estimators=params.num_iterations,
             max_depth=params.max_depth,
-            num_leaves=2**params.max_depth,
+            num_leaves=params.num_leaves,
             learning_rate=params.learning_rate,
             max_bin=params.max_bin,
-            reg_lambda=params.l2,
+            reg_lambda=params.lambda_l2,
             min_child_samples=params.min_data_in_leaf,
-            min_child_weight=params.min_child_weight,
+            min_child_weight=params.min_sum_hessian_in_leaf,
             verbose=-1,
-            n_jobs=os.cpu_count() or 1,
+            n_jobs=1,
         )
 
     t0 = time.perf_counter()
@@ -186,7 +185,14 @@ def main(argv: list[str]) -> int:
     n_test = len(y) // 5
     test, train = np.sort(order[:n_test]), np.sort(order[n_test:])
     lr = run_logistic(bank, platform, y, train, test, LogisticParams(iterations=args.iterations))
-    sb = run_secureboost(bank, platform, y, train, test, SecureBoostParams(n_trees=args.trees))
+    sb = run_secureboost(
+        bank,
+        platform,
+        y,
+        train,
+        test,
+        SecureBoostParams(num_iterations=args.trees, max_depth=3, num_leaves=8, max_bin=32, lambda_l2=1.0),
+    )
     results = _results("ningbo.lr", lr, 0.002, 20.0) + _results("ningbo.secureboost", sb, 0.003, 100.0)
     shapes = f"bank {bank.shape[1]} / platform {platform.shape[1]} features"
     print(f"{len(y)} loans ({int(y.sum())} defaults), {shapes}")

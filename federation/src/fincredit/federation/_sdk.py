@@ -28,13 +28,17 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from fincredit.federation._inputs import check_training_frame
 from fincredit.federation._runtime import Channel
-from fincredit.federation._secureboost import BankSecureBoostTrainer, SecureBoostParams
+from fincredit.federation._secureboost import (
+    BankSecureBoostTrainer,
+    SecureBoostParams,
+    fit_plain,
+    tree_scores,
+)
 from fincredit.federation._vertical_lr import BankLogisticTrainer, LogisticParams, standardise
 from fincredit.federation.joint_model import BankLogisticPart, BankTreePart
 from fincredit.federation.wire import Link
@@ -232,7 +236,7 @@ class JointModel:
         return JointFit(job_id, part, report, test_rows, scores, params)
 
     def _bar(self, algorithm: str) -> Any:
-        total = self.logistic.iterations if algorithm == "logistic" else self.secureboost.n_trees
+        total = self.logistic.iterations if algorithm == "logistic" else self.secureboost.num_iterations
         unit = "iterations" if algorithm == "logistic" else "trees"
         sdk = self
 
@@ -264,17 +268,5 @@ class JointModel:
             clf = LogisticRegression(C=1.0 / (self.logistic.l2 * train.size), max_iter=2000)
             clf.fit(xs[train], y[train])
             return np.asarray(clf.decision_function(xs[test]))
-        p = self.secureboost
-        gbm = HistGradientBoostingClassifier(
-            max_iter=p.n_trees,
-            learning_rate=p.learning_rate,
-            max_depth=p.max_depth,
-            max_leaf_nodes=2**p.max_depth,
-            max_bins=min(p.max_bin, 255),
-            l2_regularization=p.l2,
-            min_samples_leaf=p.min_data_in_leaf,
-            early_stopping=False,
-            random_state=self.seed,
-        )
-        gbm.fit(x[train], y[train])
-        return np.asarray(gbm.decision_function(x[test]))
+        bank_only = fit_plain(x[train], y[train], [f"x{j}" for j in range(x.shape[1])], self.secureboost)
+        return tree_scores(bank_only, x[test], None)

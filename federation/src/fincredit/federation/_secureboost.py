@@ -1,33 +1,54 @@
 """SecureBoost-style vertical gradient-boosted trees under CKKS (bank = label holder = active party).
 
-Per tree the bank computes logistic-loss gradients ``g`` and hessians ``h`` and grows the tree
-depth-wise. For every node whose histogram it needs, it sends the platform the node's instance set
-(positions in the training rows) and ``Enc(g | h)``: one ciphertext carries 2048 rows, ``g`` in the
-first half of the slots and ``h`` in the second, so one 0/1 bin mask serves both. The platform bins
-its features privately (quantile cut points that never leave it) and returns, per (feature, bin)
-that holds rows of the node, ``sum_c Enc(g|h)_c · mask_c`` plus a random mask whose slots sum to zero
-within each half. The bank decrypts and sums each half: the per-bin ``G`` and ``H``. No rotation,
-no ciphertext product. Histogram subtraction: only the smaller child of each split is requested; the
-sibling is the parent minus it, in the clear at the bank.
+The trees are LightGBM's (``_gbdt``: same bins, same split scans, same leaf-wise growth, same
+float32 gradients); this module is how the histograms of the platform's features are computed
+without either party revealing its data. For every leaf whose histogram the tree learner needs, the
+bank sends the platform the leaf's in-sample rows (positions in the training rows), the platform
+feature indices still worth scanning there, and ``Enc(g | h)``: one ciphertext carries 2048 rows,
+``g`` in the first half of the slots and ``h`` in the second, so one 0/1 bin mask serves both. The
+platform bins its features privately (LightGBM's cut points, which never leave it) and returns, per
+(feature, bin) that holds rows of the leaf, ``sum_c Enc(g|h)_c · mask_c`` plus a random mask whose
+slots sum to zero within each half. The bank decrypts and sums each half: the per-bin ``G`` and ``H``.
+No rotation, no ciphertext product. Only the smaller child of a split is requested; its sibling is the
+parent minus it, in the clear at the bank.
 
-The bank picks the best split over both parties' features with the second-order gain
-``G_L²/(H_L+λ) + G_R²/(H_R+λ) - G²/(H+λ)`` under ``min_data_in_leaf`` and ``min_child_weight``. For
-a platform split it sends (node rows, feature index, bin index); the platform records
-``split_id -> (feature, threshold)`` and returns only the split id and the left/right partition.
+For a platform split the bank sends (leaf rows, feature index, bin index, where missing values go);
+the platform records ``split_id -> (feature, threshold, default_left)`` and returns only the split id
+and the left/right partition of the leaf's training (and validation) rows.
+
+Cost model (N = 8192, 4096 slots, g|h halves: 2048 rows per ciphertext; ``B`` bins per feature,
+``F_p`` platform features, ``n`` training rows, ``L`` leaves per tree). A requested leaf of ``r``
+rows costs the platform ``F_p · B_r · ceil(r/2048)`` ct x plain products, where ``B_r <= B`` is the
+number of bins holding rows of the leaf, and each product is dominated by encoding its 0/1 mask (an
+inverse FFT and one NTT per prime, ~0.3 ms here) rather than by the product (~0.03 ms). Leaf-wise
+growth requests the root and then one (smaller) child per split: at most ``n`` rows at the root plus
+``<= n/2`` rows per tree level, so a depth-5 tree costs about ``n·(1 + 4/2)`` = ``3n`` row-requests,
+``3n/2048 · F_p · B`` products. SBA (n = 160k, F_p = 9 but most of them with < 63 distinct values,
+B = 63): about 235 · 9 · ~40 effective bins ≈ 85k products per tree, ~25 s per tree, ~2,500 s for
+100 trees on one core: an order of magnitude above the 300 s target. The bank's side is small: it
+encrypts ``3n/2048`` ciphertexts per tree (~0.2 s) and decrypts one ciphertext per returned bin group.
+What would change the order of magnitude (measured or estimated in the benchmark notes): products
+with a mask encoded once per (feature, bin, chunk) for the whole job (no per-leaf encoding: ~10x, but
+``F_p·B·n/2048`` plaintexts of 128 KiB each, 2.9 GB on SBA), or an additively homomorphic scheme
+with one ciphertext per row and per tree (SecretFlow's OU/HEU layout: ``n·F_p`` additions per level).
 
 What each party learns:
 
-- bank: for every node and every platform feature, the per-bin sums of ``g`` and ``h`` and the per-bin
-  row counts (bins in threshold order, thresholds unknown), hence the bank's own gradient statistics
-  per platform bin; the **instance partition of every split**, platform splits included (this is how
-  SecureBoost works: the bank needs it to grow the tree and to update its predictions); which
-  platform feature index each platform split uses; at evaluation, the left/right partition of the
-  held-out rows at each platform split. Never a platform feature value or threshold.
-- platform: the number of bins of its own features, the instance set of every node the bank asks a
-  histogram for (that is, the partitions made by the bank's splits too), the tree shapes implied by
-  it. Never a label, gradient, hessian, leaf value or bank feature (g and h reach it encrypted).
-
-Cost per requested node: ``(non-empty bins) x ceil(rows/2048)`` ct x plain products.
+- bank: for every requested leaf and every scanned platform feature, the per-bin sums of ``g`` and
+  ``h`` (bins in threshold order, thresholds unknown; row counts only as LightGBM estimates them, from
+  ``h``); whether each platform feature has missing values among the training rows and which of its
+  bins is the most frequent; the **instance partition of every split**, platform splits included (the
+  bank needs it to grow the tree and to update its predictions), and of the validation rows when
+  early stopping is on; which platform feature index each platform split uses; at evaluation, the
+  left/right partition of the held-out rows at each platform split. Never a platform feature value or
+  threshold.
+- platform: the number of bins of its own features; the in-sample row set of every leaf the bank asks
+  a histogram for (so the partitions made by the bank's splits too); the tree shapes implied by it;
+  which of its features are still scanned in a leaf (those with a valid split in the parent); with
+  bagging, each tree's bag; with GOSS, each tree's sample, whose first ``top_rate`` part are the rows
+  of largest ``|g·h|``: the rows the current model fits worst; at the end, the number of splits and
+  total gain of each of its own features (the bank sends them). Never a label, gradient, hessian or
+  leaf value (g and h reach it encrypted).
 """
 
 from __future__ import annotations
@@ -55,6 +76,19 @@ from fincredit.federation._ckks import (
     private_rng,
     public_context_bytes,
 )
+from fincredit.federation._gbdt import (
+    BinLayout,
+    BoostResult,
+    FeatureBins,
+    Histograms,
+    PlainSource,
+    SecureBoostParams,
+    SplitInfo,
+    bin_feature,
+    boost,
+    find_bins,
+    quantile_thresholds,
+)
 from fincredit.federation._runtime import Channel, raise_for_error
 from fincredit.federation.errors import FederationError
 from fincredit.federation.joint_model import BankTreePart, PlatformSplit, PlatformTreePart, TreeNode
@@ -67,99 +101,12 @@ __all__ = [
     "bin_feature",
     "decrypt_segments",
     "encrypted_histogram",
+    "fit_plain",
     "quantile_thresholds",
     "tree_scores",
 ]
 
 _HALF = SLOTS // 2
-
-
-@dataclass(slots=True)
-class SecureBoostParams:
-    n_trees: int = 20
-    max_depth: int = 3
-    learning_rate: float = 0.1
-    max_bin: int = 32
-    l2: float = 1.0
-    min_data_in_leaf: int = 20
-    min_child_weight: float = 1e-3
-
-
-_ZERO = 1e-35  # LightGBM's kZeroThreshold: zero always gets a bin of its own
-
-
-def _greedy_bounds(
-    distinct: np.ndarray, counts: np.ndarray, max_bin: int, min_data_in_bin: int
-) -> list[float]:
-    """LightGBM's GreedyFindBin: upper bounds (without the final +inf) of at most ``max_bin`` bins."""
-    n = distinct.size
-    bounds: list[float] = []
-    if n <= max_bin:
-        in_bin = 0
-        for i in range(n - 1):
-            in_bin += int(counts[i])
-            if in_bin >= min_data_in_bin:
-                bounds.append(float((distinct[i] + distinct[i + 1]) / 2.0))
-                in_bin = 0
-        return bounds
-    total = int(counts.sum())
-    if min_data_in_bin > 0:
-        max_bin = max(1, min(max_bin, total // min_data_in_bin))
-    mean_size = total / max_bin
-    big = counts >= mean_size
-    rest_bins = max_bin - int(big.sum())
-    rest_count = float(total - counts[big].sum())
-    mean_size = rest_count / max(rest_bins, 1)
-    in_bin = 0
-    for i in range(n - 1):
-        if not big[i]:
-            rest_count -= counts[i]
-        in_bin += int(counts[i])
-        if big[i] or in_bin >= mean_size or (big[i + 1] and in_bin >= max(1.0, mean_size * 0.5)):
-            bounds.append(float((distinct[i] + distinct[i + 1]) / 2.0))
-            if len(bounds) >= max_bin - 1:
-                break
-            in_bin = 0
-            if not big[i]:
-                rest_bins -= 1
-                mean_size = rest_count / max(rest_bins, 1)
-    return bounds
-
-
-def quantile_thresholds(values: np.ndarray, max_bin: int, min_data_in_bin: int = 3) -> np.ndarray:
-    """Cut points (go left when ``value <= t``) chosen as LightGBM chooses its bins.
-
-    Zero gets a bin of its own; negative and positive values share the other bins in proportion to
-    their counts; within each side, every distinct value is its own bin when they are few (merging
-    values seen fewer than ``min_data_in_bin`` times), otherwise frequent values get their own bin
-    and the rest are cut into bins of near-equal counts. Identical bins make the federated trees
-    LightGBM's trees, which is what the AUC comparison relies on.
-    """
-    finite = values[~np.isnan(values)]
-    distinct, counts = np.unique(finite, return_counts=True)
-    if distinct.size <= 1:
-        return np.zeros(0)
-    negative = distinct <= -_ZERO
-    positive = distinct > _ZERO
-    n_zero = int(counts[~negative & ~positive].sum())
-    bounds: list[float] = []
-    if negative.any() and max_bin > 1:
-        left_bins = max(1, int(counts[negative].sum() / (counts.sum() - n_zero) * (max_bin - 1)))
-        bounds = _greedy_bounds(distinct[negative], counts[negative], left_bins, min_data_in_bin)
-        bounds.append(-_ZERO)
-    right_bins = max_bin - 1 - len(bounds)
-    if positive.any() and right_bins > 0:
-        if n_zero or negative.any():
-            bounds.append(_ZERO)
-        bounds += _greedy_bounds(distinct[positive], counts[positive], right_bins, min_data_in_bin)
-    return np.asarray(sorted(set(bounds)), dtype=np.float64)
-
-
-def bin_feature(values: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """Bin index per row; a missing value falls in bin 0, so it follows every split left."""
-    bins = np.searchsorted(thresholds, values, side="left")
-    bins[np.isnan(values)] = 0
-    return bins.astype(np.int32)
 
 
 def _layout(n_rows: int) -> tuple[int, int]:
@@ -283,6 +230,14 @@ def _rows_from(blob: bytes, n_max: int) -> np.ndarray:
     return rows
 
 
+def _bits(mask: np.ndarray) -> bytes:
+    return np.packbits(np.asarray(mask, dtype=bool)).tobytes()
+
+
+def _unbits(blob: bytes, n: int) -> np.ndarray:
+    return np.unpackbits(np.frombuffer(blob, dtype=np.uint8))[:n].astype(bool)
+
+
 class PlatformSecureBoostJob:
     """The platform's half of one SecureBoost job: ``handle(frame) -> frame``, pure Python."""
 
@@ -305,10 +260,13 @@ class PlatformSecureBoostJob:
         self._params = SecureBoostParams()
         self._names: list[str] = []
         self._raw = np.zeros((0, 0))
-        self._thresholds: list[np.ndarray] = []
+        self._binning: list[FeatureBins] = []
         self._bins = np.zeros((0, 0), dtype=np.int32)
+        self._valid_bins = np.zeros((0, 0), dtype=np.int32)
         self._train = np.zeros(0, dtype=np.int64)
+        self._valid = np.zeros(0, dtype=np.int64)
         self._splits: dict[int, PlatformSplit] = {}
+        self._importance: dict[str, tuple[int, float]] = {}
         self.done = False
         self._rng = private_rng()
 
@@ -331,7 +289,10 @@ class PlatformSecureBoostJob:
         if not self.done:
             raise FederationError("the SecureBoost job has not finished training")
         return PlatformTreePart(
-            model_id=self.model_id, platform_features=list(self._names), splits=dict(self._splits)
+            model_id=self.model_id,
+            platform_features=list(self._names),
+            splits=dict(self._splits),
+            importance=dict(self._importance),
         )
 
     def _reply(
@@ -346,8 +307,10 @@ class PlatformSecureBoostJob:
         missing = [n for n in names if n not in self._all.columns]
         if not names or missing:
             raise FederationError(f"platform features not available for this job: {missing or 'none asked'}")
-        if len(frame.blobs) != 2:
-            raise FederationError("sb.open carries the public context and the training rows")
+        if len(frame.blobs) not in (2, 3):
+            raise FederationError(
+                "sb.open carries the public context, the training rows and the validation rows"
+            )
         ctx = load_public_context(frame.blobs[0], SECUREBOOST_SCALE_BITS)
         params = SecureBoostParams(**frame.meta["params"])
         if params.min_data_in_leaf < self.min_node_rows:
@@ -357,16 +320,27 @@ class PlatformSecureBoostJob:
         self._params = params
         self._raw = self._all[names].to_numpy(dtype=np.float64)
         self._train = _rows_from(frame.blobs[1], self._raw.shape[0])
+        self._valid = _rows_from(frame.blobs[2], self._raw.shape[0]) if len(frame.blobs) == 3 else self._valid
+        if np.intersect1d(self._valid, self._train).size:
+            raise FederationError("validation rows must be held out of training")
         train_values = self._raw[self._train]
-        self._thresholds = [
-            quantile_thresholds(train_values[:, j], self._params.max_bin) for j in range(len(names))
+        self._binning = [
+            find_bins(train_values[:, j], params.max_bin, params.min_data_in_bin) for j in range(len(names))
         ]
-        self._bins = np.stack(
-            [bin_feature(train_values[:, j], t) for j, t in enumerate(self._thresholds)], axis=1
+        self._bins = np.stack([fb.bins(train_values[:, j]) for j, fb in enumerate(self._binning)], axis=1)
+        self._valid_bins = np.stack(
+            [fb.bins(self._raw[self._valid, j]) for j, fb in enumerate(self._binning)], axis=1
         )
         self._names = names
         self._ctx = ctx
-        return self._reply("sb.ready", {"bins": [int(t.size + 1) for t in self._thresholds]})
+        return self._reply(
+            "sb.ready",
+            {
+                "bins": [fb.n_bins for fb in self._binning],
+                "missing": [fb.has_nan for fb in self._binning],
+                "most_freq_bin": [fb.most_freq_bin for fb in self._binning],
+            },
+        )
 
     def _node_rows(self, blob: bytes) -> np.ndarray:
         return _rows_from(blob, self._train.size)
@@ -380,50 +354,63 @@ class PlatformSecureBoostJob:
             raise FederationError(
                 f"histograms are only served for nodes of at least {self.min_node_rows} rows"
             )
+        scanned = [int(j) for j in frame.meta.get("features", range(len(self._names)))]
+        if any(not 0 <= j < len(self._names) for j in scanned):
+            raise FederationError("sb.hist names a platform feature out of range")
         gh = load_ciphertexts(self._ctx, frame.blobs[1:])
         if len(gh) != (1 if _layout(rows.size)[1] > 1 else max(1, -(-rows.size // _HALF))):
             raise FederationError("sb.hist carries the wrong number of ciphertexts for its rows")
         e = self._rng.uniform(1.0, 2.0, SLOTS) * self._rng.choice([-1.0, 1.0], SLOTS)
         blinding = (ts.ckks_vector(self._ctx, e), e)
         index: list[list[list[int]]] = []
-        counts: list[list[int]] = []
         blobs: list[bytes] = []
-        for j, thresholds in enumerate(self._thresholds):
-            node_bins = self._bins[rows, j]
+        for j in scanned:
             groups, feature_blobs = encrypted_histogram(
                 self._ctx,
                 gh,
-                node_bins,
-                thresholds.size + 1,
+                self._bins[rows, j],
+                self._binning[j].n_bins,
                 self._rng,
                 self.mask_amplitude,
                 blinding,
             )
-            present = [b for group in groups for b in group]
             index.append(groups)
-            counts.append([int(c) for c in np.bincount(node_bins, minlength=thresholds.size + 1)[present]])
             blobs.extend(feature_blobs)
-        return self._reply("sb.histogram", {"bins": index, "counts": counts}, blobs)
+        return self._reply("sb.histogram", {"features": scanned, "bins": index}, blobs)
 
     def _split(self, frame: Frame) -> Frame:
         if self.done:
             raise FederationError("the SecureBoost job has finished")
         rows = self._node_rows(frame.blobs[0])
+        valid = (
+            _rows_from(frame.blobs[1], self._valid.size) if len(frame.blobs) > 1 else np.zeros(0, np.int64)
+        )
         j, b = int(frame.meta["feature"]), int(frame.meta["bin"])
-        if not 0 <= j < len(self._names) or not 0 <= b < self._thresholds[j].size:
+        if not 0 <= j < len(self._names) or not 0 <= b < self._binning[j].n_bins - 1:
             raise FederationError("split feature or bin out of range")
+        fb = self._binning[j]
+        default_left = bool(frame.meta.get("default_left", True)) if fb.has_nan else fb.default_left(b)
         split_id = len(self._splits)
         self._splits[split_id] = PlatformSplit(
-            split_id=split_id,
-            feature=self._names[j],
-            threshold=float(self._thresholds[j][b]),
-            default_left=True,
+            split_id=split_id, feature=self._names[j], threshold=fb.threshold(b), default_left=default_left
         )
-        left = self._bins[rows, j] <= b
-        return self._reply("sb.partition", {"split_id": split_id}, [np.packbits(left).tobytes()])
+
+        def left(bins: np.ndarray) -> np.ndarray:
+            out = bins <= b
+            return np.where(bins == fb.nan_bin, default_left, out) if fb.has_nan else out
+
+        return self._reply(
+            "sb.partition",
+            {"split_id": split_id},
+            [_bits(left(self._bins[rows, j])), _bits(left(self._valid_bins[valid, j]))],
+        )
 
     def _finish(self, frame: Frame) -> Frame:
         self.done = True
+        for j, (splits, gain) in frame.meta.get("importance", {}).items():
+            k = int(j)
+            if 0 <= k < len(self._names):
+                self._importance[self._names[k]] = (int(splits), float(gain))
         return self._reply("sb.done", {"splits": len(self._splits)})
 
     def _route(self, frame: Frame) -> Frame:
@@ -438,41 +425,8 @@ class PlatformSecureBoostJob:
             s = self._splits[split_id]
             values = self._raw[rows, index[s.feature]]
             left = np.where(np.isnan(values), s.default_left, values <= s.threshold)
-            blobs.append(np.packbits(left).tobytes())
+            blobs.append(_bits(left))
         return self._reply("sb.directions", {"splits": len(blobs)}, blobs)
-
-
-@dataclass(slots=True)
-class _Histogram:
-    """Per feature: arrays (G, H, count) over that feature's bins."""
-
-    g: list[np.ndarray]
-    h: list[np.ndarray]
-    c: list[np.ndarray]
-
-    def minus(self, other: _Histogram) -> _Histogram:
-        return _Histogram(
-            [a - b for a, b in zip(self.g, other.g, strict=True)],
-            [a - b for a, b in zip(self.h, other.h, strict=True)],
-            [a - b for a, b in zip(self.c, other.c, strict=True)],
-        )
-
-
-@dataclass(slots=True)
-class _Node:
-    node_id: int
-    rows: np.ndarray  # positions in the training rows, ascending
-    depth: int
-    bank_hist: _Histogram | None = None
-    platform_hist: _Histogram | None = None
-
-
-@dataclass(slots=True)
-class _Split:
-    gain: float
-    owner: str
-    feature: int
-    bin: int
 
 
 @dataclass(slots=True)
@@ -480,28 +434,51 @@ class BoostingLog:
     trees: int = 0
     seconds: float = 0.0
     histogram_requests: int = 0
+    platform_seconds: float = 0.0
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def _best_split(hist: _Histogram, owner: str, p: SecureBoostParams) -> _Split | None:
-    best: _Split | None = None
-    for j in range(len(hist.g)):
-        g, h, c = hist.g[j], hist.h[j], hist.c[j]
-        if g.size < 2:
-            continue
-        gl, hl, cl = np.cumsum(g)[:-1], np.cumsum(h)[:-1], np.cumsum(c)[:-1]
-        gt, ht, ct = g.sum(), h.sum(), c.sum()
-        gr, hr, cr = gt - gl, ht - hl, ct - cl
-        gain = gl**2 / (hl + p.l2) + gr**2 / (hr + p.l2) - gt**2 / (ht + p.l2)
-        ok = (cl >= p.min_data_in_leaf) & (cr >= p.min_data_in_leaf)
-        ok &= (hl >= p.min_child_weight) & (hr >= p.min_child_weight)
-        if not ok.any():
-            continue
-        gain = np.where(ok, gain, -np.inf)
-        b = int(np.argmax(gain))
-        if gain[b] > 1e-12 and (best is None or gain[b] > best.gain):
-            best = _Split(float(gain[b]), owner, j, b)
-    return best
+class _FederatedSource:
+    """Histograms and partitions over the bank's features (in the clear) and the platform's (over the
+    link): features ``0..nb-1`` are the bank's, ``nb..`` the platform's, as in a joined matrix."""
+
+    def __init__(
+        self, trainer: BankSecureBoostTrainer, bank: PlainSource, platform_bins: Sequence[int]
+    ) -> None:
+        self.trainer = trainer
+        self.bank = bank
+        self.nb = len(bank.feature_bins)
+        self.platform_bins = list(platform_bins)
+
+    def histograms(self, rows: np.ndarray, g: np.ndarray, h: np.ndarray, features: np.ndarray) -> Histograms:
+        out = self.bank.histograms(rows, g, h, features[: self.nb])
+        scanned = [j for j in range(len(self.platform_bins)) if features[self.nb + j]]
+        platform: Histograms = [(np.zeros(0), np.zeros(0))] * len(self.platform_bins)
+        if scanned:
+            got = self.trainer._platform_histogram(rows, g, h, scanned)
+            for j, hist in zip(scanned, got, strict=True):
+                platform[j] = hist
+        return out + platform
+
+    def partition(
+        self, split: SplitInfo, rows: np.ndarray, valid: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, object]:
+        if split.feature < self.nb:
+            left, valid_left = self.bank.masks(split, rows, valid)
+            return left, valid_left, ("bank", *self.bank.content(split))
+        reply = self.trainer._call(
+            "sb.split",
+            {"feature": split.feature - self.nb, "bin": split.bin, "default_left": split.default_left},
+            [_rows_blob(rows), _rows_blob(valid)],
+            "sb.partition",
+        )
+        if len(reply.blobs) != 2:
+            raise FederationError("sb.partition carries the training and the validation partition")
+        return (
+            _unbits(reply.blobs[0], rows.size),
+            _unbits(reply.blobs[1], valid.size),
+            ("platform", int(reply.meta["split_id"])),
+        )
 
 
 class BankSecureBoostTrainer:
@@ -523,6 +500,7 @@ class BankSecureBoostTrainer:
         self.log = BoostingLog()
         self._ctx: ts.Context | None = None
         self._platform_bins: list[int] = []
+        self.result: BoostResult | None = None
 
     def _call(self, kind: str, meta: dict[str, Any], blobs: list[bytes], expect: str) -> Frame:
         reply = raise_for_error(
@@ -532,42 +510,33 @@ class BankSecureBoostTrainer:
             raise FederationError(f"expected {expect!r} from the platform, got {reply.kind!r}")
         return reply
 
-    def _platform_histogram(self, rows: np.ndarray, g: np.ndarray, h: np.ndarray) -> _Histogram:
+    def _platform_histogram(
+        self, rows: np.ndarray, g: np.ndarray, h: np.ndarray, scanned: list[int]
+    ) -> Histograms:
         assert self._ctx is not None
         packed = _pack_gh(g[rows], h[rows])
         blobs = [_rows_blob(rows), *encrypt_chunks(self._ctx, packed)]
-        reply = self._call("sb.hist", {}, blobs, "sb.histogram")
+        started = time.perf_counter()
+        reply = self._call("sb.hist", {"features": scanned}, blobs, "sb.histogram")
+        self.log.platform_seconds += time.perf_counter() - started
         self.log.histogram_requests += 1
-        hist = _Histogram([], [], [])
+        if [int(j) for j in reply.meta["features"]] != scanned:
+            raise FederationError("sb.histogram answers for other features than asked")
+        out: Histograms = []
         k = 0
-        for j, n_bins in enumerate(self._platform_bins):
-            gj, hj, cj = np.zeros(n_bins), np.zeros(n_bins), np.zeros(n_bins)
-            groups = [[int(b) for b in group] for group in reply.meta["bins"][j]]
-            present = [b for group in groups for b in group]
-            cj[present] = reply.meta["counts"][j]
-            for group in groups:
-                sums = decrypt_segments(self._ctx, reply.blobs[k], rows.size, len(group))
-                for r, b in enumerate(group):
+        for j, groups_meta in zip(scanned, reply.meta["bins"], strict=True):
+            n_bins = self._platform_bins[j]
+            gj, hj = np.zeros(n_bins), np.zeros(n_bins)
+            for group in groups_meta:
+                bins = [int(b) for b in group]
+                sums = decrypt_segments(self._ctx, reply.blobs[k], rows.size, len(bins))
+                for r, b in enumerate(bins):
                     gj[b], hj[b] = sums[r]
                 k += 1
-            hist.g.append(gj)
-            hist.h.append(hj)
-            hist.c.append(cj)
+            out.append((gj, hj))
         if k != len(reply.blobs):
             raise FederationError("sb.histogram has the wrong number of ciphertexts")
-        return hist
-
-    @staticmethod
-    def _bank_histogram(
-        bins: np.ndarray, sizes: list[int], rows: np.ndarray, g: np.ndarray, h: np.ndarray
-    ) -> _Histogram:
-        hist = _Histogram([], [], [])
-        for j, n_bins in enumerate(sizes):
-            b = bins[rows, j]
-            hist.g.append(np.bincount(b, weights=g[rows], minlength=n_bins))
-            hist.h.append(np.bincount(b, weights=h[rows], minlength=n_bins))
-            hist.c.append(np.bincount(b, minlength=n_bins).astype(np.float64))
-        return hist
+        return out
 
     def fit(
         self,
@@ -577,141 +546,149 @@ class BankSecureBoostTrainer:
         features: Sequence[str],
         platform_features: Sequence[str],
         train_rows: np.ndarray,
+        valid_rows: np.ndarray | None = None,
         model_id: str | None = None,
     ) -> BankTreePart:
+        """Train on ``train_rows``; with ``early_stopping_round`` > 0 the validation log-loss is measured on
+        ``valid_rows`` (held out of training, routed through the platform's splits as they are made)."""
         started = time.perf_counter()
         p = self.params
+        valid_rows = np.zeros(0, dtype=np.int64) if valid_rows is None else np.asarray(valid_rows, np.int64)
         self._ctx = new_secret_context(SECUREBOOST_COEFF_MOD_BITS, SECUREBOOST_SCALE_BITS)
         ready = self._call(
             "sb.open",
             {"params": asdict(p), "platform_features": list(platform_features)},
-            [public_context_bytes(self._ctx), _rows_blob(train_rows)],
+            [public_context_bytes(self._ctx), _rows_blob(train_rows), _rows_blob(valid_rows)],
             "sb.ready",
         )
         self._platform_bins = [int(b) for b in ready.meta["bins"]]
-        xb = np.asarray(x_bank, dtype=np.float64)[train_rows]
+        platform_layouts = [
+            BinLayout(int(n), bool(m), int(f))
+            for n, m, f in zip(
+                ready.meta["bins"], ready.meta["missing"], ready.meta["most_freq_bin"], strict=True
+            )
+        ]
+        x = np.asarray(x_bank, dtype=np.float64)
+        xb = x[train_rows]
         yt = np.asarray(y, dtype=np.float64)[train_rows]
-        thresholds = [quantile_thresholds(xb[:, j], p.max_bin) for j in range(xb.shape[1])]
-        bank_bins = np.stack([bin_feature(xb[:, j], t) for j, t in enumerate(thresholds)], axis=1)
-        bank_sizes = [t.size + 1 for t in thresholds]
-        prior = float(np.clip(yt.mean(), 1e-6, 1 - 1e-6))
-        base = float(np.log(prior / (1 - prior)))
-        raw = np.full(yt.size, base)
-        trees: list[list[TreeNode]] = []
-        for t in range(p.n_trees):
-            prob = 1.0 / (1.0 + np.exp(-raw))
-            g, h = prob - yt, prob * (1.0 - prob)
-            tree = self._grow(g, h, bank_bins, bank_sizes, thresholds, features, raw)
-            trees.append(tree)
-            self.log.history.append({"tree": float(t), "nodes": float(len(tree))})
-            if self._progress is not None:
-                self._progress(t + 1, p.n_trees)
-        self._call("sb.finish", {}, [], "sb.done")
-        self.log.trees = p.n_trees
+        bank = _plain_source(xb, x[valid_rows], p)
+        source = _FederatedSource(self, bank, self._platform_bins)
+        layouts = [fb.layout for fb in bank.feature_bins] + platform_layouts
+        y_valid = np.asarray(y, dtype=np.float64)[valid_rows] if p.early_stopping_round > 0 else None
+        if y_valid is not None and not y_valid.size:
+            raise ValueError("early stopping needs validation rows")
+        result = boost(source, yt, layouts, p, y_valid=y_valid, progress=self._progress)
+        self.result = result
+        names = [*features, *platform_features]
+        part = _bank_part(result, names, len(features), p, model_id or self.job_id)
+        nb = len(features)
+        platform_importance = {
+            str(j - nb): [part.importance_split[names[j]], part.importance_gain[names[j]]]
+            for j in range(nb, len(names))
+            if names[j] in part.importance_split
+        }
+        self._call("sb.finish", {"importance": platform_importance}, [], "sb.done")
+        self.log.trees = len(part.trees)
         self.log.seconds = time.perf_counter() - started
-        return BankTreePart(
-            model_id=model_id or self.job_id,
-            base_score=base,
-            learning_rate=p.learning_rate,
-            trees=trees,
-            bank_features=list(features),
-        )
-
-    def _grow(
-        self,
-        g: np.ndarray,
-        h: np.ndarray,
-        bank_bins: np.ndarray,
-        bank_sizes: list[int],
-        thresholds: list[np.ndarray],
-        features: Sequence[str],
-        raw: np.ndarray,
-    ) -> list[TreeNode]:
-        p = self.params
-        all_rows = np.arange(g.size)
-        root = _Node(0, all_rows, 0)
-        root.bank_hist = self._bank_histogram(bank_bins, bank_sizes, all_rows, g, h)
-        root.platform_hist = self._platform_histogram(all_rows, g, h)
-        nodes: list[TreeNode] = []
-        frontier = [root]
-        next_id = 1
-
-        def leaf(node: _Node) -> TreeNode:
-            value = -float(g[node.rows].sum()) / (float(h[node.rows].sum()) + p.l2)
-            raw[node.rows] += p.learning_rate * value
-            return TreeNode(node_id=node.node_id, leaf_value=value)
-
-        pending: dict[int, TreeNode] = {}
-        while frontier:
-            children: list[_Node] = []
-            for node in frontier:
-                assert node.bank_hist is not None and node.platform_hist is not None
-                split = None
-                if node.depth < p.max_depth:
-                    candidates = [
-                        s
-                        for s in (
-                            _best_split(node.bank_hist, "bank", p),
-                            _best_split(node.platform_hist, "platform", p),
-                        )
-                        if s is not None
-                    ]
-                    split = max(candidates, key=lambda s: s.gain) if candidates else None
-                if split is None:
-                    pending[node.node_id] = leaf(node)
-                    continue
-                if split.owner == "bank":
-                    left_mask = bank_bins[node.rows, split.feature] <= split.bin
-                    tn = TreeNode(
-                        node_id=node.node_id,
-                        owner="bank",
-                        feature=str(features[split.feature]),
-                        threshold=float(thresholds[split.feature][split.bin]),
-                        default_left=True,
-                    )
-                else:
-                    reply = self._call(
-                        "sb.split",
-                        {"feature": split.feature, "bin": split.bin},
-                        [_rows_blob(node.rows)],
-                        "sb.partition",
-                    )
-                    bits = np.unpackbits(np.frombuffer(reply.blobs[0], dtype=np.uint8))[: node.rows.size]
-                    left_mask = bits.astype(bool)
-                    tn = TreeNode(
-                        node_id=node.node_id, owner="platform", split_id=int(reply.meta["split_id"])
-                    )
-                left = _Node(next_id, node.rows[left_mask], node.depth + 1)
-                right = _Node(next_id + 1, node.rows[~left_mask], node.depth + 1)
-                tn.left, tn.right = next_id, next_id + 1
-                next_id += 2
-                pending[node.node_id] = tn
-                small, large = (left, right) if left.rows.size <= right.rows.size else (right, left)
-                needs_children = node.depth + 1 < p.max_depth
-                if needs_children:
-                    small.bank_hist = self._bank_histogram(bank_bins, bank_sizes, small.rows, g, h)
-                    small.platform_hist = self._platform_histogram(small.rows, g, h)
-                    large.bank_hist = node.bank_hist.minus(small.bank_hist)
-                    large.platform_hist = node.platform_hist.minus(small.platform_hist)
-                else:
-                    empty = _Histogram([], [], [])
-                    small.bank_hist = small.platform_hist = empty
-                    large.bank_hist = large.platform_hist = empty
-                children.extend([left, right])
-            frontier = children
-        nodes = [pending[i] for i in range(next_id)]
-        return nodes
+        return part
 
     def platform_directions(self, rows: np.ndarray) -> list[np.ndarray]:
         reply = self._call("sb.route", {}, [_rows_blob(rows)], "sb.directions")
-        return [
-            np.unpackbits(np.frombuffer(b, dtype=np.uint8))[: rows.size].astype(bool) for b in reply.blobs
-        ]
+        return [_unbits(b, rows.size) for b in reply.blobs]
 
     def joint_scores(self, part: BankTreePart, x_bank: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Raw joint scores of held-out ``rows``; the platform reveals its split directions for them."""
         directions = self.platform_directions(rows)
         return tree_scores(part, np.asarray(x_bank, dtype=np.float64)[rows], directions)
+
+
+def _plain_source(x_train: np.ndarray, x_valid: np.ndarray, p: SecureBoostParams) -> PlainSource:
+    binning = [find_bins(x_train[:, j], p.max_bin, p.min_data_in_bin) for j in range(x_train.shape[1])]
+    bins = np.stack([fb.bins(x_train[:, j]) for j, fb in enumerate(binning)], axis=1)
+    valid = np.stack([fb.bins(x_valid[:, j]) for j, fb in enumerate(binning)], axis=1)
+    return PlainSource(bins, binning, valid.reshape(x_valid.shape[0], len(binning)))
+
+
+def _bank_part(
+    result: BoostResult, names: Sequence[str], n_bank: int, p: SecureBoostParams, model_id: str
+) -> BankTreePart:
+    trees: list[list[TreeNode]] = []
+    splits: dict[str, int] = {}
+    gains: dict[str, float] = {}
+    for grown in result.trees[: result.best_iteration]:
+        nodes: list[TreeNode] = []
+        for nid in range(len(grown.nodes)):
+            entry = grown.nodes[nid]
+            if entry[0] == "leaf":
+                nodes.append(TreeNode(node_id=nid, leaf_value=float(entry[1])))  # type: ignore[arg-type]
+                continue
+            content, left, right = entry[1], entry[2], entry[3]
+            assert isinstance(content, tuple) and isinstance(left, int) and isinstance(right, int)
+            if content[0] == "bank":
+                _, f, threshold, default_left = content
+                nodes.append(
+                    TreeNode(
+                        node_id=nid,
+                        owner="bank",
+                        feature=str(names[f]),
+                        threshold=float(threshold),
+                        default_left=bool(default_left),
+                        left=left,
+                        right=right,
+                    )
+                )
+            else:
+                nodes.append(
+                    TreeNode(node_id=nid, owner="platform", split_id=int(content[1]), left=left, right=right)
+                )
+        for s in grown.splits:
+            name = str(names[s.feature])
+            splits[name] = splits.get(name, 0) + 1
+            gains[name] = gains.get(name, 0.0) + s.gain
+        trees.append(nodes)
+    return BankTreePart(
+        model_id=model_id,
+        base_score=result.base_score,
+        learning_rate=p.learning_rate,
+        trees=trees,
+        bank_features=list(names[:n_bank]),
+        importance_split=splits,
+        importance_gain=gains,
+    )
+
+
+def fit_plain(
+    x: np.ndarray,
+    y: np.ndarray,
+    features: Sequence[str],
+    params: SecureBoostParams,
+    *,
+    x_valid: np.ndarray | None = None,
+    y_valid: np.ndarray | None = None,
+    model_id: str = "plain",
+) -> BankTreePart:
+    """The same learner on one party's features in the clear (the bank-only baseline): LightGBM's
+    model for these parameters, without LightGBM."""
+    x = np.asarray(x, dtype=np.float64)
+    xv = np.zeros((0, x.shape[1])) if x_valid is None else np.asarray(x_valid, dtype=np.float64)
+    source = _plain_source(x, xv, params)
+
+    class _Tagged:
+        def histograms(self, rows: np.ndarray, g: np.ndarray, h: np.ndarray, used: np.ndarray) -> Histograms:
+            return source.histograms(rows, g, h, used)
+
+        def partition(
+            self, split: SplitInfo, rows: np.ndarray, valid: np.ndarray
+        ) -> tuple[np.ndarray, np.ndarray, object]:
+            left, valid_left = source.masks(split, rows, valid)
+            return left, valid_left, ("bank", *source.content(split))
+
+    layouts = [fb.layout for fb in source.feature_bins]
+    yv = (
+        None if y_valid is None or params.early_stopping_round <= 0 else np.asarray(y_valid, dtype=np.float64)
+    )
+    result = boost(_Tagged(), np.asarray(y, dtype=np.float64), layouts, params, y_valid=yv)
+    return _bank_part(result, list(features), len(features), params, model_id)
 
 
 def tree_scores(part: BankTreePart, x: np.ndarray, platform_left: Sequence[np.ndarray] | None) -> np.ndarray:

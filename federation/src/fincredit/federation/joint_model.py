@@ -62,6 +62,10 @@ class BankTreePart:
     learning_rate: float
     trees: list[list[TreeNode]]  # each tree: nodes indexed by node_id, root is node 0
     bank_features: list[str]
+    # LightGBM's feature importance over the kept trees, by feature name (the platform's features by the
+    # names the bank asked for): number of splits and total split gain.
+    importance_split: dict[str, int] = field(default_factory=dict)
+    importance_gain: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -77,3 +81,5 @@ class PlatformTreePart:
     model_id: str
     platform_features: list[str]
     splits: dict[int, PlatformSplit]
+    # Per own feature: (number of splits, total split gain), as the bank reported them at the end.
+    importance: dict[str, tuple[int, float]] = field(default_factory=dict)
