@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -144,6 +145,12 @@ def _bucket_task(connect: LinkFactory, session: dict[str, Any], bucket: int, sta
     np.savez(tmp, bank_rows=rows[result.bank_items], platform_positions=result.platform_positions)
     os.replace(tmp, done)
     return len(result.platform_positions)
+
+
+def ray_worker_ready(hold: float = 0.0) -> int:
+    """A no-op Ray task body that loads this module in a worker (to start workers ahead of a job)."""
+    time.sleep(hold)
+    return os.getpid()
 
 
 def _run_ray(
