@@ -89,11 +89,34 @@ def test_each_rule_rejects_its_bad_row(overrides: dict[str, str | None], field: 
     assert errors.bad_mask(2, 100).tolist() == [False, True]
 
 
-def test_the_identifier_error_names_the_wrong_character() -> None:
+def test_a_check_character_error_shows_both_characters_without_blaming_position_18() -> None:
     bad = USCC[:17] + ("0" if USCC[17] != "0" else "1")
     _, _, errors = run("tax_rating", [tax_row(subject_id=bad)])
     (row,) = errors.iter_rows()
-    assert "character 18" in row[3]
+    assert row[2] == "check_character"
+    assert "does not match its check character" in row[3] and "character 18" not in row[3]
+    assert repr(USCC[17]) in row[3] and repr(bad[17]) in row[3]
+
+
+def test_a_character_rule_names_the_wrong_character() -> None:
+    bad = USCC[:4] + "I" + USCC[5:]
+    _, _, errors = run("tax_rating", [tax_row(subject_id=bad)])
+    (row,) = errors.iter_rows()
+    assert "character 5" in row[3]
+
+
+def test_a_province_without_such_a_division_is_refused_like_the_scalar_reference() -> None:
+    # 339999 starts with a real province (33) but is no GB/T 2260 division code.
+    body = "339999" + RID[6:17]
+    bad = body + "10X98765432"[sum(int(c) * pow(2, 17 - i, 11) for i, c in enumerate(body)) % 11]
+    assert resident_id_valid(pa.array([RID, bad]), today=TODAY).tolist() == [True, False]
+    assert not _ref(bad, "natural")
+    uscc_body = USCC[:2] + "339999" + USCC[8:17]
+    alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+    total = sum(alphabet.index(c) * pow(3, i, 31) for i, c in enumerate(uscc_body))
+    bad_uscc = uscc_body + alphabet[(31 - total % 31) % 31]
+    assert uscc_valid(pa.array([USCC, bad_uscc])).tolist() == [True, False]
+    assert not _ref(bad_uscc, "legal")
 
 
 def test_a_number_field_refuses_text() -> None:

@@ -26,7 +26,9 @@ def test_unknown_fields_are_refused_as_problem_json(client, services) -> None:  
     assert body["type"] == "/problems/invalid-input" and "colour" in body["detail"]
 
 
-def test_invalid_identifier_says_which_character(client, services) -> None:  # type: ignore[no-untyped-def]
+def test_a_check_character_mismatch_shows_expected_and_given_without_blaming_a_position(  # type: ignore[no-untyped-def]
+    client, services
+) -> None:
     provider = new_institution(services, "data_provider")
     code = _code()
     bad = code[:17] + ("0" if code[17] != "0" else "1")
@@ -35,7 +37,10 @@ def test_invalid_identifier_says_which_character(client, services) -> None:  # t
     )
     assert r.status_code == 422
     assert r.json()["type"] == "/problems/invalid-identifier"
-    assert r.json()["position"] == 18 and "character 18" in r.json()["detail"]
+    problem = r.json()
+    assert "position" not in problem and "character 18" not in problem["detail"]
+    assert "does not match its check character" in problem["detail"]
+    assert problem["expected"] == code[17] and problem["given"] == bad[17]
 
 
 def test_oversized_bodies_are_refused_before_the_handler(client, services) -> None:  # type: ignore[no-untyped-def]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from fincredit.consent.errors import CheckCharacterError, IdentifierError
+
 
 class FincreditError(Exception):
     """Base class. ``slug`` names the stable problem type; ``status`` the HTTP status it maps to."""
@@ -25,6 +27,16 @@ class InvalidInput(FincreditError):
 
 class InvalidIdentifier(InvalidInput):
     slug, title = "invalid-identifier", "The identifier is not valid"
+
+
+def identifier_problem(exc: IdentifierError) -> InvalidIdentifier:
+    """The problem for a refused identifier: the position where a rule locates the fault, or, for a
+    check-character mismatch (which locates nothing), the expected and the given check character."""
+    if isinstance(exc, CheckCharacterError):
+        return InvalidIdentifier(
+            str(exc), identifier_kind=exc.kind.value, expected=exc.expected, given=exc.given
+        )
+    return InvalidIdentifier(str(exc), position=exc.position, identifier_kind=exc.kind.value)
 
 
 class NotFound(FincreditError):

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from fincredit.consent.identifiers import IdentifierError, validate_uscc
 from fincredit.platform.core.authz import Authorizer
 from fincredit.platform.core.db import Account, AccountKey, Organisation, utcnow
-from fincredit.platform.core.errors import Conflict, InvalidIdentifier, InvalidInput, NotFound
+from fincredit.platform.core.errors import Conflict, InvalidInput, NotFound, identifier_problem
 from fincredit.platform.identity.kinds import (
     BORROWER_DOMAIN,
     BORROWER_ROLE,
@@ -44,7 +44,7 @@ def create_organisation(
         try:
             uscc = validate_uscc(uscc)
         except IdentifierError as exc:
-            raise InvalidIdentifier(str(exc), position=exc.position) from None
+            raise identifier_problem(exc) from None
     if session.get(Organisation, org_id) is not None:
         raise Conflict(f"organisation {org_id!r} already exists")
     org = Organisation(id=org_id, kind=kind.value, name=name.strip(), uscc=uscc)

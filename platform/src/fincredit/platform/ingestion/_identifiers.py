@@ -13,17 +13,23 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fincredit.consent.identifiers import IdentifierError, SubjectKind, validate
+from fincredit.consent.identifiers import (
+    CheckCharacterError,
+    IdentifierError,
+    SubjectKind,
+    division_codes,
+    validate,
+)
 
 _USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_WEIGHTS = np.array([pow(3, i, 31) for i in range(17)], dtype=np.int64)
 _RID_WEIGHTS = np.array([pow(2, 17 - i, 11) for i in range(17)], dtype=np.int64)
 _RID_CHECK = np.frombuffer(b"10X98765432", dtype=np.uint8)
-_PROVINCES = np.zeros(100, dtype=bool)
-for _p in (11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52):
-    _PROVINCES[_p] = True
-for _p in (53, 54, 61, 62, 63, 64, 65, 71, 81, 82):
-    _PROVINCES[_p] = True
+# Every GB/T 2260 code, current or retired, as a lookup by its integer value (1 MB, built once).
+_DIVISIONS = np.zeros(1_000_000, dtype=bool)
+_DIVISIONS[np.fromiter((int(c) for c in division_codes()), dtype=np.int64)] = True
+_USCC_DIVISIONS = _DIVISIONS.copy()
+_USCC_DIVISIONS[100000] = True  # registered with a national authority
 _USCC_VALUE = np.full(256, -1, dtype=np.int8)
 for _i, _c in enumerate(_USCC_ALPHABET):
     _USCC_VALUE[ord(_c)] = _i
@@ -77,12 +83,22 @@ def uscc_valid(codes: pa.Array) -> np.ndarray:
     ok &= _AUTH_CAT[c[0], c[1]]
     for j in range(2, 8):
         ok &= _DIGIT[c[j]]
-    ok &= _PROVINCES[np.clip((c[2].astype(np.int64) - 48) * 10 + (c[3].astype(np.int64) - 48), 0, 99)]
+    ok &= _USCC_DIVISIONS[_division(c, 2)]
     total = np.zeros(len(ok), dtype=np.int64)
     for j in range(17):
         total += values[j].astype(np.int64) * int(_USCC_WEIGHTS[j])
     ok &= values[17] == (31 - total % 31) % 31
     return ok
+
+
+def _division(c: np.ndarray, first: int) -> np.ndarray:
+    """The six digits from 0-based position ``first`` as an integer (0 where any is not a digit)."""
+    value = np.zeros(c.shape[1], dtype=np.int64)
+    digits = np.ones(c.shape[1], dtype=bool)
+    for j in range(first, first + 6):
+        digits &= _DIGIT[c[j]]
+        value = value * 10 + (c[j].astype(np.int64) - 48)
+    return np.where(digits, value, 0)
 
 
 def _days_in_month(year: np.ndarray, month: np.ndarray) -> np.ndarray:
@@ -93,7 +109,7 @@ def _days_in_month(year: np.ndarray, month: np.ndarray) -> np.ndarray:
 
 
 def resident_id_valid(codes: pa.Array, *, today: dt.date | None = None) -> np.ndarray:
-    """True where the resident ID passes every GB 11643 rule (digits, province, birth date, MOD 11-2)."""
+    """True where the resident ID passes every GB 11643 rule (digits, division, birth date, MOD 11-2)."""
     today = today or dt.date.today()
     ok = _usable(codes)
     c = _columns(codes, ok)
@@ -101,7 +117,7 @@ def resident_id_valid(codes: pa.Array, *, today: dt.date | None = None) -> np.nd
         ok &= _DIGIT[c[j]]
     ok &= _DIGIT[c[17]] | (c[17] == ord("X"))
     d = c[:17].astype(np.int64) - 48  # only trusted where every character is a digit (ok)
-    ok &= _PROVINCES[np.clip(d[0] * 10 + d[1], 0, 99)]
+    ok &= _DIVISIONS[_division(c, 0)]
     year = d[6] * 1000 + d[7] * 100 + d[8] * 10 + d[9]
     month = d[10] * 10 + d[11]
     day = d[12] * 10 + d[13]
@@ -124,6 +140,6 @@ def explain(code: str, kind: str) -> tuple[str, str]:
     try:
         validate(code, kind)
     except IdentifierError as exc:
-        reason = "check_character" if exc.position == 18 and "check" in str(exc) else "invalid_identifier"
+        reason = "check_character" if isinstance(exc, CheckCharacterError) else "invalid_identifier"
         return reason, str(exc)
     return "invalid_identifier", "the identifier is not valid"

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from fincredit.consent.identifiers import IdentifierError, SubjectKind, mask, validate
 from fincredit.platform.core.db import LegalPerson, NaturalPerson, Subject
-from fincredit.platform.core.errors import Conflict, InvalidIdentifier, NotFound
+from fincredit.platform.core.errors import Conflict, InvalidIdentifier, NotFound, identifier_problem
 from fincredit.platform.core.keyring import Keyring
 from fincredit.platform.identity.principal import Principal
 
@@ -24,7 +24,7 @@ def parse_identifier(value: str, kind: SubjectKind | str | None = None) -> tuple
     try:
         return validate(value, kind)
     except IdentifierError as exc:
-        raise InvalidIdentifier(str(exc), position=exc.position, identifier_kind=exc.kind.value) from None
+        raise identifier_problem(exc) from None
 
 
 def _context(kind: SubjectKind) -> str:
