@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
 import uuid
 from typing import Any
@@ -11,8 +13,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fincredit.platform.core._audit_writer import AuditWriter
 from fincredit.platform.core.db import utcnow
-from fincredit.platform.core.problems import problem_response
+from fincredit.platform.core.problems import internal_error_response, problem_response
 
+log = logging.getLogger("fincredit.errors")
 AUDITED_PREFIXES = ("/api/", "/oauth2/", "/federation/", "/web/")
 
 
@@ -42,19 +45,33 @@ class BodyLimitMiddleware:
             await self._refuse(scope, receive, send, limit)
             return
         seen = 0
+        too_large = False
+        started = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, too_large
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
+                    too_large = True
                     raise _TooLarge(limit)
             return message
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except _TooLarge:
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            # Body parsing turns any error of ``receive`` into its own 400; once the body is known to be
+            # too large, whatever the application answers is dropped and the 413 below goes out instead.
+            if too_large and not started:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        with contextlib.suppress(_TooLarge):
+            await self.app(scope, limited_receive, guarded_send)
+        if too_large:
+            if started:  # a response is half sent: only dropping the connection can end it
+                raise _TooLarge(limit)
             await self._refuse(scope, receive, send, limit)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
@@ -81,7 +98,10 @@ class AuditMiddleware:
     response's start message is held until the request's audit row is committed: no client sees a
     response whose operation is missing from the trail. Rows of concurrent requests share one commit
     (group commit amortises the commit, not durability). A failed audit write is logged, not turned
-    into a failed response. An unhandled error is audited as a 500 before it propagates.
+    into a failed response. An unhandled error is logged, answered with a 500 problem (audited like any
+    response) and not re-raised: the server would otherwise drop the keep-alive connection under the
+    client's next request. Only an error in the middle of a response propagates, because dropping the
+    connection is then the only way to tell the client the response is incomplete.
     """
 
     def __init__(self, app: ASGIApp, writer: AuditWriter) -> None:
@@ -102,9 +122,10 @@ class AuditMiddleware:
         audited = scope["path"].startswith(AUDITED_PREFIXES)
         rid_header = (b"x-request-id", request_id.encode("latin-1"))
         responded = False
+        finished = False
 
         async def send_with_audit(message: Message) -> None:
-            nonlocal responded
+            nonlocal responded, finished
             if message["type"] == "http.response.start":
                 responded = True
                 headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != b"x-request-id"]
@@ -114,14 +135,19 @@ class AuditMiddleware:
                 # query does); then the trail already holds this response's status.
                 if audited and state.get("audited_status") != message["status"]:
                     await self.writer.record(audit_row(scope, state, message["status"]))
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                finished = True
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_audit)
         except Exception:
-            if audited and not responded:  # the server answers 500 after this; the trail says so first
-                await self.writer.record(audit_row(scope, state, 500))
-            raise
+            if responded and not finished:
+                raise
+            request = Request(scope)
+            log.exception("unhandled error on %s %s", scope.get("method"), scope["path"])
+            if not responded:
+                await internal_error_response(request)(scope, receive, send_with_audit)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

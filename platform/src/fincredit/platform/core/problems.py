@@ -41,6 +41,16 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def internal_error_response(request: Request) -> JSONResponse:
+    return problem_response(
+        500,
+        "internal-error",
+        "Internal error",
+        "the platform could not complete the request; quote the request_id to the operator",
+        request,
+    )
+
+
 def _slug_for_status(status: int) -> str:
     try:
         return HTTPStatus(status).phrase.lower().replace(" ", "-")
@@ -94,10 +104,4 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(
-            500,
-            "internal-error",
-            "Internal error",
-            "the platform could not complete the request; quote the request_id to the operator",
-            request,
-        )
+        return internal_error_response(request)
