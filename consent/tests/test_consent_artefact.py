@@ -95,10 +95,18 @@ def test_the_subjects_approval_signs_the_artefact_once(make_artefact, t0):
 
 def test_approval_cannot_predate_the_request(make_artefact, t0):
     act = SubjectAct(approved_by_account="acct:1", approved_at=t0 - dt.timedelta(days=1), channel="web")
-    with pytest.raises(ValidationError, match="before it was requested"):
+    with pytest.raises(InvalidConsentError, match="before it was requested"):
         make_artefact().signed(act)
 
 
 def test_periodic_terms_carry_their_frequency(make_artefact):
     a = make_artefact(frequency=Frequency(value=10, unit=PeriodUnit.MONTH))
     assert a.frequency is not None and a.frequency.value == 10
+
+
+def test_the_signed_artefact_is_the_validated_artefact_with_its_evidence(make_artefact, t0):
+    act = SubjectAct(approved_by_account="acct:1", approved_at=t0, channel="web")
+    a = make_artefact()
+    signed = a.signed(act)
+    assert signed == ConsentArtefact.model_validate({**a.model_dump(), "evidence": act})
+    assert signed.evidence == act and a.evidence is None

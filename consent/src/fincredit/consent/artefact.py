@@ -218,4 +218,10 @@ class ConsentArtefact(BaseModel):
             raise InvalidConsentError(
                 f"consent {self.consent_id} is already signed; a change is a new consent"
             )
-        return ConsentArtefact.model_validate({**self.model_dump(), "evidence": evidence})
+        if not isinstance(evidence, SubjectAct):
+            evidence = SubjectAct.model_validate(evidence)
+        if evidence.approved_at < self.created_at:
+            raise InvalidConsentError("the subject cannot approve a consent before it was requested")
+        # Everything else was validated when this artefact was made and the evidence is a validated value:
+        # a copy with it attached is the signed artefact (re-validating it all cost most of a grant).
+        return self.model_copy(update={"evidence": evidence})
