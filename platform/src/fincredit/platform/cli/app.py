@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from typing import Annotated
 
 import typer
@@ -38,6 +40,7 @@ def serve(
     import uvicorn
 
     from fincredit.platform.core.app import create_app
+    from fincredit.platform.core.observability import log_config
 
     settings = get_settings()
     if host:
@@ -48,8 +51,9 @@ def serve(
         f"fincredit on {settings.resolved_database_url.split('://')[0]}; "
         f"listening on http://{settings.host}:{settings.port}  (API docs: /docs)"
     )
+    logging = log_config()
     if workers == 1:
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=logging)
         return
     # Each worker process builds its own app from the environment (settings cannot cross a fork).
     from fincredit.platform.catalog import ensure_catalog
@@ -58,13 +62,24 @@ def serve(
     services = _services(settings)
     ensure_catalog(services.sessions)
     services.close()
+    # Workers read their settings from the environment: what the options changed must be there too (the
+    # port is part of the token audience).
+    os.environ["FINCREDIT_HOST"], os.environ["FINCREDIT_PORT"] = settings.host, str(settings.port)
+    # Each worker counts in its own files there; /metrics sums them, whichever worker answers the scrape.
+    metrics_dir = settings.var_dir / "metrics" / str(os.getpid())
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     uvicorn.run(
         "fincredit.platform.core.app:create_app",
         factory=True,
         host=settings.host,
         port=settings.port,
         workers=workers,
-        log_level="info",
+        log_config=logging,
+        # A worker builds the whole app before it answers the supervisor's first health check (14-30 s
+        # on a busy 2-core machine); uvicorn's default 5 s would restart it forever.
+        timeout_worker_healthcheck=settings.worker_start_timeout,
     )
 
 

@@ -3,11 +3,23 @@ and every disclosure an entry of an append-only, verifiable log (R§20)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from fincredit.platform.consents import ledger_pages, ledger_router, pages, router
 from fincredit.platform.consents.cli import consents_app
 from fincredit.platform.consents.demo import CONSENT_STEPS, step_ledger_verify
+from fincredit.platform.consents.tables import LedgerHead
 from fincredit.platform.core.registry import Capability, DemoStep
 from fincredit.platform.identity.kinds import BORROWER_ROLE
+
+
+def _gauges(session: Session) -> Iterable[tuple[str, str, float]]:
+    size = session.scalar(select(LedgerHead.size).where(LedgerHead.id == 1)) or 0
+    return [("Entries in the consent ledger.", "ledger_entries", size)]
+
 
 CAPABILITY = Capability(
     name="consents",
@@ -30,6 +42,7 @@ CAPABILITY = Capability(
         ("credit_authority", "ledger", "export"),
     ),
     cli=(("consents", consents_app),),
+    gauges=_gauges,
     demo_steps=(
         *(
             DemoStep(40 + i, title, run)

@@ -12,8 +12,10 @@ from fastapi.responses import RedirectResponse
 
 from fincredit.platform.core import audit_router, problems, system_router, web
 from fincredit.platform.core._audit_writer import AuditWriter
+from fincredit.platform.core.coherence import POLICY, ChangeWatcher
 from fincredit.platform.core.deps import public
 from fincredit.platform.core.middleware import AuditMiddleware, BodyLimitMiddleware
+from fincredit.platform.core.observability import RequestIdLogContext, install_metrics
 from fincredit.platform.core.registry import capabilities
 from fincredit.platform.core.services import Services, build_services
 from fincredit.platform.core.settings import Settings, get_settings
@@ -42,7 +44,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         if settings.gc_freeze:
             gc.collect()
             gc.freeze()
-        stops: list[Callable[[], None]] = []
+        # Policy changes made by other processes (workers, instances, the CLI) reach this one's authorizer.
+        watcher = ChangeWatcher(services.engine, interval=settings.change_poll_seconds)
+        watcher.subscribe(POLICY, services.authz.reload)
+        watcher.start()
+        stops: list[Callable[[], None]] = [watcher.stop]
         for capability in declared:
             for start in capability.workers:
                 stop = start(app, services)
@@ -67,6 +73,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for capability in declared:
         if capability.body_limits is not None:
             overrides.update(capability.body_limits(settings))
+    app.add_middleware(RequestIdLogContext)
     app.add_middleware(BodyLimitMiddleware, default_limit=settings.max_body_bytes, overrides=overrides)
     # Added last, so outermost: refusals by the body limit are audited too, and carry the request id.
     app.add_middleware(AuditMiddleware, writer=audit_writer)
@@ -77,6 +84,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(system_router.router)
     app.include_router(audit_router.router)
     web.install(app, [page for capability in declared for page in capability.pages])
+    install_metrics(app, services)
 
     @app.get("/", include_in_schema=False, dependencies=[Depends(public)])
     def root() -> RedirectResponse:

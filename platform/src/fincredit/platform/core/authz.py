@@ -18,6 +18,7 @@ from casbin_sqlalchemy_adapter import Adapter
 from sqlalchemy import Engine, and_, select
 from sqlalchemy.orm import Session
 
+from fincredit.platform.core.coherence import POLICY, announce
 from fincredit.platform.core.db import CasbinRule
 from fincredit.platform.core.db.hooks import after_commit
 from fincredit.platform.identity.kinds import BORROWER_ROLE
@@ -92,6 +93,7 @@ class Authorizer:
             logging.getLogger(name).setLevel(logging.ERROR)
 
     def reload(self) -> None:
+        """Read the whole policy again from the database (another process changed it)."""
         self._change_policy(self._enforcer.load_policy)
 
     def enforce(self, principal: Principal, resource: str, action: str) -> bool:
@@ -119,6 +121,9 @@ class Authorizer:
             self._decisions.clear()
 
     def _after_commit_change(self, session: Session, change: Callable[[], object]) -> None:
+        # This process applies the change as soon as it commits; every other process (other workers,
+        # other instances, the service after a CLI change) reloads when its change watcher sees the epoch.
+        announce(session, POLICY)
         after_commit(session, lambda: self._change_policy(change))
 
     def roles_of(self, account_id: str, domain: str) -> list[str]:
@@ -221,4 +226,6 @@ def sync_default_policies(session: Session, policies: Iterable[tuple[str, str, s
         if (role, "*", resource, action) not in have:
             session.add(CasbinRule(ptype="p", v0=role, v1="*", v2=resource, v3=action))
             added += 1
+    if added:
+        announce(session, POLICY)
     return added

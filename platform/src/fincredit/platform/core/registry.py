@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import pkgutil
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -65,6 +65,9 @@ class Capability:
     workers: tuple[Worker, ...] = ()
     # Defaults written in the transaction that syncs the default policies, at every start.
     seed: Callable[[Session], None] | None = None
+    # Figures read from the database at each metrics scrape: (help or "queue", name, value); a "queue"
+    # figure is the depth of the named outbox.
+    gauges: Callable[[Session], Iterable[tuple[str, str, float]]] | None = None
 
 
 def _packages() -> Iterator[str]:

@@ -38,6 +38,18 @@ class Settings(BaseSettings):
         description="Freeze the objects alive after start-up out of the garbage collector's scans (a server "
         "process's latency tail); off where many apps start in one process, as in the test suite.",
     )
+    change_poll_seconds: float = Field(
+        0.5,
+        gt=0,
+        le=5,
+        description="How often each service process reads the change epochs, at the latest (PostgreSQL also "
+        "notifies at once): a policy or role change made elsewhere reaches it within this time.",
+    )
+    worker_start_timeout: int = Field(
+        180,
+        ge=5,
+        description="Seconds a `serve --workers N` worker may take to start before it is restarted.",
+    )
     ledger_checkpoint_every: int = Field(
         256, ge=1, description="Sign a ledger checkpoint at least every N entries (and on demand)."
     )

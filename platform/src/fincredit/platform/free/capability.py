@@ -3,14 +3,24 @@ financing matchmaking. Never metered: nothing in this package imports ``fincredi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from fincredit.platform.core.registry import Capability, DemoStep
 from fincredit.platform.free import QueryBatcher, pages, router, start_push_worker
 from fincredit.platform.free.cli import push_app
 from fincredit.platform.free.demo import FREE_STEPS
+from fincredit.platform.free.tables import PushEvent
 from fincredit.platform.identity.kinds import BORROWER_ROLE
+
+
+def _gauges(session: Session) -> Iterable[tuple[str, str, float]]:
+    pending = session.scalar(select(func.count()).where(PushEvent.status == "pending")) or 0
+    return [("queue", "push_events", pending)]
+
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -60,5 +70,6 @@ CAPABILITY = Capability(
     cli=(("push", push_app),),
     demo_steps=tuple(DemoStep(50 + i, title, run) for i, (title, run) in enumerate(FREE_STEPS)),
     install=_install,
+    gauges=_gauges,
     workers=(_query_batcher, _push_worker),
 )

@@ -21,9 +21,10 @@ from pydantic import Field, HttpUrl
 from sqlalchemy import select
 
 from fincredit.platform.core.deps import ServicesDep, public, require, require_confirmed, set_audit_subject
-from fincredit.platform.core.errors import FincreditError
+from fincredit.platform.core.errors import ConsentRefused, FincreditError
 from fincredit.platform.core.middleware import audit_row
-from fincredit.platform.core.schemas import Strict
+from fincredit.platform.core.observability import FREE_QUERIES
+from fincredit.platform.core.schemas import INT64_MAX, RowId, Strict
 from fincredit.platform.free import (
     ItemRequest,
     QueryBatcher,
@@ -128,7 +129,10 @@ async def query_route(
     if ask.audit is not None:  # the row is in the trail already, with this status
         state["audited_status"] = answer.status if isinstance(answer, FincreditError) else 200
     if isinstance(answer, Exception):
+        outcome = "refused" if isinstance(answer, ConsentRefused) else "error"
+        FREE_QUERIES.labels(outcome, answer.slug if isinstance(answer, FincreditError) else "internal").inc()
         raise answer
+    FREE_QUERIES.labels("answered", "").inc()
     set_audit_subject(request, answer.pop("subject_id"))
     return JSONResponse(answer)
 
@@ -272,7 +276,7 @@ def cancel_subscription(
 def push_feed(
     services: ServicesDep,
     principal: Annotated[Principal, Depends(limited("free_push", "read", "push"))],
-    after: Annotated[int, Query(ge=0, description="cursor: the last event's cursor")] = 0,
+    after: Annotated[int, Query(ge=0, le=INT64_MAX, description="cursor: the last event's cursor")] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     """The polling alternative to webhooks: consent-checked events after the cursor, in order."""
@@ -385,7 +389,7 @@ def leads_route(
 
 @router.post("/matchmaking/leads/{lead_id}/outcome")
 def outcome_route(
-    lead_id: int,
+    lead_id: RowId,
     body: OutcomeIn,
     services: ServicesDep,
     principal: Annotated[Principal, Depends(limited("matchmaking", "leads", "matchmaking"))],

@@ -154,3 +154,13 @@ class CasbinRule(Base):
     def __str__(self) -> str:
         values = [v for v in (self.v0, self.v1, self.v2, self.v3, self.v4, self.v5) if v is not None]
         return ", ".join([self.ptype, *values])
+
+
+class ChangeEpoch(Base):
+    """A counter per kind of cached state (``policy``: casbin rules and roles). Every change bumps it in
+    its own transaction, so every process of every instance sees that its cache is stale."""
+
+    __tablename__ = "change_epochs"
+
+    topic: Mapped[str] = mapped_column(String(32), primary_key=True)
+    epoch: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
