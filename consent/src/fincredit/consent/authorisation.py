@@ -36,7 +36,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -55,6 +55,8 @@ from fincredit.consent.errors import LedgerError
 from fincredit.consent.export import ExportBatch
 from fincredit.consent.lifecycle import TRANSITIONS, ConsentEvent, ConsentState, ConsentStatus, period_key
 from fincredit.consent.vocabulary import AccessMode, FetchType, PeriodUnit, Purpose, scope_covers
+
+_T = TypeVar("_T")
 
 __all__ = [
     "AuthorisationReplay",
@@ -137,7 +139,7 @@ class ReplayedConsent:
     last_used_at: str | None = None
     period: str | None = None  # the period (see _period) of ``period_uses``
     period_uses: int = 0
-    # Requested scope lists (comma-joined) known to be covered: the granted one, and those found below it.
+    # Requested scope lists (comma-joined) known to be covered (shared by consents with the same grant).
     covers: set[str] = dataclasses.field(default_factory=set)
     # The access entry types each granted mode may be logged as, for this purpose.
     allowed: dict[str, frozenset[str]] = dataclasses.field(default_factory=dict)
@@ -355,6 +357,28 @@ class AuthorisationReplay:
         self.max_reported = max_reported
         self.report = AuthorisationReport()
         self._consents: dict[str, ReplayedConsent] = {}
+        # Values most consents have in common (grantees, scope sets, windows ...) are kept once: a log of
+        # millions of consents would otherwise hold millions of copies.
+        self._shared: dict[Any, Any] = {}
+        self._covers: dict[tuple[frozenset[str], str | None], set[str]] = {}
+        self._allowed: dict[tuple[str | None, frozenset[str] | None], dict[str, frozenset[str]]] = {}
+
+    def _share(self, value: _T) -> _T:
+        return self._shared.setdefault(value, value)  # type: ignore[no-any-return]
+
+    def _covers_of(self, granted: frozenset[str], kind: str | None) -> set[str]:
+        # Which requested scope lists a grant covers depends only on its scopes and the subject's kind, so
+        # consents with the same grant share (and together fill) one set.
+        found = self._covers.get((granted, kind))
+        if found is None:
+            found = self._covers[(granted, kind)] = {",".join(sorted(granted))}
+        return found
+
+    def _allowed_of(self, purpose: str | None, modes: frozenset[str] | None) -> dict[str, frozenset[str]]:
+        found = self._allowed.get((purpose, modes))
+        if found is None:
+            found = self._allowed[(purpose, modes)] = _allowed(purpose, modes)
+        return found
 
     # -- inputs ---------------------------------------------------------------------------------------
 
@@ -604,11 +628,14 @@ class AuthorisationReplay:
                 self._violate(seq, Rule.ILLEGAL_TRANSITION, f"consent {cid} was already requested", cid)
                 return
             status = ConsentStatus.PENDING if etype == _REQUESTED else ConsentStatus.ACTIVE
+            share = self._share
+            granted = share(frozenset(scopes or ()))
+            modes_set = None if modes is None else share(frozenset(modes))
             self._consents[cid] = ReplayedConsent(
-                cid, grantee or "", subject or "", kind, purpose or "", frozenset(scopes or ()),
-                None if modes is None else frozenset(modes), valid_from, valid_until, fetch_type,
-                freq_value, freq_unit, status, at, seq, covers={",".join(sorted(set(scopes or ())))},
-                allowed=_allowed(purpose, modes),
+                cid, share(grantee or ""), subject or "", share(kind), share(purpose or ""), granted,
+                modes_set, share(valid_from), share(valid_until), share(fetch_type), freq_value,
+                share(freq_unit), status, at, seq, covers=self._covers_of(granted, kind),
+                allowed=self._allowed_of(purpose, modes_set),
             )  # fmt: skip
             return
         if c is None:
@@ -635,13 +662,18 @@ class AuthorisationReplay:
             if purpose != c.purpose:
                 self._violate(seq, Rule.ILLEGAL_TRANSITION, f"{etype} changes consent {cid}'s purpose", cid)
                 return
-            c.scopes = frozenset(scopes or ())
-            c.covers = {",".join(sorted(c.scopes))}
-            c.allowed = _allowed(c.purpose, modes)
-            c.modes = None if modes is None else frozenset(modes)
-            c.valid_from, c.valid_until, c.fetch_type = valid_from, valid_until, fetch_type
-            c.frequency_value, c.frequency_unit = freq_value, freq_unit
-            c.subject_kind = kind or c.subject_kind
+            share = self._share
+            c.subject_kind = share(kind or c.subject_kind)
+            c.scopes = share(frozenset(scopes or ()))
+            c.covers = self._covers_of(c.scopes, c.subject_kind)
+            c.modes = None if modes is None else share(frozenset(modes))
+            c.allowed = self._allowed_of(c.purpose, c.modes)
+            c.valid_from, c.valid_until, c.fetch_type = (
+                share(valid_from),
+                share(valid_until),
+                share(fetch_type),
+            )
+            c.frequency_value, c.frequency_unit = freq_value, share(freq_unit)
         c.status, c.status_changed_at, c.status_seq = target, at, seq
 
 
