@@ -214,3 +214,37 @@ def test_platform_status_shows_sizes_and_progress_only() -> None:
     }
     with pytest.raises(PartyError, match="no PSI job"):
         party.status("job-s", bank_id="another-bank")
+
+
+def test_a_bank_cannot_ask_the_platform_for_more_oprf_inputs_than_its_declared_set() -> None:
+    from fincredit.federation import Frame
+    from fincredit.federation import _psi_kkrt as kkrt
+
+    party, link, _ = _parties(_ids("Q", 100))
+    start = link.call(
+        Frame(
+            kind="psi.start",
+            job_id="job-q",
+            meta={
+                "protocol": "kkrt16-psi/aes128-ed25519/v1",
+                "bank_size": 10,
+                "scopes": [],
+                "buckets": 1,
+                "nonce": "00" * 16,
+            },
+        )
+    )
+    assert start.kind == "psi.start"
+    sender = kkrt.OtSender()
+    base = link.call(Frame(kind="psi.base", job_id="job-q", meta={"bucket": 0}, blobs=[sender.point]))
+    assert base.kind == "psi.base"
+    bins = 4096  # a cuckoo table for ~3,200 ids, though the bank declared 10
+    reply = link.call(
+        Frame(
+            kind="psi.oprf",
+            job_id="job-q",
+            meta={"bucket": 0, "bins": bins, "tweak": 0},
+            blobs=[bytes(kkrt.WIDTH * bins // 8)],
+        )
+    )
+    assert reply.kind == "error" and reply.meta["code"] == "limit"

@@ -56,6 +56,7 @@ class _Bucket:
     ot_point: bytes = b""
     cached: tuple[bytes, Frame] | None = None
     matched: I64 | None = None
+    bins: int = 0  # cuckoo bins of the bank's last correction matrix for this bucket
 
 
 @dataclass(slots=True, eq=False)
@@ -172,9 +173,15 @@ def _oprf(frame: Frame, job: KkrtJob, index: int, bucket: _Bucket) -> Frame:
     bins, tweak = frame.meta.get("bins"), frame.meta.get("tweak")
     if not isinstance(bins, int) or not isinstance(tweak, int) or len(frame.blobs) != 1:
         raise PartyError("psi.oprf carries bins, tweak and one correction matrix", code="protocol")
-    # The bank sizes its cuckoo table from its own bucket, which is at most its whole set.
-    if bins % 8 or not 64 <= bins <= max(64, 2 * job.bank_size + 64) or not 0 <= tweak < 64:
+    if bins % 8 or not 64 <= bins or not 0 <= tweak < 64:
         raise PartyError("psi.oprf bins or tweak out of range", code="limit")
+    # Every bin is one OPRF input the bank may choose: all buckets together may not exceed the cuckoo
+    # tables of the set the bank declared (1.27 bins per row, rounded up per bucket).
+    allowed = int(kkrt.CUCKOO_LOAD * job.bank_size) + 80 * len(job.buckets)
+    with job.lock:
+        others = sum(b.bins for i, b in enumerate(job.buckets) if i != index)
+    if others + bins > allowed:
+        raise PartyError("psi.oprf asks for more bins than the declared bank set needs", code="limit")
     u = frame.blobs[0]
     if len(u) != kkrt.WIDTH * bins // 8:
         raise PartyError("psi.oprf correction matrix has the wrong size", code="protocol")
@@ -183,6 +190,7 @@ def _oprf(frame: Frame, job: KkrtJob, index: int, bucket: _Bucket) -> Frame:
         if bucket.cached is not None and bucket.cached[0] == digest:
             return bucket.cached[1]
         ot = bucket.ot
+        bucket.bins = bins
         # One correction per base OT (see the module docstring): take the keys out before using them.
         bucket.ot, bucket.ot_point, bucket.cached = None, b"", None
     if ot is None:
