@@ -173,7 +173,7 @@ def _oprf(frame: Frame, job: KkrtJob, index: int, bucket: _Bucket) -> Frame:
     bins, tweak = frame.meta.get("bins"), frame.meta.get("tweak")
     if not isinstance(bins, int) or not isinstance(tweak, int) or len(frame.blobs) != 1:
         raise PartyError("psi.oprf carries bins, tweak and one correction matrix", code="protocol")
-    if bins % 8 or not 64 <= bins or not 0 <= tweak < 64:
+    if bins % 8 or bins < 64 or not 0 <= tweak < 64:
         raise PartyError("psi.oprf bins or tweak out of range", code="limit")
     # Every bin is one OPRF input the bank may choose: all buckets together may not exceed the cuckoo
     # tables of the set the bank declared (1.27 bins per row, rounded up per bucket).
