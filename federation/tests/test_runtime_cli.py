@@ -100,3 +100,17 @@ def test_a_bank_may_choose_the_ecdh_protocol(tmp_path, platform) -> None:
     assert "q7\taligned 50 of 100 rows" in result.stdout
     assert platform["party"].status("q7", bank_id="bank-1")["protocol"].startswith("ecdh-psi/")
     assert _align(tmp_path, "--job-id", "q8", "--protocol", "rsa").exit_code == 2
+
+
+def test_parquet_input_aligns_in_buckets_and_a_rerun_resumes_after_a_drop(tmp_path, platform) -> None:
+    path = tmp_path / "applicants.parquet"
+    pd.DataFrame({"uscc": [f"9133{i:014d}" for i in range(100)]}).to_parquet(path)
+    args = ["align", str(path), "--id-column", "uscc", "--platform", "https://platform.test"]
+    args += ["--workdir", str(tmp_path / "wd"), "--no-progress", "--no-ray", "--bucket-rows", "30"]
+    platform["fail"] = True
+    failed = runner.invoke(cli.app, [*args, "--job-id", "p1"])
+    assert failed.exit_code == 2 and "platform went away" in failed.output
+    platform["fail"] = False
+    result = runner.invoke(cli.app, [*args, "--job-id", "p1"])
+    assert result.exit_code == 0, result.output
+    assert "p1\taligned 50 of 100 rows" in result.stdout

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -26,9 +27,13 @@ from rich.table import Table
 
 from fincredit.federation._http_link import PlatformConnection
 from fincredit.federation._jobs import JobState, JobStore
+from fincredit.federation._psi_buckets import PlatformLinkSpec, align_parquet
 from fincredit.federation._psi_protocol import Alignment
+from fincredit.federation._ray import ray_available
+from fincredit.federation._runtime import Channel
 from fincredit.federation._scoring_cli import scoring_app
 from fincredit.federation.errors import FederationError, WireError
+from fincredit.federation.wire import Link
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="fincredit bank-side joint-modelling jobs."
@@ -54,7 +59,12 @@ def _write_alignment(alignment: Alignment, out: Path, id_column: str) -> None:
 @app.command()
 def align(
     csv: Annotated[
-        Path, typer.Argument(help="CSV file with the bank's applicants.", exists=True, dir_okay=False)
+        Path,
+        typer.Argument(
+            help="CSV or Parquet file with the bank's applicants (Parquet: bucketed, resumable KKRT).",
+            exists=True,
+            dir_okay=False,
+        ),
     ],
     id_column: Annotated[str, typer.Option(help="Column holding the USCC or resident ID.")],
     platform: Annotated[str, typer.Option(help="Platform base URL, e.g. https://credit.example.")] = "",
@@ -72,6 +82,8 @@ def align(
     protocol: Annotated[
         str, typer.Option(help="PSI protocol: kkrt (OT extension, default) or ecdh (the slower fallback).")
     ] = "kkrt",
+    ray: Annotated[bool, typer.Option(help="Parquet input: run the hash buckets as Ray tasks.")] = True,
+    bucket_rows: Annotated[int, typer.Option(help="Parquet input: bank rows per hash bucket.")] = 1_000_000,
 ) -> None:
     """Privately intersect the CSV's identifiers with the platform's consenting subjects."""
     if protocol not in ("kkrt", "ecdh"):
@@ -92,27 +104,50 @@ def align(
                 _fail(f"set the bank token in ${token_env}")
             if not platform:
                 _fail("--platform is required to align")
-            ids = pd.read_csv(csv, usecols=[id_column], dtype=str)[id_column].tolist()
             verify: bool | str = False if insecure else (str(ca_bundle) if ca_bundle else True)
+            parquet = csv.suffix.lower() == ".parquet"
+            if parquet and protocol != "kkrt":
+                _fail("Parquet input aligns by KKRT in hash buckets; use a CSV for --protocol ecdh")
             try:
-                with (
-                    _connect(platform, token, timeout=timeout, verify=verify) as conn,
-                    store.step(record.job_id, JobState.ALIGNING, "private set intersection running"),
-                ):
-                    alignment = conn.align(
-                        record.job_id,
-                        ids,
-                        scopes=scope or [],
-                        progress=progress,
-                        protocol="ecdh" if protocol == "ecdh" else "kkrt",
-                    )
+                with store.step(record.job_id, JobState.ALIGNING, "private set intersection running"):
+                    if parquet:
+                        # The job's bucket state lives in the workdir: a rerun resumes unfinished buckets.
+                        use_ray = ray and ray_available()
+                        connect: Callable[[], Link | Channel] = (
+                            PlatformLinkSpec(platform, token, verify=verify, timeout=timeout)
+                            if use_ray
+                            else lambda: _connect(platform, token, timeout=timeout, verify=verify)
+                        )
+                        alignment = align_parquet(
+                            connect,
+                            record.job_id,
+                            csv,
+                            id_column=id_column,
+                            workdir=workdir,
+                            scopes=scope or [],
+                            bucket_rows=bucket_rows,
+                            use_ray=use_ray,
+                            progress=progress,
+                        )
+                        exchanged = None
+                    else:
+                        ids = pd.read_csv(csv, usecols=[id_column], dtype=str)[id_column].tolist()
+                        with _connect(platform, token, timeout=timeout, verify=verify) as conn:
+                            alignment = conn.align(
+                                record.job_id,
+                                ids,
+                                scopes=scope or [],
+                                progress=progress,
+                                protocol="ecdh" if protocol == "ecdh" else "kkrt",
+                            )
+                            exchanged = conn.bytes_exchanged
                     store.save_alignment(alignment)
                     store.note(
                         record.job_id,
                         f"aligned {alignment.size:,} of {alignment.own_size:,} rows",
                         aligned=alignment.size,
                         alignment_id=alignment.alignment_id,
-                        bytes_exchanged=conn.bytes_exchanged,
+                        bytes_exchanged=exchanged,
                     )
             except (FederationError, WireError, ValueError) as exc:
                 _fail(f"job {record.job_id} failed: {exc}")
