@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import pickle
 import random
 from pathlib import Path
 
@@ -411,3 +412,20 @@ def test_the_synthetic_benchmark_ledger_is_made_of_real_entries_and_is_fully_aut
     assert sum(len(s) for s, _ in batches) == report.entries == 20_000 and report.consents == 500
     assert report.ok, report.lines()[:5]
     assert report.accesses > 15_000 and report.refusals > 0
+
+
+def test_a_saved_replay_resumes_where_it_stopped():
+    log = clean_log()
+    datas = [e.canonical_bytes() for e in log.entries]
+    half = len(datas) // 2
+    first = AuthorisationReplay()
+    first.feed(list(range(half)), datas[:half])
+    assert first.next_seq == half
+    resumed = pickle.loads(pickle.dumps(first))
+    resumed.feed(list(range(half, len(datas))), datas[half:])
+    whole = log.replay()
+    assert resumed.next_seq == whole.next_seq == len(datas)
+    assert resumed.finish() == whole.finish()
+    assert {k: v.use_count for k, v in resumed.states().items()} == {
+        k: v.use_count for k, v in whole.states().items()
+    }

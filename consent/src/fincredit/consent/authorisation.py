@@ -357,6 +357,9 @@ class AuthorisationReplay:
         self.max_reported = max_reported
         self.report = AuthorisationReport()
         self._consents: dict[str, ReplayedConsent] = {}
+        # The sequence number after the last entry fed: where a saved replay (it pickles) resumes, so a
+        # periodic self-check feeds only what was appended since its last run.
+        self.next_seq = 0
         # Values most consents have in common (grantees, scope sets, windows ...) are kept once: a log of
         # millions of consents would otherwise hold millions of copies.
         self._shared: dict[Any, Any] = {}
@@ -457,6 +460,7 @@ class AuthorisationReplay:
         events = _EVENTS
         active = _ACTIVE
         entries = accesses = 0
+        seq = self.next_seq - 1
         try:
             for seq, i, etype, at, grantee, subject, scope_key, purpose, mode, cid, basis in rows:
                 entries += 1
@@ -510,6 +514,7 @@ class AuthorisationReplay:
         finally:
             report.entries += entries
             report.accesses += accesses
+            self.next_seq = seq + 1
 
     def _authority(self, seq: int, grantee: str | None, cid: str | None) -> None:
         self.report.authority_accesses += 1
