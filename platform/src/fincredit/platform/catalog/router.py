@@ -16,6 +16,7 @@ from fincredit.platform.catalog import (
     set_sharing_list,
 )
 from fincredit.platform.core.deps import ServicesDep, require
+from fincredit.platform.core.schemas import INT64_MAX
 from fincredit.platform.identity.principal import Principal
 from fincredit.platform.ingestion.schemas import (
     CatalogItemChange,
@@ -27,7 +28,9 @@ from fincredit.platform.ingestion.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1/catalog", tags=["catalog"])
-VersionQuery = Annotated[int | None, Query(ge=1, description="a catalog version; default the current one")]
+VersionQuery = Annotated[
+    int | None, Query(ge=1, le=INT64_MAX, description="a catalog version; default the current one")
+]
 
 
 @router.get("", response_model=CatalogOut)

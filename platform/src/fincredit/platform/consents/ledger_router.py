@@ -28,6 +28,7 @@ from fincredit.platform.consents import (
 )
 from fincredit.platform.consents.schemas import LedgerEntryOut, LedgerPage, PublicKeyOut
 from fincredit.platform.core.deps import ServicesDep, public, require, set_audit_subject
+from fincredit.platform.core.schemas import INT64_MAX
 from fincredit.platform.identity.principal import Principal
 from fincredit.platform.subjects import find_subject
 
@@ -48,7 +49,8 @@ def ledger_entries(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     after: Annotated[
-        int | None, Query(description="cursor: seq of the last entry of the previous page")
+        int | None,
+        Query(ge=0, le=INT64_MAX, description="cursor: seq of the last entry of the previous page"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> LedgerPage:
@@ -79,7 +81,9 @@ def ledger_export(
     services: ServicesDep,
     _: Annotated[Principal, Depends(require("ledger", "export"))],
     format: Literal["parquet", "jsonl"] = "parquet",
-    size: Annotated[int | None, Query(ge=0, description="export entries 0..size-1; default all")] = None,
+    size: Annotated[
+        int | None, Query(ge=0, le=INT64_MAX, description="export entries 0..size-1; default all")
+    ] = None,
 ) -> FileResponse:
     """The whole ledger (seq, canonical entry, leaf hash) as Parquet or JSON lines: what
     ``fincredit-consent verify`` checks offline against a signed checkpoint."""
@@ -104,7 +108,9 @@ def ledger_export(
 @router.get("/checkpoint", response_class=PlainTextResponse, dependencies=[Depends(public)])
 def ledger_checkpoint(
     services: ServicesDep,
-    size: Annotated[int | None, Query(ge=0, description="a historic checkpoint's tree size")] = None,
+    size: Annotated[
+        int | None, Query(ge=0, le=INT64_MAX, description="a historic checkpoint's tree size")
+    ] = None,
 ) -> PlainTextResponse:
     """The latest signed tree head (C2SP tlog-checkpoint, Ed25519 signed note), signed on demand if new
     entries arrived since the last one; with ``size``, a checkpoint signed earlier at that size."""
@@ -119,8 +125,10 @@ def ledger_checkpoint(
 @router.get("/proofs/inclusion", dependencies=[Depends(public)])
 def ledger_inclusion_proof(
     services: ServicesDep,
-    seq: Annotated[int, Query(ge=0)],
-    size: Annotated[int | None, Query(ge=1, description="tree size; default the latest checkpoint's")] = None,
+    seq: Annotated[int, Query(ge=0, le=INT64_MAX)],
+    size: Annotated[
+        int | None, Query(ge=1, le=INT64_MAX, description="tree size; default the latest checkpoint's")
+    ] = None,
 ) -> dict[str, object]:
     """RFC 9162 inclusion proof of entry ``seq`` in the tree of ``size`` entries (O(log n) stored hashes)."""
     if size is None:
@@ -132,8 +140,8 @@ def ledger_inclusion_proof(
 @router.get("/proofs/consistency", dependencies=[Depends(public)])
 def ledger_consistency_proof(
     services: ServicesDep,
-    first: Annotated[int, Query(ge=0)],
-    second: Annotated[int | None, Query(ge=0, description="default: the current size")] = None,
+    first: Annotated[int, Query(ge=0, le=INT64_MAX)],
+    second: Annotated[int | None, Query(ge=0, le=INT64_MAX, description="default: the current size")] = None,
 ) -> dict[str, object]:
     """RFC 9162 consistency proof that the tree of ``second`` entries extends that of ``first``."""
     with services.read() as session:

@@ -32,6 +32,7 @@ from fincredit.platform.consents.tables import Consent
 from fincredit.platform.core.db import Subject
 from fincredit.platform.core.deps import ServicesDep, require, set_audit_subject
 from fincredit.platform.core.errors import NotFound
+from fincredit.platform.core.schemas import INT64_MAX
 from fincredit.platform.core.services import Services
 from fincredit.platform.identity.principal import Principal
 from fincredit.platform.subjects import find_subject
@@ -202,7 +203,8 @@ def my_accesses(
     services: ServicesDep,
     principal: Annotated[Principal, Depends(require("own_accesses", "read"))],
     after: Annotated[
-        int | None, Query(description="cursor: seq of the last entry of the previous page")
+        int | None,
+        Query(ge=0, le=INT64_MAX, description="cursor: seq of the last entry of the previous page"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> AccessesOut:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from fincredit.platform.core.audit_schemas import AuditEventOut, AuditPage
 from fincredit.platform.core.db import AuditEvent
 from fincredit.platform.core.deps import ServicesDep, require
+from fincredit.platform.core.schemas import INT64_MAX
 from fincredit.platform.identity.principal import Principal
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
@@ -28,7 +29,7 @@ def list_audit_events(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     after: Annotated[
-        int | None, Query(description="cursor: id of the last event of the previous page")
+        int | None, Query(ge=0, le=INT64_MAX, description="cursor: id of the last event of the previous page")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditPage:

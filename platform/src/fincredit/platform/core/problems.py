@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fincredit.platform.core.errors import FincreditError
@@ -86,6 +87,20 @@ def install(app: FastAPI) -> None:
             f"{where}: {first['msg']}",
             request,
             errors=errors,
+        )
+
+    # Schemas bound what they can; a value the database still cannot hold (a number out of its range, a
+    # string it cannot convert) is the client's input, not a server fault.
+    @app.exception_handler(DataError)
+    @app.exception_handler(OverflowError)
+    async def _out_of_range(request: Request, exc: Exception) -> JSONResponse:
+        log.info("value out of range on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        return problem_response(
+            422,
+            "invalid-input",
+            "The request is not valid",
+            "a value in the request is out of the range the platform stores",
+            request,
         )
 
     @app.exception_handler(StarletteHTTPException)

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from fincredit.platform.core.db import utcnow
 from fincredit.platform.core.deps import ServicesDep, allowed, require
 from fincredit.platform.core.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge
+from fincredit.platform.core.schemas import RowId
 from fincredit.platform.core.services import Services
 from fincredit.platform.identity.principal import Principal
 from fincredit.platform.ingestion import (
@@ -208,7 +209,7 @@ def overdue_submissions(
 
 @router.get("/{submission_id}", response_model=SubmissionOut)
 def get_submission(
-    submission_id: int,
+    submission_id: RowId,
     services: ServicesDep,
     principal: Annotated[Principal, Depends(require("submissions", "read"))],
 ) -> SubmissionOut:
@@ -220,7 +221,7 @@ def get_submission(
 
 @router.get("/{submission_id}/feedback", response_model=list[FeedbackRow])
 def submission_feedback(
-    submission_id: int,
+    submission_id: RowId,
     services: ServicesDep,
     principal: Annotated[Principal, Depends(require("submissions", "read"))],
     fmt: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
@@ -254,7 +255,7 @@ def submission_feedback(
 
 @router.post("/{submission_id}/verification", response_model=SubmissionOut)
 def verify_submission(
-    submission_id: int,
+    submission_id: RowId,
     body: VerificationIn,
     services: ServicesDep,
     principal: Annotated[Principal, Depends(require("submissions", "write"))],

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fincredit.platform.core.db import utcnow
 from fincredit.platform.core.deps import ServicesDep, require, set_audit_subject
 from fincredit.platform.core.errors import Forbidden, NotFound
+from fincredit.platform.core.schemas import RowId
 from fincredit.platform.identity.principal import Principal
 from fincredit.platform.ingestion import visible_records
 from fincredit.platform.market import china_date
@@ -122,7 +123,7 @@ def my_records(
 
 @router.get("/me/objections/{objection_id}", response_model=ObjectionOut)
 def my_objection(
-    objection_id: int,
+    objection_id: RowId,
     request: Request,
     services: ServicesDep,
     principal: Annotated[Principal, Depends(require("own_objections", "read"))],
@@ -155,7 +156,7 @@ def objections(
 
 @router.get("/objections/{objection_id}", response_model=ObjectionOut)
 def objection(
-    objection_id: int,
+    objection_id: RowId,
     services: ServicesDep,
     _: Annotated[Principal, Depends(require("objections", "read"))],
 ) -> ObjectionOut:
@@ -165,7 +166,7 @@ def objection(
 
 @router.post("/objections/{objection_id}/platform-check", response_model=ObjectionOut)
 def check(
-    objection_id: int,
+    objection_id: RowId,
     body: PlatformCheckIn,
     services: ServicesDep,
     principal: Annotated[Principal, Depends(require("objections", "check"))],
@@ -209,7 +210,7 @@ def provider_objections(
 
 @router.post("/provider/objections/{objection_id}/answer", response_model=ObjectionOut)
 def answer(
-    objection_id: int,
+    objection_id: RowId,
     body: ProviderAnswerIn,
     services: ServicesDep,
     principal: Annotated[Principal, Depends(require("provider_objections", "write"))],
@@ -232,7 +233,7 @@ def answer(
 
 @router.post("/provider/objections/{objection_id}/extension", response_model=ObjectionOut)
 def extend(
-    objection_id: int,
+    objection_id: RowId,
     body: ExtensionIn,
     services: ServicesDep,
     principal: Annotated[Principal, Depends(require("provider_objections", "write"))],

@@ -7,12 +7,12 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from fincredit.platform.core.schemas import Strict
+from fincredit.platform.core.schemas import INT64_MAX, Strict
 from fincredit.platform.objections import EventView, ObjectionView
 
 
 class ObjectionIn(Strict):
-    record_id: int
+    record_id: int = Field(ge=1, le=INT64_MAX)
     reason: str = Field(min_length=1, max_length=2000, description="what is wrong with the record")
 
 

@@ -8,11 +8,11 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import Field
+from pydantic import Field, FiniteFloat
 from sqlalchemy import select
 
 from fincredit.platform.core.deps import ServicesDep, require, set_audit_subject
-from fincredit.platform.core.schemas import Strict
+from fincredit.platform.core.schemas import Int64, Strict
 from fincredit.platform.free import limiter
 from fincredit.platform.identity.principal import Principal
 from fincredit.platform.sharing import (
@@ -57,7 +57,7 @@ class VerifyIn(Strict):
     identifier: str = Field(max_length=32)
     item: str = Field(max_length=64)
     field: str | None = Field(default=None, max_length=64)
-    value: str | float | int | bool | None = None
+    value: str | FiniteFloat | Int64 | bool | None = None
 
 
 class QueryIn(Strict):

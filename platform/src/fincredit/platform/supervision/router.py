@@ -7,13 +7,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 from pydantic import Field
 
 from fincredit.platform.core.deps import ServicesDep, require
 from fincredit.platform.core.errors import InvalidInput
-from fincredit.platform.core.schemas import Strict
+from fincredit.platform.core.schemas import RowId, Strict
 from fincredit.platform.identity.principal import Principal
 from fincredit.platform.supervision import (
     add_expert,
@@ -96,7 +96,9 @@ def operations_report(
 
 
 @router.get("/reports/annual/{year}")
-def evaluation(year: int, services: ServicesDep, principal: Reader) -> dict[str, Any]:
+def evaluation(
+    year: Annotated[int, Path(ge=2000, le=2100)], services: ServicesDep, principal: Reader
+) -> dict[str, Any]:
     with services.read() as session:
         return annual_evaluation(session, year)
 
@@ -121,7 +123,7 @@ def new_plan(
 
 @router.get("/plans")
 def list_plans(
-    services: ServicesDep, principal: Reader, year: Annotated[int | None, Query()] = None
+    services: ServicesDep, principal: Reader, year: Annotated[int | None, Query(ge=2000, le=2100)] = None
 ) -> list[dict[str, Any]]:
     with services.read() as session:
         return [
@@ -153,7 +155,7 @@ def new_inspection(
 @router.post("/inspections/{inspection_id}/findings/{finding_id}/remediation")
 def remediation(
     inspection_id: str,
-    finding_id: int,
+    finding_id: RowId,
     body: RemediationIn,
     services: ServicesDep,
     principal: Annotated[Principal, Depends(require("supervision", "remediate"))],

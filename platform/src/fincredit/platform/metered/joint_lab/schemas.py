@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from fincredit.platform.core.schemas import Strict
+from fincredit.platform.core.schemas import INT64_MAX, Strict
 
 
 class JointJobIn(Strict):
@@ -77,15 +77,15 @@ class EvaluationIn(Strict):
     """What the bank's SDK measured on its held-out rows (``JointFit.report``)."""
 
     algorithm: str
-    rows_train: int = Field(ge=0)
-    rows_test: int = Field(ge=0)
+    rows_train: int = Field(ge=0, le=INT64_MAX)
+    rows_test: int = Field(ge=0, le=INT64_MAX)
     auc_joint: float = Field(ge=0, le=1)
     ks_joint: float = Field(ge=0, le=1)
     auc_bank_only: float = Field(ge=0, le=1)
     ks_bank_only: float = Field(ge=0, le=1)
     auc_uplift: float
-    bytes_sent: int = 0
-    bytes_received: int = 0
+    bytes_sent: int = Field(default=0, ge=0, le=INT64_MAX)
+    bytes_received: int = Field(default=0, ge=0, le=INT64_MAX)
     training_seconds: float = 0.0
     total_seconds: float = 0.0
     params: dict[str, Any] = Field(default_factory=dict)
