@@ -38,19 +38,25 @@ from fincredit.federation.errors import PsiError
 
 __all__ = [
     "CUCKOO_HASHES",
+    "CUCKOO_LOAD",
     "OUT_BYTES",
     "WIDTH",
     "WIDTH_BYTES",
     "JobKeys",
     "OtReceiver",
     "OtSender",
+    "ReceiverBucket",
     "bins_for",
     "bucket_of",
     "cuckoo_assign",
+    "digest_blocks",
     "digest_ids",
+    "encode_ids",
+    "first_occurrences",
     "oprf_hash",
     "prc_encode",
     "prg_columns",
+    "sender_values",
     "transpose_bits",
 ]
 
