@@ -213,6 +213,9 @@ def test_a_ledger_written_through_the_lifecycle_passes_and_implies_the_table_sta
     assert report.ok, report.lines()
     assert report.authority_accesses == 1 and report.refusals == 1 and report.consents == 4
     assert report.lines()[-1].startswith("ok")
+    assert not any("not checked" in line for line in report.lines())
+    unchecked = log.replay().finish()
+    assert unchecked.ok and any("were not checked" in line for line in unchecked.lines())
     assert list(state_differences(replay.states(), log.states.values(), INDEXER)) == []
 
 

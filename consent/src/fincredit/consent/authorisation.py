@@ -157,6 +157,7 @@ class AuthorisationReport:
     entries: int = 0
     accesses: int = 0
     authority_accesses: int = 0
+    authority_checked: bool = False  # whether who claimed the credit authority's basis was checked
     refusals: int = 0
     consent_events: int = 0
     violation_count: int = 0
@@ -174,6 +175,11 @@ class AuthorisationReport:
             f"{self.accesses} accesses ({self.authority_accesses} on the credit authority's right), "
             f"{self.refusals} refusals"
         ]
+        if self.authority_accesses and not self.authority_checked:
+            out.append(
+                "note the accesses on the credit authority's right were not checked against who the credit "
+                "authority is (give --credit-authority)"
+            )
         out.extend(v.line() for v in self.violations)
         if self.violation_count > len(self.violations):
             out.append(f"... and {self.violation_count - len(self.violations)} more violations")
@@ -355,7 +361,7 @@ class AuthorisationReplay:
     ) -> None:
         self.credit_authorities = None if credit_authorities is None else frozenset(credit_authorities)
         self.max_reported = max_reported
-        self.report = AuthorisationReport()
+        self.report = AuthorisationReport(authority_checked=credit_authorities is not None)
         self._consents: dict[str, ReplayedConsent] = {}
         # The sequence number after the last entry fed: where a saved replay (it pickles) resumes, so a
         # periodic self-check feeds only what was appended since its last run.
