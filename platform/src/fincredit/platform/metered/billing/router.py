@@ -17,7 +17,7 @@ from sqlalchemy import select
 from fincredit.platform.core.db import Organisation, utcnow
 from fincredit.platform.core.deps import ServicesDep, require
 from fincredit.platform.core.errors import Conflict, InvalidInput, NotFound
-from fincredit.platform.core.schemas import Strict
+from fincredit.platform.core.schemas import Amount, Strict
 from fincredit.platform.identity.principal import Principal
 from fincredit.platform.metered.billing import build_statement, record_usage, regulator_totals
 from fincredit.platform.metered.billing.enforcement import Usage
@@ -70,19 +70,24 @@ class UsageOut(BaseModel):
 
 class EntitlementIn(Strict):
     enabled: bool = True
-    monthly_quota: Decimal | None = Field(None, ge=0)
+    monthly_quota: Amount | None = None
 
 
 class CreditLimitIn(Strict):
-    monthly_limit: Decimal = Field(ge=0)
+    monthly_limit: Amount
+
+
+class TierIn(Strict):
+    up_to: Amount | None = Field(None, description="upper bound of the tier in units; none for the last")
+    unit_price: Amount
 
 
 class PriceIn(Strict):
     product: str
     model: Literal["per_call", "per_row", "graduated"]
-    unit_price: Decimal = Field(Decimal(0), ge=0)
-    tiers: list[dict[str, str | None]] = Field(default_factory=list)
-    free_units: Decimal = Field(Decimal(0), ge=0)
+    unit_price: Amount = Decimal(0)
+    tiers: list[TierIn] = Field(default_factory=list, max_length=100)
+    free_units: Amount = Decimal(0)
     currency: str = "CNY"
 
 
@@ -270,7 +275,10 @@ def new_price_book(
                     product=p.product,
                     model=p.model,
                     unit_price=p.unit_price,
-                    tiers=p.tiers,
+                    tiers=[
+                        {"up_to": None if t.up_to is None else str(t.up_to), "unit_price": str(t.unit_price)}
+                        for t in p.tiers
+                    ],
                     free_units=p.free_units,
                     currency=p.currency,
                 )
