@@ -10,7 +10,6 @@ to ``processed/`` with ``<name>.result.json`` and ``<name>.feedback.csv``, or to
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import re
@@ -24,6 +23,7 @@ from sqlalchemy import select
 
 from fincredit.platform.core.errors import FincreditError
 from fincredit.platform.core.services import Services
+from fincredit.platform.core.spreadsheet import SafeCsvWriter
 from fincredit.platform.ingestion._pipeline import file_nil_report, ingest_file
 from fincredit.platform.ingestion.tables import SubmissionFeedback
 
@@ -61,7 +61,7 @@ def feedback_csv_chunks(services: Services, submission_id: int, *, bom: bool = F
     buf = io.StringIO()
     if bom:
         buf.write("\ufeff")
-    writer = csv.writer(buf)
+    writer = SafeCsvWriter(buf)
     writer.writerow(FEEDBACK_COLUMNS)
     with services.read() as session:
         q = (
@@ -81,7 +81,7 @@ def feedback_csv_chunks(services: Services, submission_id: int, *, bom: bool = F
 
 def write_feedback_csv(services: Services, submission_id: int, out: Path) -> int:
     with services.read() as session, out.open("w", newline="", encoding="utf-8-sig") as fh:
-        writer = csv.writer(fh)
+        writer = SafeCsvWriter(fh)
         writer.writerow(FEEDBACK_COLUMNS)
         n = 0
         q = (

@@ -13,7 +13,6 @@ Every figure is a plain count or sum, so it can be checked by hand (the tests do
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 from decimal import Decimal
@@ -24,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from fincredit.platform.consents.tables import LedgerEntryRow
 from fincredit.platform.core.db import AuditEvent
+from fincredit.platform.core.spreadsheet import SafeCsvWriter
 from fincredit.platform.free.tables import MatchLead, PushEvent
 from fincredit.platform.ingestion.tables import Submission
 from fincredit.platform.metered.billing import period_bounds, regulator_totals
@@ -130,7 +130,7 @@ def report_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 def report_csv(report: dict[str, Any]) -> str:
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = SafeCsvWriter(buf, lineterminator="\n")
     w.writerow(["period", "section", "metric", "value"])
     for row in report_rows(report):
         w.writerow([report["period"], *row])

@@ -5,7 +5,6 @@ carries the count and a digest of the events it covers, so anyone can reconcile 
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
 import io
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from fincredit.platform.core.db import Organisation, utcnow
 from fincredit.platform.core.errors import InvalidInput
+from fincredit.platform.core.spreadsheet import SafeCsvWriter
 from fincredit.platform.metered.billing.pricing import charge_for, price_for
 from fincredit.platform.metered.billing.tables import Meter, UsageEvent
 
@@ -69,7 +69,7 @@ class Statement:
 
     def to_csv(self) -> str:
         out = io.StringIO()
-        w = csv.writer(out)
+        w = SafeCsvWriter(out)
         w.writerow(
             [
                 "org_id",
