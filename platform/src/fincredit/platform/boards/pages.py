@@ -233,11 +233,12 @@ def change_status(
 @router.post("/team/boards/{board_id}/matchmaking")
 def feed(board_id: str, request: Request, services: ServicesDep, principal: Team) -> Response:
     """Feed the open needs of the board's population into matchmaking (consent still gates each lead)."""
+    t = translator(lang_of(request))
     try:
         with services.tx() as session:
             board = own_board(session, principal, board_id)
             if board.status != "published":
-                raise Conflict(translator(lang_of(request))("boards.feed.unpublished"))
+                raise Conflict(t("boards.feed.unpublished"))
             reached = feed_matchmaking(session, services, board)
     except FincreditError as exc:
         return _refused(request, exc)

@@ -17,7 +17,7 @@ from fincredit.platform.core.db import Organisation, Subject
 from fincredit.platform.core.deps import ServicesDep, set_audit_subject
 from fincredit.platform.core.errors import FincreditError, NotFound
 from fincredit.platform.core.web.deps import PREFIX, lang_of, page, render
-from fincredit.platform.core.web.i18n import MESSAGES, translator
+from fincredit.platform.core.web.i18n import has_message, translator
 from fincredit.platform.identity.principal import Principal
 
 router = APIRouter(prefix=f"{PREFIX}/borrower", include_in_schema=False)
@@ -43,7 +43,7 @@ def scope_namer(session: Any, lang: str) -> Callable[[list[str]], list[str]]:
         code, _, field = scope.partition(".")
         if scope.startswith("market:"):
             return t("scope.market", dataset=scope.removeprefix("market:"))
-        if f"scope.{scope}" in MESSAGES:
+        if has_message(f"scope.{scope}"):
             return t(f"scope.{scope}")
         if code in items:
             return f"{items[code]}（{field}）" if field else items[code]

@@ -15,7 +15,7 @@ from fastapi.templating import Jinja2Templates
 from fincredit.platform.core.deps import SESSION_COOKIE, ServicesDep
 from fincredit.platform.core.errors import FincreditError, Forbidden, Unauthenticated
 from fincredit.platform.core.registry import template_dirs
-from fincredit.platform.core.web.i18n import LANGS, translator
+from fincredit.platform.core.web.i18n import LANGS, labeller, translator
 from fincredit.platform.identity.principal import Principal
 from fincredit.platform.identity.tokens import principal_from_token
 
@@ -79,7 +79,14 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     response = templates.TemplateResponse(
         request,
         template,
-        {"t": translator(lang), "lang": lang, "principal": principal, "prefix": PREFIX, **context},
+        {
+            "t": translator(lang),
+            "label": labeller(lang),
+            "lang": lang,
+            "principal": principal,
+            "prefix": PREFIX,
+            **context,
+        },
         status_code=status_code,
     )
     if request.query_params.get("lang") in LANGS:

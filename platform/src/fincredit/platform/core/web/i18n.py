@@ -1,601 +1,88 @@
-"""Chinese first, English on request (``?lang=en`` or the ``lang`` cookie). One small catalogue:
-the pages use keys, never hard-coded user-visible text."""
+"""Chinese first, English on request (``?lang=en`` or the ``lang`` cookie). The pages use keys, never
+hard-coded user-visible text; the texts are gettext catalogues, ``locales/<lang>/LC_MESSAGES/messages.po``
+beside this module, with the key as msgid.
+
+The ``.po`` files are read with Babel when the module is imported (a few milliseconds), not compiled to
+``.mo`` at install: the files in the wheel are the files translators edit, and a broken catalogue fails the
+start of the service instead of a page."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gettext
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from babel.messages.pofile import read_po
 
 LANGS = ("zh", "en")
+DOMAIN = "messages"
+LOCALES = Path(__file__).parent / "locales"
 
-MESSAGES: dict[str, tuple[str, str]] = {
-    "site.title": ("宁波市融资信用服务平台", "Ningbo Financing Credit Service Platform"),
-    "site.skip": ("跳到正文", "Skip to content"),
-    "nav.home": ("首页", "Home"),
-    "nav.consents": ("我的授权", "My authorizations"),
-    "nav.accesses": ("查询记录", "Access log"),
-    "nav.objections": ("异议", "Objections"),
-    "nav.ledger": ("授权日志", "Consent log"),
-    "nav.status": ("日志状态", "Ledger status"),
-    "nav.audit": ("操作审计", "Audit trail"),
-    "nav.bank": ("机构概览", "Institution overview"),
-    "nav.billing": ("用量与账单", "Usage and bills"),
-    "nav.submissions": ("数据报送", "Submissions"),
-    "nav.logout": ("退出", "Log out"),
-    "nav.login": ("登录", "Log in"),
-    "lang.switch": ("English", "中文"),
-    "login.title": ("登录", "Log in"),
-    "login.username": ("用户名", "Username"),
-    "login.password": ("密码", "Password"),
-    "login.submit": ("登录", "Log in"),
-    "login.failed": ("用户名或密码错误", "Wrong username or password"),
-    "login.note": (
-        "借款企业经办人、个人及机构工作人员使用实名账户登录；机构接口使用数字证书（private_key_jwt）。",
-        "Borrowers and institution staff log in with their real-name account; institution APIs use a "
-        "digital certificate (private_key_jwt).",
-    ),
-    "home.title": ("公共信用信息，经您授权才提供", "Public credit information, only with your authorization"),
-    "home.text": (
-        "银行只有在您明确授权后，才能查询您的公共信用信息；每一次查询都记录在不可篡改、可独立验证的授权日志中。",
-        "A bank can see your public credit information only after you explicitly authorize it; "
-        "every access is recorded in a tamper-evident consent log that anyone can verify.",
-    ),
-    "consents.pending": ("待处理的授权请求", "Authorization requests waiting for you"),
-    "consents.active": ("生效中的授权", "Active authorizations"),
-    "consents.other": ("历史授权", "Past authorizations"),
-    "consents.none": ("暂无", "None"),
-    "consents.bank": ("机构", "Institution"),
-    "consents.purpose": ("用途", "Purpose"),
-    "consents.data": ("数据范围", "Data"),
-    "consents.modes": ("使用方式", "Uses"),
-    "consents.period": ("有效期", "Valid"),
-    "consents.until": ("至", "until"),
-    "consents.state": ("状态", "State"),
-    "consents.used": ("已使用次数", "Times used"),
-    "consents.approve": ("同意授权", "Approve"),
-    "consents.reject": ("拒绝", "Reject"),
-    "consents.revoke": ("撤销授权", "Revoke"),
-    "consents.revoke.confirm": (
-        "确认撤销？撤销后该机构立即无法再查询。",
-        "Revoke? The institution loses access at once.",
-    ),
-    "consents.revoke.yes": ("确认撤销", "Yes, revoke"),
-    "consents.receipt": ("下载授权凭证", "Download receipt"),
-    "consents.sentence": (
-        "{bank} 请求在 {until} 前，为「{purpose}」使用您的 {data}。",
-        "{bank} asks to use your {data} for “{purpose}” until {until}.",
-    ),
-    "accesses.title": ("谁在何时、为何使用了我的数据", "Who used my data, when and why"),
-    "accesses.when": ("时间", "When"),
-    "accesses.who": ("机构", "Who"),
-    "accesses.what": ("事项", "What"),
-    "accesses.why": ("用途", "Why"),
-    "accesses.consent": ("依据的授权", "Under consent"),
-    "accesses.verify": ("验证", "Verify"),
-    "accesses.verified": ("已验证：该记录在已签名的日志中", "Verified: this entry is in the signed log"),
-    "accesses.failed": ("验证失败", "Verification failed"),
-    "accesses.checkpoint": ("最新签名树头", "Latest signed tree head"),
-    "objections.title": ("我的记录与异议", "My records and objections"),
-    "objections.file": ("提出异议", "File an objection"),
-    "objections.reason": ("异议理由", "Reason"),
-    "objections.status": ("处理状态", "Status"),
-    "objections.deadline": ("办理期限", "Deadline"),
-    "objections.flag": ("异议处理中", "Under objection"),
-    "objection.records": ("公开查询中的我的记录", "My records as public query shows them"),
-    "objection.platform_review": ("平台核查中（3个工作日）", "platform check (3 working days)"),
-    "objection.provider_review": ("提供单位核查中（10个工作日）", "provider check (10 working days)"),
-    "objection.corrected": ("已更正", "corrected"),
-    "objection.confirmed": ("经核实，原记录无误", "checked: the record stands"),
-    "objection.overdue": ("已超期", "overdue"),
-    "objection.provisional": ("节假日安排未公布，期限为暂定", "holidays not yet published: provisional"),
-    "objection.outcome": ("处理结果", "Outcome"),
-    "objection.event.filed": ("提出异议", "objection filed"),
-    "objection.event.platform_corrected": ("平台已更正", "corrected by the platform"),
-    "objection.event.referred_to_provider": ("转提供单位核查", "referred to the provider"),
-    "objection.event.extended": ("提供单位申请延期", "provider extended the deadline"),
-    "objection.event.provider_corrected": ("提供单位已更正", "corrected by the provider"),
-    "objection.event.provider_confirmed": ("提供单位确认原记录", "provider confirmed the record"),
-    "objection.event.deadline_missed": ("超过办理期限", "deadline missed"),
-    "ledger.title": ("授权与查询日志", "Consent and access log"),
-    "ledger.filter": ("筛选", "Filter"),
-    "ledger.subject": ("主体代码", "Subject identifier"),
-    "ledger.grantee": ("机构", "Institution"),
-    "ledger.purpose": ("用途", "Purpose"),
-    "ledger.type": ("类型", "Type"),
-    "ledger.since": ("起", "From"),
-    "ledger.until": ("止", "To"),
-    "ledger.refused": ("拒绝", "Refused"),
-    "ledger.export": ("导出（Parquet）", "Export (Parquet)"),
-    "status.title": ("日志状态", "Ledger status"),
-    "status.size": ("条目数", "Entries"),
-    "status.consistency": ("一致性检查", "Consistency check"),
-    "status.consistent": ("与上一个签名树头一致", "Consistent with the previous signed head"),
-    "status.consent_events": ("授权事件", "consent events"),
-    "status.chart": ("每日查询、授权与拒绝", "Daily disclosures, consent events and refusals"),
-    "bank.title": ("机构概览", "Institution overview"),
-    "bank.consents": ("持有的授权", "Consents held"),
-    "bank.expiry": ("到期", "Expires"),
-    "bank.summary": ("按用途和状态统计", "By purpose and state"),
-    "ledger.older": ("更早的记录", "Older entries"),
-    "ledger.newest": ("回到最新", "Back to the newest"),
-    "bank.filter": ("筛选授权", "Filter the consents"),
-    "bank.all": ("全部", "all"),
-    "bank.expiring": ("30 天内到期的生效授权", "Active, expiring within 30 days"),
-    "bank.showing": (
-        "共 {total} 项，第 {page} / {pages} 页（按到期时间排序）",
-        "{total} consents, page {page} of {pages} (soonest expiry first)",
-    ),
-    "bank.pages": ("分页", "Pages"),
-    "bank.prev": ("上一页", "Previous"),
-    "bank.next": ("下一页", "Next"),
-    "billing.title": ("用量、配额与账单", "Usage, quotas and statements"),
-    "billing.product": ("产品", "Product"),
-    "billing.used": ("本月用量", "Used this month"),
-    "billing.quota": ("月配额", "Monthly quota"),
-    "billing.remaining": ("剩余", "Remaining"),
-    "billing.spent": ("本月费用", "Spent this month"),
-    "billing.statements": ("月度账单", "Monthly statements"),
-    "push.title": ("贷后监测推送订阅", "Post-loan monitoring subscriptions"),
-    "push.webhook": ("回调地址", "Webhook"),
-    "push.feed_only": ("仅轮询", "feed only"),
-    "push.delivered": ("已送达", "Delivered"),
-    "push.pending": ("待送达", "Pending"),
-    "push.last": ("最近事件", "Last event"),
-    "leads.title": ("融资对接线索", "Matchmaking leads"),
-    "leads.enterprise": ("企业", "Enterprise"),
-    "leads.amount": ("金额", "Amount"),
-    "leads.term": ("期限（月）", "Term (months)"),
-    "leads.use": ("用途", "Use of funds"),
-    "leads.score": ("匹配度", "Match"),
-    "leads.outcome": ("结果", "Outcome"),
-    "matches.title": ("为我匹配的贷款产品", "Loan products matched to my needs"),
-    "matches.months": ("个月", "months"),
-    "matches.rate": ("利率", "rate"),
-    "matches.none": ("暂无符合条件的产品", "No product matches yet"),
-    "matches.no_needs": ("您还没有发布融资需求", "You have not published a financing need"),
-    "nav.matches": ("融资对接", "Matched products"),
-    "nav.subscriptions": ("推送订阅", "Subscriptions"),
-    "nav.leads": ("对接线索", "Leads"),
-    # Thematic boards (pages_boards.py): the team's editing pages and the public pages.
-    "nav.boards_public": ("专题板块", "Thematic boards"),
-    "nav.team_boards": ("我的板块", "My boards"),
-    "boards.team.title": ("我的专题板块", "My thematic boards"),
-    "boards.team.lead": (
-        "专题板块面向特定地区或行业的企业，银行可在已发布的板块上挂接贷款产品。只有本专班可以编辑本专班的板块。",
-        "A thematic board targets the enterprises of a district or sector; banks attach loan products to "
-        "published boards. Only your team can edit your team's boards.",
-    ),
-    "boards.new": ("新建板块", "New board"),
-    "boards.edit": ("编辑板块", "Edit board"),
-    "boards.none_yet": ("还没有板块", "No boards yet"),
-    "boards.field.title": ("板块名称", "Title"),
-    "boards.field.description": ("板块简介", "Description"),
-    "boards.field.theme": ("主题", "Theme"),
-    "boards.field.region": ("地区", "Region"),
-    "boards.field.rules": ("目标人群规则", "Target population rule"),
-    "boards.hint.title": (
-        "公开页面上显示的名称，最多 200 字。",
-        "Shown on the public page; at most 200 characters.",
-    ),
-    "boards.hint.description": (
-        "说明板块面向谁、支持什么，最多 5000 字。",
-        "Who the board is for and what it supports; at most 5,000 characters.",
-    ),
-    "boards.hint.theme": (
-        "可从列表中选择，或填写自定义主题代码。",
-        "Pick one from the list or type your own theme code.",
-    ),
-    "boards.hint.region": (
-        "行政区划代码（数字），如 330212 鄞州区；不填表示全市。",
-        "Administrative division code (digits), e.g. 330212 for Yinzhou; leave empty for the whole city.",
-    ),
-    "boards.hint.rules": (
-        "JSON 格式的筛选规则；留空则按所填地区筛选该地区的全部主体。",
-        "A JSON rule; leave it empty to target every subject registered in the region above.",
-    ),
-    "boards.rules.help": ("规则写法", "How to write a rule"),
-    "boards.rules.help.text": (
-        '条件写作 {"fact", "op", "value"}，可用 all（全部满足）、any（满足其一）、not（不满足）组合。例如：',
-        'A condition is {"fact", "op", "value"}; combine them with all, any and not. For example:',
-    ),
-    "boards.rules.facts": ("可用字段", "Facts"),
-    "boards.rules.ops": ("比较方式", "Operators"),
-    "boards.save": ("保存", "Save"),
-    "boards.create": ("创建草稿", "Create draft"),
-    "boards.cancel": ("取消", "Cancel"),
-    "boards.status": ("状态", "Status"),
-    "boards.status.draft": ("草稿", "draft"),
-    "boards.status.published": ("已发布", "published"),
-    "boards.status.closed": ("已关闭", "closed"),
-    "boards.status.help.draft": (
-        "草稿不公开，公众与银行都看不到。",
-        "A draft is not public: neither the public nor banks can see it.",
-    ),
-    "boards.status.help.published": (
-        "已发布：任何人都可以打开公开页面，银行可以挂接贷款产品。",
-        "Published: anyone can open the public page and banks can attach loan products.",
-    ),
-    "boards.status.help.closed": (
-        "已关闭：公开页面保留，但不再接受新产品，也不再对接需求。",
-        "Closed: the public page stays, but it takes no new products and feeds no more needs.",
-    ),
-    "boards.action.published": ("发布", "Publish"),
-    "boards.action.draft": ("撤回为草稿（取消公开）", "Unpublish (back to draft)"),
-    "boards.action.closed": ("关闭板块", "Close the board"),
-    "boards.notice.created": (
-        "草稿已创建。检查无误后即可发布。",
-        "Draft created. Publish it when it is ready.",
-    ),
-    "boards.notice.saved": ("已保存。", "Saved."),
-    "boards.notice.published": ("板块已发布。", "The board is published."),
-    "boards.notice.draft": (
-        "板块已撤回为草稿，不再公开。",
-        "The board is back to draft and no longer public.",
-    ),
-    "boards.notice.closed": ("板块已关闭。", "The board is closed."),
-    "boards.error.summary": ("请修改以下内容后再提交", "Please correct the following"),
-    "boards.error.required": ("必填", "required"),
-    "boards.error.too_long": ("最多 {limit} 个字符", "at most {limit} characters"),
-    "boards.error.region": ("请填写数字形式的行政区划代码", "use a numeric administrative division code"),
-    "boards.error.rules_required": ("请填写规则，或填写地区", "write a rule or give a region"),
-    "boards.error.json": ("不是有效的 JSON（{detail}）", "not valid JSON ({detail})"),
-    "boards.error.rule": ("规则无效：{detail}", "the rule is not valid: {detail}"),
-    "boards.population": ("目标人群", "Target population"),
-    "boards.products": ("贷款产品", "Loan products"),
-    "boards.products.help": (
-        "贷款产品由银行在已发布的板块上挂接。",
-        "Banks attach their loan products to published boards.",
-    ),
-    "boards.products.none": ("暂无银行挂接产品", "No bank has attached a product yet"),
-    "boards.product": ("产品", "Product"),
-    "boards.bank": ("银行", "Bank"),
-    "boards.amount": ("额度（元）", "Amount (yuan)"),
-    "boards.term": ("期限（月）", "Term (months)"),
-    "boards.rate": ("年利率", "Annual rate"),
-    "boards.statistics": ("对接成效", "Results"),
-    "boards.stats.reached": ("触达企业", "Enterprises reached"),
-    "boards.stats.applications": ("融资申请", "Applications"),
-    "boards.stats.granted": ("获贷笔数", "Loans granted"),
-    "boards.stats.amount": ("获贷金额", "Amount granted"),
-    "boards.yuan": ("元", "yuan"),
-    "boards.feed": ("推送融资需求", "Feed financing needs"),
-    "boards.feed.help": (
-        "将目标人群中企业的融资需求推送至融资对接；银行只能看到企业已授权的需求。",
-        "Feeds the open financing needs of the target population into matchmaking; a bank sees a need "
-        "only where the enterprise has authorized it.",
-    ),
-    "boards.feed.done": ("新推送 {n} 项融资需求。", "{n} financing needs newly fed into matchmaking."),
-    "boards.feed.unpublished": ("板块发布后才能推送融资需求", "publish the board before feeding needs"),
-    "boards.updated": ("更新时间", "Updated"),
-    "boards.public_page": ("公开页面", "Public page"),
-    "boards.view_public": ("查看公开页面", "View the public page"),
-    "boards.region.all": ("全市", "whole city"),
-    "boards.public.title": ("专题融资板块", "Thematic financing boards"),
-    "boards.public.lead": (
-        "各区（县、市）和行业专班发布的专题板块：面向哪些企业、有哪些贷款产品、对接成效如何。",
-        "Boards published by district and sector teams: which enterprises they serve, which loan products "
-        "they offer, and what they have achieved.",
-    ),
-    "boards.public.none": ("暂无已发布的板块", "No published boards yet"),
-    "boards.closed_notice": (
-        "该板块已关闭，不再接受新的对接。",
-        "This board is closed and takes no new matches.",
-    ),
-    "boards.team": ("主办专班", "Team"),
-    "boards.chart": ("按月对接情况", "Month by month"),
-    "boards.chart.data": ("图表数据", "Chart data"),
-    "boards.month": ("月份", "Month"),
-    "boards.privacy": (
-        "本页只显示汇总数字，不含任何企业或个人的信息。",
-        "This page shows totals only, never an enterprise's or a person's information.",
-    ),
-    "boards.not_found": ("没有这个板块", "No such board"),
-    "boards.refused": ("无法完成操作", "Could not do that"),
-    "theme.tech_innovation": ("科技创新", "tech innovation"),
-    "theme.manufacturing": ("先进制造", "advanced manufacturing"),
-    "theme.agriculture": ("乡村振兴与涉农", "agriculture and rural revitalisation"),
-    "theme.green": ("绿色低碳", "green and low-carbon"),
-    "theme.foreign_trade": ("外贸", "foreign trade"),
-    "theme.small_micro": ("小微企业", "small and micro enterprises"),
-    "fact.region": ("所在地区", "region"),
-    "fact.kind": ("主体类型", "subject type"),
-    "fact.industry": ("行业代码", "industry code"),
-    "fact.years_in_business": ("成立年限（年）", "years in business"),
-    "fact.tax_rating": ("纳税信用等级", "tax credit rating"),
-    "fact.count": ("{item} 记录数", "number of {item} records"),
-    "kind.legal": ("企业及其他组织", "enterprises and organisations"),
-    "kind.natural": ("自然人", "natural persons"),
-    "op.eq": ("为", "is"),
-    "op.ne": ("不为", "is not"),
-    "op.in": ("属于", "is one of"),
-    "op.not_in": ("不属于", "is none of"),
-    "op.gt": ("大于", "is more than"),
-    "op.gte": ("不少于", "is at least"),
-    "op.lt": ("小于", "is less than"),
-    "op.lte": ("不超过", "is at most"),
-    "op.prefix": ("以此开头：", "starts with"),
-    "op.exists": ("有记录", "is on record"),
-    "op.missing": ("无记录", "is not on record"),
-    "rules.all": ("同时满足：", "All of:"),
-    "rules.any": ("满足其一：", "Any of:"),
-    "rules.not": ("不满足：", "None of:"),
-    # The provider's page (pages_provider.py).
-    "provider.title": ("数据报送", "Submissions"),
-    "provider.deadlines": ("报送期限", "Deadlines"),
-    "provider.deadlines.rule": (
-        "每月数据须于次月 10 日前报送，当月无新增数据也须零报告（第七条）；"
-        "平台收到后 5 个工作日内完成清洗比对并反馈问题，提供单位收到反馈后 5 个工作日内核实（第八条）。",
-        "Each month's data is due by the 10th of the next month, with a nil report when nothing is new "
-        "(R§7); the platform cleans, matches and feeds problems back within 5 working days, and you verify "
-        "the feedback within 5 working days of it (R§8).",
-    ),
-    "provider.next_due": (
-        "下一个报送截止日：{date}（还有 {days} 天）",
-        "Next due date: {date} ({days} days left)",
-    ),
-    "provider.missing": ("有 {n} 项报送已逾期未报", "{n} submissions are overdue and missing"),
-    "provider.no_items": ("本单位名下没有目录数据项", "No catalog item is assigned to your organisation"),
-    "provider.upload_note": (
-        "数据文件通过接口（POST /api/v1/submissions）或指定的投递目录报送。",
-        "Data files are submitted through the API (POST /api/v1/submissions) or your drop folder.",
-    ),
-    "provider.col.item": ("数据项", "Item"),
-    "provider.col.month": ("所属月份", "Month"),
-    "provider.col.due": ("截止日", "Due"),
-    "provider.col.status": ("状态", "Status"),
-    "provider.col.action": ("操作", "Action"),
-    "provider.col.received": ("接收时间", "Received"),
-    "provider.col.rows": ("行数", "Rows"),
-    "provider.col.rejected": ("问题行", "Rejected"),
-    "provider.col.processing": ("平台处理", "Processing"),
-    "provider.col.feedback": ("反馈报告", "Feedback report"),
-    "provider.col.verification": ("核实", "Verification"),
-    "provider.due.on_time": ("按时报送", "on time"),
-    "provider.due.late": ("逾期报送", "late"),
-    "provider.due.nil": ("已零报告", "nil report"),
-    "provider.due.late_nil": ("逾期零报告", "late nil report"),
-    "provider.due.missing": ("逾期未报", "missing"),
-    "provider.due.open": ("待报送", "open"),
-    "provider.days_left": ("还有 {n} 天", "{n} days left"),
-    "provider.days_overdue": ("已逾期 {n} 天", "{n} days overdue"),
-    "provider.nil": ("零报告", "Nil report"),
-    "provider.nil.label": ("为 {item} {month} 提交零报告", "File a nil report for {item} {month}"),
-    "provider.submissions": ("报送记录", "Submissions"),
-    "provider.kind.file": ("数据文件", "data file"),
-    "provider.kind.nil": ("零报告", "nil report"),
-    "provider.late": ("逾期（截止 {due}）", "late (due {due})"),
-    "provider.processed_on": ("{date} 已处理", "processed {date}"),
-    "provider.due_by": ("期限 {date}", "due {date}"),
-    "provider.verified_on": ("{date} 已核实", "verified {date}"),
-    "provider.workdays_left": ("还剩 {n} 个工作日", "{n} working days left"),
-    "provider.feedback.download": ("下载 CSV（{n} 行有问题）", "Download CSV ({n} rows with problems)"),
-    "provider.feedback.clean": ("无问题", "no problems"),
-    "provider.verify.note": ("核实说明", "Note"),
-    "provider.verify": ("确认已核实", "Mark as verified"),
-    "provider.notice.verified": ("已记录核实。", "Verification recorded."),
-    "provider.notice.nil": ("零报告已提交。", "Nil report filed."),
-    "forbidden.title": ("无权访问", "Not permitted"),
-    "forbidden.text": ("您的账户无权查看此页面。", "Your account may not see this page."),
-    # Purposes, access modes and ledger entry types, in plain words.
-    "purpose.loan_application_assessment": ("贷款申请审查", "assessing a loan application"),
-    "purpose.post_loan_monitoring": ("贷后监测", "monitoring an outstanding loan"),
-    "purpose.joint_modelling": ("联合建模", "joint credit modelling"),
-    "purpose.encrypted_scoring": ("加密评分", "encrypted credit scoring"),
-    "purpose.financing_matchmaking": ("融资对接", "financing matchmaking"),
-    "purpose.credit_report": ("出具信用报告", "a credit report"),
-    "purpose.government_sharing": ("政务共享", "government sharing"),
-    "purpose.guarantee_assessment": ("担保评估", "assessing a guarantee"),
-    "mode.query": ("查询", "one-off query"),
-    "mode.report": ("信用报告", "credit report"),
-    "mode.push_subscription": ("变动推送", "change notifications"),
-    "mode.model_training": ("模型训练（不展示数据）", "model training (data never shown)"),
-    "mode.scoring": ("评分（不展示数据）", "scoring (data never shown)"),
-    "state.PENDING": ("待处理", "waiting for you"),
-    "state.ACTIVE": ("生效中", "active"),
-    "state.PAUSED": ("已暂停", "paused"),
-    "state.REJECTED": ("已拒绝", "rejected"),
-    "state.REVOKED": ("已撤销", "revoked"),
-    "state.EXPIRED": ("已过期", "expired"),
-    "state.EXHAUSTED": ("已用完", "used up"),
-    "entry.consent_requested": ("机构请求授权", "authorization requested"),
-    "entry.consent_granted": ("您同意了授权", "you granted the authorization"),
-    "entry.consent_rejected": ("您拒绝了授权", "you rejected the request"),
-    "entry.consent_paused": ("授权已暂停", "authorization paused"),
-    "entry.consent_resumed": ("授权已恢复", "authorization resumed"),
-    "entry.consent_revoked": ("授权已撤销", "authorization revoked"),
-    "entry.consent_expired": ("授权已到期", "authorization expired"),
-    "entry.consent_exhausted": ("授权次数已用完", "authorization used up"),
-    "entry.disclosure": ("查询/提供数据", "data disclosed"),
-    "entry.refusal": ("被拒绝的访问", "access refused"),
-    "entry.joint_modelling_use": ("用于联合建模", "used in joint modelling"),
-    "entry.scoring_use": ("用于加密评分", "used in encrypted scoring"),
-    # The bank's joint-modelling jobs (pages_bank_jobs.py).
-    "nav.jobs": ("联合建模", "Joint modelling"),
-    "bank.jobs_link": (
-        "查看联合建模任务及其评估（ROC 曲线、KS 图）",
-        "See joint-modelling jobs and their evaluation (ROC curve, KS chart)",
-    ),
-    "jobs.title": ("联合建模任务", "Joint-modelling jobs"),
-    "jobs.intro": (
-        "贵行的标签和贷款特征不出行，平台的公共与市场特征不出平台；下列评估由贵行在留出样本上计算后报告。",
-        "Your labels and loan features never leave the bank, the platform's public and market features never "
-        "leave the platform; the evaluation below is what your SDK measured on its held-out rows.",
-    ),
-    "jobs.job": ("任务", "Job"),
-    "jobs.algorithm": ("算法", "Algorithm"),
-    "jobs.aligned": ("对齐样本数", "Aligned subjects"),
-    "jobs.created": ("创建时间", "Created"),
-    "jobs.updated": ("最近更新", "Last update"),
-    "jobs.completed": ("完成时间", "Completed"),
-    "jobs.duration": ("耗时", "Duration"),
-    "jobs.auc_joint": ("联合 AUC", "Joint AUC"),
-    "jobs.auc_bank_only": ("仅本行 AUC", "Bank-only AUC"),
-    "jobs.ks_joint": ("联合 KS", "Joint KS"),
-    "jobs.none": ("暂无联合建模任务", "No joint-modelling jobs yet"),
-    "jobs.not_found": ("没有这个联合建模任务", "No such joint-modelling job"),
-    "jobs.platform_features": ("平台特征", "Platform features"),
-    "jobs.catalog_items": ("目录信息项", "Catalog items"),
-    "jobs.market_datasets": ("市场数据集", "Market datasets"),
-    "jobs.consenting": ("个已授权主体", "consenting subjects"),
-    "jobs.consents": ("依据的授权数", "Consents used"),
-    "jobs.digest": ("授权摘要", "digest"),
-    "jobs.mlflow": ("模型登记（MLflow）", "Model registry run (MLflow)"),
-    "jobs.evaluation": ("模型评估", "Evaluation"),
-    "jobs.joint": ("联合模型", "Joint model"),
-    "jobs.bank_only": ("仅本行特征", "Bank features only"),
-    "jobs.uplift": ("AUC 提升", "AUC uplift"),
-    "jobs.rows": ("训练 / 测试样本", "Training / test rows"),
-    "jobs.training_time": ("训练耗时", "Training time"),
-    "jobs.total": ("总计", "total"),
-    "jobs.traffic": ("通信量", "Traffic"),
-    "jobs.roc": ("ROC 曲线", "ROC curve"),
-    "jobs.roc_alt": (
-        "ROC 曲线：联合模型 AUC {joint}，仅本行特征 AUC {bank}；曲线越靠左上越好，虚对角线为随机。",
-        "ROC curve: joint model AUC {joint}, bank features only AUC {bank}; the closer to the top left "
-        "the better, the dotted diagonal is chance.",
-    ),
-    "jobs.roc_axes": ("横轴：误报率；纵轴：违约识别率", "x: false positive rate; y: true positive rate"),
-    "jobs.ks_chart": ("KS 图", "KS chart"),
-    "jobs.ks_alt": (
-        "KS 图：按联合模型评分排序的样本中，违约与正常客户的累计占比；最大差距 KS = {ks}，位于 {share} 处。",
-        "KS chart: cumulative shares of defaulters and good borrowers over the population ordered by the "
-        "joint score; the widest gap, KS = {ks}, is at {share}.",
-    ),
-    "jobs.ks_axes": (
-        "横轴：按评分排序的样本占比；纵轴：累计占比",
-        "x: population share by score; y: cumulative share",
-    ),
-    "jobs.cum_bad": ("违约客户累计占比", "cumulative share of defaulters"),
-    "jobs.cum_good": ("正常客户累计占比", "cumulative share of good borrowers"),
-    "jobs.no_curves": ("该任务报告的评估不含曲线数据。", "This job's evaluation came without curve points."),
-    "jobs.no_evaluation": ("任务完成后显示评估。", "The evaluation shows once the job completes."),
-    "algorithm.logistic": ("纵向逻辑回归", "vertical logistic regression"),
-    "algorithm.secureboost": ("SecureBoost 梯度提升树", "SecureBoost trees"),
-    "job.created": ("已创建", "created"),
-    "job.aligning": ("样本对齐中", "aligning"),
-    "job.aligned": ("已对齐", "aligned"),
-    "job.training": ("训练中", "training"),
-    "job.trained": ("已训练，待评估", "trained, awaiting evaluation"),
-    "job.completed": ("已完成", "completed"),
-    "job.failed": ("失败", "failed"),
-    # The supervisor's monthly report and supervision records (pages_supervision.py).
-    "nav.report": ("月度报告", "Monthly report"),
-    "nav.supervision": ("监管记录", "Supervision records"),
-    "report.title": ("月度运行报告", "Monthly operations report"),
-    "report.choose": ("选择月份", "Choose the month"),
-    "report.month": ("月份", "Month"),
-    "report.show": ("查看", "Show"),
-    "report.bad_month": ("月份格式应为 YYYY-MM，例如 2026-01。", "The month is YYYY-MM, e.g. 2026-01."),
-    "report.download": ("下载", "Download"),
-    "report.for": ("{period} 运行情况", "Operations in {period}"),
-    "report.queries": ("信用信息查询", "Credit information queries"),
-    "report.submissions": ("数据报送", "Submissions"),
-    "report.late": ("逾期", "late"),
-    "report.nil": ("零报告", "nil"),
-    "report.objections": ("异议", "Objections"),
-    "report.filed": ("新提出", "filed"),
-    "report.resolved": ("已办结", "resolved"),
-    "report.overdue_open": ("超期未结", "open past deadline"),
-    "report.revenue": ("市场化服务收入", "Market service revenue"),
-    "report.security": ("安全事件", "Security events"),
-    "report.refused": ("被拒绝的调用", "refused calls"),
-    "report.failed": ("失败的调用", "failed calls"),
-    "report.ledger": ("授权日志条目", "Consent log entries"),
-    "report.count": ("数量", "Count"),
-    "report.pushes": ("变动推送", "Change notifications"),
-    "report.matchmaking": ("融资对接", "Financing matchmaking"),
-    "report.leads": ("对接线索", "Leads"),
-    "report.events": ("计量事件", "Metered events"),
-    "report.amount": ("金额", "Amount"),
-    "report.outcome": ("结果", "Outcome"),
-    "report.route": ("接口", "Route"),
-    "pushstatus.pending": ("待送达", "pending"),
-    "pushstatus.delivered": ("已送达", "delivered"),
-    "pushstatus.dropped": ("授权终止未送达", "dropped (consent ended)"),
-    "pushstatus.polled": ("轮询", "polled"),
-    "outcome.contacted": ("已联系", "contacted"),
-    "outcome.approved": ("已审批", "approved"),
-    "outcome.granted": ("已放款", "granted"),
-    "outcome.declined": ("未通过", "declined"),
-    "outcome.none": ("待跟进", "no outcome yet"),
-    "supervision.title": ("监管记录", "Supervision records"),
-    "supervision.org": ("机构", "Institution"),
-    "supervision.year": ("年度", "Year"),
-    "supervision.severity": ("严重程度", "Severity"),
-    "supervision.plan_kind": ("计划类型", "Plan type"),
-    "supervision.field": ("专家领域", "Expert field"),
-    "supervision.open_only": ("仅未整改", "Open findings only"),
-    "supervision.clear": ("清除筛选", "Clear filters"),
-    "supervision.inspections": ("安全检查", "Security inspections"),
-    "supervision.inspector": ("检查人", "Inspector"),
-    "supervision.open_findings": ("{n} 项未整改", "{n} open findings"),
-    "supervision.all_remediated": ("已全部整改", "all remediated"),
-    "supervision.finding": ("问题", "Finding"),
-    "supervision.due": ("整改期限", "Due"),
-    "supervision.remediation": ("整改情况", "Remediation"),
-    "supervision.open": ("未整改", "open"),
-    "supervision.overdue": ("超期未办结的异议", "Objections past their deadline"),
-    "supervision.provider": ("提供单位", "Provider"),
-    "supervision.item": ("信息项", "Item"),
-    "supervision.filed": ("提交日期", "Filed"),
-    "supervision.plans": ("年度计划备案", "Plan filings"),
-    "supervision.plan_title": ("标题", "Title"),
-    "supervision.experts": ("专家库", "Expert pool"),
-    "supervision.name": ("姓名", "Name"),
-    "supervision.affiliation": ("单位", "Affiliation"),
-    "severity.low": ("低", "low"),
-    "severity.medium": ("中", "medium"),
-    "severity.high": ("高", "high"),
-    "severity.critical": ("严重", "critical"),
-    "plan.work_plan": ("年度工作计划", "annual work plan"),
-    "plan.product_plan": ("产品计划", "product plan"),
-    # Categories of the consent vocabulary (dotted scopes); catalog items are named by the catalog.
-    "scope.tax": ("税务信息", "tax information"),
-    "scope.tax.payment": ("纳税记录", "tax payments"),
-    "scope.tax.individual_income": ("个人所得税信息（敏感）", "individual income tax (sensitive)"),
-    "scope.court": ("司法信息", "court records"),
-    "scope.court.judgment": ("法院判决", "court judgments"),
-    "scope.court.dishonest_debtor": ("失信被执行人信息（敏感）", "dishonest judgment debtor (sensitive)"),
-    "scope.social_security": ("社会保险信息", "social insurance"),
-    "scope.social_security.contributions": (
-        "社保缴费信息（敏感）",
-        "social insurance contributions (sensitive)",
-    ),
-    "scope.person.health": ("健康信息（敏感）", "health (sensitive)"),
-    "scope.person.financial_account": ("金融账户信息（敏感）", "financial accounts (sensitive)"),
-    "scope.person.biometric": ("生物识别信息（敏感）", "biometrics (sensitive)"),
-    "scope.person.location": ("行踪轨迹（敏感）", "whereabouts (sensitive)"),
-    "scope.person.minor": ("未成年人信息（敏感）", "a minor's information (sensitive)"),
-    "scope.market": ("市场数据集 {dataset}", "market dataset {dataset}"),
-    "annual.title": ("年度评估", "Annual evaluation"),
-    "annual.choose": ("选择年度", "Choose the year"),
-    "annual.year": ("年度", "Year"),
-    "annual.bad_year": ("年度应为四位数字，例如 2026。", "The year is four digits, e.g. 2026."),
-    "annual.for": (
-        "{year} 年度评估指标（各月运行数据汇总）",
-        "Evaluation figures for {year} (the months summed)",
-    ),
-    "annual.submissions": ("数据报送（份）", "Submissions"),
-    "annual.on_time": ("按时报送率", "On-time submission rate"),
-    "annual.objections_filed": ("异议提出", "Objections filed"),
-    "annual.objections_resolved": ("异议办结", "Objections resolved"),
-    "annual.queries": ("信用信息查询", "Credit information queries"),
-    "annual.leads": ("融资对接线索", "Matchmaking leads"),
-    "annual.granted": ("放款笔数", "Loans granted"),
-    "annual.grant_rate": ("对接成功率", "Grant rate"),
-    "annual.revenue": ("市场化服务收入（元）", "Market service revenue (CNY)"),
-    "annual.security": ("安全事件", "Security events"),
-    "annual.none": ("—（无数据）", "— (no data)"),
-    "annual.json": ("下载 JSON", "Download JSON"),
-    "nav.annual": ("年度评估", "Annual evaluation"),
-}
+
+@dataclass(frozen=True)
+class Catalogue:
+    """One language's messages: a text per key, or a tuple of plural forms for a message with a count."""
+
+    lang: str
+    messages: Mapping[str, str | tuple[str, ...]]
+    plural: Callable[[int], int]
+
+    def text(self, key: str, n: object = None) -> str | None:
+        """The text of ``key`` (the plural form for ``n`` where it has forms); None when it is missing or
+        not translated yet."""
+        entry = self.messages.get(key)
+        if isinstance(entry, tuple):
+            entry = entry[self.plural(n) if isinstance(n, int) else -1] if entry else ""
+        return entry or None
+
+
+def catalogue_path(lang: str) -> Path:
+    return LOCALES / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+def read_catalogue(lang: str) -> Catalogue:
+    with catalogue_path(lang).open("rb") as file:
+        po = read_po(file, locale=lang, domain=DOMAIN)
+    messages: dict[str, str | tuple[str, ...]] = {}
+    for message in po:
+        # The header has an empty id; a fuzzy entry is a guess nobody has checked, as gettext treats it.
+        if not message.id or message.fuzzy:
+            continue
+        key = message.id[0] if isinstance(message.id, tuple | list) else message.id
+        string = message.string
+        messages[key] = tuple(string) if isinstance(string, tuple | list) else (string or "")
+    return Catalogue(lang, messages, gettext.c2py(po.plural_expr))
+
+
+CATALOGUES: dict[str, Catalogue] = {lang: read_catalogue(lang) for lang in LANGS}
+
+
+def has_message(key: str) -> bool:
+    return CATALOGUES["zh"].text(key) is not None
+
+
+def label(kind: str, code: str, lang: str = "zh") -> str:
+    """The words for an internal code shown to people (a purpose, a refusal reason, a board theme, a kind
+    of subject), from the same catalogue under the key ``<kind>.<code>``; the code itself where no text is
+    written, so a new code is visible as such rather than hidden."""
+    text = CATALOGUES.get(lang, CATALOGUES["zh"]).text(f"{kind}.{code}")
+    return code if text is None else text
+
+
+def labeller(lang: str) -> Callable[[str, str], str]:
+    """``label`` for one language, as the templates call it: ``label('reason', e.reason)``."""
+    return lambda kind, code: label(kind, code, lang)
 
 
 def translator(lang: str) -> Callable[..., str]:
-    index = 1 if lang == "en" else 0
+    catalogue = CATALOGUES.get(lang, CATALOGUES["zh"])
 
     def t(key: str, **values: object) -> str:
         # Unknown keys fall back to their last segment, e.g. a new entry type still reads sensibly.
-        text = MESSAGES.get(key, (key.rsplit(".", 1)[-1],) * 2)[index]
+        text = catalogue.text(key, values.get("n"))
+        if text is None:
+            text = key.rsplit(".", 1)[-1]
         return text.format(**values) if values else text
 
     return t
