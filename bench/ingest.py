@@ -57,9 +57,10 @@ def _prepare_files(work: Path, rows: int, enterprises: int, seed: int) -> tuple[
     import pyarrow.parquet as pq
 
     from fincredit.models.synthetic import generate_city
+    from fincredit.platform.catalog import default_catalog
 
     started = time.perf_counter()
-    city = generate_city(enterprises, seed=seed, bad_row_share=0.02)
+    city = generate_city(enterprises, seed=seed, catalog=default_catalog(), bad_row_share=0.02)
     base = city.submissions["tax_rating"]
     took = time.perf_counter() - started
     print(f"city of {enterprises} enterprises: {base.num_rows} tax_rating rows ({took:.1f}s)")

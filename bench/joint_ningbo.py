@@ -32,10 +32,11 @@ from fincredit.federation.training import (
     standardise,
 )
 from fincredit.models import BANK_FEATURES, generate_city
+from fincredit.platform.catalog import default_catalog
 
 
 def _frames(enterprises: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
-    city = generate_city(enterprises, seed=seed)
+    city = generate_city(enterprises, seed=seed, catalog=default_catalog())
     loans = city.bank_loans()
     platform = city.features().reindex(loans["uscc"].to_numpy())
     bank = loans[list(BANK_FEATURES)].astype(np.float64).reset_index(drop=True)

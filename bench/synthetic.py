@@ -38,6 +38,7 @@ from fincredit.models.features import MARKET_FEATURES, PUBLIC_FEATURES
 from fincredit.models.synthetic import BANK_FEATURES, generate_city, write_city
 from fincredit.models.tracking import Tracking
 from fincredit.models.training import compare_bank_vs_joint, predict_scores, train_lightgbm
+from fincredit.platform.catalog import default_catalog
 
 
 def _uscc_rates(n: int) -> tuple[float, float]:
@@ -73,7 +74,7 @@ def main(argv: list[str]) -> int:
     results.append(Result("uscc_codes_per_s", vector, "codes/s", None, "higher", scalar))
 
     t, cpu = time.perf_counter(), time.process_time()
-    city = generate_city(args.enterprises, seed=args.seed)
+    city = generate_city(args.enterprises, seed=args.seed, catalog=default_catalog())
     gen_s = time.perf_counter() - t
     gen_cpu_s = time.process_time() - cpu
     rows = (
@@ -104,7 +105,7 @@ def main(argv: list[str]) -> int:
     }
     del city
 
-    lift_city = generate_city(args.lift_enterprises, seed=args.seed)
+    lift_city = generate_city(args.lift_enterprises, seed=args.seed, catalog=default_catalog())
     feats = lift_city.features()
     data = lift_city.loans.to_pandas().join(feats, on="uscc")
     train = data.sample(frac=0.8, random_state=0)

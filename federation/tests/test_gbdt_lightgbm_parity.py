@@ -3,6 +3,7 @@ used to make the federated trees differ, a test that shows the rule and what it 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -83,7 +84,11 @@ def test_leaf_wise_growth_under_num_leaves_and_255_bins() -> None:
 
 def test_synthetic_city_with_its_missing_values() -> None:
     models = pytest.importorskip("fincredit.models")
-    city = models.generate_city(2500, seed=1, submissions=False)
+    # The city is generated in the platform's default catalog, read as a file (federation imports neither).
+    catalog = models.load_catalog(
+        Path(__file__).resolve().parents[2] / "platform/src/fincredit/platform/catalog/default_catalog.toml"
+    )
+    city = models.generate_city(2500, seed=1, catalog=catalog, submissions=False)
     loans = city.bank_loans()
     platform = city.features().reindex(loans["uscc"].to_numpy())
     x = np.hstack([loans[list(models.BANK_FEATURES)].to_numpy(np.float64), platform.to_numpy(np.float64)])

@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
-from fincredit.models import FeatureError, catalog_item, market_dataset
+from fincredit.models import FeatureError, load_catalog
 from fincredit.models.credit_score import grade, pd_to_score, train_enterprise_score
 from fincredit.models.features import FEATURE_SOURCES, MARKET_FEATURES, PUBLIC_FEATURES, enterprise_features
 from fincredit.models.synthetic import generate_city
+
+# The platform owns the default catalog as a data file; models never imports the platform, so its tests read
+# that file by path: the generator is tested against the catalog it is really run with.
+CATALOG = load_catalog(
+    Path(__file__).resolve().parents[2] / "platform/src/fincredit/platform/catalog/default_catalog.toml"
+)
 
 AS_OF = dt.date(2025, 6, 30)
 A, B, C = "91330212MA2AAAAA1X", "91330203MA2BBBBB2X", "91330205MA2CCCCC3X"  # shapes only; not validated here
 
 
 def _table(code: str, rows: list[dict]) -> pa.Table:
-    item = catalog_item(code)
+    item = CATALOG.item(code)
     base = {"provider_record_id": "r", "subject_name": "n", "report_month": "2025-01"}
     full = [{**{f.name: None for f in item.all_fields}, **base, **r} for r in rows]
     for i, r in enumerate(full):
@@ -162,7 +169,7 @@ def test_a_legal_representative_on_the_dishonest_list_flags_the_company() -> Non
 
 
 def test_market_features_average_the_last_year_and_leave_uncovered_firms_missing() -> None:
-    spec = market_dataset("supply_chain_payments")
+    spec = CATALOG.dataset("supply_chain_payments")
     rows = [
         {
             "record_id": f"r{i}",
@@ -204,7 +211,7 @@ def test_score_scale_is_monotone_and_anchored_at_600_for_30_to_1_odds() -> None:
 
 
 def test_platform_enterprise_score_learns_from_public_and_market_data_only() -> None:
-    city = generate_city(6000, seed=5)
+    city = generate_city(6000, catalog=CATALOG, seed=5)
     feats = city.features()
     model = train_enterprise_score(
         feats, city.loans.to_pandas(), params={"n_estimators": 80}, as_of=city.as_of

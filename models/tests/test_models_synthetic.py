@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -17,19 +18,25 @@ from fincredit.consent.identifiers import (
     validate_resident_id,
     validate_uscc,
 )
-from fincredit.models import DEFAULT_CATALOG, SyntheticDataError, _identity, catalog_item, market_dataset
+from fincredit.models import SyntheticDataError, _identity, load_catalog
 from fincredit.models.synthetic import City, generate_city, load_city, write_city
+
+# The platform owns the default catalog as a data file; models never imports the platform, so its tests read
+# that file by path: the generator is tested against the catalog it is really run with.
+CATALOG = load_catalog(
+    Path(__file__).resolve().parents[2] / "platform/src/fincredit/platform/catalog/default_catalog.toml"
+)
 
 
 @pytest.fixture(scope="module")
 def city() -> City:
-    return generate_city(3000, seed=7, bad_row_share=0.05)
+    return generate_city(3000, catalog=CATALOG, seed=7, bad_row_share=0.05)
 
 
 def test_same_seed_gives_identical_tables_and_another_seed_does_not() -> None:
-    a = generate_city(800, seed=3)
-    b = generate_city(800, seed=3)
-    c = generate_city(800, seed=4)
+    a = generate_city(800, catalog=CATALOG, seed=3)
+    b = generate_city(800, catalog=CATALOG, seed=3)
+    c = generate_city(800, catalog=CATALOG, seed=4)
     assert a.enterprises.equals(b.enterprises)
     assert a.persons.equals(b.persons)
     assert a.loans.equals(b.loans)
@@ -43,8 +50,8 @@ def test_same_seed_gives_identical_tables_and_another_seed_does_not() -> None:
 
 
 def test_write_city_is_byte_for_byte_deterministic_and_round_trips(tmp_path) -> None:
-    m1 = write_city(tmp_path / "a", 500, seed=11)
-    m2 = write_city(tmp_path / "b", 500, seed=11)
+    m1 = write_city(tmp_path / "a", 500, catalog=CATALOG, seed=11)
+    m2 = write_city(tmp_path / "b", 500, catalog=CATALOG, seed=11)
     assert m1 == m2
     for rel in m1["files"]:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
@@ -52,9 +59,9 @@ def test_write_city_is_byte_for_byte_deterministic_and_round_trips(tmp_path) -> 
     assert manifest["files"]["enterprises.parquet"]["rows"] == 500
     assert manifest["loan_model"]["oracle_auc"] > 0.7
     catalog = json.loads((tmp_path / "a" / "catalog.json").read_text(encoding="utf-8"))
-    assert {i["code"] for i in catalog["items"]} == {i.code for i in DEFAULT_CATALOG}
+    assert {i["code"] for i in catalog["items"]} == {i.code for i in CATALOG.items}
     back = load_city(tmp_path / "a")
-    again = generate_city(500, seed=11)
+    again = generate_city(500, catalog=CATALOG, seed=11)
     assert back.enterprises.equals(again.enterprises)
     # write_city streams the submissions one item at a time; they equal the in-memory ones.
     assert set(back.submissions) == set(again.submissions)
@@ -109,7 +116,7 @@ def test_enterprise_names_look_like_registered_chinese_company_names(city: City)
 
 
 def test_clean_records_conform_to_the_catalog_schema_and_enumerations(city: City) -> None:
-    for item in DEFAULT_CATALOG:
+    for item in CATALOG.items:
         table = city.records[item.code]
         assert table.schema.equals(item.arrow_schema(), check_metadata=False), item.code
         for f in item.fields:
@@ -123,12 +130,12 @@ def test_clean_records_conform_to_the_catalog_schema_and_enumerations(city: City
         for code in ids[:200]:
             check(code)
         assert len(set(table.column("provider_record_id").to_pylist())) == table.num_rows
-    negative = [i for i in DEFAULT_CATALOG if i.negative]
+    negative = [i for i in CATALOG.items if i.negative]
     assert negative and all(i.validity_years == 5 for i in negative)
 
 
 def test_each_submission_damages_the_configured_share_of_rows_and_lists_them(city: City) -> None:
-    for item in DEFAULT_CATALOG:
+    for item in CATALOG.items:
         raw = city.submissions[item.code]
         side = city.defects[item.code]
         assert raw.schema.equals(item.raw_schema(), check_metadata=False)
@@ -143,7 +150,7 @@ def _cell(table: pa.Table, column: str, row: int) -> str | None:
 
 def test_sidecar_reasons_match_what_is_wrong_with_each_row(city: City) -> None:
     seen: set[str] = set()
-    for item in DEFAULT_CATALOG:
+    for item in CATALOG.items:
         raw, side, clean = city.submissions[item.code], city.defects[item.code], city.records[item.code]
         bad_rows = set(side.column("row").to_pylist())
         for rec in side.to_pylist():
@@ -188,13 +195,13 @@ def test_sidecar_reasons_match_what_is_wrong_with_each_row(city: City) -> None:
 
 
 def test_zero_bad_row_share_gives_clean_submissions() -> None:
-    c = generate_city(300, seed=1, bad_row_share=0.0)
+    c = generate_city(300, catalog=CATALOG, seed=1, bad_row_share=0.0)
     assert all(t.num_rows == 0 for t in c.defects.values())
 
 
 def test_market_datasets_carry_vendor_provenance_per_record(city: City) -> None:
     for code, table in city.market.items():
-        spec = market_dataset(code)
+        spec = CATALOG.dataset(code)
         assert table.schema.equals(spec.arrow_schema(), check_metadata=False)
         assert set(pc.unique(table.column("vendor_id")).to_pylist()) == {spec.vendor_id}
         assert table.column("record_id").null_count == 0
@@ -216,14 +223,14 @@ def test_loans_belong_to_live_enterprises_and_default_at_a_plausible_rate(city: 
     assert {status[u] for u in loans.column("uscc").to_pylist()} <= {"存续", "在业"}
     rate = np.mean(loans.column("default").to_numpy(zero_copy_only=False))
     assert 0.08 < rate < 0.25
-    assert catalog_item("tax_rating").disclosure == "authorized"
+    assert CATALOG.item("tax_rating").disclosure == "authorized"
 
 
 def test_bad_parameters_are_refused() -> None:
     with pytest.raises(SyntheticDataError):
-        generate_city(0)
+        generate_city(0, catalog=CATALOG)
     with pytest.raises(SyntheticDataError):
-        generate_city(10, bad_row_share=0.7)
+        generate_city(10, catalog=CATALOG, bad_row_share=0.7)
 
 
 def test_generator_tables_cover_every_ningbo_district_and_gb4754_section() -> None:
@@ -251,5 +258,5 @@ def test_a_bank_sees_only_its_own_loans_and_features(city: City) -> None:
 @pytest.mark.parametrize("n", [1, 2, 5])
 def test_tiny_cities_still_generate_and_write(tmp_path, n: int) -> None:
     for seed in range(4):
-        manifest = write_city(tmp_path / f"{n}-{seed}", n, seed=seed)
+        manifest = write_city(tmp_path / f"{n}-{seed}", n, catalog=CATALOG, seed=seed)
         assert manifest["files"]["enterprises.parquet"]["rows"] == n

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from fincredit.models import ModelNotFoundError, ModelsError
+from fincredit.models import ModelNotFoundError, ModelsError, load_catalog
 from fincredit.models.tracking import Lineage, Tracking
 from fincredit.models.training import predict_scores, train_lightgbm, train_logistic
+
+# The platform owns the default catalog as a data file; models never imports the platform, so its tests read
+# that file by path: the generator is tested against the catalog it is really run with.
+CATALOG = load_catalog(
+    Path(__file__).resolve().parents[2] / "platform/src/fincredit/platform/catalog/default_catalog.toml"
+)
 
 pytestmark = pytest.mark.slow  # creating the MLflow schema and importing mlflow take several seconds
 
@@ -119,7 +127,7 @@ def test_enterprise_score_is_served_with_its_registered_version(tracking) -> Non
     )
     from fincredit.models.synthetic import generate_city
 
-    city = generate_city(2500, seed=9)
+    city = generate_city(2500, catalog=CATALOG, seed=9)
     feats = city.features()
     trained = train_enterprise_score(feats, city.loans.to_pandas(), params={"n_estimators": 30})
     rec = register_enterprise_score(tracking, trained, name="score-served", consent_ids=["c-1"])

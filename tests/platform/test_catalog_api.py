@@ -1,12 +1,11 @@
-"""The catalog (R§6, G§7) over HTTP: seeded once from ``catalog_spec``, readable by every institution,
-edited only by the operator, and every edit — the sharing list included — is a new version."""
+"""The catalog (R§6, G§7) over HTTP: seeded once from the default catalog file, readable by every
+institution, edited only by the operator, and every edit — the sharing list included — is a new version."""
 
 from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from fincredit.models.catalog_spec import DEFAULT_CATALOG
-from fincredit.platform.catalog import ensure_catalog, list_versions
+from fincredit.platform.catalog import default_catalog, ensure_catalog, list_versions
 from fincredit.platform.catalog.tables import CatalogItem, CatalogVersion
 from fincredit.platform.core.services import Services
 from fincredit.platform.testing.plugin import auth, new_institution
@@ -19,7 +18,7 @@ def test_the_default_catalog_is_seeded_once(services: Services) -> None:
         first = list_versions(session)[0]
         assert first.number == 1
         codes = set(session.scalars(select(CatalogItem.code).where(CatalogItem.version_id == first.id)))
-        assert codes == {i.code for i in DEFAULT_CATALOG}
+        assert codes == {i.code for i in default_catalog().items}
         assert (
             session.scalar(select(func.count()).select_from(CatalogVersion).where(CatalogVersion.number == 1))
             == 1

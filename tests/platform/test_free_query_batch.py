@@ -193,8 +193,10 @@ def test_an_app_served_without_its_lifespan_still_answers_queries(services) -> N
 
 def test_a_natural_person_is_answered_with_name_and_identifier_masked(services) -> None:  # type: ignore[no-untyped-def]
     from fincredit.consent.identifiers import generate_resident_id
-    from fincredit.models.catalog_spec import DISHONEST_CONDUCT
+    from fincredit.platform.catalog import default_catalog
     from fincredit.platform.subjects import register_subject
+
+    conduct = default_catalog().item("dishonest_debtor").field("conduct").enum or ()
 
     ident = generate_resident_id(random.Random(), "330203")
     with services.tx() as session:
@@ -208,7 +210,7 @@ def test_a_natural_person_is_answered_with_name_and_identifier_masked(services) 
                 "provider_record_id": f"D-{sid}",
                 "case_no": "(2025)浙0203执123号",
                 "listed_date": "2025-06-01",
-                "conduct": DISHONEST_CONDUCT[0],
+                "conduct": conduct[0],
                 "unperformed_amount": 12000,
             }
         ],

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from fincredit.models.synthetic import City, generate_city
-from fincredit.platform.catalog import change_catalog
+from fincredit.platform.catalog import change_catalog, default_catalog
 from fincredit.platform.core.services import Services
 from fincredit.platform.ingestion import register_subjects, scan_once
 from fincredit.platform.testing.plugin import new_institution
@@ -21,7 +21,7 @@ from fincredit.platform.testing.plugin import new_institution
 
 @pytest.fixture(scope="module")
 def city(services: Services) -> City:
-    c = generate_city(150, seed=31337, bad_row_share=0.1)
+    c = generate_city(150, seed=31337, catalog=default_catalog(), bad_row_share=0.1)
     with services.tx() as session:
         e = c.enterprises
         register_subjects(session, services.keyring, "legal", e["uscc"].to_pylist(), e["name"].to_pylist())

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from fincredit.consent.identifiers import generate_uscc
 from fincredit.models.synthetic import City, generate_city
-from fincredit.platform.catalog import change_catalog, get_item
+from fincredit.platform.catalog import change_catalog, default_catalog, get_item
 from fincredit.platform.core.db import LegalPerson, Subject
 from fincredit.platform.core.errors import Conflict, Forbidden, SubmissionRejected
 from fincredit.platform.core.services import Services
@@ -42,7 +42,7 @@ MONTH = "2025-05"
 
 @pytest.fixture(scope="module")
 def city() -> City:
-    return generate_city(400, seed=4242, bad_row_share=0.08)
+    return generate_city(400, seed=4242, catalog=default_catalog(), bad_row_share=0.08)
 
 
 @pytest.fixture(scope="module")

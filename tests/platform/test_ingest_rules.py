@@ -18,8 +18,7 @@ from fincredit.consent.identifiers import (
     generate_uscc,
     validate,
 )
-from fincredit.models.catalog_spec import catalog_item
-from fincredit.platform.catalog import add_years
+from fincredit.platform.catalog import add_years, default_catalog
 from fincredit.platform.catalog._store import _def, _spec_row
 from fincredit.platform.catalog.tables import CatalogItem
 from fincredit.platform.ingestion import resident_id_valid, uscc_valid, valid_until
@@ -32,7 +31,7 @@ RID = generate_resident_id(RNG, "330203", dt.date(1980, 5, 17))
 
 
 def item(code: str):  # type: ignore[no-untyped-def]
-    return _def(CatalogItem(version_id=1, **_spec_row(catalog_item(code))), 1)
+    return _def(CatalogItem(version_id=1, **_spec_row(default_catalog().item(code))), 1)
 
 
 def tax_row(**overrides: str | None) -> dict[str, str | None]:

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from fincredit.consent.identifiers import generate_uscc
-from fincredit.models.catalog_spec import market_dataset
+from fincredit.platform.catalog import default_catalog
 from fincredit.platform.core.errors import MarketDataCorrupt, MarketDataInvalid
 from fincredit.platform.market import latest_version, market_fields_for
 from fincredit.platform.subjects import register_subject
@@ -24,7 +24,7 @@ from fincredit.platform.testing.plugin import auth, new_institution, unique
 def _city_market(seed: int) -> pa.Table:
     from fincredit.models.synthetic import generate_city
 
-    return generate_city(120, seed=seed).market["supply_chain_payments"]
+    return generate_city(120, seed=seed, catalog=default_catalog()).market["supply_chain_payments"]
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_vendor_upload_is_stored_with_manifest_checksum_and_provenance(services,
         ids = [
             register_subject(session, services.keyring, c, f"供应商客户{i}").id for i, c in enumerate(codes)
         ]
-    assert scf_table.schema.equals(market_dataset("supply_chain_payments").arrow_schema())
+    assert scf_table.schema.equals(default_catalog().dataset("supply_chain_payments").arrow_schema())
     body = _bytes(scf_table)
     vendor_auth = auth(client, vendor)
 

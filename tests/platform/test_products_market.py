@@ -96,6 +96,7 @@ def test_credit_score_quota_refuses_before_any_work(services, client, score_vers
 
 def _market(services, client, *, purposes: list[str]) -> tuple[str, list[str], dict]:  # type: ignore[no-untyped-def]
     from fincredit.models.synthetic import generate_city
+    from fincredit.platform.catalog import default_catalog
 
     operator = new_institution(services, "platform_operator")
     vendor = new_institution(services, "market_vendor")
@@ -117,7 +118,8 @@ def _market(services, client, *, purposes: list[str]) -> tuple[str, list[str], d
         },
     )
     assert r.status_code == 201, r.text
-    table: pa.Table = generate_city(150, seed=random.randrange(10**6)).market["supply_chain_payments"]
+    city = generate_city(150, seed=random.randrange(10**6), catalog=default_catalog())
+    table: pa.Table = city.market["supply_chain_payments"]
     codes = list(dict.fromkeys(table.column("uscc").to_pylist()))[:3]
     with services.tx() as session:
         for i, c in enumerate(codes):

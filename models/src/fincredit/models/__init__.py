@@ -1,7 +1,7 @@
 """fincredit.models: synthetic city data, SBA loader, features, training, evaluation, MLflow registry.
 
 Heavy modules (LightGBM, MLflow, matplotlib) load on first use of their names, so importing the
-package for the catalog spec or the generator stays cheap.
+package for the catalog types or the generator stays cheap.
 """
 
 from __future__ import annotations
@@ -10,19 +10,17 @@ import importlib
 from typing import Any
 
 from fincredit.models.catalog_spec import (
-    DEFAULT_CATALOG,
-    DEFAULT_MARKET_DATASETS,
-    DEFAULT_PROVIDERS,
-    DEFAULT_VENDORS,
     CatalogItemSpec,
+    CatalogSpec,
     FieldSpec,
     MarketDatasetSpec,
     ProviderSpec,
     VendorSpec,
-    catalog_item,
-    market_dataset,
+    load_catalog,
+    parse_catalog,
 )
 from fincredit.models.errors import (
+    CatalogSpecError,
     DatasetNotInstalledError,
     FeatureError,
     ModelNotFoundError,
@@ -69,11 +67,9 @@ _LAZY = {
 }
 
 __all__ = [
-    "DEFAULT_CATALOG",
-    "DEFAULT_MARKET_DATASETS",
-    "DEFAULT_PROVIDERS",
-    "DEFAULT_VENDORS",
     "CatalogItemSpec",
+    "CatalogSpec",
+    "CatalogSpecError",
     "DatasetNotInstalledError",
     "FeatureError",
     "FieldSpec",
@@ -83,8 +79,8 @@ __all__ = [
     "ProviderSpec",
     "SyntheticDataError",
     "VendorSpec",
-    "catalog_item",
-    "market_dataset",
+    "load_catalog",
+    "parse_catalog",
     *sorted(_LAZY),
 ]
 

@@ -1,9 +1,16 @@
-"""The default public credit information catalog and market dataset descriptions (R§6, G§7, G§9).
+"""The shape of a public credit information catalog (R§6, G§7) and of market datasets (G§9), and how a
+catalog is read from a data file.
 
-One place defines every catalog item: who provides it, whose records it holds, its fields with their
+The types say what a catalog item is: who provides it, whose records it holds, its fields with their
 Arrow types, and the attributes the regulations attach to it (disclosure, sharing, validity). The
-synthetic generator writes submissions in exactly these shapes and the platform's catalog loads
-``DEFAULT_CATALOG`` as its first version, so the two can never drift apart.
+*content* — which items, providers, vendors and datasets exist — is data, not code: the platform owns
+its default catalog as ``fincredit/platform/catalog/default_catalog.toml`` and seeds its first catalog
+version from it. :func:`load_catalog` reads such a file (TOML or JSON) into a :class:`CatalogSpec` and
+refuses a malformed one (unknown keys or field types, duplicate codes, missing attributes, references to
+undeclared providers or vendors) with an error naming the place. The types and the loader live here,
+in ``models``, because both members use them: the platform to seed and validate its catalog, and the
+synthetic city generator, which writes its submissions in the shapes of the catalog it is given (models
+never imports the platform).
 
 Every submission row also carries the envelope columns in ``ENVELOPE_FIELDS`` (provider record id,
 subject id, subject name, report month). Provider files arrive as text (CSV exports, or Parquet with
@@ -12,25 +19,30 @@ string columns); ``FieldSpec.arrow_type`` is the type a cleaned value is cast to
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+import json
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal, get_args
 
 import pyarrow as pa
 
+from fincredit.models.errors import CatalogSpecError
+
 __all__ = [
-    "DEFAULT_CATALOG",
-    "DEFAULT_MARKET_DATASETS",
-    "DEFAULT_PROVIDERS",
-    "DEFAULT_VENDORS",
     "ENVELOPE_FIELDS",
+    "MARKET_ENVELOPE",
     "NEGATIVE_INFO_VALIDITY_YEARS",
     "CatalogItemSpec",
+    "CatalogSpec",
+    "CatalogSpecError",
     "FieldSpec",
     "MarketDatasetSpec",
     "ProviderSpec",
     "VendorSpec",
-    "catalog_item",
-    "market_dataset",
+    "load_catalog",
+    "parse_catalog",
 ]
 
 # Credit Reporting Industry Regulations Art. 16: negative information is kept 5 years from the end of
@@ -41,6 +53,7 @@ ArrowTypeName = Literal["string", "date32", "float64", "int32", "int64", "bool"]
 SubjectKindName = Literal["legal", "natural"]
 Disclosure = Literal["public", "authorized"]
 Sharing = Literal["unconditional", "conditional"]
+ProviderKind = Literal["government", "utility", "court", "customs"]
 
 _ARROW_TYPES: dict[str, pa.DataType] = {
     "string": pa.string(),
@@ -70,7 +83,7 @@ class FieldSpec:
 class ProviderSpec:
     id: str
     name: str
-    kind: Literal["government", "utility", "court", "customs"]
+    kind: ProviderKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,366 +168,239 @@ MARKET_ENVELOPE: tuple[FieldSpec, ...] = (
     FieldSpec("uscc", "string", "统一社会信用代码"),
 )
 
-DEFAULT_PROVIDERS: tuple[ProviderSpec, ...] = (
-    ProviderSpec("NB-AMR", "宁波市市场监督管理局", "government"),
-    ProviderSpec("NB-TAX", "国家税务总局宁波市税务局", "government"),
-    ProviderSpec("NB-HRSS", "宁波市人力资源和社会保障局", "government"),
-    ProviderSpec("NB-HPF", "宁波市住房公积金管理中心", "government"),
-    ProviderSpec("NB-COURT", "宁波市中级人民法院", "court"),
-    ProviderSpec("NB-CUSTOMS", "中华人民共和国宁波海关", "customs"),
-    ProviderSpec("NB-WATER", "宁波市水务环境集团有限公司", "utility"),
-    ProviderSpec("NB-POWER", "国网浙江省电力有限公司宁波供电公司", "utility"),
-    ProviderSpec("NB-GAS", "宁波兴光燃气集团有限公司", "utility"),
-    ProviderSpec("NB-APPROVAL", "宁波市行政审批管理办公室", "government"),
-    ProviderSpec("NB-EIB", "宁波市经济和信息化局", "government"),
-)
 
-ENTERPRISE_TYPES = ("有限责任公司", "股份有限公司", "个人独资企业", "合伙企业", "外商投资企业")
-REGISTRATION_STATUSES = ("存续", "在业", "吊销", "注销", "迁出")
-PENALTY_TYPES = ("警告", "罚款", "没收违法所得", "责令停产停业", "暂扣或吊销许可证")
-TAX_RATINGS = ("A", "B", "M", "C", "D")
-CASE_TYPES = ("民事", "商事", "行政", "执行")
-LITIGATION_ROLES = ("原告", "被告", "第三人")
-DISHONEST_CONDUCT = (
-    "有履行能力而拒不履行",
-    "以伪造证据等方法妨碍执行",
-    "违反财产报告制度",
-    "违反限制消费令",
-)
-CUSTOMS_RATINGS = ("高级认证企业", "一般认证企业", "一般信用企业", "失信企业")
-LICENCE_TYPES = (
-    "食品经营许可证",
-    "安全生产许可证",
-    "排污许可证",
-    "建筑业企业资质",
-    "危险化学品经营许可证",
-    "道路运输经营许可证",
-    "医疗器械经营许可证",
-)
-HONOURS = (
-    "高新技术企业",
-    "专精特新中小企业",
-    "科技型中小企业",
-    "守合同重信用企业",
-    "纳税信用A级纳税人",
-    "制造业单项冠军企业",
-)
-HONOUR_LEVELS = ("国家级", "省级", "市级", "区县级")
+@dataclass(frozen=True, slots=True)
+class CatalogSpec:
+    """A whole catalog: the providers, the items they submit, and the vendors with their market datasets."""
+
+    providers: tuple[ProviderSpec, ...]
+    items: tuple[CatalogItemSpec, ...]
+    vendors: tuple[VendorSpec, ...] = ()
+    market_datasets: tuple[MarketDatasetSpec, ...] = ()
+
+    def item(self, code: str) -> CatalogItemSpec:
+        for item in self.items:
+            if item.code == code:
+                return item
+        raise KeyError(f"no catalog item {code!r}; known: {', '.join(i.code for i in self.items)}")
+
+    def dataset(self, code: str) -> MarketDatasetSpec:
+        for ds in self.market_datasets:
+            if ds.code == code:
+                return ds
+        known = ", ".join(d.code for d in self.market_datasets)
+        raise KeyError(f"no market dataset {code!r}; known: {known}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain lists and dicts (JSON-ready), one entry per provider, item, vendor and dataset."""
+        return {
+            "providers": [asdict(p) for p in self.providers],
+            "items": [asdict(i) for i in self.items],
+            "vendors": [asdict(v) for v in self.vendors],
+            "market_datasets": [asdict(d) for d in self.market_datasets],
+        }
 
 
-def _utility_arrears(code: str, name: str, provider: str) -> CatalogItemSpec:
-    return CatalogItemSpec(
-        code=code,
-        name=name,
-        provider_id=provider,
-        subject_kind="legal",
-        fields=(
-            FieldSpec("account_no", "string", "用户号"),
-            FieldSpec("arrears_start", "date32", "欠费起始日期"),
-            FieldSpec("arrears_end", "date32", "欠费结清日期", required=False),
-            FieldSpec("arrears_amount", "float64", "欠费金额(元)"),
-            FieldSpec("months_overdue", "int32", "欠费月数"),
-        ),
-        disclosure="authorized",
-        sharing="conditional",
-        validity_years=NEGATIVE_INFO_VALIDITY_YEARS,
-        event_date_field="arrears_start",
-        validity_from_field="arrears_end",
-        negative=True,
-    )
-
-
-DEFAULT_CATALOG: tuple[CatalogItemSpec, ...] = (
-    CatalogItemSpec(
-        code="market_registration",
-        name="市场主体登记信息",
-        provider_id="NB-AMR",
-        subject_kind="legal",
-        fields=(
-            FieldSpec("registration_date", "date32", "成立日期"),
-            FieldSpec("enterprise_type", "string", "企业类型", enum=ENTERPRISE_TYPES),
-            FieldSpec("registered_capital", "float64", "注册资本(万元)"),
-            FieldSpec("industry_code", "string", "国民经济行业门类(GB/T 4754)"),
-            FieldSpec("region_code", "string", "登记机关行政区划代码"),
-            FieldSpec("status", "string", "登记状态", enum=REGISTRATION_STATUSES),
-            FieldSpec("employees", "int32", "从业人数(年报)", required=False),
-            FieldSpec("legal_rep_name", "string", "法定代表人姓名"),
-            FieldSpec("legal_rep_id", "string", "法定代表人身份证号", sensitive=True),
-            FieldSpec("address", "string", "住所"),
-        ),
-        disclosure="public",
-        sharing="unconditional",
-        validity_years=None,
-        event_date_field="registration_date",
-    ),
-    CatalogItemSpec(
-        code="admin_penalty",
-        name="行政处罚信息",
-        provider_id="NB-AMR",
-        subject_kind="legal",
-        fields=(
-            FieldSpec("decision_no", "string", "处罚决定书文号"),
-            FieldSpec("penalty_date", "date32", "处罚决定日期"),
-            FieldSpec("penalty_type", "string", "处罚类别", enum=PENALTY_TYPES),
-            FieldSpec("fine_amount", "float64", "罚款金额(元)", required=False),
-            FieldSpec("violation", "string", "违法行为类型"),
-            FieldSpec("authority", "string", "处罚机关"),
-            FieldSpec("completed_date", "date32", "履行完毕日期", required=False),
-        ),
-        disclosure="public",
-        sharing="unconditional",
-        validity_years=NEGATIVE_INFO_VALIDITY_YEARS,
-        event_date_field="penalty_date",
-        validity_from_field="completed_date",
-        negative=True,
-    ),
-    CatalogItemSpec(
-        code="tax_rating",
-        name="纳税信用等级",
-        provider_id="NB-TAX",
-        subject_kind="legal",
-        fields=(
-            FieldSpec("rating_year", "int32", "评价年度"),
-            FieldSpec("rating", "string", "纳税信用级别", enum=TAX_RATINGS),
-            FieldSpec("rated_date", "date32", "评定日期"),
-        ),
-        # Only A-level ratings are published by the tax bureau; the rest is by authorization.
-        disclosure="authorized",
-        sharing="conditional",
-        validity_years=3,
-        event_date_field="rated_date",
-    ),
-    CatalogItemSpec(
-        code="social_insurance_arrears",
-        name="社会保险费欠缴信息",
-        provider_id="NB-HRSS",
-        subject_kind="legal",
-        fields=(
-            FieldSpec("arrears_start", "date32", "欠缴起始日期"),
-            FieldSpec("arrears_end", "date32", "补缴完成日期", required=False),
-            FieldSpec("arrears_amount", "float64", "欠缴金额(元)"),
-            FieldSpec("months_overdue", "int32", "欠缴月数"),
-            FieldSpec("insured_employees", "int32", "参保人数"),
-        ),
-        disclosure="authorized",
-        sharing="conditional",
-        validity_years=NEGATIVE_INFO_VALIDITY_YEARS,
-        event_date_field="arrears_start",
-        validity_from_field="arrears_end",
-        negative=True,
-        sensitive=True,
-    ),
-    CatalogItemSpec(
-        code="housing_fund_arrears",
-        name="住房公积金欠缴信息",
-        provider_id="NB-HPF",
-        subject_kind="legal",
-        fields=(
-            FieldSpec("arrears_start", "date32", "欠缴起始日期"),
-            FieldSpec("arrears_end", "date32", "补缴完成日期", required=False),
-            FieldSpec("arrears_amount", "float64", "欠缴金额(元)"),
-            FieldSpec("months_overdue", "int32", "欠缴月数"),
-        ),
-        disclosure="authorized",
-        sharing="conditional",
-        validity_years=NEGATIVE_INFO_VALIDITY_YEARS,
-        event_date_field="arrears_start",
-        validity_from_field="arrears_end",
-        negative=True,
-        sensitive=True,
-    ),
-    CatalogItemSpec(
-        code="court_judgment",
-        name="法院裁判文书信息",
-        provider_id="NB-COURT",
-        subject_kind="legal",
-        fields=(
-            FieldSpec("case_no", "string", "案号"),
-            FieldSpec("judgment_date", "date32", "裁判日期"),
-            FieldSpec("case_type", "string", "案件类型", enum=CASE_TYPES),
-            FieldSpec("role", "string", "诉讼地位", enum=LITIGATION_ROLES),
-            FieldSpec("claim_amount", "float64", "标的金额(元)", required=False),
-            FieldSpec("court", "string", "审理法院"),
-        ),
-        disclosure="public",
-        sharing="unconditional",
-        validity_years=NEGATIVE_INFO_VALIDITY_YEARS,
-        event_date_field="judgment_date",
-        negative=True,
-    ),
-    CatalogItemSpec(
-        code="dishonest_debtor",
-        name="失信被执行人信息(单位)",
-        provider_id="NB-COURT",
-        subject_kind="legal",
-        fields=(
-            FieldSpec("case_no", "string", "执行案号"),
-            FieldSpec("listed_date", "date32", "发布日期"),
-            FieldSpec("conduct", "string", "失信行为情形", enum=DISHONEST_CONDUCT),
-            FieldSpec("unperformed_amount", "float64", "未履行金额(元)"),
-            FieldSpec("removed_date", "date32", "移除日期", required=False),
-        ),
-        disclosure="public",
-        sharing="unconditional",
-        validity_years=NEGATIVE_INFO_VALIDITY_YEARS,
-        event_date_field="listed_date",
-        validity_from_field="removed_date",
-        negative=True,
-    ),
-    CatalogItemSpec(
-        code="dishonest_debtor_person",
-        name="失信被执行人信息(自然人)",
-        provider_id="NB-COURT",
-        subject_kind="natural",
-        fields=(
-            FieldSpec("case_no", "string", "执行案号"),
-            FieldSpec("listed_date", "date32", "发布日期"),
-            FieldSpec("conduct", "string", "失信行为情形", enum=DISHONEST_CONDUCT),
-            FieldSpec("unperformed_amount", "float64", "未履行金额(元)"),
-            FieldSpec("removed_date", "date32", "移除日期", required=False),
-        ),
-        disclosure="public",
-        sharing="conditional",
-        validity_years=NEGATIVE_INFO_VALIDITY_YEARS,
-        event_date_field="listed_date",
-        validity_from_field="removed_date",
-        negative=True,
-        sensitive=True,
-    ),
-    CatalogItemSpec(
-        code="customs_rating",
-        name="海关企业信用等级",
-        provider_id="NB-CUSTOMS",
-        subject_kind="legal",
-        fields=(
-            FieldSpec("customs_code", "string", "海关注册编码"),
-            FieldSpec("rating", "string", "信用等级", enum=CUSTOMS_RATINGS),
-            FieldSpec("rated_date", "date32", "认定日期"),
-        ),
-        disclosure="public",
-        sharing="unconditional",
-        validity_years=3,
-        event_date_field="rated_date",
-    ),
-    _utility_arrears("water_arrears", "水费欠费信息", "NB-WATER"),
-    _utility_arrears("electricity_arrears", "电费欠费信息", "NB-POWER"),
-    _utility_arrears("gas_arrears", "燃气费欠费信息", "NB-GAS"),
-    CatalogItemSpec(
-        code="admin_licence",
-        name="行政许可信息",
-        provider_id="NB-APPROVAL",
-        subject_kind="legal",
-        fields=(
-            FieldSpec("licence_no", "string", "许可证编号"),
-            FieldSpec("licence_type", "string", "许可类别", enum=LICENCE_TYPES),
-            FieldSpec("issue_date", "date32", "许可决定日期"),
-            FieldSpec("expiry_date", "date32", "有效期至", required=False),
-            FieldSpec("authority", "string", "许可机关"),
-        ),
-        disclosure="public",
-        sharing="unconditional",
-        validity_years=None,
-        event_date_field="issue_date",
-    ),
-    CatalogItemSpec(
-        code="award_honour",
-        name="表彰荣誉信息",
-        provider_id="NB-EIB",
-        subject_kind="legal",
-        fields=(
-            FieldSpec("honour", "string", "荣誉名称", enum=HONOURS),
-            FieldSpec("level", "string", "授予级别", enum=HONOUR_LEVELS),
-            FieldSpec("award_date", "date32", "授予日期"),
-            FieldSpec("issuer", "string", "授予单位"),
-        ),
-        disclosure="public",
-        sharing="unconditional",
-        validity_years=3,
-        event_date_field="award_date",
-    ),
-)
-
-DEFAULT_VENDORS: tuple[VendorSpec, ...] = (
-    VendorSpec(
-        "V-SCF", "甬链供应链数据服务有限公司", ("credit_assessment", "post_loan_monitoring"), True, 480_000
-    ),
-    VendorSpec("V-ECOM", "东海电商数据科技有限公司", ("credit_assessment", "marketing"), False, 360_000),
-    VendorSpec(
-        "V-UTIL", "浙东公用事业数据有限公司", ("credit_assessment", "post_loan_monitoring"), True, 240_000
-    ),
-    VendorSpec(
-        "V-NEWS",
-        "甬舆情信息技术有限公司",
-        ("credit_assessment", "post_loan_monitoring", "research"),
-        True,
-        180_000,
-    ),
-)
-
-DEFAULT_MARKET_DATASETS: tuple[MarketDatasetSpec, ...] = (
-    MarketDatasetSpec(
-        code="supply_chain_payments",
-        name="供应链付款行为",
-        vendor_id="V-SCF",
-        fields=(
-            FieldSpec("period", "string", "统计期(YYYY-MM)"),
-            FieldSpec("on_time_ratio", "float64", "按期付款比例"),
-            FieldSpec("avg_days_late", "float64", "平均逾期天数"),
-            FieldSpec("counterparties", "int32", "交易对手数"),
-            FieldSpec("payables_amount", "float64", "应付金额(元)"),
-        ),
-        description="Monthly payment behaviour towards suppliers, from supply-chain finance platforms.",
-    ),
-    MarketDatasetSpec(
-        code="ecommerce_sales",
-        name="电商经营数据",
-        vendor_id="V-ECOM",
-        fields=(
-            FieldSpec("period", "string", "统计期(YYYY-MM)"),
-            FieldSpec("gmv", "float64", "成交额(元)"),
-            FieldSpec("orders", "int32", "订单数"),
-            FieldSpec("return_rate", "float64", "退货率"),
-            FieldSpec("gmv_growth_yoy", "float64", "成交额同比增长"),
-        ),
-        description="Online-store sales of enterprises that sell through e-commerce platforms.",
-    ),
-    MarketDatasetSpec(
-        code="utility_payment_score",
-        name="公用事业缴费评分",
-        vendor_id="V-UTIL",
-        fields=(
-            FieldSpec("score", "int32", "缴费评分(300-900)"),
-            FieldSpec("score_date", "date32", "评分日期"),
-            FieldSpec("consumption_trend", "float64", "用能同比变化"),
-        ),
-        description="Payment-regularity score and energy-consumption trend from utility billing data.",
-    ),
-    MarketDatasetSpec(
-        code="public_opinion_risk",
-        name="舆情风险监测",
-        vendor_id="V-NEWS",
-        fields=(
-            FieldSpec("period", "string", "统计期(YYYY-MM)"),
-            FieldSpec("negative_news", "int32", "负面舆情条数"),
-            FieldSpec("risk_score", "float64", "舆情风险分(0-100)"),
-        ),
-        description="Negative news and public-opinion risk score per enterprise.",
-    ),
-)
-
-_CATALOG_BY_CODE = {item.code: item for item in DEFAULT_CATALOG}
-_MARKET_BY_CODE = {ds.code: ds for ds in DEFAULT_MARKET_DATASETS}
-
-
-def catalog_item(code: str) -> CatalogItemSpec:
+def load_catalog(path: str | Path) -> CatalogSpec:
+    """Read a catalog file: TOML (``.toml``) or JSON (``.json``), in the layout of the platform's
+    ``default_catalog.toml``. A malformed file raises :class:`CatalogSpecError` naming the place."""
+    p = Path(path)
+    if p.suffix not in (".toml", ".json"):
+        raise CatalogSpecError(f"{p}: a catalog file is .toml or .json")
     try:
-        return _CATALOG_BY_CODE[code]
-    except KeyError:
-        raise KeyError(f"no catalog item {code!r}; known: {', '.join(_CATALOG_BY_CODE)}") from None
-
-
-def market_dataset(code: str) -> MarketDatasetSpec:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise CatalogSpecError(f"{p}: cannot read the catalog ({exc.strerror or exc})") from exc
     try:
-        return _MARKET_BY_CODE[code]
-    except KeyError:
-        raise KeyError(f"no market dataset {code!r}; known: {', '.join(_MARKET_BY_CODE)}") from None
+        data = tomllib.loads(raw.decode("utf-8")) if p.suffix == ".toml" else json.loads(raw)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CatalogSpecError(f"{p}: not valid {p.suffix[1:].upper()}: {exc}") from exc
+    return parse_catalog(data, source=p.name)
+
+
+def parse_catalog(data: Mapping[str, Any], *, source: str = "catalog") -> CatalogSpec:
+    """A :class:`CatalogSpec` from the plain data of a catalog file; every entry is checked.
+
+    Layout: ``enums`` (name -> list of values, which a field's ``enum`` may name instead of listing its
+    values), ``providers``, ``items``, ``vendors`` and ``market_datasets`` (lists of tables whose keys
+    are the attributes of the corresponding spec; a field is a table with ``name``, ``type``, ``title``
+    and optionally ``required``, ``enum``, ``sensitive``)."""
+    return _Parser(source).catalog(data)
+
+
+_PROVIDER_KEYS = {"id": str, "name": str, "kind": str}
+_ITEM_REQUIRED = {
+    "code": str,
+    "name": str,
+    "provider_id": str,
+    "subject_kind": str,
+    "fields": list,
+    "disclosure": str,
+    "sharing": str,
+    "event_date_field": str,
+}
+_ITEM_OPTIONAL = {
+    "validity_years": int,
+    "validity_from_field": str,
+    "negative": bool,
+    "sensitive": bool,
+    "on_sharing_list": bool,
+}
+_FIELD_REQUIRED = {"name": str, "type": str, "title": str}
+_FIELD_OPTIONAL: dict[str, type | tuple[type, ...]] = {
+    "required": bool,
+    "enum": (str, list),
+    "sensitive": bool,
+}
+_VENDOR_KEYS = {
+    "id": str,
+    "name": str,
+    "allowed_purposes": list,
+    "derived_products_allowed": bool,
+    "annual_fee_cny": int,
+}
+_DATASET_REQUIRED = {"code": str, "name": str, "vendor_id": str, "fields": list}
+_DATASET_OPTIONAL = {"description": str}
+
+
+class _Parser:
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.enums: dict[str, tuple[str, ...]] = {}
+
+    def fail(self, where: str, message: str) -> CatalogSpecError:
+        return CatalogSpecError(f"{self.source}: {where}: {message}")
+
+    def table(
+        self,
+        where: str,
+        entry: Any,
+        required: Mapping[str, type | tuple[type, ...]],
+        optional: Mapping[str, type | tuple[type, ...]] | None = None,
+    ) -> dict[str, Any]:
+        optional = optional or {}
+        if not isinstance(entry, Mapping):
+            raise self.fail(where, "expected a table of attributes")
+        unknown = sorted(set(entry) - set(required) - set(optional))
+        if unknown:
+            raise self.fail(where, f"unknown attribute(s) {', '.join(unknown)}")
+        missing = [k for k in required if k not in entry]
+        if missing:
+            raise self.fail(where, f"missing attribute(s) {', '.join(missing)}")
+        for key, value in entry.items():
+            expected = required.get(key) or optional[key]
+            # bool is an int in Python; an int attribute must not accept true/false.
+            wrong_bool = isinstance(value, bool) and expected is int
+            if wrong_bool or not isinstance(value, expected):
+                raise self.fail(where, f"{key} must be {_kind_name(expected)}, got {value!r}")
+        return dict(entry)
+
+    def choice(self, where: str, key: str, value: str, allowed: Sequence[str]) -> None:
+        if value not in allowed:
+            raise self.fail(where, f"{key} {value!r} is not one of {', '.join(allowed)}")
+
+    def strings(self, where: str, key: str, value: Any) -> tuple[str, ...]:
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+            raise self.fail(where, f"{key} must be a non-empty list of non-empty strings")
+        if len(set(value)) != len(value):
+            raise self.fail(where, f"{key} lists a value twice")
+        return tuple(value)
+
+    def catalog(self, data: Mapping[str, Any]) -> CatalogSpec:
+        top = self.table(
+            "top level",
+            data,
+            {"providers": list, "items": list},
+            {"enums": Mapping, "vendors": list, "market_datasets": list},
+        )
+        for name, values in dict(top.get("enums", {})).items():
+            self.enums[name] = self.strings("enums", name, values)
+        providers = tuple(self.provider(f"providers[{i}]", p) for i, p in enumerate(top["providers"]))
+        vendors = tuple(self.vendor(f"vendors[{i}]", v) for i, v in enumerate(top.get("vendors", [])))
+        provider_ids = self.unique("providers", "id", [p.id for p in providers])
+        vendor_ids = self.unique("vendors", "id", [v.id for v in vendors])
+        items = tuple(self.item(f"items[{i}]", it, provider_ids) for i, it in enumerate(top["items"]))
+        datasets = tuple(
+            self.dataset(f"market_datasets[{i}]", d, vendor_ids)
+            for i, d in enumerate(top.get("market_datasets", []))
+        )
+        self.unique("items", "code", [i.code for i in items])
+        self.unique("market_datasets", "code", [d.code for d in datasets])
+        if not items:
+            raise self.fail("items", "a catalog needs at least one item")
+        return CatalogSpec(providers=providers, items=items, vendors=vendors, market_datasets=datasets)
+
+    def unique(self, where: str, key: str, values: list[str]) -> set[str]:
+        seen: set[str] = set()
+        for v in values:
+            if v in seen:
+                raise self.fail(where, f"duplicate {key} {v!r}")
+            seen.add(v)
+        return seen
+
+    def provider(self, where: str, entry: Any) -> ProviderSpec:
+        d = self.table(where, entry, _PROVIDER_KEYS)
+        self.choice(where, "kind", d["kind"], get_args(ProviderKind))
+        return ProviderSpec(**d)
+
+    def vendor(self, where: str, entry: Any) -> VendorSpec:
+        d = self.table(where, entry, _VENDOR_KEYS)
+        d["allowed_purposes"] = self.strings(where, "allowed_purposes", d["allowed_purposes"])
+        return VendorSpec(**d)
+
+    def fields(
+        self, where: str, entries: list[Any], envelope: tuple[FieldSpec, ...]
+    ) -> tuple[FieldSpec, ...]:
+        if not entries:
+            raise self.fail(where, "needs at least one field")
+        out = []
+        for i, entry in enumerate(entries):
+            at = f"{where}.fields[{i}]"
+            d = self.table(at, entry, _FIELD_REQUIRED, _FIELD_OPTIONAL)
+            at = f"{where}.fields[{i}] ({d['name']})"
+            self.choice(at, "type", d["type"], list(_ARROW_TYPES))
+            enum = d.get("enum")
+            if isinstance(enum, str):
+                if enum not in self.enums:
+                    raise self.fail(at, f"enum {enum!r} is not declared under [enums]")
+                d["enum"] = self.enums[enum]
+            elif enum is not None:
+                d["enum"] = self.strings(at, "enum", enum)
+            if enum is not None and d["type"] != "string":
+                raise self.fail(at, "only a string field takes an enumeration")
+            out.append(FieldSpec(**d))
+        self.unique(f"{where}.fields", "field name", [f.name for f in (*envelope, *out)])
+        return tuple(out)
+
+    def item(self, where: str, entry: Any, provider_ids: set[str]) -> CatalogItemSpec:
+        d = self.table(where, entry, _ITEM_REQUIRED, _ITEM_OPTIONAL)
+        where = f"{where} ({d['code']})"
+        self.choice(where, "subject_kind", d["subject_kind"], get_args(SubjectKindName))
+        self.choice(where, "disclosure", d["disclosure"], get_args(Disclosure))
+        self.choice(where, "sharing", d["sharing"], get_args(Sharing))
+        if d["provider_id"] not in provider_ids:
+            raise self.fail(where, f"provider_id {d['provider_id']!r} is not a declared provider")
+        if "validity_years" in d and not 1 <= d["validity_years"] <= 100:
+            raise self.fail(where, "validity_years must be between 1 and 100 (omit it for no limit)")
+        d["fields"] = self.fields(where, d["fields"], ENVELOPE_FIELDS)
+        d.setdefault("validity_years", None)
+        types = {f.name: f.type for f in d["fields"]}
+        for key in ("event_date_field", "validity_from_field"):
+            name = d.get(key)
+            if name is not None and types.get(name) != "date32":
+                raise self.fail(where, f"{key} {name!r} must name a date32 field of the item")
+        return CatalogItemSpec(**d)
+
+    def dataset(self, where: str, entry: Any, vendor_ids: set[str]) -> MarketDatasetSpec:
+        d = self.table(where, entry, _DATASET_REQUIRED, _DATASET_OPTIONAL)
+        where = f"{where} ({d['code']})"
+        if d["vendor_id"] not in vendor_ids:
+            raise self.fail(where, f"vendor_id {d['vendor_id']!r} is not a declared vendor")
+        d["fields"] = self.fields(where, d["fields"], MARKET_ENVELOPE)
+        return MarketDatasetSpec(**d)
+
+
+def _kind_name(expected: type | tuple[type, ...]) -> str:
+    names = {str: "a string", int: "an integer", bool: "true or false", list: "a list", Mapping: "a table"}
+    kinds = expected if isinstance(expected, tuple) else (expected,)
+    return " or ".join(names.get(k, k.__name__) for k in kinds)

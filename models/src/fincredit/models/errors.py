@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "CatalogSpecError",
     "DatasetNotInstalledError",
     "FeatureError",
     "ModelNotFoundError",
@@ -13,6 +14,10 @@ __all__ = [
 
 class ModelsError(Exception):
     """Base class for fincredit.models errors."""
+
+
+class CatalogSpecError(ModelsError, ValueError):
+    """A catalog file that cannot be read or does not describe a valid catalog."""
 
 
 class SyntheticDataError(ModelsError, ValueError):

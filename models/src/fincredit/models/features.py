@@ -1,6 +1,6 @@
 """Enterprise features from public credit records and purchased market data, keyed by USCC.
 
-Input tables have the cleaned, typed shapes of ``catalog_spec`` (catalog items) and market datasets;
+Input tables have the cleaned, typed shapes of the catalog items and market datasets (``catalog_spec``);
 the platform's subject database and the synthetic generator's ground truth both produce them. Every
 feature is computed "as of" a date, counting only what was known then, so training on past loans does
 not peek at records filed after the loan was granted.
@@ -16,7 +16,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fincredit.models.catalog_spec import CUSTOMS_RATINGS, TAX_RATINGS
 from fincredit.models.errors import FeatureError
 
 __all__ = [
@@ -69,7 +68,10 @@ MARKET_FEATURES: tuple[str, ...] = tuple(
 )
 PUBLIC_FEATURES: tuple[str, ...] = tuple(f for f in FEATURE_SOURCES if f not in MARKET_FEATURES)
 
+# The national rating scales, best first: the tax bureau's A, B, M, C, D and customs' four credit grades.
 # Higher is better in both ordinals; absence (no rating) stays NaN for the trees to route.
+TAX_RATINGS = ("A", "B", "M", "C", "D")
+CUSTOMS_RATINGS = ("高级认证企业", "一般认证企业", "一般信用企业", "失信企业")
 _TAX_ORDINAL = {r: float(len(TAX_RATINGS) - 1 - i) for i, r in enumerate(TAX_RATINGS)}  # A=4 .. D=0
 _CUSTOMS_ORDINAL = {r: float(len(CUSTOMS_RATINGS) - 1 - i) for i, r in enumerate(CUSTOMS_RATINGS)}
 

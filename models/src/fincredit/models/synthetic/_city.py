@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fincredit.models._defects import inject_defects
-from fincredit.models.catalog_spec import DEFAULT_CATALOG
+from fincredit.models.catalog_spec import CatalogSpec
 from fincredit.models.errors import SyntheticDataError
 from fincredit.models.features import enterprise_features
 from fincredit.models.synthetic._common import DEFAULT_AS_OF, component_rng
@@ -55,6 +55,7 @@ class City:
     market: dict[str, pa.Table]
     loans: pa.Table
     info: dict[str, Any] = field(default_factory=dict)
+    catalog: CatalogSpec | None = None  # the catalog the city was generated in
 
     def features(self, as_of: dt.date | None = None) -> pd.DataFrame:
         """``features.enterprise_features`` over the clean records (a pandas frame keyed by USCC)."""
@@ -75,13 +76,19 @@ class City:
         """(item code, raw submission, defects sidecar) per catalog item, computed one at a time so a
         multi-million-row city can be written without holding every text copy in memory. Always the
         same tables as ``generate_city(...).submissions`` / ``.defects`` for this seed."""
+        if self.catalog is None:
+            raise SyntheticDataError(
+                "this city has no catalog to shape its submissions (load_city(..., catalog=))"
+            )
         rng = component_rng(self.seed, "defects")
         names = {
             "legal": self.enterprises.column("name").combine_chunks(),
             "natural": self.persons.column("name").combine_chunks(),
         }
         share = float(self.info.get("bad_row_share", 0.02))
-        for item in DEFAULT_CATALOG:
+        for item in self.catalog.items:
+            if item.code not in self.records:
+                continue  # an item the simulated providers do not submit
             raw, side = inject_defects(item, self.records[item.code], share, rng, names[item.subject_kind])
             yield item.code, raw, side
 
@@ -90,12 +97,18 @@ def generate_city(
     n_enterprises: int,
     seed: int = 0,
     *,
+    catalog: CatalogSpec,
     as_of: dt.date = DEFAULT_AS_OF,
     bad_row_share: float = 0.02,
     loan_share: float = 0.5,
     submissions: bool = True,
 ) -> City:
     """Generate a city in memory. ``loan_share`` of the live enterprises get one loan application each.
+
+    ``catalog`` gives the shapes of the records and submissions: the platform's default catalog
+    (``fincredit.platform.catalog.default_catalog()``) or any catalog file read by
+    ``fincredit.models.load_catalog``. It must hold the items and market datasets the simulated providers
+    and vendors submit, with the fields and enumeration values they write.
 
     With ``submissions=False`` the raw provider files are left out (``City.iter_submissions`` makes
     them on demand), which roughly halves peak memory for millions of enterprises."""
@@ -107,8 +120,8 @@ def generate_city(
         raise SyntheticDataError(f"loan_share must be in (0, 1], got {loan_share}")
     e = draw_enterprises(component_rng(seed, "enterprises"), n_enterprises, as_of)
     p = draw_persons(component_rng(seed, "persons"), e)
-    records = draw_records(component_rng(seed, "records"), e, p, as_of)
-    market = draw_market(component_rng(seed, "market"), e, as_of)
+    records = draw_records(component_rng(seed, "records"), e, p, as_of, catalog)
+    market = draw_market(component_rng(seed, "market"), e, as_of, catalog)
     features = enterprise_features(records, market, as_of=as_of, enterprises=e.uscc)
     loans, loan_info = draw_loans(component_rng(seed, "loans"), e, as_of, loan_share, features)
     del features
@@ -142,6 +155,7 @@ def generate_city(
         market=market,
         loans=loans,
         info=info,
+        catalog=catalog,
     )
     del e, p
     if submissions:

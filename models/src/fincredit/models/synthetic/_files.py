@@ -13,12 +13,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fincredit.models.catalog_spec import (
-    DEFAULT_CATALOG,
-    DEFAULT_MARKET_DATASETS,
-    DEFAULT_PROVIDERS,
-    DEFAULT_VENDORS,
-)
+from fincredit.models.catalog_spec import CatalogSpec, load_catalog
+from fincredit.models.errors import SyntheticDataError
 from fincredit.models.synthetic._city import City, generate_city
 from fincredit.models.synthetic._common import DEFAULT_AS_OF
 from fincredit.models.synthetic._loans import BANKS
@@ -29,6 +25,7 @@ def write_city(
     n_enterprises: int,
     seed: int = 0,
     *,
+    catalog: CatalogSpec | None = None,
     as_of: dt.date = DEFAULT_AS_OF,
     bad_row_share: float = 0.02,
     loan_share: float = 0.5,
@@ -39,13 +36,17 @@ def write_city(
     Layout: ``enterprises.parquet``, ``persons.parquet``, ``loans.parquet``,
     ``records/<item>.parquet`` (clean truth), ``submissions/<item>.parquet`` (raw provider files) and
     ``submissions/<item>.defects.parquet``, ``market/<dataset>.parquet``, ``catalog.json``. Same
-    arguments, same bytes in every table.
+    arguments, same bytes in every table. ``catalog`` is the one to generate in (see
+    :func:`generate_city`); a given ``city`` brings its own.
     """
     out = Path(out_dir)
     if city is None:
+        if catalog is None:
+            raise SyntheticDataError("write_city generates a city: give the catalog to generate it in")
         city = generate_city(
             n_enterprises,
             seed,
+            catalog=catalog,
             as_of=as_of,
             bad_row_share=bad_row_share,
             loan_share=loan_share,
@@ -76,27 +77,18 @@ def write_city(
         del table, side
     for code, table in city.market.items():
         put(f"market/{code}.parquet", table)
-    catalog = {
-        "providers": [_plain(p) for p in DEFAULT_PROVIDERS],
-        "items": [_plain(i) for i in DEFAULT_CATALOG],
-        "vendors": [_plain(v) for v in DEFAULT_VENDORS],
-        "market_datasets": [_plain(d) for d in DEFAULT_MARKET_DATASETS],
-        "banks": BANKS,
-    }
-    (out / "catalog.json").write_text(json.dumps(catalog, ensure_ascii=False, indent=1), encoding="utf-8")
+    if city.catalog is None:
+        raise SyntheticDataError("this city has no catalog to write (load_city(..., catalog=))")
+    described = {**city.catalog.to_dict(), "banks": BANKS}
+    (out / "catalog.json").write_text(json.dumps(described, ensure_ascii=False, indent=1), encoding="utf-8")
     manifest = {**city.info, "files": files}
     (out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
     return manifest
 
 
-def _plain(obj: Any) -> Any:
-    from dataclasses import asdict
-
-    return asdict(obj)
-
-
-def load_city(out_dir: str | Path) -> City:
-    """Read back what ``write_city`` wrote."""
+def load_city(out_dir: str | Path, *, catalog: CatalogSpec | None = None) -> City:
+    """Read back what ``write_city`` wrote (``catalog``: the one it was generated in, which
+    :meth:`City.iter_submissions` needs to remake the submissions)."""
     root = Path(out_dir)
     info = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
 
@@ -118,15 +110,22 @@ def load_city(out_dir: str | Path) -> City:
         market=read_dir("market"),
         loans=pq.read_table(root / "loans.parquet"),
         info={k: v for k, v in info.items() if k != "files"},
+        catalog=catalog,
     )
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m fincredit.models.synthetic OUT_DIR --enterprises N --seed S``: write a city."""
+    """``python -m fincredit.models.synthetic OUT_DIR --catalog FILE --enterprises N --seed S``."""
     ap = argparse.ArgumentParser(
         prog="python -m fincredit.models.synthetic", description="Write a seeded synthetic Ningbo as Parquet."
     )
     ap.add_argument("out_dir")
+    ap.add_argument(
+        "--catalog",
+        required=True,
+        type=Path,
+        help="the catalog file to generate in (TOML or JSON), e.g. the platform's default_catalog.toml",
+    )
     ap.add_argument("--enterprises", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--bad-row-share", type=float, default=0.02)
@@ -137,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out_dir,
         args.enterprises,
         args.seed,
+        catalog=load_catalog(args.catalog),
         as_of=args.as_of,
         bad_row_share=args.bad_row_share,
         loan_share=args.loan_share,

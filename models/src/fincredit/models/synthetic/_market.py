@@ -10,20 +10,31 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fincredit.models.catalog_spec import market_dataset
+from fincredit.models.catalog_spec import CatalogSpec, MarketDatasetSpec
+from fincredit.models.errors import SyntheticDataError
 from fincredit.models.synthetic._common import date_array, month_strings, sigmoid, to_days
 from fincredit.models.synthetic._subjects import Enterprises
 
 
-def draw_market(rng: np.random.Generator, e: Enterprises, as_of: dt.date) -> dict[str, pa.Table]:
+def draw_market(
+    rng: np.random.Generator, e: Enterprises, as_of: dt.date, catalog: CatalogSpec
+) -> dict[str, pa.Table]:
     """Every market dataset's records about the enterprises its vendor covers, keyed by dataset code."""
     n, t, z = e.n, to_days(as_of), e.z
     out: dict[str, pa.Table] = {}
     as_of_month = np.datetime64(as_of, "M")
     quarter_ends = [as_of_month - k * 3 for k in (3, 2, 1, 0)]
 
+    def dataset(code: str) -> MarketDatasetSpec:
+        try:
+            return catalog.dataset(code)
+        except KeyError:
+            raise SyntheticDataError(
+                f"the catalog has no market dataset {code!r}, which the city simulates"
+            ) from None
+
     def envelope(code: str, idx: np.ndarray, collected: np.ndarray) -> dict[str, pa.Array]:
-        ds = market_dataset(code)
+        ds = dataset(code)
         seq = pc.utf8_lpad(pc.cast(pa.array(np.arange(len(idx))), pa.string()), 10, "0")
         return {
             "record_id": pc.binary_join_element_wise(f"{ds.vendor_id}-{code}-", seq, ""),
@@ -41,7 +52,7 @@ def draw_market(rng: np.random.Generator, e: Enterprises, as_of: dt.date) -> dic
     def build(code: str, idx: np.ndarray, collected: np.ndarray, cols: dict[str, Any]) -> pa.Table:
         data = envelope(code, idx, collected)
         data.update(cols)
-        return pa.table(data, schema=market_dataset(code).arrow_schema())
+        return pa.table(data, schema=dataset(code).arrow_schema())
 
     covered = np.flatnonzero(rng.random(n) < np.where(np.isin(e.industry, ["C", "F"]), 0.65, 0.3))
     firm_punct = 0.6 * z[covered] + rng.normal(0, 0.5, size=len(covered))

@@ -1,7 +1,13 @@
 """The records component: the public credit records each provider holds about the city's subjects, one
 clean typed table per catalog item. Negative events (penalties, arrears, judgments, dishonest-debtor
 listings) happen more often to enterprises of low hidden quality ``z``; honours and good ratings to those
-of high ``z``."""
+of high ``z``.
+
+The records are written in the shapes of the catalog the generator is given; the items and the values
+drawn below are what the simulated Ningbo providers submit. A catalog that lacks one of these items or
+fields, or whose enumeration does not allow a value drawn here, is refused with a
+:class:`SyntheticDataError` naming it.
+"""
 
 from __future__ import annotations
 
@@ -15,29 +21,78 @@ import pyarrow.compute as pc
 
 from fincredit.consent.identifiers import NINGBO_REGIONS
 from fincredit.models import _identity as ident
-from fincredit.models.catalog_spec import (
-    CASE_TYPES,
-    CUSTOMS_RATINGS,
-    DISHONEST_CONDUCT,
-    HONOUR_LEVELS,
-    HONOURS,
-    LICENCE_TYPES,
-    PENALTY_TYPES,
-    CatalogItemSpec,
-    catalog_item,
-)
+from fincredit.models.catalog_spec import CatalogItemSpec, CatalogSpec
+from fincredit.models.errors import SyntheticDataError
 from fincredit.models.synthetic._common import PLATFORM_START, date_array, month_strings, sigmoid, to_days
 from fincredit.models.synthetic._subjects import Enterprises, Persons
 
+# The values the simulated providers write into enumerated fields. The draws below give each position a
+# meaning (fines go with 罚款 and 没收违法所得, the first three honours with high-tech firms), so the
+# lists are the simulation's own, checked against the catalog's enumerations rather than read from them.
+PENALTY_TYPES = ("警告", "罚款", "没收违法所得", "责令停产停业", "暂扣或吊销许可证")
+CASE_TYPES = ("民事", "商事", "行政", "执行")
+DISHONEST_CONDUCT = (
+    "有履行能力而拒不履行",
+    "以伪造证据等方法妨碍执行",
+    "违反财产报告制度",
+    "违反限制消费令",
+)
+CUSTOMS_RATINGS = ("高级认证企业", "一般认证企业", "一般信用企业", "失信企业")
+LICENCE_TYPES = (
+    "食品经营许可证",
+    "安全生产许可证",
+    "排污许可证",
+    "建筑业企业资质",
+    "危险化学品经营许可证",
+    "道路运输经营许可证",
+    "医疗器械经营许可证",
+)
+HONOURS = (
+    "高新技术企业",
+    "专精特新中小企业",
+    "科技型中小企业",
+    "守合同重信用企业",
+    "纳税信用A级纳税人",
+    "制造业单项冠军企业",
+)
+HONOUR_LEVELS = ("国家级", "省级", "市级", "区县级")
 
-def draw_records(rng: np.random.Generator, e: Enterprises, p: Persons, as_of: dt.date) -> dict[str, pa.Table]:
-    """Every catalog item's clean records about the city, keyed by item code."""
-    return _Records(rng, e, p, as_of).draw()
+
+def draw_records(
+    rng: np.random.Generator, e: Enterprises, p: Persons, as_of: dt.date, catalog: CatalogSpec
+) -> dict[str, pa.Table]:
+    """Every simulated catalog item's clean records about the city, keyed by item code."""
+    return _Records(rng, e, p, as_of, catalog).draw()
+
+
+def conform(item: CatalogItemSpec, data: Mapping[str, Any]) -> pa.Table:
+    """``data`` as a table of ``item``'s schema; fields that differ, or an enumerated value the item does
+    not allow, are errors."""
+    schema = item.arrow_schema()
+    unwritten, undeclared = set(schema.names) - set(data), set(data) - set(schema.names)
+    if unwritten or undeclared:
+        raise SyntheticDataError(
+            f"catalog item {item.code}: its fields are not those the generator writes"
+            f" (declared, not written: {sorted(unwritten)}; written, not declared: {sorted(undeclared)})"
+        )
+    table = pa.table(dict(data), schema=schema)
+    for f in item.all_fields:
+        if f.enum is not None:
+            drawn = pc.unique(table.column(f.name).drop_null()).to_pylist()
+            bad = sorted(set(drawn) - set(f.enum))
+            if bad:
+                raise SyntheticDataError(
+                    f"catalog item {item.code}, field {f.name}: its enumeration does not allow {bad}"
+                )
+    return table
 
 
 class _Records:
-    def __init__(self, rng: np.random.Generator, e: Enterprises, p: Persons, as_of: dt.date) -> None:
+    def __init__(
+        self, rng: np.random.Generator, e: Enterprises, p: Persons, as_of: dt.date, catalog: CatalogSpec
+    ) -> None:
         self.rng, self.e, self.p = rng, e, p
+        self.catalog = catalog
         self.as_of = as_of
         self.t = to_days(as_of)
 
@@ -77,10 +132,15 @@ class _Records:
         cols: Mapping[str, Any],
         natural: bool = False,
     ) -> pa.Table:
-        item = catalog_item(code)
+        try:
+            item = self.catalog.item(code)
+        except KeyError:
+            raise SyntheticDataError(
+                f"the catalog has no item {code!r}, which the synthetic city simulates"
+            ) from None
         data = self._envelope(item, idx, event_day, natural)
         data.update(cols)
-        return pa.table(data, schema=item.arrow_schema())
+        return conform(item, data)
 
     def _choice(
         self, pool: tuple[str, ...], size: int, p: list[float] | np.ndarray | None = None

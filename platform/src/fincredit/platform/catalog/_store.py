@@ -11,13 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from fincredit.models.catalog_spec import (
-    DEFAULT_CATALOG,
-    DEFAULT_PROVIDERS,
-    ENVELOPE_FIELDS,
-    NEGATIVE_INFO_VALIDITY_YEARS,
-    CatalogItemSpec,
-)
+from fincredit.models.catalog_spec import ENVELOPE_FIELDS, NEGATIVE_INFO_VALIDITY_YEARS, CatalogItemSpec
+from fincredit.platform.catalog._default import default_catalog
 from fincredit.platform.catalog._items import ARROW_TYPE_NAMES, CatalogItemDef, field_from_json, field_to_json
 from fincredit.platform.catalog.tables import CatalogItem, CatalogVersion
 from fincredit.platform.core.db import Organisation
@@ -135,19 +130,20 @@ def _insert_version(
 
 
 def seed_default_catalog(session: Session) -> CatalogVersion | None:
-    """Write ``catalog_spec.DEFAULT_CATALOG`` as version 1 and create its provider organisations,
-    unless a catalog exists already (then do nothing: seeding is idempotent)."""
+    """Write the default catalog (``default_catalog.toml``) as version 1 and create its provider
+    organisations, unless a catalog exists already (then do nothing: seeding is idempotent)."""
     if session.scalar(select(func.count()).select_from(CatalogVersion)):
         return None
-    for p in DEFAULT_PROVIDERS:
+    spec = default_catalog()
+    for p in spec.providers:
         if session.get(Organisation, p.id) is None:
             session.add(Organisation(id=p.id, kind="data_provider", name=p.name))
     session.flush()
     return _insert_version(
         session,
-        [_spec_row(s) for s in DEFAULT_CATALOG],
+        [_spec_row(s) for s in spec.items],
         created_by=None,
-        note="default catalog (fincredit.models.catalog_spec)",
+        note="default catalog (default_catalog.toml)",
     )
 
 

@@ -22,6 +22,7 @@ def demo_data(
 ) -> None:
     """Write a synthetic Ningbo-like city for the demo, tests and benchmarks."""
     from fincredit.models.synthetic import write_city
+    from fincredit.platform.catalog import default_catalog
     from fincredit.platform.core.settings import get_settings
 
     target = out or get_settings().var_dir / "city"
@@ -30,7 +31,9 @@ def demo_data(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
     ) as bar:
         bar.add_task(f"generating {enterprises:,} enterprises (seed {seed}) into {target}", total=None)
-        manifest = write_city(target, enterprises, seed, bad_row_share=bad_row_share)
+        manifest = write_city(
+            target, enterprises, seed, catalog=default_catalog(), bad_row_share=bad_row_share
+        )
     rows = sum(meta["rows"] for meta in manifest["files"].values())
     model = manifest["loan_model"]
     console.print(

@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from fincredit.models.synthetic import generate_city
+from fincredit.platform.catalog import default_catalog
 from fincredit.platform.ingestion import register_subjects
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ def step_catalog(ctx: DemoContext) -> str:
 def step_submission(ctx: DemoContext) -> str:
     """The tax bureau uploads May 2025's tax credit ratings as CSV; the platform validates, cleans,
     matches every row to an enterprise by blind index and loads the rest; bad rows are fed back."""
-    city = generate_city(1500, seed=20250531, bad_row_share=0.03)
+    city = generate_city(1500, seed=20250531, catalog=default_catalog(), bad_row_share=0.03)
     with ctx.services.tx() as session:  # the registration authority's register, loaded in bulk
         e = city.enterprises
         register_subjects(

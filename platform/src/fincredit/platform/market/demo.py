@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import select
 
-from fincredit.models.catalog_spec import market_dataset
+from fincredit.platform.catalog import default_catalog
 from fincredit.platform.identity.accounts import (
     create_borrower_account,
     create_institution_account,
@@ -71,7 +71,7 @@ def step_market_dataset(ctx: DemoContext) -> str:
     )
     contract.raise_for_status()
     enterprises: list[str] = ctx.data.get("enterprises", [])
-    spec = market_dataset("supply_chain_payments")
+    spec = default_catalog().dataset("supply_chain_payments")
     n = len(enterprises)
     period = f"{today.year}-{today.month:02d}"
     table = pa.table(
@@ -129,11 +129,11 @@ def _a_record(ctx: DemoContext) -> CreditRecord:
         )
     if record is not None:
         return record
-    from fincredit.models.catalog_spec import catalog_item
     from fincredit.models.synthetic import generate_city
     from fincredit.platform.ingestion import ingest_file
 
-    city = generate_city(40, seed=20261122)
+    catalog = default_catalog()
+    city = generate_city(40, seed=20261122, catalog=catalog)
     last_month = dt.date.today().replace(day=1) - dt.timedelta(days=1)
     with tempfile.TemporaryDirectory() as tmp:
         for code in ("market_registration", "admin_penalty"):
@@ -141,7 +141,7 @@ def _a_record(ctx: DemoContext) -> CreditRecord:
             pq.write_table(city.submissions[code], path)
             ingest_file(
                 ctx.services,
-                provider_org_id=catalog_item(code).provider_id,
+                provider_org_id=catalog.item(code).provider_id,
                 item_code=code,
                 month=f"{last_month.year}-{last_month.month:02d}",
                 path=path,

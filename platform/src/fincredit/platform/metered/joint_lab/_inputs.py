@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from fincredit.consent import AccessMode, AccessRequest, Purpose, decide
 from fincredit.consent.identifiers import SubjectKind
-from fincredit.models import catalog_item
 from fincredit.models.features import FEATURE_SOURCES, enterprise_features
+from fincredit.platform.catalog import default_catalog
 from fincredit.platform.consents import library_subject, state_of
 from fincredit.platform.consents.tables import Consent
 from fincredit.platform.core.db import Subject, utcnow
@@ -128,7 +128,7 @@ def consenting_subjects(
 
 
 def _records_table(item: str, rows: list[tuple[str, dict[str, object]]]) -> pa.Table:
-    schema = catalog_item(item).arrow_schema()
+    schema = default_catalog().item(item).arrow_schema()
     columns: dict[str, pa.Array] = {}
     for fld in schema:
         if fld.name == "subject_id":

@@ -17,8 +17,7 @@ import numpy as np
 import pandas as pd
 
 from fincredit.consent.identifiers import generate_uscc
-from fincredit.models.catalog_spec import TAX_RATINGS
-from fincredit.platform.catalog import get_item
+from fincredit.platform.catalog import default_catalog, get_item
 from fincredit.platform.core.db import utcnow
 from fincredit.platform.core.services import Services
 from fincredit.platform.ingestion import ingest_file
@@ -65,7 +64,8 @@ def seed_joint_setting(
     ids = random.Random(seed)
     codes = [generate_uscc(ids, "330203") for _ in range(n)]
     names = [f"宁波联合{uuid.uuid4().hex[:6]}有限公司" for _ in range(n)]
-    ratings = rng.choice(list(TAX_RATINGS), size=n, p=[0.3, 0.3, 0.15, 0.15, 0.1])
+    tax_ratings = default_catalog().item("tax_rating").field("rating").enum or ()
+    ratings = rng.choice(list(tax_ratings), size=n, p=[0.3, 0.3, 0.15, 0.15, 0.1])
     subject_ids: list[int] = []
     with services.tx() as session:
         for code, name in zip(codes, names, strict=True):

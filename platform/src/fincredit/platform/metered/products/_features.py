@@ -12,8 +12,8 @@ import pyarrow.compute as pc
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from fincredit.models import catalog_item
 from fincredit.models.features import FEATURE_SOURCES, MARKET_FEATURES, enterprise_features
+from fincredit.platform.catalog import default_catalog
 from fincredit.platform.core.errors import MarketUseRefused, NotFound
 from fincredit.platform.core.services import Services
 from fincredit.platform.ingestion.tables import CreditRecord
@@ -26,7 +26,7 @@ CATALOG_ITEMS: tuple[str, ...] = tuple(
 
 
 def _records_table(item: str, rows: list[tuple[str, dict[str, object]]]) -> pa.Table:
-    schema = catalog_item(item).arrow_schema()
+    schema = default_catalog().item(item).arrow_schema()
     columns: dict[str, pa.Array] = {}
     for fld in schema:
         if fld.name == "subject_id":

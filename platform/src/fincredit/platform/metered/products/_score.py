@@ -47,8 +47,9 @@ def train_and_register(var_dir: Path, *, enterprises: int = 2000, seed: int = 7)
     ``production`` version; returns the version number."""
     from fincredit.models.credit_score import register_enterprise_score, train_enterprise_score
     from fincredit.models.synthetic import generate_city
+    from fincredit.platform.catalog import default_catalog
 
-    city = generate_city(enterprises, seed=seed, submissions=False)
+    city = generate_city(enterprises, seed=seed, catalog=default_catalog(), submissions=False)
     trained = train_enterprise_score(
         city.features(), city.loans.to_pandas(), params={"n_estimators": 60}, as_of=city.as_of
     )
