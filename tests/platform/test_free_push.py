@@ -112,7 +112,7 @@ def test_a_changed_record_is_pushed_signed_and_ledgered(client, services, receiv
     events = _events(services, sub["id"])
     with services.read() as session:
         entry = session.get(LedgerEntryRow, events[1].ledger_seq)
-    assert entry is not None and entry.type == "disclosure" and entry.consent_id == cid
+    assert entry is not None and entry.type == "push_disclosure" and entry.consent_id == cid
     assert entry.payload_sha256 == hashlib.sha256(hit.body).hexdigest()
 
 

@@ -52,7 +52,8 @@ _CHUNK = 500
 class Allowed:
     """An allowed access: the library's decision plus what the ledger needs to record the disclosure.
 
-    ``ledger_seq`` is the disclosure entry, or None while it waits for :func:`record_disclosure`.
+    ``ledger_seq`` is the disclosure entry, or None while it waits for :func:`record_disclosure`;
+    ``exhausted`` is the consent this use spent, whose exhaustion entry must follow that disclosure entry.
     """
 
     decision: Decided
@@ -61,6 +62,7 @@ class Allowed:
     route: str
     at: dt.datetime
     ledger_seq: int | None
+    exhausted: ConsentState | None = None
 
     @property
     def consent_id(self) -> str | None:
@@ -86,14 +88,6 @@ class SubjectDecision:
     @property
     def allowed(self) -> bool:
         return self.decision.allowed
-
-
-def _entry_type(mode: AccessMode) -> EntryType:
-    if mode is AccessMode.MODEL_TRAINING:
-        return EntryType.JOINT_MODELLING_USE
-    if mode is AccessMode.SCORING:
-        return EntryType.SCORING_USE
-    return EntryType.DISCLOSURE
 
 
 def _resolve(session: Session, services: Services, subject: Subject | str | int) -> Subject:
@@ -215,12 +209,12 @@ class _Pending:
         route: str,
         payload_digest: str | None,
     ) -> int:
-        """Queue the access entry; returns its position among this batch's entries."""
+        """Queue the access entry (its type, e.g. ``report_issued`` or ``scoring_use``, follows from the
+        request's purpose and mode); returns its position among this batch's entries."""
         at, idx = self.at, self.indexer
-        et = None if isinstance(decision, Refused) else _entry_type(request.mode)
         self.makers.append(
             lambda seq: LedgerEntry.access(
-                seq, at, request, decision, idx, route=route, payload_sha256=payload_digest, entry_type=et
+                seq, at, request, decision, idx, route=route, payload_sha256=payload_digest
             )
         )
         return len(self.makers) - 1
@@ -253,20 +247,9 @@ def _recorded_use(state: ConsentState, now: dt.datetime) -> ConsentState:
         raise Conflict(str(exc)) from None
 
 
-def _write_use(keyring: Keyring, row: Consent, used: ConsentState, pending: _Pending) -> None:
-    """Write a counted use to its locked row; a use that exhausts the consent queues its ledger event."""
-    update_row(keyring, row, used, artefact_changed=False)
-    if used.status is ConsentStatus.EXHAUSTED:
-        pending.consent_event(used, EVENT_ENTRY[ConsentEvent.EXHAUST], actor="platform")
-
-
-def _use(
-    keyring: Keyring, row: Consent, state: ConsentState, now: dt.datetime, pending: _Pending
-) -> ConsentState:
-    """Count one use on the locked row."""
-    used = _recorded_use(state, now)
-    _write_use(keyring, row, used, pending)
-    return used
+def _exhaust(pending: _Pending, used: ConsentState) -> None:
+    # Queued after the access entry that spent the consent: the log shows the use, then its consequence.
+    pending.consent_event(used, EVENT_ENTRY[ConsentEvent.EXHAUST], actor="platform")
 
 
 def _refuse(
@@ -337,23 +320,36 @@ def authorize_access(
     position = None
     if not defer_disclosure:
         position = pending.access(request, decision, route, payload_digest)
+    exhausted = None
     if decision.consent_id is not None:
         chosen = next(r for r in rows if r.id == decision.consent_id)
-        _use(services.keyring, chosen, states[chosen.id], now, pending)
+        used = _recorded_use(states[chosen.id], now)
+        update_row(services.keyring, chosen, used, artefact_changed=False)
+        if used.status is ConsentStatus.EXHAUSTED:
+            if defer_disclosure:
+                exhausted = used
+            else:
+                _exhaust(pending, used)
     entries = pending.write(session)
     seq = None if position is None else entries[position].seq
-    return Allowed(decision, request, subject_id, route, now, seq)
+    return Allowed(decision, request, subject_id, route, now, seq, exhausted)
 
 
 def record_disclosure(
     session: Session, services: Services, allowed: Allowed, *, payload_digest: str | None
 ) -> int:
-    """Append the disclosure entry of a deferred :func:`authorize_access`, in the transaction that reads
-    the disclosed data; returns its sequence number."""
+    """Append the disclosure entry of a deferred :func:`authorize_access` (and after it the exhaustion of
+    the consent it spent), in the transaction that reads the disclosed data; returns its sequence number.
+
+    The entry carries the time of the decision, not of this call: the use was counted in the frequency
+    period of that moment, and the log must place it there too.
+    """
     if allowed.ledger_seq is not None:
         raise Conflict(f"this access is already ledgered as entry {allowed.ledger_seq}")
-    pending = _Pending(services, utcnow(), allowed.request.account or allowed.request.grantee)
+    pending = _Pending(services, allowed.at, allowed.request.account or allowed.request.grantee)
     position = pending.access(allowed.request, allowed.decision, allowed.route, payload_digest)
+    if allowed.exhausted is not None:
+        _exhaust(pending, allowed.exhausted)
     return pending.write(session)[position].seq
 
 
@@ -409,10 +405,12 @@ class AccessBatch:
 
     :meth:`decide` locks every candidate consent in one statement, then decides the asks in order against
     the states as earlier asks of the batch left them (two asks on one ONETIME consent: the first is
-    allowed, the second refused as exhausted) and counts the uses; :meth:`disclose` marks an allowed ask
-    as disclosed with the digest of what was built for it; :meth:`write` appends every entry (expiry and
-    exhaustion events, refusals, disclosures) under one lock of the ledger head. Refusals are answers
-    here, not exceptions: they commit with the batch, and nothing else is written for them.
+    allowed, the second refused as exhausted); :meth:`disclose` marks an allowed ask as disclosed with the
+    digest of what was built for it; :meth:`write` counts the uses of the disclosed asks and appends every
+    entry under one lock of the ledger head: expiry events, then per ask its refusal, or its disclosure
+    followed by the exhaustion of the consent it spent. An allowed ask never disclosed counts no use and
+    writes nothing, so the consents table and the log agree. Refusals are answers here, not exceptions:
+    they commit with the batch, and nothing else is written for them.
     """
 
     def __init__(self, session: Session, services: Services, *, now: dt.datetime | None = None) -> None:
@@ -421,7 +419,11 @@ class AccessBatch:
         self.now = now or utcnow()
         self._pending = _Pending(services, self.now, "platform")
         self._outcomes: list[Outcome] = []
-        self._uses: dict[str, ConsentState] = {}
+        self._rows: dict[str, Consent] = {}
+        # Each locked consent as stored (after lazy expiry): what :meth:`write` counts the disclosed uses on.
+        self._stored: dict[str, ConsentState] = {}
+        # ... and as the asks decided so far would leave it: what the next ask is decided against.
+        self._decided: dict[str, ConsentState] = {}
 
     def decide(self, asks: Sequence[AccessAsk]) -> list[Outcome | InvalidInput]:
         services, now = self.services, self.now
@@ -446,9 +448,11 @@ class AccessBatch:
             if isinstance(r, AccessRequest) and not r.grantee_is_credit_authority
         ]
         candidates = _candidates_of(self.session, pairs, lock=True)
-        rows = {row.id: row for rs in candidates.values() for row in rs}
-        states = {cid: state_of(services.keyring, row) for cid, row in rows.items()}
-        expire_if_due(services.keyring, rows.values(), states, self._pending, now)
+        fresh = {row.id: row for rs in candidates.values() for row in rs if row.id not in self._rows}
+        self._rows.update(fresh)
+        self._stored.update({cid: state_of(services.keyring, row) for cid, row in fresh.items()})
+        expire_if_due(services.keyring, fresh.values(), self._stored, self._pending, now)
+        self._decided.update({cid: self._stored[cid] for cid in fresh})
         out: list[Outcome | InvalidInput] = []
         for ask, request in zip(asks, requests, strict=True):
             if not isinstance(request, AccessRequest):
@@ -459,26 +463,14 @@ class AccessBatch:
                 if request.grantee_is_credit_authority
                 else candidates.get((request.grantee, ask.subject.id), [])
             )
-            decision = decide([states[r.id] for r in mine], request, now)
+            decision = decide([self._decided[r.id] for r in mine], request, now)
             outcome = Outcome(ask, request, decision, now)
             if isinstance(decision, Decided) and decision.consent_id is not None:
-                chosen = rows[decision.consent_id]
-                states[chosen.id] = self._use(chosen, states[chosen.id])
+                cid = decision.consent_id
+                self._decided[cid] = _recorded_use(self._decided[cid], now)
             self._outcomes.append(outcome)
             out.append(outcome)
         return out
-
-    def _use(self, row: Consent, state: ConsentState) -> ConsentState:
-        """Count one use. A use that ends the consent goes through the row (its end listeners run in
-        this transaction); the others wait in ``_uses`` for one bulk update (:meth:`write`) — an ORM flush
-        of each row cost more than the rest of the gate."""
-        used = _recorded_use(state, self.now)
-        if used.status is ConsentStatus.EXHAUSTED:
-            self._uses.pop(row.id, None)
-            _write_use(self.services.keyring, row, used, self._pending)
-        else:
-            self._uses[row.id] = used
-        return used
 
     def disclose(self, outcome: Outcome, payload_digest: str | None) -> None:
         """Mark an allowed ask as disclosed, with the digest of the payload built for it."""
@@ -487,8 +479,26 @@ class AccessBatch:
         outcome.disclosed, outcome.payload_digest = True, payload_digest
 
     def write(self) -> None:
-        """Write the counted uses (one bulk update), then append the batch's entries: consent events
-        first, then each ask's refusal or disclosure in the order of the asks."""
+        """Count the disclosed uses and append the batch's entries (see the class docstring).
+
+        A use that ends the consent goes through its row (the end listeners run in this transaction); the
+        others are written in one bulk update — an ORM flush of each row cost more than the rest of the gate.
+        """
+        keyring, now = self.services.keyring, self.now
+        positions: list[tuple[Outcome, int]] = []
+        used: dict[str, ConsentState] = {}
+        for o in self._outcomes:
+            if o.permitted and not o.disclosed:
+                continue
+            digest = o.payload_digest if o.disclosed else None
+            positions.append((o, self._pending.access(o.request, o.decision, o.ask.route, digest)))
+            cid = o.decision.consent_id if o.permitted else None
+            if cid is None:
+                continue
+            state = used[cid] = _recorded_use(used.get(cid, self._stored[cid]), now)
+            if state.status is ConsentStatus.EXHAUSTED:
+                update_row(keyring, self._rows[cid], state, artefact_changed=False)
+                _exhaust(self._pending, state)
         update_rows(
             self.session,
             _CONSENTS,
@@ -501,18 +511,18 @@ class AccessBatch:
                     "period_key": st.period_key,
                     "period_uses": st.period_uses,
                 }
-                for cid, st in self._uses.items()
+                for cid, st in used.items()
+                if st.status is not ConsentStatus.EXHAUSTED
             ],
         )
-        self._uses.clear()
-        positions: list[tuple[Outcome, int]] = []
-        for o in self._outcomes:
-            if not o.permitted or o.disclosed:
-                digest = o.payload_digest if o.disclosed else None
-                positions.append((o, self._pending.access(o.request, o.decision, o.ask.route, digest)))
         entries = self._pending.write(self.session)
         for outcome, position in positions:
             outcome.ledger_seq = entries[position].seq
+        # A further decide() and write() on this batch continue from what was written.
+        self._stored.update(used)
+        self._decided = dict(self._stored)
+        self._outcomes.clear()
+        self._pending = _Pending(self.services, now, "platform")
 
 
 def authorize_many(
