@@ -4,9 +4,10 @@ Every disclosure route calls :func:`decide` and nothing else decides. It is pure
 grantee's consents for the subject (one indexed lookup on ``(grantee, subject)``) and passes them in.
 
 When it refuses it names the *most specific* reason: each candidate consent is checked in the order
-purpose → scopes → mode → status → validity window → frequency, and the consent that got furthest is the
+purpose → status → scopes → mode → validity window → frequency, and the consent that got furthest is the
 one the refusal talks about ("your consent for this was revoked" beats "you have a consent, but for another
-purpose"). Ties at the status stage go to the consent whose status changed last.
+purpose"). Status comes before scopes: a revoked consent is refused as revoked whatever was asked of it.
+Ties at the status stage go to the consent whose status changed last.
 """
 
 from __future__ import annotations
@@ -55,9 +56,9 @@ class Basis(StrEnum):
 
 class _Stage(IntEnum):
     PURPOSE = 1
-    SCOPE = 2
-    MODE = 3
-    STATUS = 4
+    STATUS = 2
+    SCOPE = 3
+    MODE = 4
     WINDOW = 5
     FREQUENCY = 6
 
@@ -134,17 +135,6 @@ def _check(state: ConsentState, request: AccessRequest, now: _dt.datetime) -> tu
             f"consent {cid} is for {a.purpose.value}, not {request.purpose.value}",
             cid,
         )
-    if not _covers_all(state, request):
-        missing = sorted(
-            r for r in request.scopes if not any(scope_covers(g, r, request.subject.kind) for g in a.scopes)
-        )
-        return _Stage.SCOPE, Refused(
-            RefusalReason.SCOPE_NOT_COVERED, f"consent {cid} does not cover scopes {missing}", cid
-        )
-    if request.mode not in a.modes:
-        return _Stage.MODE, Refused(
-            RefusalReason.MODE_NOT_COVERED, f"consent {cid} does not allow mode {request.mode.value}", cid
-        )
     status = state.status
     if status is not ConsentStatus.ACTIVE and status is not ConsentStatus.PAUSED:
         reason = _STATUS_REASON[status]
@@ -161,6 +151,17 @@ def _check(state: ConsentState, request: AccessRequest, now: _dt.datetime) -> tu
             RefusalReason.PAUSED,
             f"consent {cid} is paused by the subject since {state.status_changed_at.isoformat()}",
             cid,
+        )
+    if not _covers_all(state, request):
+        missing = sorted(
+            r for r in request.scopes if not any(scope_covers(g, r, request.subject.kind) for g in a.scopes)
+        )
+        return _Stage.SCOPE, Refused(
+            RefusalReason.SCOPE_NOT_COVERED, f"consent {cid} does not cover scopes {missing}", cid
+        )
+    if request.mode not in a.modes:
+        return _Stage.MODE, Refused(
+            RefusalReason.MODE_NOT_COVERED, f"consent {cid} does not allow mode {request.mode.value}", cid
         )
     if now < a.valid_from:
         return _Stage.WINDOW, Refused(
