@@ -152,5 +152,8 @@ def test_the_borrower_and_the_regulator_read_why_an_access_was_refused_in_words(
     _login(client, staff)
     page = client.get("/web/regulator", params={"subject": code}).text
     assert "<strong>拒绝</strong>: 没有授权" in page and "no_consent" not in page
+    # The institution by its name (its id, which the filter takes, on hover), every entry type in the filter.
+    assert f'<span title="{bank.org_id}">bank {bank.org_id}</span>' in page
+    assert all(f'value="{ty}" >{label("entry", ty)}</option>' in page for ty in EntryType)
     english = client.get("/web/regulator", params={"subject": code, "lang": "en"}).text
     assert "<strong>Refused</strong>: no authorization" in english

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import func, select
 
-from fincredit.consent import Checkpoint, ConsistencyProof, parse_signed_note
+from fincredit.consent import Checkpoint, ConsistencyProof, EntryType, Purpose, parse_signed_note
 from fincredit.platform.consents import (
     EntryFilter,
     consistency_proof,
@@ -21,6 +21,7 @@ from fincredit.platform.consents import (
     subject_index_of,
 )
 from fincredit.platform.consents.tables import LedgerCheckpoint, LedgerEntryRow
+from fincredit.platform.core.db import Organisation
 from fincredit.platform.core.deps import ServicesDep
 from fincredit.platform.core.errors import FincreditError
 from fincredit.platform.core.web.deps import PREFIX, page, render
@@ -76,6 +77,15 @@ def ledger_explorer(
             )
             rows, cursor = list_entries(session, flt, after=older, limit=LEDGER_PAGE, newest_first=True)
             items = [entry_view(r) for r in rows]
+            # People read institutions by name; the id stays in the row's title for the filter above.
+            ids = {str(i["grantee"]) for i in items if i.get("grantee")}
+            names = dict(
+                session.execute(select(Organisation.id, Organisation.name).where(Organisation.id.in_(ids)))
+                .tuples()
+                .all()
+            )
+            for item in items:
+                item["grantee_name"] = names.get(str(item.get("grantee")), item.get("grantee"))
     filters = {
         "subject": subject,
         "grantee": grantee,
@@ -85,7 +95,15 @@ def ledger_explorer(
         "until": until,
     }
     return render(
-        request, "regulator/ledger.html", items=items, filters=filters, error=error, older=cursor, paged=older
+        request,
+        "regulator/ledger.html",
+        items=items,
+        filters=filters,
+        error=error,
+        older=cursor,
+        paged=older,
+        purposes=[p.value for p in Purpose],
+        entry_types=[e.value for e in EntryType],
     )
 
 
