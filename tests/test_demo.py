@@ -29,3 +29,19 @@ def test_the_demo_story_runs_end_to_end(tmp_path, monkeypatch) -> None:  # type:
         get_settings.cache_clear()
     assert len(story()) >= 7
     assert (tmp_path / "var" / "demo" / "fincredit.db").exists()
+
+    # The demo city's consents were all granted through the lifecycle: the log alone authorises every
+    # access the story made (the regulator's authorisation replay finds no violation).
+    from fincredit.consent import read_export, replay_authorisation
+    from fincredit.platform.consents import export_ledger
+    from fincredit.platform.core.services import build_services
+
+    demo = get_settings().model_copy(update={"var_dir": tmp_path / "var" / "demo"})
+    services = build_services(demo)
+    try:
+        export_ledger(services, tmp_path / "ledger.parquet")
+    finally:
+        services.close()
+    report, _ = replay_authorisation(read_export(tmp_path / "ledger.parquet"))
+    assert report.accesses > 0
+    assert report.ok, report.lines()[:20]

@@ -31,6 +31,7 @@ from fincredit.platform.consents._ledger import (
 )
 from fincredit.platform.consents._manage import (
     ACTIONS,
+    RecordedGrant,
     act_on_consent,
     consent_view,
     expire_due,
@@ -38,6 +39,7 @@ from fincredit.platform.consents._manage import (
     get_own_consent,
     issue_receipt,
     receipt_kid,
+    record_grants,
     request_consent,
 )
 from fincredit.platform.consents._queries import (
@@ -57,6 +59,7 @@ __all__ = [
     "Allowed",
     "EntryFilter",
     "Outcome",
+    "RecordedGrant",
     "SqlTreeStore",
     "SubjectDecision",
     "accesses_with_proofs",
@@ -84,6 +87,7 @@ __all__ = [
     "read_size",
     "receipt_kid",
     "record_disclosure",
+    "record_grants",
     "request_consent",
     "root",
     "state_of",

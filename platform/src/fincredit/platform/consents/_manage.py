@@ -5,6 +5,8 @@ and the borrower can download a signed ISO/IEC TS 27560 receipt."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -76,6 +78,51 @@ def request_consent(
     pending.consent_event(state, EntryType.CONSENT_REQUESTED)
     pending.write(session)
     return row
+
+
+@dataclass(frozen=True)
+class RecordedGrant:
+    """A consent the subject gave outside the platform's pages (at a bank's counter, on paper, in a
+    migration from an earlier system, or in a seeded demo city), recorded with who took the subject's act
+    and through which channel."""
+
+    subject_id: int
+    artefact: ConsentArtefact
+    # None: the request is recorded and still waits for the subject's answer.
+    approved_by_account: str | None
+    approved_at: dt.datetime
+    channel: str
+
+
+def record_grants(
+    session: Session, services: Services, grants: Sequence[RecordedGrant], *, actor: str
+) -> None:
+    """Store each consent as requested and then granted, with both ledger entries, in the session's
+    transaction: one ledger append for the whole batch. The same two entries as a bank's request and the
+    subject's approval on the web, so the log alone shows every consent's grant."""
+    if not grants:
+        return
+    now = utcnow()
+    pending = _Pending(services, now, actor)
+    for grant in grants:
+        requested = ConsentState.requested(grant.artefact)
+        requester = grant.artefact.requested_by_account or actor
+        pending.consent_event(requested, EntryType.CONSENT_REQUESTED, actor=requester)
+        if grant.approved_by_account is None:
+            session.add(new_row(services.keyring, requested, grant.subject_id))
+            continue
+        granted = requested.grant(
+            SubjectAct(
+                approved_by_account=grant.approved_by_account,
+                approved_at=grant.approved_at,
+                channel=grant.channel,
+            ),
+            grant.approved_at,
+        )
+        session.add(new_row(services.keyring, granted, grant.subject_id))
+        pending.consent_event(granted, EVENT_ENTRY[ConsentEvent.GRANT], actor=grant.approved_by_account)
+    session.flush()
+    pending.write(session)
 
 
 def _reason(exc: Exception) -> str:

@@ -8,14 +8,46 @@ copied into plain columns.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from sqlalchemy.orm import object_session
+from sqlalchemy import event, inspect
+from sqlalchemy.orm import Session, object_session
 
 from fincredit.consent import ConsentArtefact, ConsentState, ConsentStatus, SubjectKind
 from fincredit.consent import Subject as LibSubject
 from fincredit.platform.consents.tables import Consent
 from fincredit.platform.core.db import Subject
 from fincredit.platform.core.keyring import Keyring
+
+
+class ConsentWriteOutsideLifecycle(RuntimeError):
+    """A consent row was changed other than by a lifecycle function. Every consent state change must be a
+    ledger entry written in the same transaction; code that changes the row any other way is a bug."""
+
+
+# Set on a row's instance state by ``update_row`` (the one writer); consumed at the next flush.
+_LIFECYCLE = "fincredit.consent_lifecycle"
+
+
+# The signed receipt is derived from the state, not part of it: storing it needs no ledger entry.
+_DERIVED = frozenset({"receipt"})
+
+
+@event.listens_for(Session, "before_flush")
+def _only_lifecycle_writes(session: Session, flush_context: Any, instances: Any) -> None:
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if not isinstance(obj, Consent):
+            continue
+        state = inspect(obj)
+        if state.info.pop(_LIFECYCLE, False) and obj not in session.deleted:
+            continue
+        if obj in session.dirty:
+            changed = {a.key for a in state.attrs if a.history.has_changes()}
+            if not changed - _DERIVED:
+                continue
+        raise ConsentWriteOutsideLifecycle(
+            f"consent {obj.id} was changed outside the consent lifecycle functions (no ledger entry)"
+        )
 
 
 def _context(consent_id: str) -> str:
@@ -86,6 +118,7 @@ def on_consent_ended(callback: Callable[[Consent], None]) -> Callable[[], None]:
 def update_row(keyring: Keyring, row: Consent, state: ConsentState, *, artefact_changed: bool) -> None:
     """Write a new state to its row; ``artefact_changed`` when the subject has just signed it."""
     ending = state.status in ENDED and row.state != state.status.value and object_session(row) is not None
+    inspect(row).info[_LIFECYCLE] = True
     if artefact_changed:
         row.artefact_enc = _encrypt(keyring, state.artefact)
     row.state = state.status.value

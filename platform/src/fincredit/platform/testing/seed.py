@@ -1,6 +1,6 @@
 """Helpers for tests, the demo and the benchmark of the free services: subjects with records loaded
-through the real ingestion pipeline, and consents written straight into the table (the HTTP consent
-lifecycle has its own tests)."""
+through the real ingestion pipeline, and consents recorded through the consent lifecycle as a subject
+grants them outside the web pages, each with its ledger entries (the HTTP lifecycle has its own tests)."""
 
 from __future__ import annotations
 
@@ -15,19 +15,18 @@ from typing import Any
 
 from fincredit.consent import (
     AccessMode,
+    ApprovalChannel,
     ConsentArtefact,
-    ConsentState,
     DataLife,
     DataLifeUnit,
     FetchType,
     Frequency,
     PeriodUnit,
     Purpose,
-    SubjectAct,
 )
 from fincredit.consent.identifiers import generate_uscc
 from fincredit.platform.catalog import get_item
-from fincredit.platform.consents._records import library_subject, new_row
+from fincredit.platform.consents import RecordedGrant, library_subject, record_grants
 from fincredit.platform.core.db import Subject, utcnow
 from fincredit.platform.core.services import Services
 from fincredit.platform.ingestion import IngestResult, ingest_file
@@ -116,8 +115,7 @@ def grant_consent(
             data_life=DataLife(value=1, unit=DataLifeUnit.YEAR),
             created_at=start,
         )
-        state = ConsentState.requested(artefact)
-        if granted:
-            state = state.grant(SubjectAct(approved_by_account="acc_test", approved_at=start, channel="web"))
-        session.add(new_row(services.keyring, state, subject_id))
+        approver = "acc_test" if granted else None
+        grant = RecordedGrant(subject_id, artefact, approver, start, ApprovalChannel.WEB.value)
+        record_grants(session, services, [grant], actor="platform-seed")
         return artefact.consent_id
