@@ -276,6 +276,10 @@ def _public_fields(item: CatalogItemDef | None, data: dict[str, Any]) -> dict[st
     return {f.name: data.get(f.name) for f in item.fields if not f.sensitive}
 
 
+def _recency(record: CreditRecord) -> tuple[dt.date, str, dt.datetime, int]:
+    return (record.event_date or dt.date.min, record.report_month, record.loaded_at, record.id)
+
+
 def verify(
     session: Session,
     services: Services,
@@ -288,7 +292,9 @@ def verify(
     field: str | None = None,
     value: Any = None,
 ) -> dict[str, Any]:
-    """Yes/no only: does the subject have a visible record of ``item`` (with ``field`` == ``value``)?"""
+    """Yes/no only: does the subject have a visible record of ``item``, and, with a ``field``, does the
+    subject's current record of it (the latest by event date, then by load) have ``field`` == ``value``?
+    An older record that a newer one has replaced in fact (last year's rating) does not answer for it."""
     authorize_sharing(
         session,
         services,
@@ -305,8 +311,11 @@ def verify(
     ):
         raise InvalidInput(f"item {item} has no verifiable field {field!r}")
     records = visible_records(session, subject.id, item_codes=[item])
-    matching = records if field is None else [r for r in records if str(r.data.get(field)) == str(value)]
-    answer = bool(matching)
+    if field is None:
+        answer = bool(records)
+    else:
+        latest = max(records, key=_recency, default=None)
+        answer = latest is not None and str(latest.data.get(field)) == str(value)
     result = {"agreement_id": agreement_id, "item": item, "field": field, "answer": answer}
     _event(
         session,

@@ -4,7 +4,6 @@ Every answer and refusal is in ``sharing_events``; API operations are also in th
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -12,7 +11,7 @@ from pydantic import Field, FiniteFloat
 from sqlalchemy import select
 
 from fincredit.platform.core.deps import ServicesDep, require, set_audit_subject
-from fincredit.platform.core.schemas import Int64, Strict
+from fincredit.platform.core.schemas import EndTime, Int64, StartTime, Strict
 from fincredit.platform.free import limiter
 from fincredit.platform.identity.principal import Principal
 from fincredit.platform.sharing import (
@@ -42,8 +41,8 @@ class AgreementIn(Strict):
     purpose: str = Field(min_length=1, max_length=200)
     modes: list[Literal["verification", "query", "batch"]] = Field(min_length=1)
     population: dict[str, str] | None = None
-    valid_from: dt.datetime
-    valid_until: dt.datetime
+    valid_from: StartTime
+    valid_until: EndTime
 
 
 class ApprovalIn(Strict):
