@@ -7,6 +7,7 @@ import string
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
+from typing import get_args
 
 import pytest
 from babel.messages.extract import extract_from_dir
@@ -15,7 +16,10 @@ from babel.messages.pofile import read_po
 from fincredit.consent import AccessMode, ConsentStatus, EntryType, Purpose, RefusalReason, SubjectKind
 from fincredit.platform.boards.pages import THEMES
 from fincredit.platform.core.web.i18n import LANGS, catalogue_path, label, translator
+from fincredit.platform.free.router import OutcomeIn
+from fincredit.platform.metered.joint_lab.schemas import JointJobIn
 from fincredit.platform.objections import Status, Step
+from fincredit.platform.supervision.router import FindingIn, PlanIn
 
 PLATFORM = Path(__file__).resolve().parents[2] / "platform"
 
@@ -31,6 +35,11 @@ CODES: dict[str, Iterable[str]] = {
     "objection": Status,
     "objection.event": Step,
     "theme": THEMES,
+    # Codes the API accepts as a closed list: the page shows what was sent.
+    "severity": get_args(FindingIn.model_fields["severity"].annotation),
+    "plan": get_args(PlanIn.model_fields["kind"].annotation),
+    "outcome": get_args(OutcomeIn.model_fields["outcome"].annotation),
+    "algorithm": get_args(JointJobIn.model_fields["algorithm"].annotation),
 }
 
 

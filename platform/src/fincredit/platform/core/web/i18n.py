@@ -1,10 +1,18 @@
 """Chinese first, English on request (``?lang=en`` or the ``lang`` cookie). The pages use keys, never
 hard-coded user-visible text; the texts are gettext catalogues, ``locales/<lang>/LC_MESSAGES/messages.po``
-beside this module, with the key as msgid.
+beside this module, with the key as msgid. A template calls ``t('nav.home')``, ``t('bank.showing',
+total=.., page=.., pages=..)`` (``str.format`` fields) and ``label('reason', code)`` for an internal code.
 
-The ``.po`` files are read with Babel when the module is imported (a few milliseconds), not compiled to
-``.mo`` at install: the files in the wheel are the files translators edit, and a broken catalogue fails the
-start of the service instead of a page."""
+To add a message, write the key in the page and one entry in each ``.po`` file (a counted text, with a
+value ``n``, as ``msgid_plural`` with one form per language's plural rule). The catalogues are the source:
+``pybabel extract`` (configured in platform/pyproject.toml) lists the literal keys the pages use, but
+``pybabel update`` would mark the keys built at run time (``'purpose.' ~ code``) obsolete, so it is not
+used. tests/platform/test_web_messages.py names any key or code without a text in either language.
+
+The ``.po`` files are read with Babel when the module is imported (~0.2 s, mostly importing Babel), not
+compiled to ``.mo`` at install: the files in the wheel are the files translators edit, and a broken
+catalogue fails the start of the service instead of a page.
+"""
 
 from __future__ import annotations
 
