@@ -83,6 +83,57 @@ def serve(
     )
 
 
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, help="jobs run at once (each in a thread)")] = 2,
+    list_tasks: Annotated[
+        bool, typer.Option("--list", help="show the tasks and their schedule, and exit")
+    ] = False,
+) -> None:
+    """Run the scheduled work (consent expiry, national delivery, drop folders, push retries, checkpoints,
+    missed deadlines, monthly report) from the job queue in PostgreSQL; run as many as you like."""
+    import logging.config
+
+    from fincredit.platform.core.migrate import current, heads
+    from fincredit.platform.core.observability import log_config
+    from fincredit.platform.core.services import build_services
+    from fincredit.platform.core.tasks import WorkerUnavailable, conninfo, run_worker, schedule
+
+    settings = get_settings()
+    try:
+        tasks = schedule(settings)
+    except ValueError as exc:
+        console.print(f"[red]error[/red]: {exc}")
+        raise typer.Exit(2) from None
+    if list_tasks:
+        from rich.table import Table
+
+        table = Table("task", "cron (UTC)", "what", "once, by hand")
+        for task, cron in tasks:
+            table.add_row(task.name, cron or "off", task.summary, task.command)
+        console.print(table)
+        return
+    url = settings.resolved_database_url
+    try:
+        conninfo(url)
+    except WorkerUnavailable as exc:
+        console.print(f"[red]fincredit worker is not available[/red]: {exc}")
+        raise typer.Exit(2) from None
+    # The service instances migrate; a worker runs only against the schema its code expects.
+    if current(url) != heads(url):
+        console.print(
+            f"[red]the database is at {', '.join(current(url)) or 'no revision'}, the code needs "
+            f"{', '.join(heads(url))}[/red]: run `fincredit db upgrade` (or start `fincredit serve`) first"
+        )
+        raise typer.Exit(3)
+    logging.config.dictConfig(log_config())
+    services = build_services(settings, migrate=False)
+    try:
+        run_worker(services, concurrency=concurrency)
+    finally:
+        services.close()
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "heads") -> None:
     """Apply migrations up to REVISION (default: every head)."""

@@ -8,6 +8,14 @@ from __future__ import annotations
 from alembic import command
 from alembic.config import Config
 
+# Tables the platform creates but does not model: procrastinate's job queue (``core.tasks``).
+FOREIGN_TABLE_PREFIXES = ("procrastinate_",)
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Autogenerate's filter: leaves the tables the platform does not model alone."""
+    return not (type_ == "table" and name is not None and name.startswith(FOREIGN_TABLE_PREFIXES))
+
 
 def alembic_config(url: str) -> Config:
     cfg = Config()

@@ -9,6 +9,7 @@ schema).
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import importlib.util
 import pkgutil
@@ -48,6 +49,20 @@ class DemoStep:
 
 
 @dataclass(frozen=True)
+class ScheduledTask:
+    """Periodic work that ``fincredit worker`` runs (PostgreSQL): one run per tick across every worker, never
+    two runs of one task at once. ``run`` gets the tick it runs for and returns one line for the log; it must
+    be safe to repeat (a tick cut short by a dying worker is done again by the next one)."""
+
+    name: str  # "<capability>.<what>": the task's name in the queue and in ``FINCREDIT_TASK_SCHEDULES``
+    cron: str  # in UTC; five fields, or six with seconds last
+    run: Callable[[Services, dt.datetime], str]
+    summary: str
+    # The same work once, from the command line (for cron where there is no worker: SQLite).
+    command: str = ""
+
+
+@dataclass(frozen=True)
 class Capability:
     name: str
     summary: str
@@ -63,6 +78,8 @@ class Capability:
     # Called once when an app is created: state the routes need (e.g. the query batcher), seeding.
     install: Callable[[FastAPI, Services], None] | None = None
     workers: tuple[Worker, ...] = ()
+    # Periodic work run by ``fincredit worker``, apart from the service processes.
+    tasks: tuple[ScheduledTask, ...] = ()
     # Defaults written in the transaction that syncs the default policies, at every start.
     seed: Callable[[Session], None] | None = None
     # Figures read from the database at each metrics scrape: (help or "queue", name, value); a "queue"
@@ -141,3 +158,12 @@ def default_policies() -> list[Policy]:
 def demo_steps() -> list[DemoStep]:
     steps = [step for capability in capabilities() for step in capability.demo_steps]
     return sorted(steps, key=lambda s: s.position)
+
+
+def scheduled_tasks() -> list[ScheduledTask]:
+    tasks = [task for capability in capabilities() for task in capability.tasks]
+    names = [t.name for t in tasks]
+    duplicates = {n for n in names if names.count(n) > 1}
+    if duplicates:
+        raise RuntimeError(f"scheduled tasks declared twice: {sorted(duplicates)}")
+    return sorted(tasks, key=lambda t: t.name)

@@ -5,8 +5,15 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class LedgerWitnessSetting(BaseModel):
+    """A witness of the consent ledger: where it listens, and its cosignature verifier key."""
+
+    url: str = Field(description="Base URL; the platform POSTs to <url>/add-checkpoint.")
+    vkey: str = Field(description="<name>+<hex key id>+base64(0x04 || Ed25519 public key)")
 
 
 class Settings(BaseSettings):
@@ -53,6 +60,16 @@ class Settings(BaseSettings):
     ledger_checkpoint_every: int = Field(
         256, ge=1, description="Sign a ledger checkpoint at least every N entries (and on demand)."
     )
+    ledger_witnesses: list[LedgerWitnessSetting] = Field(
+        default_factory=list,
+        description='JSON [{"url": "http://witness.example:8090", "vkey": "<name>+<hex id>+<base64>"}]: the '
+        "witnesses (`fincredit-consent witness serve`) each new checkpoint is submitted to; the published "
+        "checkpoint carries their cosignatures.",
+    )
+    ledger_witness_quorum: int | None = Field(
+        None, ge=0, description="How many of the witnesses readers should require; default all of them."
+    )
+    ledger_witness_timeout: float = Field(5.0, gt=0, description="Seconds to wait for a witness's answer.")
     national_node_url: str | None = Field(
         None,
         description="Provincial node endpoint for financing results (G§12); default: the built-in receiver "
@@ -63,6 +80,16 @@ class Settings(BaseSettings):
         description="Bearer token the platform presents to the node and the built-in receiver requires.",
     )
     national_reporting_node: str = Field("330200", description="This platform's node id (Ningbo).")
+    drop_folders: Path | None = Field(
+        None,
+        description="Root of the providers' drop folders: `fincredit worker` takes the files in each "
+        "subfolder <org_id>/ as that provider's submissions (the operator creates one per provider).",
+    )
+    task_schedules: dict[str, str] = Field(
+        default_factory=dict,
+        description='JSON {"<task>": "<cron>" or "off"}: changes the schedule of `fincredit worker` tasks '
+        "(`fincredit worker --list` shows them).",
+    )
 
     @property
     def resolved_database_url(self) -> str:

@@ -3,14 +3,15 @@ financing matchmaking. Never metered: nothing in this package imports ``fincredi
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fincredit.platform.core.registry import Capability, DemoStep
-from fincredit.platform.free import QueryBatcher, pages, router, start_push_worker
+from fincredit.platform.core.registry import Capability, DemoStep, ScheduledTask
+from fincredit.platform.free import QueryBatcher, drain, pages, router, start_push_worker
 from fincredit.platform.free.cli import push_app
 from fincredit.platform.free.demo import FREE_STEPS
 from fincredit.platform.free.tables import PushEvent
@@ -44,6 +45,11 @@ def _push_worker(app: FastAPI, services: Services) -> Callable[[], None] | None:
     return worker.stop if worker is not None else None
 
 
+def _push_retries(services: Services, tick: dt.datetime) -> str:
+    stats = drain(services)
+    return f"{stats.attempted} push(es) attempted, {stats.delivered} delivered, {stats.failed} to retry"
+
+
 CAPABILITY = Capability(
     name="free",
     summary="Information query, credit report, push and matchmaking, free to banks (G§11)",
@@ -72,4 +78,15 @@ CAPABILITY = Capability(
     install=_install,
     gauges=_gauges,
     workers=(_query_batcher, _push_worker),
+    tasks=(
+        # Beside the service's own delivery loop (or instead of it, with FINCREDIT_PUSH_WORKER=0 on the
+        # instances): events wait at most a minute.
+        ScheduledTask(
+            "free.push",
+            "* * * * *",
+            _push_retries,
+            "Deliver due push events, retrying failures",
+            "fincredit push deliver",
+        ),
+    ),
 )

@@ -2,8 +2,44 @@
 
 from __future__ import annotations
 
-from fincredit.platform.core.registry import Capability
-from fincredit.platform.supervision import pages, router
+import datetime as dt
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fincredit.platform.core.registry import Capability, ScheduledTask
+from fincredit.platform.supervision import monthly_report, pages, report_csv, report_pdf, router
+
+if TYPE_CHECKING:
+    from fincredit.platform.core.services import Services
+
+
+def reports_dir(var_dir: Path) -> Path:
+    return var_dir / "reports" / "operations"
+
+
+def _file_monthly_report(services: Services, tick: dt.datetime) -> str:
+    """File the report of the month before the tick as JSON, CSV and PDF, as generated at its close (the
+    pages and the API compute it afresh). A month already filed is left as it is."""
+    period = (tick.replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
+    folder = reports_dir(services.settings.var_dir)
+    if (folder / f"operations-{period}.pdf").exists():
+        return f"report {period} already filed"
+    folder.mkdir(parents=True, exist_ok=True)
+    with services.read() as session:
+        report = monthly_report(session, period)
+    payloads = {
+        "json": json.dumps(report, ensure_ascii=False, indent=1, default=str).encode(),
+        "csv": report_csv(report).encode("utf-8-sig"),
+        "pdf": report_pdf(report),  # written last: its presence means the month is filed
+    }
+    for ext, data in payloads.items():
+        target = folder / f"operations-{period}.{ext}"
+        partial = target.with_name(target.name + ".part")
+        partial.write_bytes(data)
+        partial.replace(target)
+    return f"report {period} filed in {folder}"
+
 
 CAPABILITY = Capability(
     name="supervision",
@@ -17,5 +53,13 @@ CAPABILITY = Capability(
         ("credit_authority", "supervision", "inspect"),
         ("credit_authority", "supervision", "experts"),
         ("regulator", "supervision", "inspect"),
+    ),
+    tasks=(
+        ScheduledTask(
+            "supervision.monthly_report",
+            "30 0 1 * *",
+            _file_monthly_report,
+            "File last month's operations report (JSON, CSV, PDF) under <var_dir>/reports/operations",
+        ),
     ),
 )
