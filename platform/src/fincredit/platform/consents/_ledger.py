@@ -248,7 +248,15 @@ def _issue(session: Session, services: Services, head: Head, tree: MerkleTree) -
     row = LedgerCheckpoint(size=head.size, root_hash=issuer.last.root_hash, note=note, at=utcnow())
     session.add(row)
     head.checkpoint_size = head.size
+    after_commit(session, lambda: _to_witnesses(services))
     return row
+
+
+def _to_witnesses(services: Services) -> None:
+    # Imported here: the witnesses' module reads checkpoints and proofs through this one.
+    from fincredit.platform.consents._witnesses import submit_soon
+
+    submit_soon(services)
 
 
 def latest_checkpoint(services: Services, *, fresh: bool = True) -> LedgerCheckpoint:

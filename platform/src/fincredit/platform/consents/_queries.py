@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from fincredit.consent import ExportRow, LedgerEntry, write_export
 from fincredit.platform.consents import _ledger
 from fincredit.platform.consents._records import library_subject
+from fincredit.platform.consents._witnesses import published_checkpoint
 from fincredit.platform.consents.tables import LedgerEntryRow
 from fincredit.platform.core.db import Subject
 from fincredit.platform.core.services import Services
@@ -80,8 +81,8 @@ def accesses_with_proofs(
 ) -> dict[str, Any]:
     """Every ledger entry about ``subject``, each with an inclusion proof to the latest checkpoint
     (signed on demand if the newest entry is not yet covered); paged as :func:`list_entries`."""
-    checkpoint = _ledger.latest_checkpoint(services, fresh=True)
-    size = int(checkpoint.size)
+    checkpoint = published_checkpoint(services)
+    size = checkpoint.size
     with services.read() as session:
         index = subject_index_of(services, subject)
         rows, cursor = list_entries(

@@ -15,7 +15,6 @@ from starlette.background import BackgroundTask
 from fincredit.consent import EntryType, Purpose
 from fincredit.platform.consents import (
     EntryFilter,
-    checkpoint_at,
     consistency_proof,
     entry_view,
     export_ledger,
@@ -26,6 +25,7 @@ from fincredit.platform.consents import (
     read_size,
     subject_index_of,
 )
+from fincredit.platform.consents._witnesses import configured_witnesses, published_checkpoint, witness_quorum
 from fincredit.platform.consents.schemas import LedgerEntryOut, LedgerPage, PublicKeyOut
 from fincredit.platform.core.deps import ServicesDep, public, require, set_audit_subject
 from fincredit.platform.core.schemas import INT64_MAX
@@ -113,13 +113,9 @@ def ledger_checkpoint(
     ] = None,
 ) -> PlainTextResponse:
     """The latest signed tree head (C2SP tlog-checkpoint, Ed25519 signed note), signed on demand if new
-    entries arrived since the last one; with ``size``, a checkpoint signed earlier at that size."""
-    if size is None:
-        row = latest_checkpoint(services, fresh=True)
-    else:
-        with services.read() as session:
-            row = checkpoint_at(session, size)
-    return PlainTextResponse(row.note, media_type=NOTE)
+    entries arrived since the last one; with ``size``, a checkpoint signed earlier at that size. It carries
+    the cosignature lines (C2SP tlog-cosignature) of the platform's witnesses that co-signed it."""
+    return PlainTextResponse(published_checkpoint(services, size).note, media_type=NOTE)
 
 
 @router.get("/proofs/inclusion", dependencies=[Depends(public)])
@@ -151,7 +147,8 @@ def ledger_consistency_proof(
 
 @router.get("/public-key", response_model=PublicKeyOut, dependencies=[Depends(public)])
 def ledger_public_key(services: ServicesDep) -> PublicKeyOut:
-    """The platform's Ed25519 key that signs checkpoints and consent receipts."""
+    """The platform's Ed25519 key that signs checkpoints and consent receipts, and the witnesses whose
+    cosignatures its checkpoints carry."""
     verifier = note_signer(services).verifier
     return PublicKeyOut(
         origin=services.settings.ledger_origin,
@@ -159,4 +156,6 @@ def ledger_public_key(services: ServicesDep) -> PublicKeyOut:
         key_id=verifier.key_id.hex(),
         vkey=verifier.vkey(),
         public_key_pem=services.keyring.public_key_pem,
+        witnesses=[w.vkey for w in configured_witnesses(services)],
+        witness_quorum=witness_quorum(services),
     )

@@ -144,3 +144,9 @@ class PublicKeyOut(BaseModel):
     key_id: str
     vkey: str = Field(description="signed-note verifier key: <name>+<hex key id>+<base64(0x01||key)>")
     public_key_pem: str
+    witnesses: list[str] = Field(
+        default_factory=list,
+        description="cosignature verifier keys (<name>+<hex key id>+<base64(0x04||key)>) of the witnesses "
+        "the platform submits its checkpoints to",
+    )
+    witness_quorum: int = Field(0, description="how many of those witnesses a reader should require")

@@ -13,6 +13,7 @@ import datetime as dt
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -109,3 +110,48 @@ class LedgerCheckpoint(Base):
     root_hash: Mapped[bytes] = mapped_column(LargeBinary)
     note: Mapped[str] = mapped_column(Text)
     at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class LedgerWitness(Base):
+    """A witness the platform submits its checkpoints to (from the settings), with what it last did: the
+    size it last co-signed, and the last failure while it has not co-signed since."""
+
+    __tablename__ = "ledger_witnesses"
+
+    vkey: Mapped[str] = mapped_column(String(200), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    url: Mapped[str] = mapped_column(String(500))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    cosigned_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    attempted_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class LedgerCosignature(Base):
+    """One witness's cosignature line on the checkpoint of one size: the checkpoint's note followed by its
+    lines is the co-signed checkpoint the platform publishes."""
+
+    __tablename__ = "ledger_cosignatures"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    witness: Mapped[str] = mapped_column(String(200), primary_key=True)
+    line: Mapped[str] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class LedgerSelfCheck(Base):
+    """One run of the self-check: the ledger replayed up to ``size`` entries (incrementally), its
+    authorisation violations, and the differences between the consents table and the state the log implies."""
+
+    __tablename__ = "ledger_self_checks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    replayed: Mapped[int] = mapped_column(BigInteger)
+    consents: Mapped[int] = mapped_column(BigInteger)
+    accesses: Mapped[int] = mapped_column(BigInteger)
+    violations: Mapped[int] = mapped_column(BigInteger)
+    differences: Mapped[int] = mapped_column(BigInteger)
+    seconds: Mapped[float] = mapped_column(Float)
+    findings: Mapped[str] = mapped_column(Text)
