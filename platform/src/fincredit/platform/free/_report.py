@@ -22,7 +22,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from fincredit.consent import ConsentStatus
 from fincredit.platform.consents import authorize_access, record_disclosure
+from fincredit.platform.consents.tables import Consent
 from fincredit.platform.core.db import utcnow
 from fincredit.platform.core.pdf import table
 from fincredit.platform.core.services import Services
@@ -67,19 +69,37 @@ def _summary(items: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def default_purpose(session: Session, principal: Principal, subject_id: int) -> str:
+    """The purpose of a report asked for without one: that of the caller's live consents from the subject
+    that allow reports, when they all share one; otherwise ``credit_report`` (and the gate says why)."""
+    if principal.org_id is None:
+        return "credit_report"
+    rows = session.execute(
+        select(Consent.purpose, Consent.modes).where(
+            Consent.subject_id == subject_id,
+            Consent.grantee_org_id == principal.org_id,
+            Consent.state == ConsentStatus.ACTIVE.value,
+        )
+    )
+    purposes = {purpose for purpose, modes in rows if "report" in modes}
+    return purposes.pop() if len(purposes) == 1 else "credit_report"
+
+
 def issue_report(
     session: Session,
     services: Services,
     *,
     principal: Principal,
     identifier: str,
-    purpose: str = "credit_report",
+    purpose: str | None = None,
     items: Sequence[ItemRequest] | None = None,
     route: str = "/api/v1/free/reports",
     at: dt.date | None = None,
 ) -> IssuedReport:
     """Gate, build, ledger and register one report in ``session``'s transaction."""
     subject = find_subject(session, services.keyring, identifier)
+    if purpose is None:
+        purpose = default_purpose(session, principal, subject.id)
     wanted = resolve_items(session, subject, items)
     allowed = authorize_access(
         session,

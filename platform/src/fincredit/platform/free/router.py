@@ -98,7 +98,11 @@ class QueryIn(Strict):
 
 class ReportIn(Strict):
     identifier: str = Field(max_length=32)
-    purpose: str = Field(default="credit_report", max_length=40)
+    purpose: str | None = Field(
+        default=None,
+        max_length=40,
+        description="default: the purpose your live consents from the subject share, else credit_report",
+    )
     format: Literal["json", "html", "pdf"] = "json"
     items: list[ItemIn] | None = Field(default=None, max_length=64)
 
