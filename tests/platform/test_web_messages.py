@@ -166,3 +166,32 @@ def test_the_borrower_and_the_regulator_read_why_an_access_was_refused_in_words(
     assert all(f'value="{ty}" >{label("entry", ty)}</option>' in page for ty in EntryType)
     english = client.get("/web/regulator", params={"subject": code, "lang": "en"}).text
     assert "<strong>Refused</strong>: no authorization" in english
+
+
+def test_the_borrower_reads_records_under_the_catalogs_titles(client, services) -> None:  # type: ignore[no-untyped-def]
+    from fincredit.platform.identity.accounts import create_borrower_account
+    from fincredit.platform.ingestion.tables import CreditRecord
+    from fincredit.platform.testing.plugin import new_institution, unique
+
+    from .test_objection_workflow import make_record
+    from .test_web_pages import PASSWORD, _login
+
+    provider = new_institution(services, "data_provider")
+    subject_id, record_id = make_record(services, provider.org_id, {})
+    username = unique("owner")
+    with services.tx() as session:
+        record = session.get(CreditRecord, record_id)
+        record.item_code, record.data = "tax_rating", {"rating_year": 2025, "rating": "A"}
+        create_borrower_account(
+            session,
+            services.authz,
+            username=username,
+            real_name="读者",
+            password=PASSWORD,
+            subject_id=subject_id,
+        )
+    _login(client, username)
+    page = client.get("/web/borrower/objections").text
+    assert "<strong>纳税信用等级</strong>" in page
+    assert "<dt>评价年度</dt><dd>2025</dd>" in page and "<dt>纳税信用级别</dt><dd>A</dd>" in page
+    assert "rating_year" not in page and "tax_rating" not in page

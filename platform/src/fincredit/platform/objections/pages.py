@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from fincredit.platform.catalog import current_version, items_of
 from fincredit.platform.core.db import utcnow
 from fincredit.platform.core.deps import ServicesDep, set_audit_subject
 from fincredit.platform.core.errors import FincreditError, NotFound
@@ -37,6 +38,8 @@ def objections_page(
         records = visible_records(session, subject_id, china_date(utcnow()))
         disputed = objection_status(session, [r.id for r in records])
         mine = [get_objection(session, o.id) for o in list_objections(session, subject_id=subject_id)]
+        # A borrower reads their records under the catalog's Chinese titles, not its codes.
+        items = items_of(session, current_version(session))
     return render(
         request,
         "borrower/objections.html",
@@ -44,6 +47,8 @@ def objections_page(
         disputed=disputed,
         objections=mine,
         error=request.query_params.get("error"),
+        item_names={i.code: i.name for i in items},
+        field_titles={i.code: {f.name: f.title for f in i.all_fields} for i in items},
     )
 
 
