@@ -1,6 +1,9 @@
-"""``fincredit consents …``: expiry and checkpoints of the consent ledger from the command line."""
+"""``fincredit consents …``: expiry, checkpoints and export of the consent ledger from the command line."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -30,5 +33,20 @@ def consents_checkpoint() -> None:
     services = _services()
     try:
         typer.echo(latest_checkpoint(services).note, nl=False)
+    finally:
+        services.close()
+
+
+@consents_app.command("export")
+def consents_export(
+    path: Annotated[Path, typer.Argument(help="where to write: .parquet, or JSON lines for any other name")],
+    size: Annotated[int | None, typer.Option(min=0, help="entries 0..size-1 (default: all)")] = None,
+) -> None:
+    """Export the ledger's entries for `fincredit-consent verify` (e.g. after restoring a backup)."""
+    from fincredit.platform.consents import export_ledger
+
+    services = _services()
+    try:
+        console.print(f"{export_ledger(services, path, size=size)} entries written to {path}")
     finally:
         services.close()
