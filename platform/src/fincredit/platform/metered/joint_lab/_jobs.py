@@ -10,8 +10,10 @@ from collections.abc import Sequence
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from fincredit.consent import Purpose
 from fincredit.platform.core.db import utcnow
 from fincredit.platform.identity.principal import Principal
+from fincredit.platform.market import check_market_use
 from fincredit.platform.metered.billing import ensure_allowed
 from fincredit.platform.metered.joint_lab._inputs import feature_sources
 from fincredit.platform.metered.joint_lab.errors import (
@@ -63,6 +65,10 @@ def create_job(
     if not platform_features:
         raise JointJobInvalid("name at least one platform feature", field="platform_features")
     feature_sources(platform_features, catalog_items, market_datasets)
+    # A dataset whose contract does not allow joint modelling would be silently empty at training time:
+    # refuse the job now, with the contract's reason.
+    for dataset in sorted(set(market_datasets)):
+        check_market_use(session, dataset, Purpose.JOINT_MODELLING).raise_if_refused()
     now = utcnow()
     job = JointJob(
         id=f"jm-{uuid.uuid4().hex}",
