@@ -36,7 +36,7 @@ from fincredit.platform.consents._witnesses import witness_statuses
 from fincredit.platform.core.db import utcnow
 from fincredit.platform.core.services import Services, build_services
 from fincredit.platform.core.settings import LedgerWitnessSetting
-from fincredit.platform.testing.plugin import make_settings
+from fincredit.platform.testing.plugin import make_settings, new_institution, with_web_password
 
 pytestmark = pytest.mark.slow
 
@@ -159,3 +159,25 @@ def test_an_unreachable_witness_is_recorded_and_does_not_hold_the_checkpoint_bac
     live, down = statuses["witness.regulator.test/w1"], statuses["witness.court.test/w1"]
     assert live.size == _size(w, note) and live.error is None
     assert down.size is None and down.error is not None and "unreachable" in down.error
+
+
+def test_the_regulators_status_page_shows_each_witness_and_the_size_it_last_co_signed(
+    witnessed: Witnessed,
+) -> None:
+    w = witnessed
+    _append(w.services, 3)
+    size = _size(w, _published(w))
+    regulator = new_institution(w.services, "regulator")
+    username = with_web_password(w.services, regulator, "staff-pass-2026")
+    w.client.cookies.clear()
+    login = w.client.post(
+        "/web/login", data={"username": username, "password": "staff-pass-2026"}, follow_redirects=False
+    )
+    assert login.status_code == 303, login.text
+    page = w.client.get("/web/regulator/status", params={"lang": "en"}).text
+    table = page[page.index('id="witnesses"') :]
+    live = table[table.index("witness.regulator.test/w1") :]
+    assert f"<td>{size}</td>" in live[: live.index("</tr>")]
+    down = table[table.index("witness.court.test/w1") :]
+    assert "unreachable" in down[: down.index("</tr>")]
+    assert "self-check" in page  # the last replay's place, empty until it has run

@@ -51,6 +51,15 @@ from fincredit.platform.consents._queries import (
     subject_index_of,
 )
 from fincredit.platform.consents._records import library_subject, on_consent_ended, state_of
+from fincredit.platform.consents._selfcheck import SelfCheck, last_self_check, run_self_check
+from fincredit.platform.consents._witnesses import (
+    Published,
+    WitnessStatus,
+    cosign,
+    published_checkpoint,
+    witness_quorum,
+    witness_statuses,
+)
 
 __all__ = [
     "ACTIONS",
@@ -59,9 +68,12 @@ __all__ = [
     "Allowed",
     "EntryFilter",
     "Outcome",
+    "Published",
     "RecordedGrant",
+    "SelfCheck",
     "SqlTreeStore",
     "SubjectDecision",
+    "WitnessStatus",
     "accesses_with_proofs",
     "act_on_consent",
     "append",
@@ -71,6 +83,7 @@ __all__ = [
     "checkpoint_at",
     "consent_view",
     "consistency_proof",
+    "cosign",
     "entry_view",
     "expire_due",
     "export_ledger",
@@ -78,19 +91,24 @@ __all__ = [
     "get_own_consent",
     "inclusion_proof",
     "issue_receipt",
+    "last_self_check",
     "latest_checkpoint",
     "library_subject",
     "list_entries",
     "lock_head",
     "note_signer",
     "on_consent_ended",
+    "published_checkpoint",
     "read_size",
     "receipt_kid",
     "record_disclosure",
     "record_grants",
     "request_consent",
     "root",
+    "run_self_check",
     "state_of",
     "subject_index_of",
     "subject_indexer",
+    "witness_quorum",
+    "witness_statuses",
 ]

@@ -18,6 +18,8 @@ from fincredit.platform.consents import (
     pages,
     router,
 )
+from fincredit.platform.consents._selfcheck import last_self_check, run_self_check
+from fincredit.platform.consents._witnesses import cosign
 from fincredit.platform.consents.cli import consents_app
 from fincredit.platform.consents.demo import CONSENT_STEPS, step_ledger_verify
 from fincredit.platform.consents.tables import LedgerHead
@@ -30,7 +32,24 @@ if TYPE_CHECKING:
 
 def _gauges(session: Session) -> Iterable[tuple[str, str, float]]:
     size = session.scalar(select(LedgerHead.size).where(LedgerHead.id == 1)) or 0
-    return [("Entries in the consent ledger.", "ledger_entries", size)]
+    gauges = [("Entries in the consent ledger.", "ledger_entries", float(size))]
+    last = last_self_check(session)
+    if last is not None:
+        gauges += [
+            (
+                "Consents whose row differs from the state the ledger implies, at the last self-check.",
+                "consent_log_drift",
+                float(last.differences),
+            ),
+            (
+                "Accesses or consent events the ledger itself does not authorise, at the last self-check.",
+                "authorisation_violations",
+                float(last.violations),
+            ),
+            ("Ledger entries covered by the last self-check.", "ledger_self_check_size", float(last.size)),
+            ("When the last self-check ran (Unix time).", "ledger_self_check_time", last.at.timestamp()),
+        ]
+    return gauges
 
 
 def _expire(services: Services, tick: dt.datetime) -> str:
@@ -38,7 +57,13 @@ def _expire(services: Services, tick: dt.datetime) -> str:
 
 
 def _checkpoint(services: Services, tick: dt.datetime) -> str:
-    return f"checkpoint at size {latest_checkpoint(services, fresh=True).size}"
+    checkpoint = latest_checkpoint(services, fresh=True)
+    # Witnesses that failed earlier are tried again here, however recently.
+    return f"checkpoint at size {checkpoint.size}, {cosign(services, checkpoint)} cosignature(s)"
+
+
+def _self_check(services: Services, tick: dt.datetime) -> str:
+    return run_self_check(services).lines()[-1]
 
 
 CAPABILITY = Capability(
@@ -77,8 +102,17 @@ CAPABILITY = Capability(
             "consents.checkpoint",
             "*/5 * * * *",
             _checkpoint,
-            "Sign a ledger checkpoint if stale",
+            "Sign a ledger checkpoint if stale and have the witnesses co-sign it",
             "fincredit consents checkpoint",
+        ),
+        # The consents table and the state the log implies must not drift (metrics consent_log_drift and
+        # authorisation_violations, and the regulator's ledger status page).
+        ScheduledTask(
+            "consents.self_check",
+            "*/10 * * * *",
+            _self_check,
+            "Replay the ledger's new entries and compare the consents table with the state the log implies",
+            "fincredit consents self-check",
         ),
     ),
     demo_steps=(

@@ -50,3 +50,23 @@ def consents_export(
         console.print(f"{export_ledger(services, path, size=size)} entries written to {path}")
     finally:
         services.close()
+
+
+@consents_app.command("self-check")
+def consents_self_check() -> None:
+    """Replay the ledger (from where the last run stopped) and compare the consents table with the state
+    the log implies; exit status 1 if an access is not authorised by the log or the table has drifted."""
+    from fincredit.platform.consents import run_self_check
+
+    services = _services()
+    try:
+        result = run_self_check(services)
+    finally:
+        services.close()
+    for line in result.lines():
+        typer.echo(line)
+    typer.echo(
+        f"{result.replayed} new entries replayed in {result.seconds:.2f} s (ledger size {result.size})"
+    )
+    if not result.ok:
+        raise typer.Exit(1)

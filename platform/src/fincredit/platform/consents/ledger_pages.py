@@ -4,6 +4,7 @@ and charts of disclosures, consent events and refusals over time."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import Counter
 from typing import Annotated
 
@@ -16,9 +17,12 @@ from fincredit.platform.consents import (
     EntryFilter,
     consistency_proof,
     entry_view,
-    latest_checkpoint,
+    last_self_check,
     list_entries,
+    published_checkpoint,
     subject_index_of,
+    witness_quorum,
+    witness_statuses,
 )
 from fincredit.platform.consents.tables import LedgerCheckpoint, LedgerEntryRow
 from fincredit.platform.core.db import Organisation
@@ -128,7 +132,7 @@ def _chart(rows: list[tuple[dt.date, str, int]]) -> dict[str, object]:
 
 @router.get("/status", response_class=HTMLResponse)
 def ledger_status(request: Request, services: ServicesDep, _: Regulator) -> HTMLResponse:
-    latest = latest_checkpoint(services, fresh=True)
+    latest = published_checkpoint(services)
     with services.read() as session:
         previous = session.scalar(
             select(LedgerCheckpoint)
@@ -153,6 +157,15 @@ def ledger_status(request: Request, services: ServicesDep, _: Regulator) -> HTML
                 select(day, LedgerEntryRow.type, func.count()).group_by(day, LedgerEntryRow.type)
             )
         ]
+        self_check = last_self_check(session)
     return render(
-        request, "regulator/status.html", checkpoint=latest, consistency=consistency, chart=_chart(rows)
+        request,
+        "regulator/status.html",
+        checkpoint=latest,
+        consistency=consistency,
+        chart=_chart(rows),
+        witnesses=witness_statuses(services),
+        quorum=witness_quorum(services),
+        self_check=self_check,
+        findings=[] if self_check is None else json.loads(self_check.findings),
     )
