@@ -1,17 +1,110 @@
 """Working-day arithmetic for the statutory deadlines (R§8: 5 working days; R§10: 3, 10, +15).
 
-Holidays and the make-up working days (调休) come from the maintained ``chinesecalendar`` package,
-which carries the State Council's annual holiday notices. The notice for a year appears late in the
-year before; until the installed package knows a year, that year falls back to Monday–Friday and
-every deadline computed through it is flagged ``provisional`` so nobody mistakes it for final.
+Holidays and the make-up working days (调休) come from the State Council's annual notice. Two sources
+carry it: an operator-maintained holiday file (``FINCREDIT_HOLIDAY_FILE``, TOML, one table per year) and
+the ``chinesecalendar`` package. The file wins for every year it declares, so the operator can enter a
+new notice the day it is published, before a package release carries it (the package's data ends with
+the years its release knew). A year neither knows falls back to Monday–Friday and every deadline computed
+through it is flagged ``provisional``; from November on, :func:`calendar_warning` says so for next year
+(shown on the regulator's pages and as the ``workday_calendar_missing`` metric).
+
+The file, e.g. for the 2027 notice::
+
+    [2027]
+    holidays = ["2027-01-01", "2027-02-05..2027-02-11"]   # days off (ranges inclusive)
+    workdays = ["2027-02-14"]                              # make-up working days on a weekend
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import os
+import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 
 import chinese_calendar
+
+HOLIDAY_FILE_ENV = "FINCREDIT_HOLIDAY_FILE"
+WARN_FROM_MONTH = 11
+
+
+@dataclass(frozen=True, slots=True)
+class YearCalendar:
+    holidays: frozenset[dt.date]
+    workdays: frozenset[dt.date]
+
+
+def _days(values: list[str], year: int, where: str) -> set[dt.date]:
+    out: set[dt.date] = set()
+    for value in values:
+        first, _, last = str(value).partition("..")
+        try:
+            start = dt.date.fromisoformat(first.strip())
+            end = dt.date.fromisoformat(last.strip()) if last else start
+        except ValueError:
+            raise ValueError(f"{where}: {value!r} is not a date or a date..date range") from None
+        if start.year != year or end.year != year or end < start:
+            raise ValueError(f"{where}: {value!r} is not a range of days in {year}")
+        out.update(start + dt.timedelta(days=i) for i in range((end - start).days + 1))
+    return out
+
+
+def parse_holiday_file(text: str, source: str = "holiday file") -> dict[int, YearCalendar]:
+    """The years of an operator's holiday file; a malformed file is an error naming the place."""
+    data = tomllib.loads(text)
+    years: dict[int, YearCalendar] = {}
+    for key, table in data.items():
+        if not key.isdigit() or not isinstance(table, dict):
+            raise ValueError(f"{source}: [{key}] is not a year table")
+        unknown = set(table) - {"holidays", "workdays", "notice"}
+        if unknown:
+            raise ValueError(f"{source}: [{key}] has unknown keys {sorted(unknown)}")
+        year = int(key)
+        holidays = _days(table.get("holidays", []), year, f"{source} [{key}] holidays")
+        workdays = _days(table.get("workdays", []), year, f"{source} [{key}] workdays")
+        if holidays & workdays:
+            raise ValueError(f"{source}: [{key}] lists {sorted(holidays & workdays)[0]} as both")
+        years[year] = YearCalendar(frozenset(holidays), frozenset(workdays))
+    return years
+
+
+@functools.cache
+def _file_years(path: str | None) -> dict[int, YearCalendar]:
+    if not path:
+        return {}
+    return parse_holiday_file(Path(path).read_text(encoding="utf-8"), path)
+
+
+def operator_years() -> dict[int, YearCalendar]:
+    """The years the operator's holiday file (``FINCREDIT_HOLIDAY_FILE``) declares, read once per path."""
+    return _file_years(os.environ.get(HOLIDAY_FILE_ENV) or None)
+
+
+def _library_knows(year: int) -> bool:
+    try:
+        chinese_calendar.is_workday(dt.date(year, 1, 1))
+        return True
+    except NotImplementedError:
+        return False
+
+
+def year_known(year: int) -> bool:
+    """Whether the holidays of ``year`` are published data (the operator's file or the package)."""
+    return year in operator_years() or _library_knows(year)
+
+
+def calendar_warning(today: dt.date | None = None) -> str | None:
+    """From November on, a warning when next year's holidays are known to neither source."""
+    today = today or dt.date.today()
+    if today.month < WARN_FROM_MONTH or year_known(today.year + 1):
+        return None
+    return (
+        f"the working-day calendar for {today.year + 1} is missing: enter the State Council's holiday notice "
+        f"in the holiday file ({HOLIDAY_FILE_ENV}) or update chinesecalendar; until then deadlines in "
+        f"{today.year + 1} count Monday to Friday and are marked provisional"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +115,13 @@ class Deadline:
 
 def _is_workday(day: dt.date) -> tuple[bool, bool]:
     """(is a working day, is known from published data)."""
+    declared = operator_years().get(day.year)
+    if declared is not None:
+        if day in declared.holidays:
+            return False, True
+        if day in declared.workdays:
+            return True, True
+        return day.weekday() < 5, True
     try:
         return bool(chinese_calendar.is_workday(day)), True
     except NotImplementedError:

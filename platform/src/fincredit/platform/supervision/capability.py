@@ -4,14 +4,29 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sqlalchemy.orm import Session
+
 from fincredit.platform.core.registry import Capability, ScheduledTask
+from fincredit.platform.core.workdays import calendar_warning
 from fincredit.platform.supervision import monthly_report, pages, report_csv, report_pdf, router
 
 if TYPE_CHECKING:
     from fincredit.platform.core.services import Services
+
+
+def _gauges(session: Session) -> Iterable[tuple[str, str, float]]:
+    missing = 1.0 if calendar_warning() is not None else 0.0
+    return [
+        (
+            "1 from November on while next year's working-day calendar is missing.",
+            "workday_calendar_missing",
+            missing,
+        )
+    ]
 
 
 def reports_dir(var_dir: Path) -> Path:
@@ -47,6 +62,7 @@ CAPABILITY = Capability(
     route_order=12,
     routers=(router.router,),
     pages=(pages.router,),
+    gauges=_gauges,
     policies=(
         ("regulator", "supervision", "read"),
         ("credit_authority", "supervision", "read"),
