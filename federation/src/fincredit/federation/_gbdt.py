@@ -539,6 +539,11 @@ def grow_tree(
             continue
         usable = best.splittable
         smaller, larger = (left, right) if n_left < n_right else (right, left)
+        if min(n_left, n_right) < p.min_data_in_leaf:
+            # Counts estimated from hessians let a child fall under min_data_in_leaf rows; the platform
+            # serves no histogram that small, so the larger child is built and the smaller subtracted
+            # (the same numbers up to rounding).
+            smaller, larger = larger, smaller
         smaller.hist = _fix_histograms(
             source.histograms(smaller.rows[smaller.bag], g, h, usable),
             layouts,

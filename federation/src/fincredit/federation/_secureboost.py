@@ -61,21 +61,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import tenseal as ts
 
 from fincredit.federation._ckks import (
     SECUREBOOST_COEFF_MOD_BITS,
     SECUREBOOST_SCALE_BITS,
-    SLOTS,
-    add_plain,
-    column_sums,
-    encrypt_chunks,
-    load_ciphertexts,
-    load_public_context,
     new_secret_context,
     private_rng,
     public_context_bytes,
 )
+from fincredit.federation._ckks_seal import SealKit
 from fincredit.federation._gbdt import (
     BinLayout,
     BoostResult,
@@ -90,6 +84,14 @@ from fincredit.federation._gbdt import (
     quantile_thresholds,
 )
 from fincredit.federation._runtime import Channel, raise_for_error
+from fincredit.federation._sb_histogram import (
+    chunk_count,
+    decrypt_sums,
+    encrypt_gh,
+    histogram_blobs,
+    histogram_task,
+    platform_kit,
+)
 from fincredit.federation.errors import FederationError
 from fincredit.federation.joint_model import BankTreePart, PlatformSplit, PlatformTreePart, TreeNode
 from fincredit.federation.wire import Frame, Link
@@ -99,124 +101,12 @@ __all__ = [
     "PlatformSecureBoostJob",
     "SecureBoostParams",
     "bin_feature",
-    "decrypt_segments",
-    "encrypted_histogram",
+    "decrypt_sums",
     "fit_plain",
+    "histogram_blobs",
     "quantile_thresholds",
     "tree_scores",
 ]
-
-_HALF = SLOTS // 2
-
-
-def _layout(n_rows: int) -> tuple[int, int]:
-    """(segment length, replicas per half): a node that fits in a quarter ciphertext is replicated,
-    so one returned ciphertext carries the sums of several bins in disjoint slot segments."""
-    if n_rows <= _HALF // 2:
-        seg = max(1, n_rows)
-        return seg, _HALF // seg
-    return _HALF, 1
-
-
-def _pack_gh(g: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """Rows to slots: blocks of 2048 rows laid out [g..., h...]; a small node is replicated."""
-    seg, replicas = _layout(g.size)
-    if replicas > 1:
-        out = np.zeros(SLOTS)
-        for r in range(replicas):
-            out[r * seg : r * seg + g.size] = g
-            out[_HALF + r * seg : _HALF + r * seg + h.size] = h
-        return out
-    n_chunks = max(1, -(-g.size // _HALF))
-    packed = np.zeros((n_chunks, SLOTS))
-    for c in range(n_chunks):
-        part = slice(c * _HALF, (c + 1) * _HALF)
-        k = g[part].size
-        packed[c, :k] = g[part]
-        packed[c, _HALF : _HALF + k] = h[part]
-    return packed.reshape(-1)
-
-
-def _bin_groups(bins: np.ndarray, n_bins: int) -> list[list[int]]:
-    """Bins holding rows of the node, grouped by returned ciphertext (one bin per replica)."""
-    _, replicas = _layout(bins.size)
-    present = [int(b) for b in np.unique(bins) if 0 <= b < n_bins]
-    return [present[i : i + replicas] for i in range(0, len(present), replicas)]
-
-
-def _group_mask(bins: np.ndarray, group: list[int]) -> np.ndarray:
-    """0/1 plaintext (n_chunks, SLOTS) selecting, in replica r of each half, the rows of bin group[r]."""
-    seg, replicas = _layout(bins.size)
-    if replicas > 1:
-        out = np.zeros((1, SLOTS))
-        for r, b in enumerate(group):
-            m = (bins == b).astype(np.float64)
-            out[0, r * seg : r * seg + bins.size] = m
-            out[0, _HALF + r * seg : _HALF + r * seg + bins.size] = m
-        return out
-    n_chunks = max(1, -(-bins.size // _HALF))
-    padded = np.full(n_chunks * _HALF, -1, dtype=np.int64)
-    padded[: bins.size] = bins
-    m = (padded.reshape(n_chunks, _HALF) == group[0]).astype(np.float64)
-    return np.concatenate([m, m], axis=1)
-
-
-def _segment_zero_mask(rng: np.random.Generator, n_rows: int, amplitude: float) -> np.ndarray:
-    """Random slots summing to zero within every segment the bank will add up."""
-    seg, replicas = _layout(n_rows)
-    mask = rng.uniform(-amplitude, amplitude, SLOTS)
-    for half in (0, _HALF):
-        for r in range(replicas):
-            part = slice(half + r * seg, half + (r + 1) * seg)
-            mask[part] -= mask[part].mean()
-    return mask
-
-
-def encrypted_histogram(
-    ctx: ts.Context,
-    gh_chunks: Sequence[ts.CKKSVector],
-    bins: np.ndarray,
-    n_bins: int,
-    rng: np.random.Generator,
-    mask_amplitude: float,
-    blinding: tuple[ts.CKKSVector, np.ndarray] | None = None,
-) -> tuple[list[list[int]], list[bytes]]:
-    """Masked per-bin accumulators of Enc(g|h) for one feature; the bank sums each segment's slots.
-
-    ``blinding`` is (Enc(e), e) for a random ``e`` with |e| in [1, 2] encrypted once per request: the
-    zero-sum mask ``v`` of each output is added as ``Enc(e)·(v/e)``, a ct x plain product costing a
-    tenth of a fresh encryption.
-    """
-    groups = _bin_groups(bins, n_bins)
-    columns = [_group_mask(bins, group) for group in groups]
-    if blinding is None:
-        accumulators = column_sums(ctx, gh_chunks, columns)
-        blobs = [
-            add_plain(ctx, acc, _segment_zero_mask(rng, bins.size, mask_amplitude)).serialize()
-            for acc in accumulators
-        ]
-    else:
-        enc_e, e = blinding
-        with_mask = [
-            np.vstack([col, (_segment_zero_mask(rng, bins.size, mask_amplitude) / e)[None, :]])
-            for col in columns
-        ]
-        blobs = [acc.serialize() for acc in column_sums(ctx, [*gh_chunks, enc_e], with_mask)]
-    return groups, blobs
-
-
-def decrypt_segments(ctx: ts.Context, blob: bytes, n_rows: int, used: int) -> list[tuple[float, float]]:
-    """(G, H) per replica segment of a returned histogram ciphertext."""
-    (vec,) = load_ciphertexts(ctx, [blob])
-    values = np.asarray(vec.decrypt(), dtype=np.float64)
-    seg, _ = _layout(n_rows)
-    return [
-        (
-            float(values[r * seg : (r + 1) * seg].sum()),
-            float(values[_HALF + r * seg : _HALF + (r + 1) * seg].sum()),
-        )
-        for r in range(used)
-    ]
 
 
 def _rows_blob(rows: np.ndarray) -> bytes:
@@ -228,6 +118,11 @@ def _rows_from(blob: bytes, n_max: int) -> np.ndarray:
     if rows.size and (rows.max() >= n_max or np.unique(rows).size != rows.size):
         raise FederationError("row positions are out of range or repeated")
     return rows
+
+
+def _seed(rng: np.random.Generator) -> int:
+    """A fresh private seed for one histogram task's masks."""
+    return int(rng.integers(0, 2**63))
 
 
 def _bits(mask: np.ndarray) -> bytes:
@@ -256,7 +151,7 @@ class PlatformSecureBoostJob:
         self.job_id = job_id
         self.model_id = model_id or job_id or uuid.uuid4().hex
         self._all = features
-        self._ctx: ts.Context | None = None
+        self._ctx: bytes | None = None
         self._params = SecureBoostParams()
         self._names: list[str] = []
         self._raw = np.zeros((0, 0))
@@ -311,7 +206,8 @@ class PlatformSecureBoostJob:
             raise FederationError(
                 "sb.open carries the public context, the training rows and the validation rows"
             )
-        ctx = load_public_context(frame.blobs[0], SECUREBOOST_SCALE_BITS)
+        ctx = frame.blobs[0]
+        platform_kit(ctx)  # refuses a context that is not valid or that could decrypt
         params = SecureBoostParams(**frame.meta["params"])
         if params.min_data_in_leaf < self.min_node_rows:
             raise FederationError(
@@ -357,26 +253,19 @@ class PlatformSecureBoostJob:
         scanned = [int(j) for j in frame.meta.get("features", range(len(self._names)))]
         if any(not 0 <= j < len(self._names) for j in scanned):
             raise FederationError("sb.hist names a platform feature out of range")
-        gh = load_ciphertexts(self._ctx, frame.blobs[1:])
-        if len(gh) != (1 if _layout(rows.size)[1] > 1 else max(1, -(-rows.size // _HALF))):
+        if len(frame.blobs) - 1 != chunk_count(rows.size):
             raise FederationError("sb.hist carries the wrong number of ciphertexts for its rows")
-        e = self._rng.uniform(1.0, 2.0, SLOTS) * self._rng.choice([-1.0, 1.0], SLOTS)
-        blinding = (ts.ckks_vector(self._ctx, e), e)
-        index: list[list[list[int]]] = []
-        blobs: list[bytes] = []
-        for j in scanned:
-            groups, feature_blobs = encrypted_histogram(
-                self._ctx,
-                gh,
-                self._bins[rows, j],
-                self._binning[j].n_bins,
-                self._rng,
-                self.mask_amplitude,
-                blinding,
-            )
-            index.append(groups)
-            blobs.extend(feature_blobs)
+        index, blobs = self._histograms(
+            frame.blobs[1:], self._bins[np.ix_(rows, np.asarray(scanned))], scanned
+        )
         return self._reply("sb.histogram", {"features": scanned, "bins": index}, blobs)
+
+    def _histograms(
+        self, gh: list[bytes], bins: np.ndarray, scanned: list[int]
+    ) -> tuple[list[list[list[int]]], list[bytes]]:
+        assert self._ctx is not None
+        n_bins = [self._binning[j].n_bins for j in scanned]
+        return histogram_task(self._ctx, gh, bins, n_bins, self.mask_amplitude, _seed(self._rng))
 
     def _split(self, frame: Frame) -> Frame:
         if self.done:
@@ -498,7 +387,7 @@ class BankSecureBoostTrainer:
         self.params = params or SecureBoostParams()
         self._progress = progress
         self.log = BoostingLog()
-        self._ctx: ts.Context | None = None
+        self._kit: SealKit | None = None
         self._platform_bins: list[int] = []
         self.result: BoostResult | None = None
 
@@ -513,9 +402,8 @@ class BankSecureBoostTrainer:
     def _platform_histogram(
         self, rows: np.ndarray, g: np.ndarray, h: np.ndarray, scanned: list[int]
     ) -> Histograms:
-        assert self._ctx is not None
-        packed = _pack_gh(g[rows], h[rows])
-        blobs = [_rows_blob(rows), *encrypt_chunks(self._ctx, packed)]
+        assert self._kit is not None
+        blobs = [_rows_blob(rows), *encrypt_gh(self._kit, g[rows], h[rows])]
         started = time.perf_counter()
         reply = self._call("sb.hist", {"features": scanned}, blobs, "sb.histogram")
         self.log.platform_seconds += time.perf_counter() - started
@@ -529,7 +417,7 @@ class BankSecureBoostTrainer:
             gj, hj = np.zeros(n_bins), np.zeros(n_bins)
             for group in groups_meta:
                 bins = [int(b) for b in group]
-                sums = decrypt_segments(self._ctx, reply.blobs[k], rows.size, len(bins))
+                sums = decrypt_sums(self._kit, reply.blobs[k], rows.size, len(bins))
                 for r, b in enumerate(bins):
                     gj[b], hj[b] = sums[r]
                 k += 1
@@ -554,11 +442,12 @@ class BankSecureBoostTrainer:
         started = time.perf_counter()
         p = self.params
         valid_rows = np.zeros(0, dtype=np.int64) if valid_rows is None else np.asarray(valid_rows, np.int64)
-        self._ctx = new_secret_context(SECUREBOOST_COEFF_MOD_BITS, SECUREBOOST_SCALE_BITS)
+        ctx = new_secret_context(SECUREBOOST_COEFF_MOD_BITS, SECUREBOOST_SCALE_BITS)
+        self._kit = SealKit(ctx)
         ready = self._call(
             "sb.open",
             {"params": asdict(p), "platform_features": list(platform_features)},
-            [public_context_bytes(self._ctx), _rows_blob(train_rows), _rows_blob(valid_rows)],
+            [public_context_bytes(ctx), _rows_blob(train_rows), _rows_blob(valid_rows)],
             "sb.ready",
         )
         self._platform_bins = [int(b) for b in ready.meta["bins"]]
