@@ -2,20 +2,22 @@
 department's account drafts, submits for review, and ANOTHER account of the same department approves
 before anything is public; the privacy check runs at drafting and again at approval and refuses any
 field the catalog marks sensitive (secret or private: the field itself, or a whole sensitive item) and
-any resident identity number in the text. Publications for a month are due by the 10th of the next
-month (``workdays.monthly_due_date``); :func:`late_report` says which departments are late."""
+any personal number in the text (resident identity, mobile or bank card numbers, however written).
+Publications for a month are due by the 10th of the next month (``workdays.monthly_due_date``);
+:func:`late_report` says which departments are late."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 import uuid
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fincredit.consent.identifiers import validate_resident_id
+from fincredit.consent.identifiers import validate_resident_id, validate_uscc
 from fincredit.platform.catalog import current_version, items_of
 from fincredit.platform.core.db import Organisation, utcnow
 from fincredit.platform.core.errors import Forbidden, InvalidInput, NotFound
@@ -27,7 +29,13 @@ from fincredit.platform.publication.tables import Publication
 
 KINDS = ("blacklist", "typical_case", "joint_reward_punishment")
 PUBLISHER_KINDS = ("data_provider",)  # the departments expected to publish every month
+# Personal numbers are matched after normalising the text: full-width forms folded (NFKC) and the
+# spaces, hyphens and dots people put inside a number removed, so "330203 19721201 7591" or
+# "１３８－００１３－８０００" are found like the plain forms.
+_SEPARATED = re.compile(r"(?<=[0-9Xx])[\s\-.·_/]{1,2}(?=[0-9Xx])")
 _RID = re.compile(r"(?<![0-9A-Za-z])[1-9]\d{16}[\dXx](?![0-9A-Za-z])")
+_MOBILE = re.compile(r"(?<![0-9])(?:\+?86)?1[3-9]\d{9}(?![0-9])")
+_CARD = re.compile(r"(?<![0-9A-Za-z])\d{13,19}(?![0-9A-Za-z])")
 _PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
@@ -58,13 +66,46 @@ def privacy_violations(session: Session, content: dict[str, Any]) -> list[str]:
         raise InvalidInput("content.fields is an object of field name to value")
     found += [f"field:{name}" for name in sorted(fields) if name in sensitive_fields]
     for text in _strings(content):
-        for match in _RID.finditer(text):
-            try:
-                validate_resident_id(match.group(0))
-            except ValueError:
-                continue
-            found.append("resident_id_number")
+        found += personal_numbers(text)
     return sorted(set(found))
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch) * (2 if i % 2 else 1)
+        total += d - 9 if d > 9 else d
+    return total % 10 == 0
+
+
+def personal_numbers(text: str) -> list[str]:
+    """The kinds of personal number in ``text``: resident identity numbers (with their check digit),
+    mobile numbers, and bank card numbers (13-19 digits passing the Luhn check). Unified social credit
+    codes are public and not flagged."""
+    compact = _SEPARATED.sub("", unicodedata.normalize("NFKC", text))
+    found: list[str] = []
+    ids: set[str] = set()
+    for match in _RID.finditer(compact):
+        try:
+            validate_resident_id(match.group(0))
+        except ValueError:
+            continue
+        ids.add(match.group(0))
+        found.append("resident_id_number")
+    if _MOBILE.search(compact):
+        found.append("mobile_number")
+    for match in _CARD.finditer(compact):
+        number = match.group(0)
+        if number in ids or not _luhn(number):
+            continue
+        if len(number) == 18:
+            try:
+                validate_uscc(number)
+                continue
+            except ValueError:
+                pass
+        found.append("bank_card_number")
+    return found
 
 
 def _check_privacy(session: Session, content: dict[str, Any]) -> None:
