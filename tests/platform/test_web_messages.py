@@ -195,3 +195,32 @@ def test_the_borrower_reads_records_under_the_catalogs_titles(client, services) 
     assert "<strong>纳税信用等级</strong>" in page
     assert "<dt>评价年度</dt><dd>2025</dd>" in page and "<dt>纳税信用级别</dt><dd>A</dd>" in page
     assert "rating_year" not in page and "tax_rating" not in page
+
+
+def test_a_bank_reads_why_its_subscription_ended_in_words(client, services) -> None:  # type: ignore[no-untyped-def]
+    from fincredit.platform.testing.plugin import auth, new_institution
+    from fincredit.platform.testing.seed import grant_consent, new_enterprise
+
+    from .test_web_bank_regulator import _login
+
+    ident, sid = new_enterprise(services)
+    bank = new_institution(services, "bank")
+    grant_consent(
+        services,
+        sid,
+        bank.org_id,
+        purpose="post_loan_monitoring",
+        scopes=["tax_rating"],
+        modes=["query", "push_subscription"],
+    )
+    h = auth(client, bank)
+    body = {"identifier": ident, "items": ["tax_rating"]}
+    kept = client.post("/api/v1/free/push/subscriptions", headers=h, json=body)
+    ended = client.post("/api/v1/free/push/subscriptions", headers=h, json=body)
+    assert kept.status_code == ended.status_code == 201, (kept.text, ended.text)
+    kept, ended = kept.json(), ended.json()
+    assert client.delete(f"/api/v1/free/push/subscriptions/{ended['id']}", headers=h).status_code == 200
+    _login(client, services, bank)
+    page = client.get("/web/bank/subscriptions").text
+    assert kept["id"] in page and "<td>生效中</td>" in page
+    assert "<td>已终止（机构已取消订阅）</td>" in page and "cancelled" not in page
