@@ -690,6 +690,344 @@ def platform_results(
 # ---- main ---------------------------------------------------------------------------------------------
 
 
+# -- authorisation replay, witness co-signing, bulk granting through the lifecycle ------------------------
+
+AUTH_TARGETS = {"replay_s": 60.0, "cosign_p99_ms": 50.0}
+
+
+def write_synthetic_export(n: int, path: Path) -> float:
+    """A fully authorised ledger of ``n`` entries (``synthetic_ledger``) as a Parquet export; seconds."""
+    from fincredit.consent import ExportRow, leaf_hash, write_export
+    from fincredit.consent.synthetic import synthetic_ledger
+
+    started = time.perf_counter()
+    rows = (
+        ExportRow(seq, data, leaf_hash(data))
+        for seqs, datas in synthetic_ledger(n)
+        for seq, data in zip(seqs, datas, strict=True)
+    )
+    write_export(rows, path)
+    return time.perf_counter() - started
+
+
+def measure_replay(path: Path) -> tuple[float, float, Any]:
+    """``replay_authorisation(read_export(path))``: wall and CPU seconds (the parsing thread's included)."""
+    from fincredit.consent import replay_authorisation
+
+    gc.collect()
+    wall, cpu = time.perf_counter(), time.process_time()
+    report, _ = replay_authorisation(read_export(path))
+    return time.perf_counter() - wall, time.process_time() - cpu, report
+
+
+def measure_read_export(path: Path) -> tuple[float, float]:
+    """The baseline: reading the same export's batches without replaying them."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in read_export(path):
+        pass
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def measure_cosigning(rounds: int, per_round: int, tmp: Path) -> dict[str, float]:
+    """A real witness (``fincredit-consent witness serve``, its own process) co-signs ``rounds`` successive
+    checkpoints of a growing log over loopback HTTP; each timed from submission (with the consistency proof
+    from the last co-signed size) to the verified cosignature. Baseline: the same checkpoints through the
+    witness's protocol in this process (proof check, state update, signature; no HTTP, no process hop)."""
+    import subprocess
+    import sys
+
+    from fincredit.consent import (
+        Checkpoint,
+        ConsistencyProof,
+        CosignatureSigner,
+        SqliteWitnessState,
+        Witness,
+        WitnessClient,
+        add_checkpoint_body,
+        cosign_checkpoint,
+    )
+
+    indexer = SubjectIndexer(b"bench-witness-index-key-01234567")
+    signer = NoteSigner.generate(ORIGIN)
+    key = tmp / "witness.pem"
+    cli = [str(Path(sys.executable).parent / "fincredit-consent"), "witness"]
+    vkey = subprocess.run(
+        [*cli, "keygen", "--name", "witness.bench.example/w1", "--out", str(key)],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip().splitlines()[-1]  # fmt: skip
+    port = _free_port()
+    server = subprocess.Popen(
+        [*cli, "serve", "--name", "witness.bench.example/w1", "--key", str(key), "--state",
+         str(tmp / "witness.db"), "--log", signer.verifier.vkey(), "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    from fincredit.consent import CosignatureVerifier
+
+    client = WitnessClient(f"http://127.0.0.1:{port}", CosignatureVerifier.from_vkey(vkey), timeout=10)
+    local = Witness(
+        CosignatureSigner.generate("witness.local/w1"),
+        {ORIGIN: [signer.verifier]},
+        SqliteWitnessState(tmp / "local-witness.db"),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                import http.client
+
+                probe = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+                probe.request("GET", "/vkey")
+                probe.getresponse().read()
+                probe.close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        ledger = Ledger()
+        last: Checkpoint | None = None
+        held = 0
+        http_s: list[float] = []
+        http_cpu: list[float] = []
+        local_s: list[float] = []
+        seq = 0
+        for r in range(rounds + 5):  # the first five warm the connection and the witness up
+            ledger.append_many(list(synthetic_entries(seq, per_round, indexer, seed=r)))
+            seq += per_round
+            issuer = CheckpointIssuer(ORIGIN, signer, ledger.tree, last)
+            note = issuer.issue()
+            last = issuer.last
+
+            def proof_from(old: int, size: int = seq, tree: MerkleTree = ledger.tree) -> list[bytes]:
+                return list(ConsistencyProof.from_tree(tree, old, size).hashes)
+
+            old = held
+            started, cpu = time.perf_counter(), time.thread_time()
+            _, held = cosign_checkpoint(client, note, old, proof_from)
+            elapsed, cpu_used = time.perf_counter() - started, time.thread_time() - cpu
+            body = add_checkpoint_body(note, old, proof_from(old))
+            started = time.perf_counter()
+            reply = local.add_checkpoint(body)
+            local_elapsed = time.perf_counter() - started
+            assert reply.status == 200, reply.body
+            if r >= 5:
+                http_s.append(elapsed)
+                http_cpu.append(cpu_used)
+                local_s.append(local_elapsed)
+    finally:
+        client.close()
+        server.terminate()
+        server.wait(10)
+        local.state.close()
+    p50, p99 = _percentiles(http_s)
+    _, cpu99 = _percentiles(http_cpu)
+    _, local99 = _percentiles(local_s)
+    return {"p50": p50, "p99": p99, "cpu_p99": cpu99, "local_p99": local99, "rounds": float(rounds)}
+
+
+def measure_bulk_grants(backend: str, n: int, batch: int, tmp: Path) -> dict[str, float]:
+    """``n`` consents granted through the lifecycle (``record_grants``: each consent's request and grant
+    entries, rows written as the lifecycle writes them) in transactions of ``batch``, on a fresh database
+    of ``backend`` with n/5 subjects and 8 banks. Baseline: the same number of consent rows inserted
+    straight into the table in one statement per 20,000 (the old seeding, no ledger entries)."""
+    from sqlalchemy import delete, insert
+
+    from fincredit.consent import ApprovalChannel, generate_uscc, mask
+    from fincredit.platform.consents import RecordedGrant, read_size, record_grants
+    from fincredit.platform.consents._records import new_row
+    from fincredit.platform.consents.tables import Consent
+    from fincredit.platform.core.db import Subject as SubjectRow
+    from fincredit.platform.identity.accounts import create_organisation
+    from fincredit.platform.subjects import blind_index
+
+    rng = random.Random(7)
+    with platform_services(backend, tmp) as services:
+        keyring = services.keyring
+        banks = [f"bench-bank-{i}" for i in range(len(BANKS))]
+        with services.tx() as session:
+            for org in banks:
+                create_organisation(session, org_id=org, kind="bank", name=org)
+        subjects = max(1, n // 5)
+        codes: list[str] = []
+        seen: set[str] = set()
+        while len(codes) < subjects:
+            code = generate_uscc(rng, "330212")
+            if code not in seen:
+                seen.add(code)
+                codes.append(code)
+        now = dt.datetime.now(dt.UTC)
+        for start in range(0, subjects, 20_000):
+            rows = [
+                {
+                    "id": i + 1,
+                    "kind": "legal",
+                    "code_enc": keyring.encrypt(codes[i], context="subject:legal"),
+                    "code_bidx": blind_index(keyring, SubjectKind.LEGAL, codes[i]),
+                    "code_masked": mask(codes[i], SubjectKind.LEGAL),
+                    "region": codes[i][2:8],
+                    "created_at": now,
+                }
+                for i in range(start, min(subjects, start + 20_000))
+            ]
+            with services.tx() as session:
+                session.execute(insert(SubjectRow), rows)
+        valid_from, valid_until = now - dt.timedelta(days=1), now + dt.timedelta(days=365)
+
+        def artefact(i: int) -> tuple[int, ConsentArtefact]:
+            sid = i % subjects + 1
+            return sid, ConsentArtefact(
+                subject=Subject(SubjectKind.LEGAL, codes[sid - 1]),
+                grantee=banks[i % len(banks)],
+                purpose=Purpose.LOAN_APPLICATION_ASSESSMENT,
+                scopes=frozenset({"court.judgment", "tax.arrears"}),
+                modes=frozenset({AccessMode.QUERY, AccessMode.REPORT}),
+                valid_from=valid_from,
+                valid_until=valid_until,
+                fetch_type=FetchType.PERIODIC,
+                frequency=Frequency(value=3, unit=PeriodUnit.DAY),
+                data_life=DataLife(value=1, unit=DataLifeUnit.YEAR),
+                created_at=valid_from,
+            )
+
+        # Baseline first: the rows alone (straight into the table, as the old seeding did), then removed.
+        baseline_n = min(n, 200_000)
+        started = time.perf_counter()
+        for start in range(0, baseline_n, 20_000):
+            rows_ = []
+            for i in range(start, min(baseline_n, start + 20_000)):
+                sid, a = artefact(i)
+                row = new_row(keyring, ConsentState.requested(a), sid)
+                rows_.append({c.key: getattr(row, c.key) for c in Consent.__table__.columns})
+            with services.tx() as session:
+                session.execute(insert(Consent), rows_)
+        baseline_rate = baseline_n / (time.perf_counter() - started)
+        with services.tx() as session:
+            session.execute(delete(Consent))
+
+        cpu, started = time.process_time(), time.perf_counter()
+        for start in range(0, n, batch):
+            grants = []
+            for i in range(start, min(n, start + batch)):
+                sid, a = artefact(i)
+                grants.append(RecordedGrant(sid, a, "bench-subject", valid_from, ApprovalChannel.WEB.value))
+            with services.tx() as session:
+                record_grants(session, services, grants, actor="bench-seed")
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+        with services.read() as session:
+            entries = read_size(session)
+    return {
+        "rate": n / wall,
+        "seconds": wall,
+        "cpu_seconds": cpu,
+        "baseline_rate": baseline_rate,
+        "baseline_n": float(baseline_n),
+        "entries": float(entries),
+    }
+
+
+def _label(n: int) -> str:
+    return f"{n // 1_000_000}M" if n >= 1_000_000 and n % 1_000_000 == 0 else f"{n // 1000}k"
+
+
+def authorisation_results(args: argparse.Namespace) -> tuple[list[Result], dict[str, Any]]:
+    results: list[Result] = []
+    notes: dict[str, Any] = {}
+    if args.replay_entries:
+        label = _label(args.replay_entries)
+        with tempfile.TemporaryDirectory(prefix="bench-authorisation-") as tmp:
+            export = Path(tmp) / "synthetic.parquet"
+            notes["synthetic_export_write_s"] = write_synthetic_export(args.replay_entries, export)
+            notes["synthetic_export_mb"] = round(export.stat().st_size / 1e6, 1)
+            read_s, read_cpu = measure_read_export(export)
+            replay_s, replay_cpu, report = measure_replay(export)
+            notes["replay_report"] = report.lines()[:1] + report.lines()[-1:]
+            assert report.ok, report.lines()[:5]
+            notes["load_average_after_replay"] = list(os.getloadavg())
+        target = AUTH_TARGETS["replay_s"]
+        results.append(Result(f"authorisation_replay_{label}", replay_s, "s", target, "lower", read_s))
+        results.append(
+            Result(f"authorisation_replay_{label}_cpu", replay_cpu, "s", target, "lower", read_cpu)
+        )
+        print_table(results)
+    if args.cosign_rounds:
+        with tempfile.TemporaryDirectory(prefix="bench-witness-") as tmp:
+            cosign = measure_cosigning(args.cosign_rounds, args.cosign_entries, Path(tmp))
+        notes["cosign_rounds"] = args.cosign_rounds
+        notes["cosign_entries_per_checkpoint"] = args.cosign_entries
+        notes["load_average_after_cosign"] = list(os.getloadavg())
+        base = cosign["local_p99"] * 1e3
+        target = AUTH_TARGETS["cosign_p99_ms"]
+        results.append(Result("witness_cosign_p50", cosign["p50"] * 1e3, "ms", None, "lower", base))
+        results.append(Result("witness_cosign_p99", cosign["p99"] * 1e3, "ms", target, "lower", base))
+        results.append(
+            Result("witness_cosign_p99_client_cpu", cosign["cpu_p99"] * 1e3, "ms", None, "lower", base)
+        )
+        print_table(results)
+    for backend in filter(None, args.grant_backends.split(",")):
+        with tempfile.TemporaryDirectory(prefix="bench-grants-") as tmp:
+            grants = measure_bulk_grants(backend, args.grant_consents, args.grant_batch, Path(tmp))
+        glabel = _label(args.grant_consents)
+        results.append(
+            Result(
+                f"{backend}_record_grants_{glabel}_batch_{args.grant_batch}",
+                grants["rate"],
+                "consents/s",
+                None,
+                "higher",
+                grants["baseline_rate"],
+            )
+        )
+        results.append(
+            Result(f"{backend}_record_grants_{glabel}_seconds", grants["seconds"], "s", None, "lower")
+        )
+        results.append(
+            Result(f"{backend}_record_grants_{glabel}_cpu_seconds", grants["cpu_seconds"], "s", None, "lower")
+        )
+        notes[f"{backend}_record_grants"] = {
+            "ledger_entries_written": grants["entries"],
+            "baseline": f"rows inserted straight into the table, {int(grants['baseline_n'])} consents timed",
+            "load_average_after": list(os.getloadavg()),
+        }
+    return results, notes
+
+
+def write_merged(results: list[Result], argv: list[str], notes: dict[str, Any]) -> Path:
+    """Replace this run's results in ``consent.json`` and keep the others, saying which earlier run (its
+    command, date and machine load) measured each kept one (a full run takes the better part of an hour)."""
+    import json
+
+    from bench._report import RESULTS_DIR
+
+    path = RESULTS_DIR / "consent.json"
+    kept: list[Result] = []
+    earlier: list[dict[str, Any]] = []
+    if path.exists():
+        old = json.loads(path.read_text())
+        names = {r.name for r in results}
+        kept = [Result(**r) for r in old["results"] if r["name"] not in names]
+        old_notes = old.get("notes") or {}
+        earlier = list(old_notes.get("earlier_runs", []))
+        if old_notes.get("part") != "authorisation":  # the full run: its notes travel with it
+            earlier.append({k: old.get(k) for k in ("command", "date", "machine", "notes")})
+        else:
+            earlier.append({k: old.get(k) for k in ("command", "date", "machine")})
+            earlier[-1]["results"] = old_notes.get("this_run", [])
+        still = {r.name for r in kept}
+        for run in earlier:
+            if "results" in run:
+                run["results"] = [n for n in run["results"] if n in still]
+    extra = {**notes, "part": "authorisation", "this_run": [r.name for r in results], "earlier_runs": earlier}
+    return write("consent", kept + results, argv=argv, extra=extra)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench consent")
     parser.add_argument("--entries", type=int, default=1_000_000)
@@ -705,7 +1043,26 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--sql-batch", type=int, default=10_000, help="entries per append transaction")
     parser.add_argument("--sql-single", type=int, default=2_000, help="single-entry transactions timed")
     parser.add_argument("--sql-checks", type=int, default=2_000, help="consent checks timed")
+    parser.add_argument(
+        "--part",
+        choices=("all", "authorisation"),
+        default="all",
+        help="authorisation: only the replay, witness and bulk-grant measures, merged into consent.json",
+    )
+    parser.add_argument("--replay-entries", type=int, default=10_000_000, help="synthetic ledger replayed")
+    parser.add_argument("--cosign-rounds", type=int, default=1000, help="checkpoints co-signed (timed)")
+    parser.add_argument("--cosign-entries", type=int, default=64, help="entries between two checkpoints")
+    parser.add_argument("--grant-consents", type=int, default=1_000_000, help="consents granted in bulk")
+    parser.add_argument("--grant-batch", type=int, default=10_000, help="consents per record_grants call")
+    parser.add_argument(
+        "--grant-backends", default="sqlite", help="databases for the bulk grants ('' for none)"
+    )
     args = parser.parse_args(argv)
+    if args.part == "authorisation":
+        part, part_notes = authorisation_results(args)
+        print_table(part)
+        print(f"wrote {write_merged(part, argv, part_notes)}")
+        return 0
     indexer = SubjectIndexer(b"bench-blind-index-key-0123456789")
     results: list[Result] = []
     n = args.entries
