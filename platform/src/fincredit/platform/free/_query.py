@@ -19,11 +19,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
+from fincredit.consent import ConsentStatus, scope_covers
 from fincredit.platform.catalog import CatalogItemDef
 from fincredit.platform.consents import AccessAsk, AccessBatch, Outcome
+from fincredit.platform.consents.tables import Consent
 from fincredit.platform.core.db import AuditEvent, Subject, insert_rows
 from fincredit.platform.core.errors import FincreditError, Unauthenticated
 from fincredit.platform.core.services import Services
@@ -210,6 +212,38 @@ def _audit_rows(
     return rows
 
 
+def _covered_by_consents(
+    session: Session,
+    request: QueryRequest,
+    subject: Subject,
+    wanted: list[tuple[CatalogItemDef, tuple[str, ...] | None]],
+) -> tuple[list[tuple[CatalogItemDef, tuple[str, ...] | None]], list[str]]:
+    """A query without an item list asks for what the caller may see: the public items and those its
+    live consents from the subject cover for this purpose and mode, listing the items left out. With no
+    covering consent at all the whole list goes to the gate, which says why (none, revoked, ...)."""
+    if request.principal.is_credit_authority or request.principal.org_id is None:
+        return wanted, []
+    rows = session.execute(
+        select(Consent.scopes, Consent.modes).where(
+            Consent.subject_id == subject.id,
+            Consent.grantee_org_id == request.principal.org_id,
+            Consent.purpose == request.purpose,
+            Consent.state == ConsentStatus.ACTIVE.value,
+        )
+    )
+    granted = [s for scopes, modes in rows if request.mode in modes for s in scopes]
+    covered = [
+        (item, fields)
+        for item, fields in wanted
+        if item.disclosure == "public"
+        or any(scope_covers(g, item_scope(item.code), subject.kind) for g in granted)
+    ]
+    if not any(item.disclosure != "public" for item, _ in covered):
+        return wanted, []
+    kept = {item.code for item, _ in covered}
+    return covered, [item.code for item, _ in wanted if item.code not in kept]
+
+
 def run_queries(
     session: Session, services: Services, requests: Sequence[QueryRequest], *, at: dt.date | None = None
 ) -> list[QueryAnswer]:
@@ -229,6 +263,7 @@ def run_queries(
     answers: list[QueryAnswer | None] = [None] * len(requests)
     asks: list[AccessAsk] = []
     gated: list[tuple[int, list[tuple[CatalogItemDef, tuple[str, ...] | None]]]] = []
+    uncovered: dict[int, list[str]] = {}
     callers = [r.caller for r in requests if r.caller is not None]
     valid = still_valid(session, callers) if callers else set()
     names: dict[int, str] = {}
@@ -252,6 +287,8 @@ def run_queries(
         except UnknownItem as exc:
             answers[i] = exc
             continue
+        if request.items is None:
+            wanted, uncovered[i] = _covered_by_consents(session, request, found, wanted)
         scopes = frozenset(scopes_for(wanted))
         asks.append(AccessAsk(request.principal, found, scopes, request.purpose, request.mode, request.route))
         gated.append((i, wanted))
@@ -280,6 +317,8 @@ def run_queries(
                 "consent_id": decision.consent_id,
             }
         )
+        if i in uncovered:
+            body["items_not_covered"] = uncovered[i]
         batch.disclose(outcome, digest(body))
         bodies[i] = body
         if request.principal.org_id is not None:
