@@ -222,3 +222,48 @@ def test_two_workers_run_each_tick_of_a_periodic_task_exactly_once(services: Ser
     assert all(started <= 1 for _, _, started in jobs), f"a job was started twice: {jobs}"
     # Every tick that ran is one queued job that succeeded, and each succeeded job was one logged run.
     assert {int(tick) for tick, status, _ in jobs if status == "succeeded"} == set(ran)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_job_left_running_by_a_dead_worker_is_failed_and_frees_its_task(services: Services) -> None:
+    """A worker killed mid-job leaves the job ``doing`` and holding its task's lock; housekeeping marks it
+    failed once no live worker owns it, so the task's next tick can run."""
+    import asyncio
+
+    from fincredit.platform.core.tasks import HOUSEKEEPING, QUEUE, build_app
+
+    app = build_app(services)
+    db = conninfo(services.settings.resolved_database_url)
+
+    async def scenario() -> tuple[str, str]:
+        async with app.open_async():
+            job_id = await app.tasks["consents.checkpoint"].defer_async(timestamp=1)
+            with psycopg.connect(db, autocommit=True) as conn:
+                # Taken by a worker that then died: its row in procrastinate_workers was pruned.
+                conn.execute(
+                    "UPDATE procrastinate_jobs SET status = 'doing', worker_id = NULL WHERE id = %s",
+                    (job_id,),
+                )
+                before = conn.execute(
+                    "SELECT status FROM procrastinate_jobs WHERE id = %s", (job_id,)
+                ).fetchone()
+            await app.tasks[HOUSEKEEPING](timestamp=2)
+            with psycopg.connect(db, autocommit=True) as conn:
+                after = conn.execute(
+                    "SELECT status FROM procrastinate_jobs WHERE id = %s", (job_id,)
+                ).fetchone()
+            assert before is not None and after is not None
+            # The task's lock is free again: the next tick is taken by a worker.
+            next_id = await app.tasks["consents.checkpoint"].defer_async(timestamp=3)
+            worker_id = await app.job_manager.register_worker()
+            try:
+                fetched = await app.job_manager.fetch_job(queues=[QUEUE], worker_id=worker_id)
+                assert fetched is not None and fetched.id == next_id
+            finally:
+                with psycopg.connect(db, autocommit=True) as conn:
+                    conn.execute("DELETE FROM procrastinate_jobs WHERE id IN (%s, %s)", (job_id, next_id))
+                await app.job_manager.unregister_worker(worker_id)
+            return str(before[0]), str(after[0])
+
+    assert asyncio.run(scenario()) == ("doing", "failed")
