@@ -267,3 +267,11 @@ def test_a_job_left_running_by_a_dead_worker_is_failed_and_frees_its_task(servic
             return str(before[0]), str(after[0])
 
     assert asyncio.run(scenario()) == ("doing", "failed")
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_metrics_show_the_scheduled_work_queue(client) -> None:  # type: ignore[no-untyped-def]
+    text = client.get("/metrics").text
+    assert 'fincredit_queue_depth{queue="scheduled_jobs"}' in text
+    assert "fincredit_scheduled_jobs_failed " in text

@@ -29,6 +29,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_fastapi_instrumentator import Instrumentator
 from pythonjsonlogger.json import JsonFormatter
+from sqlalchemy import text
+from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fincredit.platform.core.registry import capabilities
@@ -60,6 +62,8 @@ class _DatabaseGauges(Collector):
             for capability in capabilities():
                 if capability.gauges is not None:
                     gauges.extend(capability.gauges(session))
+            if session.get_bind().dialect.name == "postgresql":
+                gauges.extend(_job_queue(session))
         queue = GaugeMetricFamily("fincredit_queue_depth", "Work waiting in an outbox.", labels=["queue"])
         for kind, name, value in gauges:
             if kind == "queue":
@@ -67,6 +71,20 @@ class _DatabaseGauges(Collector):
             else:
                 yield GaugeMetricFamily(f"fincredit_{name}", kind, value=value)
         yield queue
+
+
+def _job_queue(session: Session) -> list[tuple[str, str, float]]:
+    """The scheduled work's queue (``fincredit worker``): jobs waiting, and the failed runs kept (a week)."""
+    rows = session.execute(text("SELECT status::text, count(*) FROM procrastinate_jobs GROUP BY status"))
+    counts: dict[str, int] = {str(status): int(n) for status, n in rows}
+    return [
+        ("queue", "scheduled_jobs", float(counts.get("todo", 0))),
+        (
+            "Scheduled task runs that failed, kept a week.",
+            "scheduled_jobs_failed",
+            float(counts.get("failed", 0)),
+        ),
+    ]
 
 
 def install_metrics(app: FastAPI, services: Services) -> None:
