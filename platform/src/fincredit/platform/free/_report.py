@@ -23,9 +23,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from fincredit.consent import ConsentStatus
-from fincredit.platform.consents import authorize_access, record_disclosure
+from fincredit.platform.consents import Allowed, authorize_access, record_disclosure
 from fincredit.platform.consents.tables import Consent
-from fincredit.platform.core.db import utcnow
+from fincredit.platform.core.db import Subject, utcnow
+from fincredit.platform.core.errors import Forbidden
 from fincredit.platform.core.pdf import table
 from fincredit.platform.core.services import Services
 from fincredit.platform.free._pdf import fast_document
@@ -33,7 +34,7 @@ from fincredit.platform.free._query import ItemRequest, collect, digest, resolve
 from fincredit.platform.free.errors import ReportNotFound
 from fincredit.platform.free.tables import CreditReport
 from fincredit.platform.identity.principal import Principal
-from fincredit.platform.subjects import find_subject
+from fincredit.platform.subjects import find_subject, view_subject
 
 SCHEMA_VERSION = "1.0"
 ISSUER = "宁波市融资信用服务平台"
@@ -95,12 +96,20 @@ def issue_report(
     items: Sequence[ItemRequest] | None = None,
     route: str = "/api/v1/free/reports",
     at: dt.date | None = None,
+    own: bool = False,
 ) -> IssuedReport:
-    """Gate, build, ledger and register one report in ``session``'s transaction."""
+    """Gate, build, ledger and register one report in ``session``'s transaction. With ``own`` the caller
+    is the borrower account of the subject itself (R§9: free access to one's own information): no consent
+    is needed and nothing is disclosed to anyone else, so there is no gate and no ledger entry."""
     subject = find_subject(session, services.keyring, identifier)
+    if own and principal.subject_id != subject.id:
+        raise Forbidden("a borrower account reads the report of its own subject only")
     if purpose is None:
-        purpose = default_purpose(session, principal, subject.id)
+        purpose = "own_information" if own else default_purpose(session, principal, subject.id)
     wanted = resolve_items(session, subject, items)
+    if own:
+        body, _ = collect(session, services, subject, wanted, at or dt.date.today())
+        return _register(session, services, principal, subject, body, purpose, "own_information", None, None)
     allowed = authorize_access(
         session,
         services,
@@ -113,6 +122,39 @@ def issue_report(
         defer_disclosure=True,
     )
     body, _ = collect(session, services, subject, wanted, at or dt.date.today())
+    return _register(
+        session, services, principal, subject, body, purpose, allowed.basis.value, allowed.consent_id, allowed
+    )
+
+
+def own_report(session: Session, services: Services, principal: Principal) -> IssuedReport:
+    """The credit report of the borrower account's own subject (R§9), every item of its kind."""
+    subject = session.get(Subject, principal.subject_id) if principal.subject_id is not None else None
+    if subject is None:
+        raise Forbidden("this account is not linked to a credit subject")
+    identifier = view_subject(session, services.keyring, subject, reveal=True).code
+    return issue_report(
+        session,
+        services,
+        principal=principal,
+        identifier=identifier,
+        route="/api/v1/me/credit-report",
+        own=True,
+    )
+
+
+def _register(
+    session: Session,
+    services: Services,
+    principal: Principal,
+    subject: Subject,
+    body: dict[str, Any],
+    purpose: str,
+    basis: str,
+    consent_id: str | None,
+    allowed: Allowed | None,
+) -> IssuedReport:
+    """Write the report, register it for verification and, for an access under consent, ledger it."""
     report_id = f"CR{utcnow():%Y%m%d}{uuid.uuid4().hex[:12].upper()}"
     registrations = [r for i in body["items"] if i["code"] in REGISTRATION_ITEMS for r in i["records"]]
     categories = [i for i in body["items"] if i["code"] not in REGISTRATION_ITEMS]
@@ -123,8 +165,8 @@ def issue_report(
         "issued_at": utcnow().replace(microsecond=0).isoformat(),
         "issued_to": principal.org_id or principal.account_id,
         "purpose": purpose,
-        "basis": allowed.basis.value,
-        "consent_id": allowed.consent_id,
+        "basis": basis,
+        "consent_id": consent_id,
         "as_of": body["as_of"],
         "subject": body["subject"],
         "registrations": registrations,
@@ -138,7 +180,11 @@ def issue_report(
         "summary": _summary(body["items"]),
     }
     content_sha256 = digest(report)
-    seq = record_disclosure(session, services, allowed, payload_digest=content_sha256)
+    seq = (
+        None
+        if allowed is None
+        else record_disclosure(session, services, allowed, payload_digest=content_sha256)
+    )
     session.add(
         CreditReport(
             id=report_id,

@@ -56,7 +56,7 @@ CAPABILITY = Capability(
     # The information query is the busiest route of the platform: matched first (behind ~200 other routes
     # it cost a tenth of its CPU).
     route_order=0,
-    routers=(router.router,),
+    routers=(router.router, router.me_router),
     pages=(pages.router,),
     policies=(
         ("bank", "free_query", "query"),
@@ -72,6 +72,7 @@ CAPABILITY = Capability(
         ("bank", "matchmaking", "leads"),
         (BORROWER_ROLE, "matchmaking", "publish_need"),
         (BORROWER_ROLE, "matchmaking", "read_products"),
+        (BORROWER_ROLE, "own_report", "read"),
     ),
     cli=(("push", push_app),),
     demo_steps=tuple(DemoStep(50 + i, title, run) for i, (title, run) in enumerate(FREE_STEPS)),

@@ -4,16 +4,17 @@ status and its matchmaking leads; a borrower's financing needs and the products 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, select
 
 from fincredit.platform.core.deps import ServicesDep
 from fincredit.platform.core.web.deps import PREFIX, page, render
 from fincredit.platform.free._matchmaking import leads_for_bank, matches_for_need
 from fincredit.platform.free._push import subscription_view
+from fincredit.platform.free._report import own_report, register_pdf, render_html, render_pdf
 from fincredit.platform.free.tables import FinancingNeed, PushEvent, PushSubscription
 from fincredit.platform.identity.principal import Principal
 
@@ -66,6 +67,27 @@ def leads_page(
     with services.read() as session:
         leads = leads_for_bank(session, services, principal.org_id or "")
     return render(request, "bank/leads.html", leads=leads)
+
+
+@router.get("/borrower/credit-report", response_model=None)
+def own_report_page(
+    services: ServicesDep,
+    principal: Annotated[Principal, Depends(page("own_report", "read"))],
+    format: Literal["html", "pdf"] = "html",
+) -> Response:
+    """The borrower's own credit report (R§9) in the browser, or as the PDF to keep or print."""
+    with services.tx() as session:
+        issued = own_report(session, services, principal)
+        if format == "pdf":
+            pdf = render_pdf(issued)
+            register_pdf(session, issued.report["report_id"], pdf)
+            name = f"{issued.report['report_id']}.pdf"
+            return Response(
+                pdf,
+                media_type="application/pdf",
+                headers={"Content-Disposition": f'attachment; filename="{name}"'},
+            )
+    return HTMLResponse(render_html(issued))
 
 
 @router.get("/borrower/matches", response_class=HTMLResponse)

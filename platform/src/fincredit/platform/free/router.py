@@ -48,10 +48,13 @@ from fincredit.platform.free import (
     subscription_view,
     verify_report,
 )
+from fincredit.platform.free._report import own_report
 from fincredit.platform.free.tables import LoanProduct, PushSubscription
 from fincredit.platform.identity.principal import Principal
 
 router = APIRouter(prefix="/api/v1/free", tags=["free services (G§11, never metered)"])
+# A borrower's own report lives with its other /me routes.
+me_router = APIRouter(prefix="/api/v1", tags=["free services (G§11, never metered)"])
 
 
 def limited(
@@ -178,6 +181,27 @@ def report_route(
         return Response(pdf, media_type="application/pdf", headers=headers)
     if body.format == "html":
         return HTMLResponse(render_html(issued), headers=headers)
+    return JSONResponse({**issued.report, "content_sha256": issued.content_sha256}, headers=headers)
+
+
+@me_router.get("/me/credit-report", response_model=None)
+def own_report_route(
+    request: Request,
+    services: ServicesDep,
+    principal: Annotated[Principal, Depends(require("own_report", "read"))],
+    format: Annotated[Literal["json", "pdf"], Query()] = "json",
+) -> Response:
+    """A borrower's own credit report (R§9: free access to one's own information), as JSON or PDF."""
+    with services.tx() as session:
+        issued = own_report(session, services, principal)
+        pdf = render_pdf(issued) if format == "pdf" else None
+        if pdf is not None:
+            register_pdf(session, issued.report["report_id"], pdf)
+    set_audit_subject(request, issued.report["subject"]["identifier"])
+    headers = {"X-Report-Id": issued.report["report_id"], "X-Report-Sha256": issued.content_sha256}
+    if pdf is not None:
+        headers["Content-Disposition"] = f'attachment; filename="{issued.report["report_id"]}.pdf"'
+        return Response(pdf, media_type="application/pdf", headers=headers)
     return JSONResponse({**issued.report, "content_sha256": issued.content_sha256}, headers=headers)
 
 
