@@ -4,6 +4,7 @@ database verifies against that same tree head with ``fincredit-consent verify``.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from fincredit.platform.core.tasks import conninfo
 from fincredit.platform.testing.plugin import PG_ADMIN_URL, make_settings, new_institution
 from fincredit.platform.testing.seed import grant_consent, new_enterprise
 
+FINCREDIT = str(Path(sys.executable).with_name("fincredit"))
 FINCREDIT_CONSENT = str(Path(sys.executable).with_name("fincredit-consent"))
 pytestmark = pytest.mark.skipif(
     shutil.which("pg_dump") is None or shutil.which("pg_restore") is None,
@@ -63,13 +65,21 @@ def test_a_restored_backup_verifies_against_the_tree_head_signed_before_the_dump
             restored_url,
             str(dump),
         )
-        # 4. Export the restored ledger (`fincredit consents export ledger.parquet` against that database) ...
-        settings = make_settings(services.settings.var_dir, restored_url)
-        again = build_services(settings, migrate=False)
-        try:
-            exported = export_ledger(again, tmp_path / "ledger.parquet")
-        finally:
-            again.close()
+        # 4. Export the restored ledger with the same keys and settings, pointed at the restored database.
+        env = {
+            **os.environ,
+            "FINCREDIT_VAR_DIR": str(services.settings.var_dir),
+            "FINCREDIT_DATABASE_URL": restored_url,
+        }
+        done = subprocess.run(
+            [FINCREDIT, "consents", "export", str(tmp_path / "ledger.parquet")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        exported = int(done.stdout.split()[0])
         assert exported == head.size
         # 5. ... and verify it against the tree head signed before the dump.
         verify = (
@@ -93,7 +103,7 @@ def test_a_restored_backup_verifies_against_the_tree_head_signed_before_the_dump
                 conn.execute(tamper)
             conn.execute("SET session_replication_role = replica")
             conn.execute(tamper)
-        again = build_services(settings, migrate=False)
+        again = build_services(make_settings(services.settings.var_dir, restored_url), migrate=False)
         try:
             export_ledger(again, tmp_path / "ledger.parquet")
         finally:
