@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fincredit.platform.boards.tables import Board, BoardProduct, BoardReach
-from fincredit.platform.core.db import Subject, utcnow
+from fincredit.platform.core.db import Organisation, Subject, utcnow
 from fincredit.platform.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from fincredit.platform.core.services import Services
 from fincredit.platform.free import evaluate, match_need, subject_facts, validate
@@ -27,10 +27,53 @@ STATUSES = ("draft", "published", "closed")
 EDITABLE = ("title", "description", "theme", "region", "rules", "status")
 
 
+def team_district(session: Session, principal: Principal) -> str | None:
+    """A district team's district: the division code (characters 3-8) of its organisation's unified
+    social credit code, the district government that registered it; None if no code is registered."""
+    if principal.org_kind != "district_team" or principal.org_id is None:
+        return None
+    org = session.get(Organisation, principal.org_id)
+    return org.uscc[2:8] if org is not None and org.uscc else None
+
+
+def _confined(rule: Any, district: str) -> bool:
+    """Whether ``rule`` admits only subjects whose region lies in ``district``."""
+    if not isinstance(rule, dict):
+        return False
+    if "all" in rule:
+        return any(_confined(r, district) for r in rule["all"])
+    if "any" in rule:
+        return bool(rule["any"]) and all(_confined(r, district) for r in rule["any"])
+    if rule.get("fact") != "region":
+        return False
+    values = rule.get("value") if rule.get("op") == "in" else [rule.get("value")]
+    return rule.get("op") in ("eq", "prefix", "in") and all(
+        str(v).startswith(district) for v in values or [None]
+    )
+
+
+def _check_district(session: Session, principal: Principal, region: str | None, rules: Any) -> None:
+    """A district team targets its own district only: the board's region and its population rule."""
+    district = team_district(session, principal)
+    if district is None:
+        return
+    if region is not None and not region.startswith(district):
+        raise Forbidden(
+            f"region {region} is outside this team's district {district}: a district team's boards "
+            "target its own district"
+        )
+    if not _confined(rules, district):
+        raise Forbidden(
+            f"the board's rule must keep its population inside the team's district {district}: add "
+            f'{{"fact": "region", "op": "prefix", "value": "{district}"}} to its "all"'
+        )
+
+
 def create_board(session: Session, principal: Principal, spec: dict[str, Any]) -> Board:
     if principal.org_kind not in TEAM_KINDS or principal.org_id is None:
         raise Forbidden("boards are opened by district and sector teams")
     validate(spec["rules"])
+    _check_district(session, principal, spec.get("region"), spec["rules"])
     board = Board(
         id=f"board_{uuid.uuid4().hex[:16]}",
         org_id=principal.org_id,
@@ -69,6 +112,10 @@ def update_board(session: Session, principal: Principal, board_id: str, changes:
         raise InvalidInput(f"a board's editable fields are {EDITABLE}")
     if "rules" in changes:
         validate(changes["rules"])
+    if "rules" in changes or "region" in changes:
+        _check_district(
+            session, principal, changes.get("region", board.region), changes.get("rules", board.rules)
+        )
     if "status" in changes and changes["status"] not in STATUSES:
         raise InvalidInput(f"status is one of {STATUSES}")
     for key, value in changes.items():
