@@ -35,6 +35,7 @@ from fincredit.consent import (
 from fincredit.platform.consents import _ledger
 from fincredit.platform.consents.tables import LedgerCheckpoint, LedgerCosignature, LedgerWitness
 from fincredit.platform.core.db import utcnow
+from fincredit.platform.core.errors import NotFound
 from fincredit.platform.core.services import Services
 
 _RETRY_AFTER = dt.timedelta(seconds=30)
@@ -139,6 +140,10 @@ def cosign(services: Services, checkpoint: LedgerCheckpoint | None = None, *, pa
             try:
                 cosigned, reached = cosign_checkpoint(client, note, last_size or 0, _proof(services, size))
                 line = cosigned[len(note) :]
+            except NotFound:
+                # The witness holds a larger tree than this checkpoint (another process submitted a newer
+                # one meanwhile): there is no proof backwards, and its cosignature of that one will do.
+                continue
             except (WitnessError, CheckpointError, ProofError, LedgerError) as exc:
                 result = str(exc)[:1000]
             finally:
