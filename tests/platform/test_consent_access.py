@@ -15,24 +15,25 @@ from sqlalchemy import select
 from fincredit.consent import (
     AccessMode,
     ConsentArtefact,
-    ConsentState,
     DataLife,
     DataLifeUnit,
     FetchType,
     Frequency,
     PeriodUnit,
     Purpose,
-    SubjectAct,
 )
 from fincredit.consent.identifiers import generate_uscc
 from fincredit.platform.consents import (
+    RecordedGrant,
+    act_on_consent,
     authorize_access,
     authorize_many,
     expire_due,
+    library_subject,
     read_size,
     record_disclosure,
+    record_grants,
 )
-from fincredit.platform.consents._records import library_subject, new_row, state_of, update_row
 from fincredit.platform.consents.tables import Consent, LedgerEntryRow
 from fincredit.platform.core.db import Subject
 from fincredit.platform.core.errors import ConsentRefused
@@ -69,7 +70,8 @@ def _consent(
     valid_until: dt.datetime | None = None,
     granted: bool = True,
 ) -> str:
-    """A consent straight into the table (the HTTP lifecycle has its own tests)."""
+    """A consent requested and granted through the lifecycle, as at a counter (the HTTP lifecycle has its
+    own tests)."""
     start = NOW - dt.timedelta(days=2)
     with services.tx() as session:
         subject = session.get(Subject, subject_id)
@@ -86,10 +88,10 @@ def _consent(
             data_life=DataLife(value=1, unit=DataLifeUnit.YEAR),
             created_at=start,
         )
-        state = ConsentState.requested(artefact)
-        if granted:
-            state = state.grant(SubjectAct(approved_by_account="acc_x", approved_at=start, channel="web"))
-        session.add(new_row(services.keyring, state, subject_id))
+        approver = "acc_x" if granted else None
+        record_grants(
+            session, services, [RecordedGrant(subject_id, artefact, approver, start, "web")], actor="t"
+        )
         return artefact.consent_id
 
 
@@ -131,8 +133,10 @@ def test_if_the_callers_transaction_fails_nothing_is_used_or_ledgered(services) 
         raise RuntimeError("building the response failed")
     with services.read() as session:
         assert session.get(Consent, cid).use_count == 0  # type: ignore[union-attr]
-        mine = session.scalars(select(LedgerEntryRow.seq).where(LedgerEntryRow.consent_id == cid)).all()
-        assert mine == [] and read_size(session) >= before
+        mine = session.scalars(
+            select(LedgerEntryRow.type).where(LedgerEntryRow.consent_id == cid).order_by(LedgerEntryRow.seq)
+        ).all()
+        assert mine == ["consent_requested", "consent_granted"] and read_size(session) >= before
 
 
 def test_after_revocation_access_is_refused_and_the_refusal_is_ledgered(services) -> None:  # type: ignore[no-untyped-def]
@@ -141,10 +145,16 @@ def test_after_revocation_access_is_refused_and_the_refusal_is_ledgered(services
     cid = _consent(services, sid, bank.org_id)  # type: ignore[arg-type]
     with services.tx() as session:
         first = authorize_access(session, services, principal=bank, subject=sid, route="/r", **ACCESS)
+    owner = Principal(
+        account_id="acc_owner",
+        account_kind="borrower",
+        org_id=None,
+        org_kind=None,
+        domain="borrowers",
+        subject_id=sid,
+    )
     with services.tx() as session:
-        row = session.get(Consent, cid)
-        revoked = state_of(services.keyring, row).revoke(dt.datetime.now(dt.UTC))
-        update_row(services.keyring, row, revoked, artefact_changed=False)
+        act_on_consent(session, services, principal=owner, consent_id=cid, action="revoke")
     with pytest.raises(ConsentRefused) as refused, services.tx() as session:
         authorize_access(session, services, principal=bank, subject=sid, route="/r", **ACCESS)
         pytest.fail("unreachable: the refusal raises")
@@ -177,7 +187,7 @@ def test_a_onetime_consent_is_used_up_by_its_first_use(services) -> None:  # typ
         types = session.scalars(
             select(LedgerEntryRow.type).where(LedgerEntryRow.consent_id == cid).order_by(LedgerEntryRow.seq)
         ).all()
-        assert types == ["disclosure", "consent_exhausted"]
+        assert types == ["consent_requested", "consent_granted", "disclosure", "consent_exhausted"]
     with pytest.raises(ConsentRefused) as refused, services.tx() as session:
         authorize_access(session, services, principal=bank, subject=sid, route="/r", **ACCESS)
     assert refused.value.extensions["reason"] == "exhausted"

@@ -45,7 +45,7 @@ def test_seeded_consents_are_granted_in_the_log_and_authorise_their_accesses(  #
             }
         ],
     )
-    grant_consent(services, subject_id, bank.org_id, scopes=["tax_rating"])
+    consent_id = grant_consent(services, subject_id, bank.org_id, scopes=["tax_rating"])
     r = client.post(
         "/api/v1/free/query",
         headers=auth(client, bank),
@@ -59,6 +59,8 @@ def test_seeded_consents_are_granted_in_the_log_and_authorise_their_accesses(  #
 
     path = tmp_path / "ledger.parquet"
     export_ledger(services, path)
-    report, _ = replay_authorisation(read_export(path))
-    assert report.accesses >= 1
-    assert report.ok, report.lines()
+    # The suite shares one database: judge this consent's entries (other tests change consents in ways
+    # of their own).
+    report, states = replay_authorisation(read_export(path), max_reported=None)
+    assert states[consent_id].use_count == 1
+    assert [v.line() for v in report.violations if v.consent_id == consent_id] == []

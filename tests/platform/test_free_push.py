@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
 
 from fincredit.consent import ConsentEvent
-from fincredit.platform.consents._records import state_of, update_row
-from fincredit.platform.consents.tables import Consent, LedgerEntryRow
+from fincredit.platform.consents import record_event
+from fincredit.platform.consents.tables import LedgerEntryRow
 from fincredit.platform.free import (
     BASE_DELAY,
     deliver_due,
@@ -87,10 +87,7 @@ def _events(services, sub_id: str) -> list[PushEvent]:  # type: ignore[no-untype
 
 def _revoke(services, consent_id: str) -> None:  # type: ignore[no-untyped-def]
     with services.tx() as session:
-        row = session.get(Consent, consent_id)
-        assert row is not None
-        state = state_of(services.keyring, row).apply(ConsentEvent.REVOKE, dt.datetime.now(dt.UTC))
-        update_row(services.keyring, row, state, artefact_changed=False)
+        record_event(session, services, consent_id=consent_id, event=ConsentEvent.REVOKE, actor="test")
 
 
 def test_a_changed_record_is_pushed_signed_and_ledgered(client, services, receiver) -> None:  # type: ignore[no-untyped-def]

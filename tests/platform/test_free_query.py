@@ -15,8 +15,8 @@ import pytest
 
 from fincredit.consent import ConsentEvent, FetchType
 from fincredit.platform.catalog import get_item
-from fincredit.platform.consents._records import state_of, update_row
-from fincredit.platform.consents.tables import Consent, LedgerEntryRow
+from fincredit.platform.consents import record_event
+from fincredit.platform.consents.tables import LedgerEntryRow
 from fincredit.platform.free import digest
 from fincredit.platform.ingestion.tables import CreditRecord
 from fincredit.platform.objections import file_objection
@@ -92,15 +92,7 @@ def _entry(services, seq: int) -> LedgerEntryRow:  # type: ignore[no-untyped-def
 
 def _revoke(services, consent_id: str) -> None:  # type: ignore[no-untyped-def]
     with services.tx() as session:
-        row = session.get(Consent, consent_id)
-        assert row is not None
-        now = dt.datetime.now(dt.UTC)
-        update_row(
-            services.keyring,
-            row,
-            state_of(services.keyring, row).apply(ConsentEvent.REVOKE, now),
-            artefact_changed=False,
-        )
+        record_event(session, services, consent_id=consent_id, event=ConsentEvent.REVOKE, actor="test")
 
 
 def _ok(route: Route, r: Any) -> dict[str, Any]:

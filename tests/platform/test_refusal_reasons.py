@@ -9,8 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from fincredit.consent import ConsentEvent, FetchType
-from fincredit.platform.consents._records import state_of, update_row
-from fincredit.platform.consents.tables import Consent
+from fincredit.platform.consents import record_event
 from fincredit.platform.core.services import Services
 from fincredit.platform.testing.plugin import auth, new_institution
 from fincredit.platform.testing.seed import grant_consent, load_records, new_enterprise
@@ -23,10 +22,7 @@ def _no_push_worker(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _apply(services: Services, consent_id: str, event: ConsentEvent) -> None:
     with services.tx() as session:
-        row = session.get(Consent, consent_id)
-        assert row is not None
-        state = state_of(services.keyring, row).apply(event, dt.datetime.now(dt.UTC))
-        update_row(services.keyring, row, state, artefact_changed=False)
+        record_event(session, services, consent_id=consent_id, event=event, actor="test")
 
 
 @pytest.mark.parametrize("case", ["revoked", "expired", "paused", "exhausted"])

@@ -39,6 +39,7 @@ from fincredit.platform.consents._manage import (
     get_own_consent,
     issue_receipt,
     receipt_kid,
+    record_event,
     record_grants,
     request_consent,
 )
@@ -102,6 +103,7 @@ __all__ = [
     "read_size",
     "receipt_kid",
     "record_disclosure",
+    "record_event",
     "record_grants",
     "request_consent",
     "root",

@@ -125,6 +125,32 @@ def record_grants(
     pending.write(session)
 
 
+def record_event(
+    session: Session, services: Services, *, consent_id: str, event: ConsentEvent, actor: str
+) -> Consent:
+    """A transition the subject made outside the platform's pages (a pause, resumption or revocation at
+    a counter), or that ``actor`` makes on the platform's side: the row and its ledger entry together."""
+    if event is ConsentEvent.GRANT:
+        raise InvalidInput("a grant carries the subject's evidence: record it with record_grants")
+    row = session.scalar(select(Consent).where(Consent.id == consent_id).with_for_update())
+    if row is None:
+        raise NotFound(f"no consent {consent_id}")
+    now = utcnow()
+    pending = _Pending(services, now, actor)
+    states = {row.id: state_of(services.keyring, row)}
+    expire_if_due(services.keyring, [row], states, pending, now)
+    try:
+        new = states[row.id].apply(event, now)
+    except (IllegalTransitionError, ConsentDomainError) as exc:
+        raise IllegalConsentTransition(
+            str(exc), state=states[row.id].status.value, action=event.value
+        ) from None
+    update_row(services.keyring, row, new, artefact_changed=False)
+    pending.consent_event(new, EVENT_ENTRY[event])
+    pending.write(session)
+    return row
+
+
 def _reason(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         first = exc.errors()[0]
