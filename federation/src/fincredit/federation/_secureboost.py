@@ -4,33 +4,34 @@ The trees are LightGBM's (``_gbdt``: same bins, same split scans, same leaf-wise
 float32 gradients); this module is how the histograms of the platform's features are computed
 without either party revealing its data. For every leaf whose histogram the tree learner needs, the
 bank sends the platform the leaf's in-sample rows (positions in the training rows), the platform
-feature indices still worth scanning there, and ``Enc(g | h)``: one ciphertext carries 2048 rows,
-``g`` in the first half of the slots and ``h`` in the second, so one 0/1 bin mask serves both. The
-platform bins its features privately (LightGBM's cut points, which never leave it) and returns, per
-(feature, bin) that holds rows of the leaf, ``sum_c Enc(g|h)_c · mask_c`` plus a random mask whose
-slots sum to zero within each half. The bank decrypts and sums each half: the per-bin ``G`` and ``H``.
-No rotation, no ciphertext product. Only the smaller child of a split is requested; its sibling is the
-parent minus it, in the clear at the bank.
+feature indices still worth scanning there, and ``Enc(g + i·h)`` (``_sb_histogram``: one complex slot
+per row, 4096 rows per ciphertext). The platform bins its features privately (LightGBM's cut points,
+which never leave it) and returns, per (feature, bin) that holds rows of the leaf, ``sum_c Enc_c ·
+mask_c`` blinded by a mask whose slots sum to zero. The bank decrypts and sums: the real parts are the
+bin's ``G``, the imaginary parts its ``H``. No rotation, no ciphertext product. Only one child of each
+split is requested (LightGBM's smaller one); its sibling is the parent minus it, in the clear at the bank.
 
 For a platform split the bank sends (leaf rows, feature index, bin index, where missing values go);
 the platform records ``split_id -> (feature, threshold, default_left)`` and returns only the split id
 and the left/right partition of the leaf's training (and validation) rows.
 
-Cost model (N = 8192, 4096 slots, g|h halves: 2048 rows per ciphertext; ``B`` bins per feature,
-``F_p`` platform features, ``n`` training rows, ``L`` leaves per tree). A requested leaf of ``r``
-rows costs the platform ``F_p · B_r · ceil(r/2048)`` ct x plain products, where ``B_r <= B`` is the
-number of bins holding rows of the leaf, and each product is dominated by encoding its 0/1 mask (an
-inverse FFT and one NTT per prime, ~0.3 ms here) rather than by the product (~0.03 ms). Leaf-wise
-growth requests the root and then one (smaller) child per split: at most ``n`` rows at the root plus
-``<= n/2`` rows per tree level, so a depth-5 tree costs about ``n·(1 + 4/2)`` = ``3n`` row-requests,
-``3n/2048 · F_p · B`` products. SBA (n = 160k, F_p = 9 but most of them with < 63 distinct values,
-B = 63): about 235 · 9 · ~40 effective bins ≈ 85k products per tree, ~25 s per tree, ~2,500 s for
-100 trees on one core: an order of magnitude above the 300 s target. The bank's side is small: it
-encrypts ``3n/2048`` ciphertexts per tree (~0.2 s) and decrypts one ciphertext per returned bin group.
-What would change the order of magnitude (measured or estimated in the benchmark notes): products
-with a mask encoded once per (feature, bin, chunk) for the whole job (no per-leaf encoding: ~10x, but
-``F_p·B·n/2048`` plaintexts of 128 KiB each, 2.9 GB on SBA), or an additively homomorphic scheme
-with one ciphertext per row and per tree (SecretFlow's OU/HEU layout: ``n·F_p`` additions per level).
+Cost model. ``n`` training rows, ``F_p`` platform features with ``B_j`` occupied bins each, depth ``D``.
+A requested leaf of ``r`` rows costs the platform ``Σ_j B_j · ceil(r/4096)`` ct x plain products (plus one
+per returned ciphertext for the blinding), and each product is dominated by encoding its 0/1 mask:
+measured here 0.64 ms to encode (inverse FFT, then an NTT per prime) against 0.16 ms for the product.
+Per tree the root costs ``n`` rows and each deeper level at most ``n/2`` (only smaller children are
+requested), so a depth-``D`` tree costs about ``n·(1 + (D-1)/2)/4096`` chunk-products per bin mask. SBA
+(n = 160k, F_p = 9, about 40 occupied bins per feature at ``max_bin`` 63, D = 5): 117 chunks x 360
+masks = 42k products, about 34 CPU-s per tree, 3,400 CPU-s for 100 trees: an order of magnitude above
+the 300 s target on two cores. The bank's share is small: ``3n/4096`` secret-key encryptions per tree
+(~0.35 s) and one decryption per returned ciphertext. Levers, in the order they pay: fewer products
+per row (the complex g + i·h layout already halves them; the features the parent found unsplittable
+are skipped, as LightGBM skips them), more cores (the products are independent per feature: processes,
+since SEAL holds the GIL), and avoiding the per-leaf mask encoding (it is 80% of the cost, but a mask
+depends on the leaf's row layout; encoding each (feature, bin, chunk) mask once per job needs a fixed
+row layout and 128 KiB per plaintext: 2.9 GB on SBA, and deep leaves then pay every chunk). An
+additively homomorphic scheme with one ciphertext per row (SecretFlow's OU) does ``n·F_p`` additions
+per level instead: a different protocol, not a tuning of this one.
 
 What each party learns:
 
