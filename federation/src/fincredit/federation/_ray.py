@@ -26,8 +26,25 @@ def ray_address() -> str | None:
     return os.environ.get(RAY_ADDRESS_ENV) or None
 
 
+# Ray's switch for multi-node clusters; off, a node uses the loopback address for itself.
+_CLUSTER_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def _keep_local_ray_on_loopback() -> None:
+    """A local Ray (no cluster configured) binds its node to this host's interface address unless Ray's
+    cluster switch is off: its processes would talk to each other over that address. Off, they use
+    127.0.0.1 only. The switch is read from the environment by the processes Ray starts and, in this
+    process, from a constant read when Ray is first imported, which may already have happened."""
+    os.environ[_CLUSTER_SWITCH] = "0"
+    import ray._private.ray_constants as constants
+
+    constants.ENABLE_RAY_CLUSTER = False
+
+
 def ensure_ray() -> None:
     """Connect to the configured Ray cluster, or start a local one, unless this process already has."""
+    if ray_address() is None:
+        _keep_local_ray_on_loopback()
     import ray
 
     with _lock:
