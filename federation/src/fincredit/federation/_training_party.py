@@ -10,6 +10,7 @@ features for that job's aligned rows (row ``i`` = join index ``i`` of the PSI al
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 import pandas as pd
 
@@ -24,23 +25,34 @@ __all__ = ["PlatformTrainingParty"]
 FeatureSource = Callable[[str, str], pd.DataFrame]
 
 
+class PlatformJob(Protocol):
+    """The platform's half of one training job of some protocol."""
+
+    def handle(self, frame: Frame) -> Frame: ...
+
+    def model_part(self) -> PlatformLogisticPart | PlatformTreePart: ...
+
+
+# Frame prefix -> how the platform opens a job of that protocol (its ``<prefix>.open`` frame creates it).
+PROTOCOLS: dict[str, Callable[[pd.DataFrame, str], PlatformJob]] = {
+    "lr": lambda features, job_id: PlatformLogisticJob(features, job_id=job_id),
+    "sb": lambda features, job_id: PlatformSecureBoostJob(features, job_id=job_id),
+}
+
+
 class PlatformTrainingParty:
     def __init__(self, features_for: FeatureSource) -> None:
         self._features_for = features_for
-        self._jobs: dict[tuple[str, str], PlatformLogisticJob | PlatformSecureBoostJob] = {}
+        self._jobs: dict[tuple[str, str], PlatformJob] = {}
 
     def handle(self, frame: Frame, bank_id: str = "") -> Frame:
         """A :data:`~fincredit.federation.PartyHandler`: register it for the ``lr.`` and ``sb.`` prefixes."""
         key = (bank_id, frame.job_id)
-        if frame.kind in ("lr.open", "sb.open"):
+        prefix, _, step = frame.kind.partition(".")
+        if step == "open" and prefix in PROTOCOLS:
             if key in self._jobs:
                 raise FederationError(f"training job {frame.job_id!r} already exists")
-            features = self._features_for(frame.job_id, bank_id)
-            job: PlatformLogisticJob | PlatformSecureBoostJob
-            if frame.kind == "lr.open":
-                job = PlatformLogisticJob(features, job_id=frame.job_id)
-            else:
-                job = PlatformSecureBoostJob(features, job_id=frame.job_id)
+            job = PROTOCOLS[prefix](self._features_for(frame.job_id, bank_id), frame.job_id)
             reply = job.handle(frame)
             self._jobs[key] = job
             return reply
