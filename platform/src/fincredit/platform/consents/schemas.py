@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from fincredit.consent import AccessMode, DataLifeUnit, FetchType, PeriodUnit, Purpose
-from fincredit.platform.core.schemas import Strict
+from fincredit.platform.core.schemas import Identifier, Strict
 
 
 class FrequencyIn(Strict):
@@ -27,7 +27,7 @@ class DataRangeIn(Strict):
 
 
 class ConsentRequestIn(Strict):
-    identifier: str = Field(max_length=40, description="USCC of the enterprise or resident ID of the person")
+    identifier: Identifier
     purpose: Purpose
     purpose_text: str = Field("", max_length=1000)
     scopes: list[str] = Field(min_length=1, max_length=100, description="catalog categories, market:<id>")
@@ -84,7 +84,7 @@ class ConsentPage(BaseModel):
 
 
 class CheckIn(Strict):
-    identifier: str = Field(max_length=40)
+    identifier: Identifier
     scopes: list[str] = Field(min_length=1, max_length=100)
     purpose: Purpose
     mode: AccessMode

@@ -57,3 +57,15 @@ EndTime = Annotated[
     BeforeValidator(lambda v: _as_day(v, end=True)),
     Field(description="an RFC 3339 date-time with offset, or a date: through that day in Asia/Shanghai"),
 ]
+
+# A credit subject's identifier as a client may type it: 18 letters or digits (half- or full-width, any
+# case, surrounding spaces allowed); the platform normalises it and checks the code's own rules after.
+Identifier = Annotated[
+    str,
+    Field(
+        min_length=18,
+        max_length=40,
+        pattern=r"^\s*[0-9A-Za-z０-９Ａ-Ｚａ-ｚ]{18}\s*$",
+        description="unified social credit code (GB 32100) or resident identity number (GB 11643)",
+    ),
+]

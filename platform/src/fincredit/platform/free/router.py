@@ -24,7 +24,7 @@ from fincredit.platform.core.deps import ServicesDep, public, require, require_c
 from fincredit.platform.core.errors import ConsentRefused, FincreditError
 from fincredit.platform.core.middleware import audit_row
 from fincredit.platform.core.observability import FREE_QUERIES
-from fincredit.platform.core.schemas import INT64_MAX, RowId, Strict
+from fincredit.platform.core.schemas import INT64_MAX, Identifier, RowId, Strict
 from fincredit.platform.free import (
     ItemRequest,
     QueryBatcher,
@@ -100,7 +100,7 @@ class QueryIn(Strict):
 
 
 class ReportIn(Strict):
-    identifier: str = Field(max_length=32)
+    identifier: Identifier
     purpose: str | None = Field(
         default=None,
         max_length=40,
@@ -245,7 +245,7 @@ def push_public_key(services: ServicesDep, _: Annotated[None, Depends(public)]) 
 
 
 class SubscriptionIn(Strict):
-    identifier: str = Field(max_length=32)
+    identifier: Identifier
     webhook_url: HttpUrl | None = None
     items: list[str] | None = Field(default=None, max_length=64)
     purpose: Literal["post_loan_monitoring"] = "post_loan_monitoring"

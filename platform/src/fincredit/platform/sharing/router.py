@@ -11,7 +11,7 @@ from pydantic import Field, FiniteFloat
 from sqlalchemy import select
 
 from fincredit.platform.core.deps import ServicesDep, require, set_audit_subject
-from fincredit.platform.core.schemas import EndTime, Int64, StartTime, Strict
+from fincredit.platform.core.schemas import EndTime, Identifier, Int64, StartTime, Strict
 from fincredit.platform.free import limiter
 from fincredit.platform.identity.principal import Principal
 from fincredit.platform.sharing import (
@@ -53,7 +53,7 @@ class ApprovalIn(Strict):
 class VerifyIn(Strict):
     agreement_id: str = Field(max_length=40)
     purpose: str = Field(max_length=200)
-    identifier: str = Field(max_length=32)
+    identifier: Identifier
     item: str = Field(max_length=64)
     field: str | None = Field(default=None, max_length=64)
     value: str | FiniteFloat | Int64 | bool | None = None
@@ -62,7 +62,7 @@ class VerifyIn(Strict):
 class QueryIn(Strict):
     agreement_id: str = Field(max_length=40)
     purpose: str = Field(max_length=200)
-    identifier: str = Field(max_length=32)
+    identifier: Identifier
     items: list[str] | None = None
 
 

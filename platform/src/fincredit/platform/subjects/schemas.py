@@ -6,11 +6,11 @@ import datetime as dt
 
 from pydantic import BaseModel, Field
 
-from fincredit.platform.core.schemas import Strict
+from fincredit.platform.core.schemas import Identifier, Strict
 
 
 class SubjectIn(Strict):
-    identifier: str = Field(max_length=40)
+    identifier: Identifier
     name: str = Field(min_length=1, max_length=200)
     industry: str | None = Field(None, max_length=8)
     established_on: dt.date | None = None
