@@ -204,3 +204,19 @@ def test_webhook_urls_are_http_or_https_only(client, services) -> None:  # type:
             "/api/v1/free/push/subscriptions", headers=h, json={"identifier": ident, "webhook_url": url}
         )
         assert r.status_code == 422, url
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_an_event_another_deliverer_is_sending_is_skipped_not_sent_twice(client, services, receiver) -> None:  # type: ignore[no-untyped-def]
+    ident, sid, _, _, sub = _subscribe(client, services, receiver.url)
+    load_records(services, "tax_rating", ident, [_tax(sid, "B")])
+    prepare_new(services)  # consent-gated and ready to send
+    with services.tx() as session:  # another deliverer holds the event while it sends
+        held = session.scalar(
+            select(PushEvent).where(PushEvent.subscription_id == sub["id"]).with_for_update()
+        )
+        assert held is not None and held.status == "pending"
+        assert deliver_due(services).delivered == 0
+        assert receiver.received == []
+    assert drain(services).delivered == 1
+    assert len(receiver.received) == 1

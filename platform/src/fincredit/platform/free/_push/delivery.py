@@ -62,11 +62,17 @@ def _heads(session: Session, now: dt.datetime, limit: int) -> list[int]:
 
 def _deliver_one(services: Services, http: httpx.Client, event_id: int, now: dt.datetime) -> bool | None:
     with services.tx() as session:
-        event = session.get(PushEvent, event_id)
+        postgres = session.get_bind().dialect.name == "postgresql"
+        # Several deliverers may run (the service's loop in each worker, `fincredit worker`): the event's
+        # row lock makes one of them send it; the others skip it rather than wait and send it again.
+        event_q = select(PushEvent).where(PushEvent.id == event_id)
+        if postgres:
+            event_q = event_q.with_for_update(skip_locked=True)
+        event = session.scalar(event_q)
         if event is None or event.status != "pending":
             return None
         q = select(PushSubscription).where(PushSubscription.id == event.subscription_id)
-        if session.get_bind().dialect.name == "postgresql":
+        if postgres:
             q = q.with_for_update()
         sub = session.scalar(q)
         if sub is None or sub.webhook_url is None:
