@@ -252,6 +252,36 @@ def run_secureboost(
     }
 
 
+def run_peer(
+    df: pd.DataFrame, y: np.ndarray, train: np.ndarray, test: np.ndarray, params: SecureBoostParams, seed: int
+) -> dict[str, Any]:
+    """SecretFlow's SGB (its own virtualenv under var/, built by bench/peers.py) on the same exported rows,
+    the same trees, depth, learning rate, lambda and bins (sketch_eps = 1/max_bin)."""
+    import tempfile
+    from pathlib import Path
+
+    from bench.peers import ensure_secretflow, export_vertical, run_secretflow_sgb
+
+    ensure_secretflow()
+    bank, platform = tree_frames(df)
+    with tempfile.TemporaryDirectory(prefix="jm-peer-") as tmp:
+        paths = export_vertical(bank, platform, y, train, test, Path(tmp))
+        return run_secretflow_sgb(
+            paths["bank_train"],
+            paths["platform_train"],
+            paths["bank_test"],
+            paths["platform_test"],
+            label="label",
+            id_column="id",
+            num_boost_round=params.num_iterations,
+            max_depth=params.max_depth,
+            learning_rate=params.learning_rate,
+            sketch_eps=1.0 / params.max_bin,
+            reg_lambda=params.lambda_l2,
+            seed=seed,
+        )
+
+
 def _results(prefix: str, r: dict[str, Any], auc_tol: float, time_target: float) -> list[Result]:
     return [
         Result(f"{prefix}.auc_bank_only", r["auc_bank_only"], "AUC", better="higher"),
@@ -356,6 +386,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--num-leaves", type=int, default=0, help="default 2^depth")
     parser.add_argument("--lambda-l2", type=float, default=1.0)
     parser.add_argument(
+        "--peer",
+        action="store_true",
+        help="also train SecretFlow's SGB on the same rows and settings in this run (bench/peers.py)",
+    )
+    parser.add_argument(
         "--part", default=None, help="with --only: write bench/results/joint_modelling.<part>.json instead"
     )
     parser.add_argument(
@@ -401,6 +436,29 @@ def main(argv: list[str]) -> int:
         )
         sb = run_secureboost(df, y, train, test, sb_params)
         results += _results("secureboost", sb, GBDT_AUC_TOLERANCE, GBDT_TIME_RATIO_TARGET)
+        if args.peer:
+            peer = run_peer(df, y, train, test, sb_params, args.seed)
+            results += [
+                Result("secretflow_sgb.train_seconds", peer["wall_s"], "s", better="lower"),
+                Result("secretflow_sgb.train_cpu_seconds", peer["cpu_s"], "CPU s", better="lower"),
+                Result("secretflow_sgb.auc", peer["auc"], "AUC", better="higher"),
+                Result("secretflow_sgb.bytes_exchanged", float(peer["bytes"]), "bytes", better="lower"),
+                Result(
+                    "secureboost.train_seconds_vs_secretflow",
+                    sb["seconds_federated"] / peer["wall_s"],
+                    "ratio",
+                    target=0.5,
+                    better="lower",
+                ),
+                Result(
+                    "secureboost.train_cpu_seconds_vs_secretflow",
+                    sb["cpu_seconds_federated"] / peer["cpu_s"],
+                    "ratio",
+                    target=0.5,
+                    better="lower",
+                ),
+            ]
+            notes["secretflow_sgb"] = {k: v for k, v in peer.items() if k != "parties"}
         notes["secureboost"] = {"params": asdict(sb_params), "histogram_requests": sb["histogram_requests"]}
     notes["load_average_after"] = list(os.getloadavg())
     if args.only is not None and args.part is None:
