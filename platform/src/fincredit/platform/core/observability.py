@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -33,6 +33,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from fincredit.platform.core.deps import public
 from fincredit.platform.core.registry import capabilities
 
 if TYPE_CHECKING:
@@ -92,7 +93,8 @@ def install_metrics(app: FastAPI, services: Services) -> None:
     database = CollectorRegistry(auto_describe=True)
     database.register(_DatabaseGauges(services))
 
-    @app.get("/metrics", include_in_schema=False)
+    # Public like /health: a deployment keeps it off the public listener (infra/nginx-fincredit.conf).
+    @app.get("/metrics", include_in_schema=False, dependencies=[Depends(public)])
     def metrics() -> Response:
         if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
             processes = CollectorRegistry()
