@@ -230,6 +230,7 @@ def test_a_job_left_running_by_a_dead_worker_is_failed_and_frees_its_task(servic
     """A worker killed mid-job leaves the job ``doing`` and holding its task's lock; housekeeping marks it
     failed once no live worker owns it, so the task's next tick can run."""
     import asyncio
+    import concurrent.futures
 
     from fincredit.platform.core.tasks import HOUSEKEEPING, QUEUE, build_app
 
@@ -266,7 +267,9 @@ def test_a_job_left_running_by_a_dead_worker_is_failed_and_frees_its_task(servic
                 await app.job_manager.unregister_worker(worker_id)
             return str(before[0]), str(after[0])
 
-    assert asyncio.run(scenario()) == ("doing", "failed")
+    # In a thread of its own: the browser tests' Playwright keeps an event loop running in this one.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        assert pool.submit(asyncio.run, scenario()).result() == ("doing", "failed")
 
 
 @pytest.mark.postgres
