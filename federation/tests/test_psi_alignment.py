@@ -220,7 +220,7 @@ def test_a_bank_cannot_ask_the_platform_for_more_oprf_inputs_than_its_declared_s
     from fincredit.federation import Frame
     from fincredit.federation import _psi_kkrt as kkrt
 
-    party, link, _ = _parties(_ids("Q", 100))
+    _party, link, _ = _parties(_ids("Q", 100))
     start = link.call(
         Frame(
             kind="psi.start",
