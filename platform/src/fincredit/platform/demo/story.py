@@ -148,7 +148,7 @@ def run_demo(*, port: int | None = None, keep_serving: bool = True, fresh: bool 
             outcome = step.run(ctx)
             took = time.perf_counter() - started
             console.print(f"[bold cyan]{number:>2}. {title}[/bold cyan] [dim]({took:.2f}s)[/dim]")
-            console.print(f"    {(step.__doc__ or '').strip()}")
+            console.print(f"    {(step.run.__doc__ or '').strip()}")
             console.print(f"    [green]→ {outcome}[/green]")
         except Exception as exc:  # a failed step is shown and counted; the service still serves
             failed += 1
