@@ -6,6 +6,6 @@ cd "$(dirname "$0")/.."
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
-PYTHONPATH=scripts/architecture .venv/bin/lint-imports
+.venv/bin/lint-imports
 if [ "${1:-}" = "--static-only" ]; then exit 0; fi
 .venv/bin/python -m pytest "$@"
