@@ -376,29 +376,24 @@ def sql_rebuild_seconds(session: Any) -> float:
     return time.perf_counter() - started
 
 
-def load_platform_consents(
-    services: Any, n: int, seed: int = 5
-) -> tuple[list[Any], list[tuple[str, int]], int]:
-    """n consents over n/5 subjects and 8 banks, bulk-inserted as the platform stores them (artefact AES-GCM
-    encrypted per row, bound to its consent id). Returns the banks' principals, stored (grantee, subject)
-    pairs and the subject count."""
+def _bench_banks_and_subjects(
+    services: Any, rng: random.Random, n: int
+) -> tuple[list[str], list[str], dt.datetime]:
+    """The 8 banks and n/5 legal-person subjects the consent benchmarks spread n consents over, inserted
+    as the platform stores them (identifier encrypted, blind index, masked form), 20,000 per statement.
+    Returns the bank ids, the subjects' codes (subject id = position + 1) and the time they were stored."""
     from sqlalchemy import insert
 
-    from fincredit.consent import SubjectAct, generate_uscc, mask
-    from fincredit.platform.consents._records import _context as artefact_context
-    from fincredit.platform.consents.tables import Consent
+    from fincredit.consent import generate_uscc, mask
     from fincredit.platform.core.db import Subject as SubjectRow
     from fincredit.platform.identity.accounts import create_organisation
-    from fincredit.platform.identity.principal import Principal
     from fincredit.platform.subjects import blind_index
 
-    rng = random.Random(seed)
     keyring = services.keyring
     banks = [f"bench-bank-{i}" for i in range(len(BANKS))]
     with services.tx() as session:
         for org in banks:
             create_organisation(session, org_id=org, kind="bank", name=org)
-    principals = [Principal(f"acc-{org}", "institution", org, "bank", org) for org in banks]
     subjects = max(1, n // 5)
     codes: list[str] = []
     seen: set[str] = set()
@@ -423,6 +418,27 @@ def load_platform_consents(
         ]
         with services.tx() as session:
             session.execute(insert(SubjectRow), rows)
+    return banks, codes, now
+
+
+def load_platform_consents(
+    services: Any, n: int, seed: int = 5
+) -> tuple[list[Any], list[tuple[str, int]], int]:
+    """n consents over n/5 subjects and 8 banks, bulk-inserted as the platform stores them (artefact AES-GCM
+    encrypted per row, bound to its consent id). Returns the banks' principals, stored (grantee, subject)
+    pairs and the subject count."""
+    from sqlalchemy import insert
+
+    from fincredit.consent import SubjectAct
+    from fincredit.platform.consents._records import _context as artefact_context
+    from fincredit.platform.consents.tables import Consent
+    from fincredit.platform.identity.principal import Principal
+
+    rng = random.Random(seed)
+    keyring = services.keyring
+    banks, codes, now = _bench_banks_and_subjects(services, rng, n)
+    principals = [Principal(f"acc-{org}", "institution", org, "bank", org) for org in banks]
+    subjects = len(codes)
     valid_from, valid_until = now - dt.timedelta(days=10), now + dt.timedelta(days=365)
     evidence = SubjectAct(approved_by_account="bench", approved_at=valid_from, channel="web")
     templates = {}
@@ -840,45 +856,16 @@ def measure_bulk_grants(backend: str, n: int, batch: int, tmp: Path) -> dict[str
     straight into the table in one statement per 20,000 (the old seeding, no ledger entries)."""
     from sqlalchemy import delete, insert
 
-    from fincredit.consent import ApprovalChannel, generate_uscc, mask
+    from fincredit.consent import ApprovalChannel
     from fincredit.platform.consents import RecordedGrant, read_size, record_grants
     from fincredit.platform.consents._records import new_row
     from fincredit.platform.consents.tables import Consent
-    from fincredit.platform.core.db import Subject as SubjectRow
-    from fincredit.platform.identity.accounts import create_organisation
-    from fincredit.platform.subjects import blind_index
 
     rng = random.Random(7)
     with platform_services(backend, tmp) as services:
         keyring = services.keyring
-        banks = [f"bench-bank-{i}" for i in range(len(BANKS))]
-        with services.tx() as session:
-            for org in banks:
-                create_organisation(session, org_id=org, kind="bank", name=org)
-        subjects = max(1, n // 5)
-        codes: list[str] = []
-        seen: set[str] = set()
-        while len(codes) < subjects:
-            code = generate_uscc(rng, "330212")
-            if code not in seen:
-                seen.add(code)
-                codes.append(code)
-        now = dt.datetime.now(dt.UTC)
-        for start in range(0, subjects, 20_000):
-            rows = [
-                {
-                    "id": i + 1,
-                    "kind": "legal",
-                    "code_enc": keyring.encrypt(codes[i], context="subject:legal"),
-                    "code_bidx": blind_index(keyring, SubjectKind.LEGAL, codes[i]),
-                    "code_masked": mask(codes[i], SubjectKind.LEGAL),
-                    "region": codes[i][2:8],
-                    "created_at": now,
-                }
-                for i in range(start, min(subjects, start + 20_000))
-            ]
-            with services.tx() as session:
-                session.execute(insert(SubjectRow), rows)
+        banks, codes, now = _bench_banks_and_subjects(services, rng, n)
+        subjects = len(codes)
         valid_from, valid_until = now - dt.timedelta(days=1), now + dt.timedelta(days=365)
 
         def artefact(i: int) -> tuple[int, ConsentArtefact]:
