@@ -83,6 +83,14 @@ def load_sba(rows: int | None, seed: int) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
+def split_rows(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The benchmark's 80/20 train/test split of ``n`` rows (sorted row numbers), the same for every
+    program measured on it (the federated runs, the LightGBM baselines, the SecretFlow peer)."""
+    order = np.random.default_rng(seed).permutation(n)
+    cut = int(0.8 * n)
+    return np.sort(order[:cut]), np.sort(order[cut:])
+
+
 def tree_frames(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     bank = pd.DataFrame(
         {
@@ -406,9 +414,7 @@ def main(argv: list[str]) -> int:
 
     df = load_sba(None if args.full else args.rows, args.seed)
     y = (df["MIS_Status"] == "CHGOFF").to_numpy().astype(np.int64)
-    order = np.random.default_rng(args.seed).permutation(len(df))
-    cut = int(0.8 * len(df))
-    train, test = np.sort(order[:cut]), np.sort(order[cut:])
+    train, test = split_rows(len(df), args.seed)
     print(f"SBA: {len(df)} rows ({train.size} train / {test.size} test), charge-off rate {y.mean():.3f}")
 
     results: list[Result] = []

@@ -447,14 +447,11 @@ def export_id_sets(set_a: Sequence[str], set_b: Sequence[str], workdir: Path) ->
 
 def _sba_exports(rows: int, seed: int, workdir: Path) -> tuple[dict[str, Path], dict[str, Any]]:
     """The joint-modelling benchmark's SBA sample, split and party columns, written as the four CSVs."""
-    from bench.joint_modelling import load_sba, tree_frames
+    from bench.joint_modelling import load_sba, split_rows, tree_frames
 
     df = load_sba(rows, seed)
     y = (df["MIS_Status"] == "CHGOFF").to_numpy().astype(np.int64)
-    # The same 80/20 split as bench.joint_modelling.main (same seed, same permutation).
-    order = np.random.default_rng(seed).permutation(len(df))
-    cut = int(0.8 * len(df))
-    train, test = np.sort(order[:cut]), np.sort(order[cut:])
+    train, test = split_rows(len(df), seed)
     bank, platform = tree_frames(df)
     paths = export_vertical(bank, platform, y, train, test, workdir)
     info = {
