@@ -72,6 +72,23 @@ class NoteSignature:
         return f"{_DASH}{self.name} {base64.b64encode(self.key_id + self.signature).decode()}\n"
 
 
+def parse_vkey(vkey: str, key_type: int, what: str, kind: str) -> tuple[str, Ed25519PublicKey, bytes]:
+    """``<name>+<hex key id>+<base64(type || Ed25519 public key)>`` as (name, key, key id), the key of
+    type ``key_type`` (signed-note keys and witness cosignature keys differ only there). The caller checks
+    that the key id is the one its key type derives from the name and key."""
+    try:
+        name, hex_id, b64 = vkey.strip().split("+", 2)
+        raw = base64.b64decode(b64, validate=True)
+        kid = bytes.fromhex(hex_id)
+    except (ValueError, binascii.Error) as exc:
+        raise CheckpointError(f"not a {what}: {vkey.strip()[:60]!r}") from exc
+    if len(raw) != 33 or raw[0] != key_type:
+        raise CheckpointError(f"the {what} is not {kind}")
+    if len(kid) != 4:
+        raise CheckpointError(f"{what} {name}: a key id is 4 bytes, got {len(kid)}")
+    return name, Ed25519PublicKey.from_public_bytes(raw[1:]), kid
+
+
 class NoteVerifier:
     """Verifies signed-note signatures of one named Ed25519 key."""
 
@@ -84,19 +101,10 @@ class NoteVerifier:
     @classmethod
     def from_vkey(cls, vkey: str) -> NoteVerifier:
         """Parse ``<name>+<hex key id>+<base64(0x01 || public key)>``."""
-        try:
-            name, hex_id, b64 = vkey.strip().split("+", 2)
-            raw = base64.b64decode(b64, validate=True)
-            kid = bytes.fromhex(hex_id)
-        except (ValueError, binascii.Error) as exc:
-            raise CheckpointError(f"not a verifier key: {vkey.strip()[:60]!r}") from exc
-        if len(raw) != 33 or raw[0] != _ED25519:
-            raise CheckpointError("the verifier key is not an Ed25519 key")
-        if len(kid) != 4:
-            raise CheckpointError(f"verifier key {name}: a key id is 4 bytes, got {len(kid)}")
-        verifier = cls(name, Ed25519PublicKey.from_public_bytes(raw[1:]))
+        name, public_key, kid = parse_vkey(vkey, _ED25519, "verifier key", "an Ed25519 key")
+        verifier = cls(name, public_key)
         if verifier.key_id != kid:
-            raise CheckpointError(f"verifier key {name}: key id {hex_id} does not match the key")
+            raise CheckpointError(f"verifier key {name}: key id {kid.hex()} does not match the key")
         return verifier
 
     def vkey(self) -> str:

@@ -56,6 +56,7 @@ from fincredit.consent.checkpoint import (
     NoteVerifier,
     open_note,
     parse_signed_note,
+    parse_vkey,
 )
 from fincredit.consent.errors import CheckpointError, ProofError
 from fincredit.consent.merkle import EMPTY_ROOT, HASH_SIZE, verify_consistency
@@ -118,19 +119,12 @@ class CosignatureVerifier:
     @classmethod
     def from_vkey(cls, vkey: str) -> CosignatureVerifier:
         """Parse ``<name>+<hex key id>+<base64(0x04 || public key)>``."""
-        try:
-            name, hex_id, b64 = vkey.strip().split("+", 2)
-            raw = base64.b64decode(b64, validate=True)
-            kid = bytes.fromhex(hex_id)
-        except (ValueError, binascii.Error) as exc:
-            raise CheckpointError(f"not a witness verifier key: {vkey.strip()[:60]!r}") from exc
-        if len(raw) != 33 or raw[0] != _COSIGNATURE:
-            raise CheckpointError("the witness key is not an Ed25519 cosignature/v1 key (type 0x04)")
-        if len(kid) != 4:
-            raise CheckpointError(f"witness key {name}: a key id is 4 bytes, got {len(kid)}")
-        verifier = cls(name, Ed25519PublicKey.from_public_bytes(raw[1:]))
+        name, public_key, kid = parse_vkey(
+            vkey, _COSIGNATURE, "witness verifier key", "an Ed25519 cosignature/v1 key (type 0x04)"
+        )
+        verifier = cls(name, public_key)
         if verifier.key_id != kid:
-            raise CheckpointError(f"witness key {name}: key id {hex_id} does not match the key")
+            raise CheckpointError(f"witness key {name}: key id {kid.hex()} does not match the key")
         return verifier
 
     def vkey(self) -> str:
