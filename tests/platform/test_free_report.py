@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
+from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
@@ -15,6 +17,7 @@ from fincredit.platform.free import SCHEMA_VERSION
 from fincredit.platform.testing.plugin import auth, new_institution
 from fincredit.platform.testing.seed import grant_consent, load_records, new_enterprise
 
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 SCOPES = ["tax_rating", "admin_penalty", "market_registration"]
 
 
@@ -144,3 +147,60 @@ def test_a_character_outside_the_lean_fonts_still_prints() -> None:
     }
     text = PdfReader(io.BytesIO(render_pdf(IssuedReport(report, "0" * 64)))).pages[0].extract_text()
     assert "宁波市堃垚科技有限公司" in text  # 堃 and 垚 are GBK, not GB 2312: the full fonts are used
+
+
+def test_report_reads_as_a_bank_officer_expects(client, reported) -> None:  # type: ignore[no-untyped-def]
+    """Headed by the platform's name, items under their catalog titles with their providers' names and
+    field titles (no codes), validity and objection marks, and every page footed with its number, the
+    report number and the issue time in Beijing time."""
+    ident, h, items = reported
+    r = client.post(
+        "/api/v1/free/reports", headers=h, json={"identifier": ident, "items": items, "format": "pdf"}
+    )
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "credit-report.pdf").write_bytes(r.content)  # for a person to look at
+    pages = PdfReader(io.BytesIO(r.content)).pages
+    text = "".join(page.extract_text() for page in pages)
+    report_id = r.headers["X-Report-Id"]
+    for expected in (
+        "宁波市融资信用服务平台",
+        "纳税信用等级",
+        "国家税务总局宁波市税务局",  # the provider's name, not its id
+        "评价年度",  # the catalog's field title, not rating_year
+        "有效期至",
+        "北京时间",
+        f"第 1 页 / 共 {len(pages)} 页",
+        "扫码核验真伪",
+    ):
+        assert expected in text, expected
+    for code in ("rating_year", "tax_rating", "NB-TAX", "legal", "credit_report"):
+        assert code not in text, code
+    assert text.count(report_id) >= len(pages) + 1  # the header, then every page's footer
+
+
+def test_verification_page_checks_the_qr_link_and_an_uploaded_pdf(client, reported) -> None:  # type: ignore[no-untyped-def]
+    ident, h, items = reported
+    r = client.post(
+        "/api/v1/free/reports", headers=h, json={"identifier": ident, "items": items, "format": "pdf"}
+    )
+    report_id, content_sha = r.headers["X-Report-Id"], r.headers["X-Report-Sha256"]
+    client.cookies.clear()
+    by_link = client.get("/web/verify", params={"report": report_id, "sha256": content_sha})
+    assert by_link.status_code == 200 and "该报告由平台出具" in by_link.text
+    unknown = client.get("/web/verify", params={"report": report_id, "sha256": "0" * 64})
+    assert "平台未出具过与之相符的报告" in unknown.text
+    token = {"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', by_link.text).group(1)}  # type: ignore[union-attr]
+    upload = client.post(
+        "/web/verify", data=token, files={"file": ("report.pdf", r.content, "application/pdf")}
+    )
+    assert upload.status_code == 200 and "该报告由平台出具" in upload.text and report_id in upload.text
+    # A changed file that still names its report: the report exists, but this is not the file issued.
+    changed = r.content.replace(b"%%EOF", b"%%EOF\n% edited")
+    altered = client.post(
+        "/web/verify", data=token, files={"file": ("report.pdf", changed, "application/pdf")}
+    )
+    assert f"报告 {report_id} 确由平台出具" in altered.text and "可能已被修改" in altered.text
+    junk = client.post(
+        "/web/verify", data=token, files={"file": ("x.pdf", b"%PDF-1.4 nothing", "application/pdf")}
+    )
+    assert "平台未出具过与之相符的报告" in junk.text

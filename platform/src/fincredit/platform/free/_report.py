@@ -11,14 +11,19 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
+import qrcode
+import qrcode.constants
 from fpdf import FPDF
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -29,6 +34,8 @@ from fincredit.platform.core.db import Subject, utcnow
 from fincredit.platform.core.errors import Forbidden
 from fincredit.platform.core.pdf import table
 from fincredit.platform.core.services import Services
+from fincredit.platform.core.web.formats import NameBook, install_filters, when
+from fincredit.platform.core.web.i18n import label
 from fincredit.platform.free._pdf import fast_document
 from fincredit.platform.free._query import ItemRequest, collect, digest, resolve_items, scopes_for
 from fincredit.platform.free.errors import ReportNotFound
@@ -36,20 +43,25 @@ from fincredit.platform.free.tables import CreditReport
 from fincredit.platform.identity.principal import Principal
 from fincredit.platform.subjects import find_subject, view_subject
 
-SCHEMA_VERSION = "1.0"
+# 1.1: the report carries the titles of its items, fields and organisations ("titles").
+SCHEMA_VERSION = "1.1"
 ISSUER = "宁波市融资信用服务平台"
 REGISTRATION_ITEMS = ("market_registration",)
 # The fixed text of the PDF (headings, labels), checked against the lean fonts' character set too.
 _PDF_TEXT = (
-    "公共信用信息报告 报告编号 版本 出具机构 出具时间 数据截至 查询机构 校验值 一、主体身份信息 "
-    "名称 代码 类型 区划 二、登记信息 日期 内容 无登记信息 三、公共信用记录(按类别) 公开 授权查询 "
-    "来源: 无记录 记录编号 状态 异议处理中 四、异议处理中的记录 信息项 期限 无 五、概要 记录总数 "
-    "条,其中负面记录 条。 真伪核验:持本报告者可凭报告编号与校验值,或上传本PDF文件,"
-    "在平台核验本报告是否由平台出具。"
+    "公共信用信息报告 报告编号 报告版本 出具时间 数据截至 查询机构 查询用途 校验值(SHA-256): 扫码核验真伪 "
+    "一、主体身份信息 名称 统一社会信用代码(部分隐藏) 主体类型 所在区划 二、登记信息 登记日期 登记内容 "
+    "无登记信息 三、公共信用记录(按类别) 公开 授权查询 · 负面信息 信息提供单位: 无记录 日期 记录编号 "
+    "内容 有效期至 长期 状态 【异议处理中】 正常 四、异议处理中的记录 信息项 处理状态 办理期限 无 五、概要 "
+    "记录总数 条,其中负面记录 条。 真伪核验:扫描右上角二维码,或在平台核验页面输入报告编号与校验值,"
+    "或上传本PDF文件,即可核验本报告是否由平台出具。核验页面 标注【异议处理中】的记录正在异议处理中,"
+    "其内容可能更正;有效期届满的信息不再展示。 第 页 / 共 北京时间 —;:"
 )
-_env = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=select_autoescape(["html"]),
+_env = install_filters(
+    Environment(
+        loader=FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=select_autoescape(["html"]),
+    )
 )
 
 
@@ -57,6 +69,8 @@ _env = Environment(
 class IssuedReport:
     report: dict[str, Any]
     content_sha256: str
+    # The platform's public address, for the verification link and QR code printed on the report.
+    base_url: str = ""
 
 
 def _summary(items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -178,6 +192,7 @@ def _register(
             if r["objection"] is not None
         ],
         "summary": _summary(body["items"]),
+        "titles": _titles(session, body["items"], principal.org_id),
     }
     content_sha256 = digest(report)
     seq = (
@@ -198,92 +213,235 @@ def _register(
         )
     )
     session.flush()
-    return IssuedReport(report, content_sha256)
+    return IssuedReport(report, content_sha256, services.settings.base_url)
+
+
+def _titles(session: Session, items: list[dict[str, Any]], issued_to: str | None) -> dict[str, Any]:
+    """The words for the report's codes, as the catalog and the organisation register write them today:
+    item titles, field titles per item and the names of the providers and the asking institution."""
+    names = NameBook(session)
+    orgs = {i["provider"] for i in items} | ({issued_to} if issued_to else set())
+    return {
+        "items": {i["code"]: names.item(i["code"]) for i in items},
+        "fields": {
+            i["code"]: {f: names.field(i["code"], f) for r in i["records"][:1] for f in r["fields"]}
+            for i in items
+        },
+        "orgs": {o: names.org(o) for o in sorted(orgs)},
+    }
 
 
 def render_html(issued: IssuedReport) -> str:
-    return _env.get_template("report.html").render(r=issued.report, content_sha256=issued.content_sha256)
+    r = issued.report
+    return _env.get_template("report.html").render(
+        r=r,
+        content_sha256=issued.content_sha256,
+        v=_ReportWords(r),
+        verify_url=verify_url(issued),
+        qr_svg=qr_svg(verify_url(issued)),
+    )
 
 
-def _fields_text(fields: dict[str, Any]) -> str:
-    return "; ".join(f"{k}={'' if v is None else v}" for k, v in fields.items())
+def verify_url(issued: IssuedReport) -> str:
+    """The public verification page for this report, with its number and digest filled in (the QR code)."""
+    query = urlencode({"report": issued.report["report_id"], "sha256": issued.content_sha256})
+    return f"{issued.base_url}/web/verify?{query}"
+
+
+def _qr_modules(text: str) -> list[list[bool]]:
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0)
+    code.add_data(text)
+    code.make(fit=True)
+    return [[bool(cell) for cell in row] for row in code.get_matrix()]
+
+
+def qr_svg(text: str) -> Markup:
+    """The QR code of ``text`` as an inline SVG (one path; no image file, no script)."""
+    modules = _qr_modules(text)
+    n = len(modules)
+    path = "".join(f"M{x} {y}h1v1h-1z" for y, row in enumerate(modules) for x, dark in enumerate(row) if dark)
+    return Markup(
+        f'<svg class="qr" viewBox="-2 -2 {n + 4} {n + 4}" width="132" height="132" role="img" '
+        f'aria-label="核验二维码"><rect x="-2" y="-2" width="{n + 4}" height="{n + 4}" fill="#fff"/>'
+        f'<path d="{path}" fill="#000"/></svg>'
+    )
+
+
+def _qr_pdf(pdf: FPDF, text: str, x: float, y: float, size: float) -> None:
+    modules = _qr_modules(text)
+    cell = size / len(modules)
+    pdf.set_fill_color(0, 0, 0)
+    for j, row in enumerate(modules):
+        i = 0
+        while i < len(row):
+            if not row[i]:
+                i += 1
+                continue
+            start = i
+            while i < len(row) and row[i]:
+                i += 1
+            # One rectangle per run of dark modules: a tenth of the drawing operators of one per module.
+            pdf.rect(x + start * cell, y + j * cell, (i - start) * cell, cell, style="F")
+
+
+class _ReportWords:
+    """The words a report shows for its codes: catalog titles, organisation names, kinds and statuses,
+    taken from the titles the report carries (so a stored report renders the same later)."""
+
+    def __init__(self, report: dict[str, Any]) -> None:
+        self.titles = report.get("titles") or {}
+
+    def org(self, org_id: str | None) -> str:
+        if not org_id:
+            return "—"
+        return str(self.titles.get("orgs", {}).get(org_id, org_id))
+
+    def item(self, code: str) -> str:
+        return str(self.titles.get("items", {}).get(code, code))
+
+    def field(self, item_code: str, name: str) -> str:
+        return str(self.titles.get("fields", {}).get(item_code, {}).get(name, name))
+
+    def fields_text(self, item_code: str, fields: dict[str, Any]) -> str:
+        return ";".join(
+            f"{self.field(item_code, k)}:{'—' if v is None or v == '' else v}" for k, v in fields.items()
+        )
+
+    @staticmethod
+    def code(kind: str, code: str | None) -> str:
+        return "—" if not code else label(kind, code)
+
+    @staticmethod
+    def time(value: str | None) -> str:
+        return when(value)
+
+
+def _footer(pdf: FPDF, report_id: str, issued: str) -> Callable[[], None]:
+    def footer() -> None:
+        pdf.set_y(-12)
+        pdf.set_font("body", size=7)
+        pdf.set_text_color(90, 90, 90)
+        pdf.cell(
+            0,
+            5,
+            f"{ISSUER} · 报告编号 {report_id} · 出具时间 {issued} · 第 {pdf.page_no()} 页 / 共 {{nb}} 页",
+            align="C",
+        )
+        pdf.set_text_color(0, 0, 0)
+
+    return footer
+
+
+def _heading(pdf: FPDF, text: str) -> None:
+    pdf.ln(1)
+    pdf.set_font("body", "B", size=11)
+    pdf.set_fill_color(232, 238, 246)
+    pdf.cell(0, 7, text, new_x="LMARGIN", new_y="NEXT", fill=True)
+    pdf.set_font("body", size=8)
 
 
 def render_pdf(issued: IssuedReport, make_document: Callable[[str], FPDF] | None = None) -> bytes:
-    """The printable report; ``make_document`` is ``pdf.new_document`` in the benchmark's baseline."""
+    """The printable report as a bank officer reads one: the platform's name, the subject's name and
+    masked code, each item under its catalog title with its provider, validity and objection marks; every
+    page footed with the report number, issue time and page count; a QR code to the verification page.
+    ``make_document`` is ``pdf.new_document`` in the benchmark's baseline."""
     r = issued.report
+    v = _ReportWords(r)
     title = f"信用报告 {r['report_id']}"
+    issued_at = v.time(r["issued_at"])
+    s = r["subject"]
     if make_document is None:
-        text = json.dumps(r, ensure_ascii=False) + _PDF_TEXT
+        text = json.dumps(r, ensure_ascii=False) + _PDF_TEXT + issued_at + label("kind", s["kind"])
         pdf = fast_document(title, text)
     else:
         pdf = make_document(title)
-    pdf.set_font("body", "B", size=16)
-    pdf.cell(0, 10, "公共信用信息报告", new_x="LMARGIN", new_y="NEXT", align="C")
+    # The report number and digest ride in the file's metadata too, so an uploaded copy names its report.
+    pdf.set_subject(f"{r['report_id']} {issued.content_sha256}")
+    pdf.set_keywords(f"fincredit-report:{r['report_id']} sha256:{issued.content_sha256}")
+    setattr(pdf, "footer", _footer(pdf, r["report_id"], issued_at))  # noqa: B010 - an instance's own footer
+    url = verify_url(issued)
+    top = pdf.get_y()
+    _qr_pdf(pdf, url, 172, top, 28)
     pdf.set_font("body", size=9)
-    lines = [
-        f"报告编号 Report ID: {r['report_id']}",
-        f"报告版本 Schema: {r['schema_version']}    出具机构: {r['issuer']}",
-        f"出具时间 Issued: {r['issued_at']}    数据截至: {r['as_of']}    查询机构: {r['issued_to']}",
-        f"校验值 SHA-256: {issued.content_sha256}",
-    ]
-    for line in lines:
-        pdf.multi_cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
-    s = r["subject"]
-    pdf.ln(2)
-    pdf.set_font("body", "B", size=12)
-    pdf.cell(0, 8, "一、主体身份信息", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(155, 5, r["issuer"], new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("body", "B", size=17)
+    pdf.cell(155, 10, "公共信用信息报告", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("body", size=9)
-    table(pdf, ["名称", "代码", "类型", "区划"], [[s["name"], s["identifier"], s["kind"], s["region"]]])
-    pdf.set_font("body", "B", size=12)
-    pdf.cell(0, 8, "二、登记信息", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("body", size=8)
+    for line in (
+        f"报告编号:{r['report_id']}    报告版本:{r['schema_version']}",
+        f"出具时间:{issued_at}    数据截至:{r['as_of']}",
+        f"查询机构:{v.org(r['issued_to'])}    查询用途:{v.code('purpose', r.get('purpose'))}",
+    ):
+        pdf.multi_cell(155, 5, line, new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("body", size=7)
+    pdf.multi_cell(155, 4, f"校验值(SHA-256):{issued.content_sha256}", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_xy(168, top + 29)
+    pdf.cell(36, 4, "扫码核验真伪", align="C")
+    pdf.set_xy(pdf.l_margin, max(pdf.get_y() + 6, top + 36))
+
+    _heading(pdf, "一、主体身份信息")
+    table(
+        pdf,
+        ["名称", "统一社会信用代码(部分隐藏)", "主体类型", "所在区划"],
+        [[s["name"], s["identifier"], v.code("kind", s["kind"]), s["region"] or "—"]],
+    )
+    _heading(pdf, "二、登记信息")
     if r["registrations"]:
+        reg_item = REGISTRATION_ITEMS[0]
         table(
             pdf,
-            ["日期", "内容"],
-            [[x["event_date"] or "", _fields_text(x["fields"])] for x in r["registrations"]],
+            ["登记日期", "登记内容"],
+            [[x["event_date"] or "—", v.fields_text(reg_item, x["fields"])] for x in r["registrations"]],
             widths=[25, 165],
         )
     else:
         pdf.cell(0, 6, "无登记信息", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("body", "B", size=12)
-    pdf.cell(0, 8, "三、公共信用记录(按类别)", new_x="LMARGIN", new_y="NEXT")
+    _heading(pdf, "三、公共信用记录(按类别)")
     for cat in r["categories"]:
-        pdf.set_font("body", "B", size=10)
-        mark = "(公开)" if cat["public"] else "(授权查询)"
-        pdf.cell(0, 7, f"{cat['name']} {mark} 来源: {cat['provider']}", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("body", "B", size=9.5)
+        mark = "公开" if cat["public"] else "授权查询"
+        negative = " · 负面信息" if cat.get("negative") else ""
+        pdf.multi_cell(
+            0,
+            6,
+            f"{v.item(cat['code'])}({mark}{negative})  信息提供单位:{v.org(cat['provider'])}",
+            new_x="LMARGIN",
+            new_y="NEXT",
+        )
         pdf.set_font("body", size=8)
         if not cat["records"]:
             pdf.cell(0, 5, "无记录", new_x="LMARGIN", new_y="NEXT")
             continue
         rows = [
             [
-                x["event_date"] or "",
+                x["event_date"] or "—",
                 x["provider_record_id"],
-                _fields_text(x["fields"]),
-                "异议处理中" if x["under_objection"] else "",
+                v.fields_text(cat["code"], x["fields"]),
+                x.get("valid_until") or "长期",
+                "【异议处理中】" if x["under_objection"] else "正常",
             ]
             for x in cat["records"]
         ]
-        table(pdf, ["日期", "记录编号", "内容", "状态"], rows, widths=[22, 35, 108, 25])
-    pdf.set_font("body", "B", size=12)
-    pdf.cell(0, 8, "四、异议处理中的记录", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("body", size=8)
+        table(pdf, ["日期", "记录编号", "内容", "有效期至", "状态"], rows, widths=[20, 30, 98, 20, 22])
+    _heading(pdf, "四、异议处理中的记录")
     if r["objections_in_progress"]:
         table(
             pdf,
-            ["信息项", "记录编号", "状态", "期限"],
+            ["信息项", "记录编号", "处理状态", "办理期限"],
             [
-                [o["item"], o["provider_record_id"], o["status"], o["deadline"] or ""]
+                [
+                    v.item(o["item"]),
+                    o["provider_record_id"],
+                    v.code("objection", o["status"]),
+                    o["deadline"] or "—",
+                ]
                 for o in r["objections_in_progress"]
             ],
         )
     else:
         pdf.cell(0, 5, "无", new_x="LMARGIN", new_y="NEXT")
     sm = r["summary"]
-    pdf.set_font("body", "B", size=12)
-    pdf.cell(0, 8, "五、概要", new_x="LMARGIN", new_y="NEXT")
+    _heading(pdf, "五、概要")
     pdf.set_font("body", size=9)
     pdf.multi_cell(
         0,
@@ -293,12 +451,20 @@ def render_pdf(issued: IssuedReport, make_document: Callable[[str], FPDF] | None
         new_x="LMARGIN",
         new_y="NEXT",
     )
-    pdf.ln(3)
+    pdf.ln(2)
+    pdf.set_font("body", size=8)
     pdf.multi_cell(
         0,
-        5,
-        "真伪核验:持本报告者可凭报告编号与校验值,或上传本PDF文件,"
-        "在平台 /api/v1/free/reports/verify 核验本报告是否由平台出具。",
+        4.5,
+        "真伪核验:扫描右上角二维码,或在平台核验页面输入报告编号与校验值,或上传本PDF文件,"
+        f"即可核验本报告是否由平台出具。核验页面:{issued.base_url}/web/verify",
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
+    pdf.multi_cell(
+        0,
+        4.5,
+        "标注【异议处理中】的记录正在异议处理中,其内容可能更正;有效期届满的信息不再展示。",
         new_x="LMARGIN",
         new_y="NEXT",
     )
@@ -333,3 +499,22 @@ def verify_report(session: Session, *, sha256: str, report_id: str | None = None
         "matched": "pdf" if row.pdf_sha256 == sha else "content",
         "record_count": row.record_count,
     }
+
+
+_EMBEDDED = re.compile(rb"fincredit-report:(CR[0-9A-Z]{8,40}) sha256:([0-9a-f]{64})")
+
+
+def verify_upload(session: Session, data: bytes) -> dict[str, Any]:
+    """An uploaded file checked the two ways a report can be: its bytes are those of a PDF the platform
+    issued (genuine), or — failing that — it names a report (the number and content digest the platform
+    writes into every PDF's metadata) that exists, but this file is not the one issued: changed since."""
+    sha = hashlib.sha256(data).hexdigest()
+    try:
+        return {**verify_report(session, sha256=sha), "sha256": sha, "altered": False}
+    except ReportNotFound:
+        found = _EMBEDDED.search(data)
+        if found is None:
+            raise
+    report_id, content_sha = found.group(1).decode(), found.group(2).decode()
+    answer = verify_report(session, sha256=content_sha, report_id=report_id)
+    return {**answer, "genuine": False, "altered": True, "matched": "report_id", "sha256": sha}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, select
 
@@ -14,7 +14,16 @@ from fincredit.platform.core.deps import ServicesDep
 from fincredit.platform.core.web.deps import PREFIX, page, render
 from fincredit.platform.free._matchmaking import leads_for_bank, matches_for_need
 from fincredit.platform.free._push import subscription_view
-from fincredit.platform.free._report import own_report, register_pdf, render_html, render_pdf
+from fincredit.platform.free._report import (
+    own_report,
+    register_pdf,
+    render_html,
+    render_pdf,
+    verify_report,
+    verify_upload,
+)
+from fincredit.platform.free.errors import ReportNotFound
+from fincredit.platform.free.router import public_limited
 from fincredit.platform.free.tables import FinancingNeed, PushEvent, PushSubscription
 from fincredit.platform.identity.principal import Principal
 
@@ -106,3 +115,53 @@ def matches_page(
         )
         items = [{"need": n, "matches": matches_for_need(session, n)} for n in needs]
     return render(request, "borrower/matches.html", needs=items)
+
+
+# A credit report PDF is a few pages; anything far larger is not one.
+MAX_UPLOAD = 20 * 1024 * 1024
+
+
+@router.get("/verify", response_class=HTMLResponse)
+def verify_page(
+    request: Request,
+    services: ServicesDep,
+    _: Annotated[None, Depends(public_limited("verify"))],
+    report: Annotated[str | None, Query(max_length=40)] = None,
+    sha256: Annotated[str | None, Query(max_length=64)] = None,
+) -> HTMLResponse:
+    """Anyone holding a credit report checks it here: the QR code printed on the report opens this page
+    with the report number and digest filled in; or one types them, or uploads the PDF file."""
+    result: dict[str, Any] | None = None
+    failed = False
+    if report and sha256:
+        with services.read() as session:
+            try:
+                result = verify_report(session, sha256=sha256, report_id=report.strip())
+            except ReportNotFound:
+                failed = True
+    return render(
+        request, "verify.html", report=report or "", sha256=sha256 or "", result=result, failed=failed
+    )
+
+
+@router.post("/verify", response_class=HTMLResponse)
+async def verify_upload_page(
+    request: Request,
+    services: ServicesDep,
+    _: Annotated[None, Depends(public_limited("verify"))],
+    file: UploadFile,
+) -> HTMLResponse:
+    """The uploaded PDF: genuine when its bytes are those issued; otherwise, if it names a report that
+    exists, the page says the file was changed since."""
+    data = await file.read(MAX_UPLOAD + 1)
+    result: dict[str, Any] | None = None
+    failed = len(data) > MAX_UPLOAD
+    if not failed:
+        with services.read() as session:
+            try:
+                result = verify_upload(session, data)
+            except ReportNotFound:
+                failed = True
+    return render(
+        request, "verify.html", report="", sha256="", result=result, failed=failed, uploaded=file.filename
+    )

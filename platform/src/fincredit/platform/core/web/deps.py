@@ -15,7 +15,8 @@ from fastapi.templating import Jinja2Templates
 from fincredit.platform.core.deps import SESSION_COOKIE, ServicesDep
 from fincredit.platform.core.errors import FincreditError, Forbidden, Unauthenticated
 from fincredit.platform.core.registry import template_dirs
-from fincredit.platform.core.web.i18n import LANGS, labeller, translator
+from fincredit.platform.core.web.formats import NameBook, install_filters
+from fincredit.platform.core.web.i18n import LANGS, translator
 from fincredit.platform.identity.principal import Principal
 from fincredit.platform.identity.tokens import principal_from_token
 
@@ -27,6 +28,7 @@ templates = Jinja2Templates(
         autoescape=jinja2.select_autoescape(),
     )
 )
+install_filters(templates.env)
 
 
 class LoginRequired(FincreditError):
@@ -76,12 +78,16 @@ def page(resource: str, action: str) -> Callable[..., Principal]:
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     lang = lang_of(request)
     principal = getattr(request.state, "principal", None)
+    # Organisation, item and field names are read at most once per page, and only if the page shows one.
+    services = getattr(request.app.state, "services", None)
+    names = NameBook(None, lang, opener=services.read if services is not None else None)
     response = templates.TemplateResponse(
         request,
         template,
         {
             "t": translator(lang),
-            "label": labeller(lang),
+            "label": names.label,
+            "names": names,
             "lang": lang,
             "principal": principal,
             "prefix": PREFIX,
