@@ -150,13 +150,37 @@ def test_after_depositing_the_bank_scores_without_its_weights() -> None:
     assert np.max(np.abs(out["probability"].to_numpy() - expected)) < 1e-4
 
 
-def test_small_requests_go_masked_and_large_ones_by_column() -> None:
+def test_after_a_deposit_small_requests_go_masked_and_large_ones_by_column() -> None:
     bank, platform, _, xp = _fitted_halves(10)
-    scorer = EncryptedScorer(LocalLink(_setup(LogisticDeposit(platform, bank), xp, []).local("b")), bank)
+    deposit, keep = deposit_bank_half(bank)
+    scorer = EncryptedScorer(LocalLink(_setup(LogisticDeposit(platform, deposit), xp, []).local("b")), keep)
     assert scorer.protocol_for(1) == LR_MASKED and scorer.protocol_for(500) == LR_MASKED
     assert scorer.protocol_for(4096) == LR_DEPOSITED
-    partial = EncryptedScorer(LocalLink(_setup(platform, xp, []).local("b")), bank, protocol=LR_PARTIAL)
-    assert partial.protocol_for(1) == LR_PARTIAL
+
+
+def test_a_bank_that_kept_its_weights_scores_with_lr_partial_by_default_and_deposits_nothing() -> None:
+    bank, platform, xb, xp = _fitted_halves(30)
+    ids = [f"A{i}" for i in range(30)]
+    # The platform holds only its own half: no deposit, and the default protocol still scores.
+    scorer = EncryptedScorer(LocalLink(_setup(platform, xp, ids).local("b")), bank)
+    assert scorer.protocol_for(1) == LR_PARTIAL and scorer.protocol_for(4096) == LR_PARTIAL
+    out = scorer.score(_frame(xb, ids))
+    expected = sigmoid(plaintext_logistic_logit(bank, platform, xb, xp))
+    assert np.max(np.abs(out["probability"].to_numpy() - expected)) < 1e-4
+    # Choosing the deposited protocol explicitly still works when the platform holds a deposit.
+    assert (
+        EncryptedScorer(LocalLink(_setup(platform, xp, ids).local("b")), bank, protocol="auto").protocol_for(
+            1
+        )
+        == LR_MASKED
+    )
+
+
+def test_a_deposited_part_cannot_be_scored_with_lr_partial() -> None:
+    bank, platform, _, xp = _fitted_halves(10)
+    _, keep = deposit_bank_half(bank)
+    with pytest.raises(ValueError, match="needs the bank's weights"):
+        EncryptedScorer(LocalLink(_setup(platform, xp, []).local("b")), keep, protocol=LR_PARTIAL)
 
 
 def test_masked_refused_rows_sum_to_nothing_and_slots_are_noise() -> None:

@@ -5,12 +5,20 @@ runtime: ``PlatformConnection``, ``align``, ``align_parquet`` (bucketed, Ray, re
 ``Alignment``, ``PlatformPsiParty``, ``FrameRouter``, ``JobStore``. Frames: ``fincredit.federation.wire``.
 Encrypted (CKKS) scoring: ``EncryptedScorer`` (bank SDK), ``ScoringHandler`` (platform party), more in
 ``fincredit.federation.scoring``.
+The joint-modelling lab end to end (create a job, align, train, complete): ``JointLab``.
 Vertical federated training (CKKS LR and SecureBoost): ``JointModel`` (bank SDK),
 ``PlatformTrainingParty`` (platform party), more in ``fincredit.federation.training``.
 """
 
 from fincredit.federation._http_link import FRAMES_PATH, HttpLink, PlatformConnection
 from fincredit.federation._jobs import JobRecord, JobState, JobStore
+from fincredit.federation._platform_api import (
+    JointJobInfo,
+    JointLab,
+    OfferedFeature,
+    PlatformApiError,
+    TrainedJob,
+)
 from fincredit.federation._psi_bank import align
 from fincredit.federation._psi_buckets import PlatformLinkSpec, align_parquet
 from fincredit.federation._psi_platform import PlatformPsiParty, PsiRequest, SubjectSource
@@ -68,15 +76,19 @@ __all__ = [
     "JobStateError",
     "JobStore",
     "JointFit",
+    "JointJobInfo",
+    "JointLab",
     "JointModel",
     "Link",
     "LocalLink",
     "LogisticDeposit",
     "LogisticParams",
     "MissingColumnsError",
+    "OfferedFeature",
     "PartyError",
     "PartyHandler",
     "PartyTimeout",
+    "PlatformApiError",
     "PlatformConnection",
     "PlatformLinkSpec",
     "PlatformPsiParty",
@@ -95,6 +107,7 @@ __all__ = [
     "ScoringStats",
     "SecureBoostParams",
     "SubjectSource",
+    "TrainedJob",
     "WireError",
     "align",
     "align_parquet",

@@ -126,17 +126,35 @@ def score_file(scorer: Any, source: Path, target: Path, *, batch_rows: int = 100
 def score_command(
     source: Annotated[Path, typer.Argument(help="Applicants (Parquet or CSV).", exists=True, dir_okay=False)],
     target: Annotated[Path, typer.Argument(help="Where to write the scores (.parquet or .csv).")],
-    model: Annotated[Path, typer.Option(help="The bank's half of the joint model (JSON).", exists=True)],
-    platform: Annotated[str, typer.Option(help="Platform base URL, e.g. https://credit.example.")],
-    id_column: Annotated[str, typer.Option(help="Column with the applicant's USCC or resident ID.")] = "id",
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            help="The bank's half (JSON). Default: the model of --job, or of the latest trained job."
+        ),
+    ] = None,
+    job: Annotated[str | None, typer.Option(help="A job trained with 'fincredit-bank train'.")] = None,
+    platform: Annotated[
+        str, typer.Option(envvar="FINCREDIT_URL", help="Platform base URL (default: the job's platform).")
+    ] = "",
+    id_column: Annotated[
+        str | None, typer.Option(help="Column with the applicant's USCC or resident ID (default: the job's).")
+    ] = None,
     protocol: Annotated[
-        str | None, typer.Option(help="lr-deposited (default for LR), lr-partial, or tree-groups.")
+        str | None,
+        typer.Option(
+            help="LR: lr-partial (default: no deposit), lr-deposited, lr-masked; trees: tree-groups or "
+            "tree-masked (default: chosen per request)."
+        ),
     ] = None,
     batch_rows: Annotated[int, typer.Option(help="Rows read from the file at a time.")] = 100_000,
+    workdir: Annotated[Path, typer.Option(help="Where 'fincredit-bank train' keeps its jobs.")] = Path(
+        ".fincredit"
+    ),
     token_env: Annotated[
         str, typer.Option(help="Environment variable holding the bank token.")
     ] = "FINCREDIT_TOKEN",
     ca_bundle: Annotated[Path | None, typer.Option(help="CA bundle to verify the platform's TLS.")] = None,
+    insecure: Annotated[bool, typer.Option(help="Skip TLS verification (local test servers only).")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for any one platform reply.")] = 300.0,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
@@ -148,12 +166,23 @@ def score_command(
     if not token:
         _console.print(f"[red]set {token_env} to the bank's API token[/red]")
         raise typer.Exit(2)
+    if model is None:
+        model, meta = _trained_model(workdir, job)
+        platform = platform or str(meta.get("platform") or "")
+        id_column = id_column or str(meta.get("id_column") or "") or None
+    elif not model.is_file():
+        _console.print(f"[red]no model file {model}[/red]")
+        raise typer.Exit(2)
+    if not platform:
+        _console.print("[red]name the platform with --platform or $FINCREDIT_URL[/red]")
+        raise typer.Exit(2)
+    verify: bool | str = False if insecure else (str(ca_bundle) if ca_bundle else True)
     try:
         part = load_bank_part(model)
-        with PlatformConnection(
-            platform, token, timeout=timeout, retries=0, verify=str(ca_bundle) if ca_bundle else True
-        ) as conn:
-            scorer = EncryptedScorer(conn, part, id_column=id_column, protocol=protocol, progress=progress)
+        with PlatformConnection(platform, token, timeout=timeout, retries=0, verify=verify) as conn:
+            scorer = EncryptedScorer(
+                conn, part, id_column=id_column or "id", protocol=protocol, progress=progress
+            )
             summary = score_file(scorer, source, target, batch_rows=batch_rows)
     except (FederationError, ValueError, KeyError, OSError) as exc:
         _console.print(f"[red]scoring failed:[/red] {exc}")
@@ -163,3 +192,27 @@ def score_command(
         f"scored {summary.scored} of {summary.rows} applicants -> {target} "
         f"(refused {summary.refused}: {reasons})"
     )
+
+
+def _trained_model(workdir: Path, job_id: str | None) -> tuple[Path, dict[str, Any]]:
+    """The model file of ``job_id``, or of the most recently trained job in ``workdir``."""
+    from fincredit.federation._jobs import JobState, JobStore
+
+    if not (workdir / "jobs.sqlite3").exists():
+        _console.print(
+            f"[red]no --model given and no jobs in {workdir}: train one with 'fincredit-bank train'[/red]"
+        )
+        raise typer.Exit(2)
+    with JobStore(workdir) as store:
+        done = [r for r in store.jobs() if r.state is JobState.DONE and r.meta.get("model")]
+        if job_id is not None:
+            done = [r for r in done if r.job_id == job_id]
+            if not done:
+                _console.print(f"[red]job {job_id} has no trained model in {workdir}[/red]")
+                raise typer.Exit(2)
+        if not done:
+            _console.print(f"[red]no trained job in {workdir}: train one with 'fincredit-bank train'[/red]")
+            raise typer.Exit(2)
+        record = max(done, key=lambda r: r.updated_at)
+    _console.print(f"scoring with job {record.job_id}'s model")
+    return Path(str(record.meta["model"])), dict(record.meta)

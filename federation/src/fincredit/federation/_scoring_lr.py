@@ -4,9 +4,11 @@ Packing is by column: one ciphertext carries one input column for up to N/2 appl
 N = 8192), so a request of n applicants and k encrypted columns costs k·ceil(n/4096) ciphertexts and
 the platform's work is slot-wise (no rotations, no Galois keys).
 
-Two protocols; the bank chooses one per model when it finishes training.
+Two protocols; the bank chooses one per model when it finishes training. The SDK's default is
+``lr-partial`` (below), which needs no deposit; the deposited ones apply to a part whose weights the
+bank handed over with ``deposit_bank_half``.
 
-``lr-deposited`` (default). At the end of training the bank deposits its half (weights, intercept)
+``lr-deposited``. At the end of training the bank deposits its half (weights, intercept)
 with the platform and keeps only its standardisation for scoring. The bank encrypts its standardised
 features, one ciphertext per feature per chunk; the platform computes
 ``Σ_j w_bank_j · enc(z_bank_j) + (intercept + w_platform · z_platform)`` homomorphically and
@@ -27,7 +29,7 @@ sum is its own term ``intercept + w_platform·z_platform``; the bank sums an app
 ciphertext holds 1,170 applicants of 7 features, so a single applicant costs one encryption instead of
 seven. The bank sees each slot uniformly masked, i.e. only the logit, as in ``lr-deposited``.
 
-``lr-partial``. The bank keeps its weights and encrypts only its partial logit
+``lr-partial`` (default). The bank keeps its weights and encrypts only its partial logit
 ``intercept + w_bank·z_bank`` (one ciphertext per chunk: ~8x fewer ciphertexts than 7 features);
 the platform adds ``w_platform·z_platform`` in plaintext-ciphertext addition and returns
 ``enc(logit)``. The platform learns nothing about the bank's half; the bank learns the logit and so,

@@ -32,6 +32,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from fincredit.federation._inputs import check_training_frame
+from fincredit.federation._psi_protocol import Alignment
 from fincredit.federation._runtime import Channel
 from fincredit.federation._secureboost import (
     BankSecureBoostTrainer,
@@ -40,6 +41,7 @@ from fincredit.federation._secureboost import (
     tree_scores,
 )
 from fincredit.federation._vertical_lr import BankLogisticTrainer, LogisticParams, standardise
+from fincredit.federation.errors import InputError
 from fincredit.federation.joint_model import BankLogisticPart, BankTreePart
 from fincredit.federation.wire import Link
 
@@ -107,12 +109,44 @@ class EvaluationReport:
 
 @dataclass(slots=True)
 class JointFit:
+    """What a joint fit gives the bank, keyed by the bank's own identifiers.
+
+    ``aligned_ids`` are the ``id_column`` values of the rows the model trained and was evaluated on,
+    in join order (the PSI intersection when ``align=True``, else every row); ``aligned_rows`` their
+    positions in the frame passed to ``fit``. ``scores`` and ``bank_only_scores`` are the held-out
+    log-odds of the joint and the bank-only model, indexed by the bank's identifier, and ``labels``
+    the held-out labels on the same index. ``test_rows``/``test_scores`` are the same held-out rows by
+    join index, for code that works in join order."""
+
     job_id: str
     bank_part: BankLogisticPart | BankTreePart
     report: EvaluationReport
     test_rows: np.ndarray
     test_scores: np.ndarray
     params: dict[str, Any]
+    id_column: str = "id"
+    aligned_ids: list[str] = field(default_factory=list)
+    aligned_rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    scores: pd.Series = field(default_factory=lambda: pd.Series(dtype=np.float64))
+    bank_only_scores: pd.Series = field(default_factory=lambda: pd.Series(dtype=np.float64))
+    labels: pd.Series = field(default_factory=lambda: pd.Series(dtype=np.int64))
+    features: list[str] = field(default_factory=list)
+    platform_features: list[str] = field(default_factory=list)
+
+    @property
+    def alignment(self) -> pd.DataFrame:
+        """The alignment as the bank can use it: join index, row of the input frame, the bank's id."""
+        return pd.DataFrame(
+            {
+                "join_index": np.arange(len(self.aligned_ids)),
+                "row": self.aligned_rows,
+                self.id_column: self.aligned_ids,
+            }
+        )
+
+    def evaluation(self) -> dict[str, Any]:
+        """The body the platform's ``complete`` takes: the report's aggregates and the parameters."""
+        return {**self.report.to_dict(), "params": self.params}
 
 
 def _counters(platform: Any) -> tuple[int, int] | None:
@@ -164,20 +198,42 @@ class JointModel:
         job_id: str | None = None,
         align: bool = False,
         scopes: Sequence[str] = (),
+        alignment: Alignment | None = None,
+        on_stage: Callable[[str], None] | None = None,
     ) -> JointFit:
+        """Train with the platform and evaluate on a held-out split the bank draws.
+
+        ``align=True`` runs the PSI first; ``alignment`` (an earlier PSI result of the same job) is used
+        as is instead. Either way the returned fit names the rows by the bank's own ``id_column``."""
         started = time.perf_counter()
         job_id = job_id or uuid.uuid4().hex
         check_training_frame(
             df, id_column=id_column, label=label, features=features, algorithm=algorithm, test_size=test_size
         )
         link = self._link()
-        if align:
+        stage = on_stage or (lambda _msg: None)
+        aligned_rows = np.arange(len(df), dtype=np.int64)
+        if align and alignment is None:
             from fincredit.federation._psi_bank import align as psi_align
 
             alignment = psi_align(
                 link, job_id, df[id_column].astype(str).tolist(), scopes=scopes, progress=self.progress
             )
-            df = df.iloc[np.asarray(alignment.rows)]
+        if alignment is not None:
+            if alignment.own_size != len(df):
+                raise InputError(
+                    f"the alignment was made over {alignment.own_size} rows, the frame has {len(df)}: "
+                    "pass the same frame that was aligned"
+                )
+            stage(f"aligned {alignment.size:,} of {len(df):,} rows with the platform's consenting subjects")
+            aligned_rows = np.asarray(alignment.rows, dtype=np.int64)
+            if aligned_rows.size == 0:
+                raise InputError(
+                    "none of the bank's rows is in the platform's consenting set: nothing to train on "
+                    "(check the id column and that the applicants consented to joint modelling)"
+                )
+            df = df.iloc[aligned_rows]
+        ids = df[id_column].astype(str).tolist()
         x = df[list(features)].to_numpy(dtype=np.float64)
         y = df[label].to_numpy().astype(np.int64)
         if set(np.unique(y)) - {0, 1}:
@@ -187,6 +243,7 @@ class JointModel:
         n_test = max(1, round(test_size * len(df)))
         test_rows, train_rows = np.sort(order[:n_test]), np.sort(order[n_test:])
         before = _counters(self.platform)
+        stage(f"training {algorithm} on {train_rows.size:,} rows, {test_rows.size:,} held out")
         with self._bar(algorithm) as advance:
             trainer: BankLogisticTrainer | BankSecureBoostTrainer
             if algorithm == "logistic":
@@ -233,7 +290,23 @@ class JointModel:
             },
         )
         params = asdict(self.logistic) if algorithm == "logistic" else asdict(self.secureboost)
-        return JointFit(job_id, part, report, test_rows, scores, params)
+        index = pd.Index([ids[i] for i in test_rows], name=id_column)
+        return JointFit(
+            job_id,
+            part,
+            report,
+            test_rows,
+            scores,
+            params,
+            id_column=id_column,
+            aligned_ids=ids,
+            aligned_rows=aligned_rows,
+            scores=pd.Series(np.asarray(scores, dtype=np.float64), index=index, name="joint"),
+            bank_only_scores=pd.Series(np.asarray(baseline, dtype=np.float64), index=index, name="bank_only"),
+            labels=pd.Series(y_test, index=index, name=label),
+            features=list(features),
+            platform_features=list(platform_features),
+        )
 
     def _bar(self, algorithm: str) -> Any:
         total = self.logistic.iterations if algorithm == "logistic" else self.secureboost.num_iterations

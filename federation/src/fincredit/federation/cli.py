@@ -1,13 +1,16 @@
 """``fincredit-bank``: the bank risk team's command line for joint-modelling jobs.
 
     export FINCREDIT_TOKEN=...            # the bank's API token, never on the command line
-    fincredit-bank align applicants.csv --id-column uscc --platform https://credit.example \\
-        --scope joint_modelling --job-id loans-2026q4 --out aligned.csv
+    export FINCREDIT_URL=https://credit.example
+    fincredit-bank train loans.csv --id-column uscc --label default -f loan_amount_log,term_months \\
+        -p tax_rating_latest -p tax_rating_worst_3y --algorithm secureboost
     fincredit-bank jobs
-    fincredit-bank status loans-2026q4
-    fincredit-bank scoring score applicants.parquet scores.parquet --model bank_half.json \\
-        --platform https://credit.example --id-column uscc
+    fincredit-bank status                 # the most recent job, here and on the platform
+    fincredit-bank scoring score applicants.parquet scores.parquet   # with the latest trained model
+    fincredit-bank align applicants.csv --id-column uscc -p tax_rating_latest --out aligned.csv
 
+``train`` creates the job on the platform (the platform names it), aligns by PSI, trains, evaluates on
+a held-out split and completes the job, with a progress bar per step; nothing needs a hand-made job id.
 Job state lives in ``--workdir`` (default ``./.fincredit``). Rerunning ``align`` for a job that already
 aligned reuses the saved alignment; for a job that failed or was interrupted it aligns again.
 """
@@ -15,6 +18,7 @@ aligned reuses the saved alignment; for a job that failed or was interrupted it 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -26,12 +30,15 @@ from rich.console import Console
 from rich.table import Table
 
 from fincredit.federation._http_link import PlatformConnection
-from fincredit.federation._jobs import JobState, JobStore
+from fincredit.federation._jobs import JobRecord, JobState, JobStore
+from fincredit.federation._platform_api import JointJobInfo, JointLab, TrainedJob
 from fincredit.federation._psi_buckets import PlatformLinkSpec, align_parquet
 from fincredit.federation._psi_protocol import Alignment
 from fincredit.federation._ray import ray_available
 from fincredit.federation._runtime import Channel
-from fincredit.federation._scoring_cli import scoring_app
+from fincredit.federation._scoring_cli import save_bank_part, scoring_app
+from fincredit.federation._secureboost import SecureBoostParams
+from fincredit.federation._vertical_lr import LogisticParams
 from fincredit.federation.errors import FederationError, WireError
 from fincredit.federation.wire import Link
 
@@ -42,6 +49,12 @@ app.add_typer(scoring_app, name="scoring")
 _console = Console(stderr=True)
 
 WorkdirOpt = Annotated[Path, typer.Option("--workdir", help="Where job state is kept.")]
+PlatformOpt = Annotated[
+    str, typer.Option(envvar="FINCREDIT_URL", help="Platform base URL, e.g. https://credit.example.")
+]
+TokenEnvOpt = Annotated[str, typer.Option(help="Environment variable holding the bank token.")]
+CaOpt = Annotated[Path | None, typer.Option(help="CA bundle to verify the platform's TLS.")]
+InsecureOpt = Annotated[bool, typer.Option(help="Skip TLS verification (local test servers only).")]
 _DEFAULT_WORKDIR = Path(".fincredit")
 
 
@@ -67,16 +80,21 @@ def align(
         ),
     ],
     id_column: Annotated[str, typer.Option(help="Column holding the USCC or resident ID.")],
-    platform: Annotated[str, typer.Option(help="Platform base URL, e.g. https://credit.example.")] = "",
-    job_id: Annotated[str | None, typer.Option(help="Job id; a new one is made when omitted.")] = None,
+    platform: PlatformOpt = "",
+    job_id: Annotated[
+        str | None, typer.Option(help="The platform job; omitted: a new job is created on the platform.")
+    ] = None,
+    algorithm: Annotated[str, typer.Option(help="New job: secureboost or logistic.")] = "secureboost",
+    platform_feature: Annotated[
+        list[str] | None,
+        typer.Option("--platform-feature", "-p", help="New job: a platform feature (repeatable)."),
+    ] = None,
     scope: Annotated[list[str] | None, typer.Option(help="Consent scope the job needs (repeatable).")] = None,
     out: Annotated[Path | None, typer.Option(help="Write the aligned rows (join_index,row,id) here.")] = None,
     workdir: WorkdirOpt = _DEFAULT_WORKDIR,
-    token_env: Annotated[
-        str, typer.Option(help="Environment variable holding the bank token.")
-    ] = "FINCREDIT_TOKEN",
-    ca_bundle: Annotated[Path | None, typer.Option(help="CA bundle to verify the platform's TLS.")] = None,
-    insecure: Annotated[bool, typer.Option(help="Skip TLS verification (local test servers only).")] = False,
+    token_env: TokenEnvOpt = "FINCREDIT_TOKEN",
+    ca_bundle: CaOpt = None,
+    insecure: InsecureOpt = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for any one platform reply.")] = 120.0,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     protocol: Annotated[
@@ -88,10 +106,21 @@ def align(
     """Privately intersect the CSV's identifiers with the platform's consenting subjects."""
     if protocol not in ("kkrt", "ecdh"):
         _fail(f"--protocol must be kkrt or ecdh, not {protocol!r}")
+    if job_id is None:
+        # The platform names jobs: it checks the bank's quota and the requested features' scopes first.
+        with _lab(platform, token_env, ca_bundle, insecure, timeout) as lab:
+            try:
+                wanted = _split(platform_feature or []) or _offered_for(lab, scope or [])
+                job = lab.create_job(algorithm=algorithm, platform_features=wanted, catalog_items=scope or [])
+            except (FederationError, ValueError) as exc:
+                _fail(f"cannot create the job: {exc}", code=1)
+        job_id, scope = job.id, job.scopes
+        _console.print(f"job {job.id} created on the platform (scopes {', '.join(job.scopes)})")
     with JobStore(workdir) as store:
-        record = store.find(job_id) if job_id else None
+        record = store.find(job_id)
         if record is None:
-            record = store.create(job_id, meta={"source": str(csv), "id_column": id_column})
+            meta = {"source": str(csv), "id_column": id_column, "platform": platform, "scopes": scope or []}
+            record = store.create(job_id, meta=meta)
         elif record.running:
             _fail(f"job {record.job_id} is {record.state} in process {record.pid}; wait for it or kill it")
         saved = store.load_alignment(record.job_id)
@@ -160,6 +189,205 @@ def align(
 
 
 @app.command()
+def train(
+    data: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV or Parquet with the bank's loans: id, features, label.", exists=True, dir_okay=False
+        ),
+    ],
+    id_column: Annotated[str, typer.Option(help="Column holding the USCC of each applicant.")],
+    label: Annotated[str, typer.Option(help="Column holding the 0/1 outcome (1 = default).")],
+    feature: Annotated[
+        list[str],
+        typer.Option("--feature", "-f", help="A bank feature column (repeatable, or comma-separated)."),
+    ],
+    platform_feature: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--platform-feature",
+            "-p",
+            help="A platform feature (repeatable). Omitted: every feature the platform offers from --scope.",
+        ),
+    ] = None,
+    algorithm: Annotated[str, typer.Option(help="secureboost (trees) or logistic.")] = "secureboost",
+    purpose: Annotated[str, typer.Option(help="What the model is for (shown to the platform).")] = (
+        "joint credit-risk model"
+    ),
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Catalog item or market dataset the job may use (repeatable; default: the features')."
+        ),
+    ] = None,
+    job_id: Annotated[
+        str | None, typer.Option(help="Continue a platform job made by 'align' (default: a new job).")
+    ] = None,
+    trees: Annotated[int, typer.Option(help="secureboost: number of trees.")] = 20,
+    depth: Annotated[int, typer.Option(help="secureboost: maximum tree depth.")] = 3,
+    iterations: Annotated[int, typer.Option(help="logistic: gradient iterations.")] = 30,
+    test_size: Annotated[float, typer.Option(help="Share of aligned rows held out for evaluation.")] = 0.2,
+    deposit: Annotated[
+        bool,
+        typer.Option(help="logistic: deposit the bank's weights with the platform (lr-deposited scoring)."),
+    ] = False,
+    platform: PlatformOpt = "",
+    workdir: WorkdirOpt = _DEFAULT_WORKDIR,
+    token_env: TokenEnvOpt = "FINCREDIT_TOKEN",
+    ca_bundle: CaOpt = None,
+    insecure: InsecureOpt = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for any one platform reply.")] = 600.0,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Create a joint-modelling job on the platform, align, train, evaluate and complete it, end to end.
+
+    Writes the bank's half of the model, the evaluation, the held-out scores (keyed by --id-column) and
+    the alignment under --workdir/jobs/<job id>/; 'fincredit-bank scoring score' then uses the model."""
+    features = _split(feature)
+    if algorithm not in ("secureboost", "logistic"):
+        _fail(f"--algorithm must be secureboost or logistic, not {algorithm!r}")
+    if not 0.0 < test_size < 1.0:
+        _fail(f"--test-size must be between 0 and 1, not {test_size}")
+    if deposit and algorithm != "logistic":
+        _fail("--deposit applies to logistic models only")
+    df = _read_frame(data, id_column)
+    params = SecureBoostParams(n_trees=trees, max_depth=depth) if algorithm == "secureboost" else None
+    logistic = LogisticParams(iterations=iterations) if algorithm == "logistic" else None
+    try:
+        with _lab(platform, token_env, ca_bundle, insecure, timeout) as lab, JobStore(workdir) as store:
+            wanted = _split(platform_feature or [])
+            if not wanted:
+                wanted = _offered_for(lab, scope or [])
+            saved = None
+            if job_id is not None:
+                record = store.find(job_id)
+                saved = store.load_alignment(job_id) if record is not None else None
+                job = lab.job(job_id)
+                if record is None:
+                    record = store.create(job.id, meta=_meta(job, data, id_column, platform))
+                elif record.running:
+                    _fail(f"job {job_id} is {record.state} in process {record.pid}; wait for it or kill it")
+            else:
+                job = lab.create_job(
+                    algorithm=algorithm,
+                    platform_features=wanted,
+                    purpose=purpose,
+                    catalog_items=[s for s in scope or []],
+                )
+                record = store.create(job.id, meta=_meta(job, data, id_column, platform))
+            _console.print(f"job [bold]{job.id}[/bold] on {lab.base_url}: scopes {', '.join(job.scopes)}")
+
+            def stage(message: str) -> None:
+                _console.print(f"  [bold cyan]>[/bold cyan] {message}")
+                if message.startswith("training "):  # the SDK's stage line once the alignment is done
+                    store.transition(job.id, JobState.TRAINING, message)
+
+            with store.step(job.id, JobState.ALIGNING, "aligning with the platform (PSI)"):
+                trained = lab.train(
+                    df,
+                    id_column=id_column,
+                    label=label,
+                    features=features,
+                    platform_features=job.platform_features,
+                    algorithm=algorithm,  # type: ignore[arg-type]
+                    logistic=logistic,
+                    secureboost=params,
+                    test_size=test_size,
+                    deposit=deposit,
+                    job_id=job.id,
+                    alignment=saved,
+                    progress=progress,
+                    on_stage=stage,
+                )
+                paths = _write_fit(store, trained)
+            store.transition(
+                job.id,
+                JobState.DONE,
+                f"completed; AUC {trained.fit.report.auc_joint:.4f} "
+                f"(bank-only {trained.fit.report.auc_bank_only:.4f})",
+                model=str(paths["model"]),
+                mlflow_run_id=trained.job.mlflow_run_id,
+                aligned=trained.job.aligned,
+            )
+    except (FederationError, WireError, ValueError, OSError) as exc:
+        _fail(f"training failed: {exc}", code=1)
+    rep = trained.fit.report
+    _console.print(
+        f"aligned {trained.job.aligned} rows; AUC bank-only {rep.auc_bank_only:.4f} -> joint "
+        f"{rep.auc_joint:.4f} ({rep.auc_uplift:+.4f}), KS {rep.ks_bank_only:.3f} -> {rep.ks_joint:.3f}; "
+        f"platform's MLflow run {trained.job.mlflow_run_id}"
+    )
+    typer.echo(f"{trained.job.id}\t{trained.job.state}\t{paths['model']}")
+
+
+def _split(values: list[str]) -> list[str]:
+    return [v.strip() for item in values for v in item.split(",") if v.strip()]
+
+
+def _read_frame(path: Path, id_column: str) -> pd.DataFrame:
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            df = pd.read_parquet(path)
+        else:
+            df = pd.read_csv(path, dtype={id_column: str})
+    except (OSError, ValueError) as exc:
+        _fail(f"cannot read {path}: {exc}")
+    if id_column not in df.columns:
+        _fail(f"{path} has no column {id_column!r} (columns: {', '.join(map(str, df.columns[:20]))})")
+    return df
+
+
+def _offered_for(lab: JointLab, scopes: list[str]) -> list[str]:
+    offered = lab.features()
+    if not scopes:
+        names = ", ".join(f.name for f in offered)
+        _fail(f"name the platform features with --platform-feature, or scopes with --scope; offered: {names}")
+    chosen = [f.name for f in offered if f.sources and set(f.sources) <= set(scopes)]
+    if not chosen:
+        _fail(f"the platform offers no feature computed only from {scopes}")
+    return chosen
+
+
+def _meta(job: JointJobInfo, data: Path, id_column: str, platform: str) -> dict[str, object]:
+    return {
+        "platform": platform,
+        "source": str(data),
+        "id_column": id_column,
+        "algorithm": job.algorithm,
+        "platform_features": job.platform_features,
+        "scopes": job.scopes,
+    }
+
+
+def _write_fit(store: JobStore, trained: TrainedJob) -> dict[str, Path]:
+    fit = trained.fit
+    folder = store.job_dir(trained.job.id)
+    paths = {
+        "model": folder / "bank_part.json",
+        "evaluation": folder / "evaluation.json",
+        "scores": folder / "heldout_scores.csv",
+        "alignment": folder / "alignment.csv",
+    }
+    save_bank_part(fit.bank_part, paths["model"])
+    paths["evaluation"].write_text(json.dumps(fit.evaluation(), indent=1))
+    pd.DataFrame({"joint": fit.scores, "bank_only": fit.bank_only_scores, "label": fit.labels}).to_csv(
+        paths["scores"]
+    )
+    fit.alignment.to_csv(paths["alignment"], index=False)
+    return paths
+
+
+def _lab(platform: str, token_env: str, ca_bundle: Path | None, insecure: bool, timeout: float) -> JointLab:
+    token = os.environ.get(token_env, "")
+    if not token:
+        _fail(f"set the bank token in ${token_env}")
+    if not platform:
+        _fail("name the platform with --platform or $FINCREDIT_URL")
+    verify: bool | str = False if insecure else (str(ca_bundle) if ca_bundle else True)
+    return JointLab(platform, token, timeout=timeout, verify=verify)
+
+
+@app.command()
 def jobs(workdir: WorkdirOpt = _DEFAULT_WORKDIR) -> None:
     """List the jobs in the working directory."""
     with JobStore(workdir) as store:
@@ -173,21 +401,43 @@ def jobs(workdir: WorkdirOpt = _DEFAULT_WORKDIR) -> None:
 
 
 @app.command()
-def status(job_id: str, workdir: WorkdirOpt = _DEFAULT_WORKDIR) -> None:
-    """Show one job's state; exits 1 when the job failed."""
+def status(
+    job_id: Annotated[str | None, typer.Argument(help="The job (default: the most recent one).")] = None,
+    workdir: WorkdirOpt = _DEFAULT_WORKDIR,
+    token_env: TokenEnvOpt = "FINCREDIT_TOKEN",
+) -> None:
+    """Show one job's state here and, when the token is set, on the platform; exits 1 when it failed."""
     with JobStore(workdir) as store:
-        try:
-            rec = store.get(job_id)
-        except FederationError as exc:
-            _fail(str(exc))
+        rec = _job_or_latest(store, job_id)
         typer.echo(f"{rec.job_id}\t{rec.state.value}{' (running)' if rec.running else ''}\t{rec.message}")
+        platform = str(rec.meta.get("platform") or "")
+        if platform and os.environ.get(token_env):
+            try:
+                with JointLab(platform, os.environ[token_env], timeout=30) as lab:
+                    remote = lab.job(rec.job_id)
+                typer.echo(f"platform\t{remote.state}\t{remote.status}")
+            except FederationError as exc:
+                _console.print(f"[yellow]platform state unavailable:[/yellow] {exc}")
         if rec.state is JobState.FAILED:
             raise typer.Exit(1)
 
 
-def _fail(message: str) -> NoReturn:
+def _job_or_latest(store: JobStore, job_id: str | None) -> JobRecord:
+    if job_id is not None:
+        try:
+            return store.get(job_id)
+        except FederationError as exc:
+            _fail(str(exc))
+    records = store.jobs()
+    if not records:
+        _fail(f"no jobs in {store.workdir}: start one with 'fincredit-bank train' or 'fincredit-bank align'")
+    return max(records, key=lambda r: r.updated_at)
+
+
+def _fail(message: str, *, code: int = 2) -> NoReturn:
+    """Exit 2 for a wrong invocation or input, 1 when the work itself failed."""
     _console.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(2)
+    raise typer.Exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -99,11 +99,11 @@ class ScoringStats:
 class EncryptedScorer:
     """Scores applicants with the bank's half of a joint model; the platform adds its half encrypted.
 
-    ``model_part`` is the bank's half: a :class:`BankLogisticPart` (protocol ``lr-deposited`` by
-    default, where only its features and standardisation are used because the weights sit with the
-    platform; or ``lr-partial``) or a :class:`BankTreePart` (``tree-masked``, exact BFV slots, for
-    small requests and ``tree-groups``, CKKS, for full 4,096-row chunks, chosen per request unless
-    ``protocol`` fixes one).
+    ``model_part`` is the bank's half: a :class:`BankLogisticPart` (protocol ``lr-partial`` by default:
+    the bank encrypts its own partial logit and deposits nothing; a part whose weights were deposited
+    with the platform (``deposit_bank_half``) goes with ``lr-deposited``/``lr-masked``) or a
+    :class:`BankTreePart` (``tree-masked``, exact BFV slots, for small requests and ``tree-groups``,
+    CKKS, for full 4,096-row chunks, chosen per request unless ``protocol`` fixes one).
     ``score`` returns a DataFrame with the id column, ``score`` (log-odds), ``probability`` and
     ``refused`` (the platform's reason code, None when scored; score and probability are NaN then).
     """
@@ -133,10 +133,19 @@ class EncryptedScorer:
             self._masked, self._column = TREE_MASKED, TREE_GROUPS
             default_bfv = DEFAULT_BFV_PARAMS
         else:
-            self.protocol = protocol or AUTO
+            # The bank's part holds its weights unless it deposited them (``deposit_bank_half`` keeps
+            # only the standardisation). With its weights, the default is lr-partial: nothing deposited,
+            # nothing the platform must hold. After a deposit the deposited protocols are the only ones.
+            deposited = not model_part.weights
+            self.protocol = protocol or (AUTO if deposited else LR_PARTIAL)
             if self.protocol not in (AUTO, LR_DEPOSITED, LR_MASKED, LR_PARTIAL):
                 raise ValueError(
                     f"a logistic model is scored with {LR_DEPOSITED!r}, {LR_MASKED!r} or {LR_PARTIAL!r}"
+                )
+            if deposited and self.protocol == LR_PARTIAL:
+                raise ValueError(
+                    f"{LR_PARTIAL!r} needs the bank's weights, and this part has none (they were "
+                    f"deposited with the platform): score it with {LR_DEPOSITED!r} or {LR_MASKED!r}"
                 )
             self.features = list(model_part.features)
             columns = 1 if self.protocol == LR_PARTIAL else len(self.features)

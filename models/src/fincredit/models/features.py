@@ -17,54 +17,28 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fincredit.models.errors import FeatureError
+from fincredit.models.feature_views import default_views
 
 __all__ = [
     "FEATURE_SOURCES",
     "MARKET_FEATURES",
+    "MARKET_SOURCES",
     "PUBLIC_FEATURES",
     "enterprise_features",
 ]
 
-# Feature -> the catalog items or market datasets it is computed from (model lineage).
+# Feature -> the catalog items or market datasets it is computed from (model lineage), for the
+# engineered features this module computes. The offer itself is data: ``feature_views.toml``
+# documents every feature (these and the declarative ones) with its sources.
 FEATURE_SOURCES: dict[str, tuple[str, ...]] = {
-    "years_in_business": ("market_registration",),
-    "log_registered_capital": ("market_registration",),
-    "log_employees": ("market_registration",),
-    "status_abnormal": ("market_registration",),
-    "penalty_count_3y": ("admin_penalty",),
-    "penalty_fines_log_3y": ("admin_penalty",),
-    "penalty_severe_5y": ("admin_penalty",),
-    "tax_rating_latest": ("tax_rating",),
-    "tax_rating_worst_3y": ("tax_rating",),
-    "social_insurance_arrears_open": ("social_insurance_arrears",),
-    "social_insurance_arrears_count_3y": ("social_insurance_arrears",),
-    "housing_fund_arrears_open": ("housing_fund_arrears",),
-    "housing_fund_arrears_count_3y": ("housing_fund_arrears",),
-    "utility_arrears_count_2y": ("water_arrears", "electricity_arrears", "gas_arrears"),
-    "utility_arrears_open": ("water_arrears", "electricity_arrears", "gas_arrears"),
-    "judgment_defendant_count_3y": ("court_judgment",),
-    "judgment_claims_log_3y": ("court_judgment",),
-    "dishonest_debtor_active": ("dishonest_debtor",),
-    "dishonest_debtor_5y": ("dishonest_debtor",),
-    "legal_rep_dishonest_active": ("market_registration", "dishonest_debtor_person"),
-    "customs_rating": ("customs_rating",),
-    "licences_active": ("admin_licence",),
-    "honours_3y": ("award_honour",),
-    "high_tech": ("award_honour",),
-    "scf_on_time_ratio": ("supply_chain_payments",),
-    "scf_avg_days_late": ("supply_chain_payments",),
-    "scf_counterparties": ("supply_chain_payments",),
-    "ecom_gmv_log": ("ecommerce_sales",),
-    "ecom_growth_yoy": ("ecommerce_sales",),
-    "ecom_return_rate": ("ecommerce_sales",),
-    "utility_payment_score": ("utility_payment_score",),
-    "energy_trend": ("utility_payment_score",),
-    "news_negative_count": ("public_opinion_risk",),
-    "news_risk_score": ("public_opinion_risk",),
+    v.name: v.sources for v in default_views().features if not v.declarative
 }
-_MARKET_SOURCES = {"supply_chain_payments", "ecommerce_sales", "utility_payment_score", "public_opinion_risk"}
+# The purchased market datasets among the sources (the rest are public credit catalog items).
+MARKET_SOURCES: frozenset[str] = frozenset(
+    {"supply_chain_payments", "ecommerce_sales", "utility_payment_score", "public_opinion_risk"}
+)
 MARKET_FEATURES: tuple[str, ...] = tuple(
-    f for f, src in FEATURE_SOURCES.items() if set(src) <= _MARKET_SOURCES
+    f for f, src in FEATURE_SOURCES.items() if set(src) <= MARKET_SOURCES
 )
 PUBLIC_FEATURES: tuple[str, ...] = tuple(f for f in FEATURE_SOURCES if f not in MARKET_FEATURES)
 

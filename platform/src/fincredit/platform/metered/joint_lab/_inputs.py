@@ -9,6 +9,8 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,7 +21,16 @@ from sqlalchemy.orm import Session
 
 from fincredit.consent import AccessMode, AccessRequest, Purpose, decide
 from fincredit.consent.identifiers import SubjectKind
-from fincredit.models.features import FEATURE_SOURCES, enterprise_features
+from fincredit.models.errors import FeatureError
+from fincredit.models.feature_views import (
+    DEFAULT_VIEWS_PATH,
+    FeatureViews,
+    default_views,
+    evaluate_views,
+    load_views,
+    validate_views,
+)
+from fincredit.models.features import enterprise_features
 from fincredit.platform.catalog import default_catalog
 from fincredit.platform.consents import library_subject, state_of
 from fincredit.platform.consents.tables import Consent
@@ -35,7 +46,9 @@ __all__ = [
     "consent_digest",
     "consenting_subjects",
     "feature_sources",
+    "offered_views",
     "platform_feature_frame",
+    "scopes_of",
     "subject_code",
 ]
 
@@ -60,13 +73,54 @@ def consent_digest(consent_ids: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(sorted(set(consent_ids))).encode()).hexdigest()
 
 
-def feature_sources(features: Sequence[str], catalog_items: Sequence[str], datasets: Sequence[str]) -> None:
-    """Every requested feature must be known and computed only from the requested scopes."""
-    unknown = [f for f in features if f not in FEATURE_SOURCES]
+def offered_views(var_dir: Path | None = None) -> FeatureViews:
+    """The platform's feature views: the operator's ``{var_dir}/feature_views.toml`` when present, else
+    the packaged definition. Validated against the catalog when (re)loaded: an invalid file is refused
+    with every problem listed, never half used."""
+    path = var_dir / "feature_views.toml" if var_dir is not None else None
+    if path is None or not path.is_file():
+        return _validated(DEFAULT_VIEWS_PATH, 0.0)
+    return _validated(path, path.stat().st_mtime)
+
+
+@lru_cache(maxsize=8)
+def _validated(path: Path, _mtime: float) -> FeatureViews:
+    views = default_views() if path == DEFAULT_VIEWS_PATH else load_views(path)
+    problems = validate_views(views, default_catalog())
+    if problems:
+        raise FeatureError(f"feature views {path} are invalid: " + "; ".join(problems))
+    return views
+
+
+def scopes_of(features: Sequence[str], views: FeatureViews | None = None) -> tuple[list[str], list[str]]:
+    """The catalog items and market datasets ``features`` are computed from: a job that names no scopes
+    asks for exactly these."""
+    views = views or offered_views()
+    offered = views.sources()
+    unknown = [f for f in features if f not in offered]
     if unknown:
         raise JointJobInvalid(f"unknown platform features {unknown}", field="platform_features")
+    sources = sorted({s for f in features for s in offered[f]})
+    datasets = {d.code for d in default_catalog().market_datasets}
+    return [s for s in sources if s not in datasets], [s for s in sources if s in datasets]
+
+
+def feature_sources(
+    features: Sequence[str],
+    catalog_items: Sequence[str],
+    datasets: Sequence[str],
+    views: FeatureViews | None = None,
+) -> None:
+    """Every requested feature must be offered and computed only from the requested scopes."""
+    offered = (views or offered_views()).sources()
+    unknown = [f for f in features if f not in offered]
+    if unknown:
+        raise JointJobInvalid(
+            f"unknown platform features {unknown}; GET /api/v1/joint-lab/features lists the offered ones",
+            field="platform_features",
+        )
     allowed = set(catalog_items) | set(datasets)
-    outside = {f: list(FEATURE_SOURCES[f]) for f in features if not set(FEATURE_SOURCES[f]) <= allowed}
+    outside = {f: list(offered[f]) for f in features if not set(offered[f]) <= allowed}
     if outside:
         raise JointJobInvalid(
             f"features need scopes the job does not request: {outside}", field="platform_features"
@@ -182,5 +236,19 @@ def platform_feature_frame(
         )
         market[dataset] = fields.table
     codes = [code for _, code in subjects]
-    frame = enterprise_features(records, market, as_of=as_of, enterprises=codes)
+    views = offered_views(services.settings.var_dir)
+    wanted = [views.get(f) for f in features]
+    declarative = [v for v in wanted if v.declarative]
+    parts: list[pd.DataFrame] = []
+    if len(declarative) < len(wanted):
+        parts.append(enterprise_features(records, market, as_of=as_of, enterprises=codes))
+    if declarative:
+        catalog = default_catalog()
+        event_date = {i.code: i.event_date_field for i in catalog.items}
+        parts.append(
+            evaluate_views(
+                declarative, {**records, **market}, as_of=as_of, enterprises=codes, event_date=event_date
+            )
+        )
+    frame = pd.concat(parts, axis=1) if len(parts) > 1 else parts[0]
     return frame[list(features)].astype(np.float64)

@@ -1,6 +1,7 @@
 """The platform's model registry entry for a joint model (MLflow, local SQLite under var_dir/mlflow):
 its half, the joint evaluation the bank reported (AUC/KS joint and bank-only, the uplift), parameters
-and lineage (catalog items, market datasets, the consents by count and digest)."""
+and lineage (catalog items, market datasets, the consents by count and digest, and per platform feature
+its sources and rule from the versioned feature views)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fincredit.federation.joint_model import PlatformLogisticPart, PlatformTreePart
+from fincredit.platform.metered.joint_lab._inputs import offered_views
 from fincredit.platform.metered.joint_lab._models import part_to_json
 from fincredit.platform.metered.joint_lab.tables import JointJob
 
@@ -30,6 +32,8 @@ def register_platform_half(
     from fincredit.models.tracking import Lineage, Tracking
 
     tracking = Tracking(var_dir / "mlflow")
+    # Each platform feature's lineage: the versioned feature views it was defined by, its sources, rule.
+    features = offered_views(var_dir).lineage(job.platform_features)
     metrics = {k: float(evaluation[k]) for k in _METRICS if isinstance(evaluation.get(k), int | float)}
     record = tracking.log_training_run(
         experiment=EXPERIMENT,
@@ -38,6 +42,7 @@ def register_platform_half(
             "algorithm": job.algorithm,
             "platform_features": ",".join(job.platform_features),
             "aligned_rows": job.aligned or 0,
+            "feature_views_version": features["feature_views_version"],
             **{f"bank.{k}": v for k, v in (evaluation.get("params") or {}).items()},
         },
         metrics=metrics,
@@ -53,7 +58,11 @@ def register_platform_half(
             "fincredit.bank": job.org_id,
             "algorithm": job.algorithm,
         },
-        documents={"platform_part.json": part_to_json(part), "evaluation.json": evaluation},
+        documents={
+            "platform_part.json": part_to_json(part),
+            "evaluation.json": evaluation,
+            "feature_views.json": features,
+        },
         run_name=f"{job.algorithm}-{job.id[-8:]}",
     )
     return record.run_id

@@ -8,14 +8,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from fincredit.platform.core.deps import ServicesDep, require
 from fincredit.platform.identity.principal import Principal
 from fincredit.platform.metered.joint_lab import FederationService, create_job, owned_job, sweep_abandoned
-from fincredit.platform.metered.joint_lab.schemas import CompleteIn, JointJobIn, JointJobOut
+from fincredit.platform.metered.joint_lab._inputs import offered_views, scopes_of
+from fincredit.platform.metered.joint_lab.schemas import (
+    CompleteIn,
+    JointJobIn,
+    JointJobOut,
+    OfferedFeatureOut,
+    OfferedFeaturesOut,
+)
 from fincredit.platform.metered.joint_lab.tables import JointJob
 
 router = APIRouter(prefix="/api/v1/joint-lab", tags=["metered services: joint modelling"])
@@ -34,6 +41,24 @@ def _out(job: JointJob) -> JointJobOut:
     return JointJobOut.model_validate(job, from_attributes=True)
 
 
+@router.get("/features")
+def offered_features(
+    services: ServicesDep,
+    principal: Annotated[Principal, Depends(require("joint_lab", "read"))],
+    scope: Annotated[list[str] | None, Query(description="only features computed from these scopes")] = None,
+) -> OfferedFeaturesOut:
+    """The platform features a job may request, from the operator's versioned feature views: each with
+    its sources (the consent scopes a job needs for it) and the rule it is computed by. With ``scope``,
+    only those a consent to these scopes covers."""
+    views = offered_views(services.settings.var_dir)
+    chosen = views.covered_by(scope) if scope else list(views.features)
+    return OfferedFeaturesOut(
+        version=views.version,
+        digest=views.digest,
+        features=[OfferedFeatureOut(**v.to_dict()) for v in chosen],
+    )
+
+
 @router.post("/jobs", status_code=201)
 def create(
     body: JointJobIn,
@@ -42,6 +67,10 @@ def create(
     principal: Annotated[Principal, Depends(require("joint_lab", "create"))],
 ) -> JointJobOut:
     federation = federation_of(request)
+    catalog_items, market_datasets = body.catalog_items, body.market_datasets
+    if not catalog_items and not market_datasets:
+        # No scopes named: the job asks for exactly the sources of the features it requests.
+        catalog_items, market_datasets = scopes_of(body.platform_features)
     with services.tx() as session:
         sweep_abandoned(session, federation.job_timeout)
         job = create_job(
@@ -49,8 +78,8 @@ def create(
             principal,
             purpose=body.purpose,
             algorithm=body.algorithm,
-            catalog_items=body.catalog_items,
-            market_datasets=body.market_datasets,
+            catalog_items=catalog_items,
+            market_datasets=market_datasets,
             platform_features=body.platform_features,
         )
         return _out(job)

@@ -18,6 +18,31 @@ class JointJobIn(Strict):
     platform_features: list[str] = Field(min_length=1, max_length=100)
 
 
+class OfferedFeatureOut(BaseModel):
+    """One offered feature: its sources and the rule it is computed by (``aggregation = builtin``: an
+    engineered feature of the platform's code, documented by its description)."""
+
+    name: str
+    description: str
+    sources: list[str]
+    aggregation: str
+    field: str | None = None
+    date_field: str | None = None
+    end_field: str | None = None
+    window_days: int | None = None
+    where: dict[str, list[str]] = Field(default_factory=dict)
+    map: dict[str, float] = Field(default_factory=dict)
+    transform: str | None = None
+    missing: str | float = "nan"
+    since_version: int = 1
+
+
+class OfferedFeaturesOut(BaseModel):
+    version: int = Field(description="the feature views' version; it goes up with every change")
+    digest: str = Field(description="SHA-256 of the definition file")
+    features: list[OfferedFeatureOut]
+
+
 class JointJobOut(BaseModel):
     id: str
     state: str
