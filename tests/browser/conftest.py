@@ -113,9 +113,9 @@ def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
 STAFF_PASSWORD = "browser-pass-2026"
 
 
-def staff(live: LiveServer, kind: str) -> tuple[Institution, str]:
+def staff(live: LiveServer, kind: str, **registration: str) -> tuple[Institution, str]:
     """A new institution of ``kind`` whose account has a web password; returns it and its username."""
-    inst = new_institution(live.services, kind)
+    inst = new_institution(live.services, kind, **registration)
     return inst, with_web_password(live.services, inst, STAFF_PASSWORD)
 
 

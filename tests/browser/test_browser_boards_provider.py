@@ -88,7 +88,7 @@ def _grant_one(live, product_id: str) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_team_edits_and_publishes_a_board_that_anyone_can_read(page, live) -> None:  # type: ignore[no-untyped-def]
-    _team, username = staff(live, "district_team")
+    _team, username = staff(live, "district_team", district=REGION)
     login(page, live, username)
     assert page.url.endswith("/web/team/boards")
     shot(page, "team-boards")

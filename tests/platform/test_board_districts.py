@@ -18,7 +18,7 @@ from fincredit.platform.identity.accounts import (
     generate_key_pair,
     register_key,
 )
-from fincredit.platform.testing.plugin import Institution, auth, unique
+from fincredit.platform.testing.plugin import Institution, auth, new_institution, unique
 
 YINZHOU, FENGHUA = "330212", "330213"
 
@@ -68,3 +68,28 @@ def test_a_district_team_may_target_only_its_own_district(client: TestClient, se
     assert own.status_code == 201, own.text
     moved = client.patch(f"/api/v1/boards/{own.json()['id']}", headers=h, json={"region": FENGHUA})
     assert moved.status_code == 403, moved.text
+
+
+def test_a_district_team_is_registered_with_the_credit_code_that_names_its_district(
+    client: TestClient, services: Services
+) -> None:
+    refused = client.post(
+        "/api/v1/organisations",
+        headers=auth(client, new_institution(services, "platform_operator")),
+        json={"id": unique("district-team"), "kind": "district_team", "name": "奉化区融资服务专班"},
+    )
+    assert refused.status_code == 422 and "credit code" in refused.json()["detail"], refused.text
+
+
+def test_a_district_team_without_a_code_on_record_opens_no_board(
+    client: TestClient, services: Services
+) -> None:
+    from fincredit.platform.core.db import Organisation
+
+    team = _district_team(services, YINZHOU)
+    with services.tx() as session:  # a team registered before codes were required
+        org = session.get(Organisation, team.org_id)
+        assert org is not None
+        org.uscc = None
+    refused = client.post("/api/v1/boards", headers=auth(client, team), json=_board(FENGHUA, FENGHUA))
+    assert refused.status_code == 403 and "credit code" in refused.json()["detail"], refused.text

@@ -37,7 +37,8 @@ def _need(services, sid: int, amount: float) -> str:  # type: ignore[no-untyped-
 
 
 def test_board_lifecycle_ownership_matchmaking_and_public_statistics(services, client) -> None:  # type: ignore[no-untyped-def]
-    team, other_team = new_institution(services, "district_team"), new_institution(services, "sector_team")
+    team = new_institution(services, "district_team", district=REGION)
+    other_team = new_institution(services, "sector_team")
     bank = new_institution(services, "bank")
     th, oh, bh = auth(client, team), auth(client, other_team), auth(client, bank)
     tag = uuid.uuid4().hex[:6]

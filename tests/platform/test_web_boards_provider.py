@@ -57,7 +57,7 @@ def _open(client, **changes: str) -> str:  # type: ignore[no-untyped-def]
 
 
 def test_team_opens_edits_and_publishes_a_board(client, services) -> None:  # type: ignore[no-untyped-def]
-    team = new_institution(services, "district_team")
+    team = new_institution(services, "district_team", district=REGION)
     assert _login(client, services, team) == "/web/team/boards"
     home = client.get("/web/team/boards").text
     assert "我的专题板块" in home and 'href="/web/team/boards/new"' in home and "/web/boards" in home
@@ -145,7 +145,8 @@ def test_form_errors_are_shown_next_to_the_fields(client, services) -> None:  # 
 
 
 def test_another_team_cannot_edit_and_other_roles_cannot_open_team_pages(client, services) -> None:  # type: ignore[no-untyped-def]
-    team, other = new_institution(services, "district_team"), new_institution(services, "district_team")
+    team = new_institution(services, "district_team", district=REGION)
+    other = new_institution(services, "district_team", district=REGION)
     _login(client, services, team)
     board_id = _open(client, title="原标题")
     client.post(f"/web/team/boards/{board_id}/status", data={"status": "published"})
@@ -173,7 +174,8 @@ def test_another_team_cannot_edit_and_other_roles_cannot_open_team_pages(client,
 
 
 def test_public_board_page_shows_products_statistics_and_a_chart(client, services) -> None:  # type: ignore[no-untyped-def]
-    team, bank = new_institution(services, "district_team"), new_institution(services, "bank")
+    team = new_institution(services, "district_team", district=REGION)
+    bank = new_institution(services, "bank")
     _login(client, services, team)
     board_id = _open(client, title="宁海统计板块")
     r = client.post(f"/web/team/boards/{board_id}/matchmaking", follow_redirects=False)

@@ -1,10 +1,12 @@
 """Working days past the years the chinesecalendar package knows: the operator's holiday file (the State
-Council's notice) is used for the years it declares, and from November on a missing next-year calendar is
-a visible warning (regulator's page, metric) rather than a silent Monday-to-Friday guess."""
+Council's notice, setting ``holiday_file``) is used for the years it declares, and from November on a
+missing next-year calendar is a visible warning (regulator's page in Chinese, metric) rather than a silent
+Monday-to-Friday guess."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from fincredit.platform.core import workdays
 from fincredit.platform.core.services import Services
+from fincredit.platform.core.settings import get_settings
 from fincredit.platform.testing.plugin import new_institution, with_web_password
 
 NOTICE_2027 = """
@@ -23,16 +26,21 @@ workdays = ["2027-02-14"]
 
 
 @pytest.fixture
-def holiday_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def holiday_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     path = tmp_path / "holidays.toml"
     path.write_text(NOTICE_2027, encoding="utf-8")
     monkeypatch.setenv(workdays.HOLIDAY_FILE_ENV, str(path))
-    return path
+    get_settings.cache_clear()
+    yield path
+    get_settings.cache_clear()
 
 
 @pytest.fixture
-def no_holiday_file(monkeypatch: pytest.MonkeyPatch) -> None:
+def no_holiday_file(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv(workdays.HOLIDAY_FILE_ENV, raising=False)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
 
 
 def test_without_published_data_new_years_day_2027_is_a_provisional_working_day(
@@ -61,9 +69,13 @@ def test_a_malformed_holiday_file_names_the_place() -> None:
 def test_a_missing_next_year_is_warned_from_november(
     no_holiday_file: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert workdays.calendar_warning(dt.date(2026, 10, 31)) is None
-    warning = workdays.calendar_warning(dt.date(2026, 11, 1))
-    assert warning is not None and "2027" in warning and workdays.HOLIDAY_FILE_ENV in warning
+    assert workdays.missing_calendar_year(dt.date(2026, 10, 31)) is None
+    assert workdays.missing_calendar_year(dt.date(2026, 11, 1)) == 2027
+
+
+def test_the_holiday_file_is_a_setting(holiday_file: Path) -> None:
+    assert get_settings().holiday_file == holiday_file
+    assert workdays.missing_calendar_year(dt.date(2026, 11, 1)) is None
 
 
 def test_the_warning_is_on_the_regulators_page_and_a_metric(
@@ -71,11 +83,11 @@ def test_the_warning_is_on_the_regulators_page_and_a_metric(
 ) -> None:
     from fincredit.platform.supervision import capability, pages
 
-    def missing(today: dt.date | None = None) -> str:
-        return "the working-day calendar for 2027 is missing"
+    def missing(today: dt.date | None = None) -> int:
+        return 2027
 
-    monkeypatch.setattr(pages, "calendar_warning", missing)
-    monkeypatch.setattr(capability, "calendar_warning", missing)
+    monkeypatch.setattr(pages, "missing_calendar_year", missing)
+    monkeypatch.setattr(capability, "missing_calendar_year", missing)
     with services.read() as session:
         assert ("workday_calendar_missing", 1.0) in [(n, v) for _, n, v in capability._gauges(session)]
     regulator = new_institution(services, "regulator")
@@ -86,4 +98,5 @@ def test_the_warning_is_on_the_regulators_page_and_a_metric(
     )
     assert login.status_code == 303, login.text
     page = client.get("/web/regulator/supervision")
-    assert page.status_code == 200 and 'id="calendar-warning"' in page.text and "2027" in page.text
+    assert page.status_code == 200 and 'id="calendar-warning"' in page.text
+    assert "2027 年的工作日历尚未录入" in page.text

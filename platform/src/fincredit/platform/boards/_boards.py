@@ -54,9 +54,14 @@ def _confined(rule: Any, district: str) -> bool:
 
 def _check_district(session: Session, principal: Principal, region: str | None, rules: Any) -> None:
     """A district team targets its own district only: the board's region and its population rule."""
+    if principal.org_kind != "district_team":
+        return
     district = team_district(session, principal)
     if district is None:
-        return
+        raise Forbidden(
+            "this district team has no unified social credit code on record, so its district is unknown: "
+            "the operator registers the code before the team opens boards"
+        )
     if region is not None and not region.startswith(district):
         raise Forbidden(
             f"region {region} is outside this team's district {district}: a district team's boards "

@@ -70,6 +70,11 @@ class Settings(BaseSettings):
         None, ge=0, description="How many of the witnesses readers should require; default all of them."
     )
     ledger_witness_timeout: float = Field(5.0, gt=0, description="Seconds to wait for a witness's answer.")
+    holiday_file: Path | None = Field(
+        None,
+        description="TOML of the State Council's yearly holiday notices ([2027] holidays = [...], workdays = "
+        "[...]): used for the years it declares, before the chinesecalendar package's data.",
+    )
     national_node_url: str | None = Field(
         None,
         description="Provincial node endpoint for financing results (G§12); default: the built-in receiver "

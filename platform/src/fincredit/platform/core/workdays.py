@@ -1,12 +1,13 @@
 """Working-day arithmetic for the statutory deadlines (R§8: 5 working days; R§10: 3, 10, +15).
 
 Holidays and the make-up working days (调休) come from the State Council's annual notice. Two sources
-carry it: an operator-maintained holiday file (``FINCREDIT_HOLIDAY_FILE``, TOML, one table per year) and
+carry it: an operator-maintained holiday file (setting ``holiday_file``, environment
+``FINCREDIT_HOLIDAY_FILE``; TOML, one table per year) and
 the ``chinesecalendar`` package. The file wins for every year it declares, so the operator can enter a
 new notice the day it is published, before a package release carries it (the package's data ends with
 the years its release knew). A year neither knows falls back to Monday–Friday and every deadline computed
-through it is flagged ``provisional``; from November on, :func:`calendar_warning` says so for next year
-(shown on the regulator's pages and as the ``workday_calendar_missing`` metric).
+through it is flagged ``provisional``; from November on, :func:`missing_calendar_year` names next year
+(shown on the regulator's pages in the reader's language and as the ``workday_calendar_missing`` metric).
 
 The file, e.g. for the 2027 notice::
 
@@ -19,14 +20,15 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import chinese_calendar
 
-HOLIDAY_FILE_ENV = "FINCREDIT_HOLIDAY_FILE"
+from fincredit.platform.core.settings import get_settings
+
+HOLIDAY_FILE_ENV = "FINCREDIT_HOLIDAY_FILE"  # the environment name of the holiday_file setting
 WARN_FROM_MONTH = 11
 
 
@@ -78,8 +80,9 @@ def _file_years(path: str | None) -> dict[int, YearCalendar]:
 
 
 def operator_years() -> dict[int, YearCalendar]:
-    """The years the operator's holiday file (``FINCREDIT_HOLIDAY_FILE``) declares, read once per path."""
-    return _file_years(os.environ.get(HOLIDAY_FILE_ENV) or None)
+    """The years the operator's holiday file (setting ``holiday_file``) declares, read once per path."""
+    path = get_settings().holiday_file
+    return _file_years(str(path) if path else None)
 
 
 def _library_knows(year: int) -> bool:
@@ -95,16 +98,12 @@ def year_known(year: int) -> bool:
     return year in operator_years() or _library_knows(year)
 
 
-def calendar_warning(today: dt.date | None = None) -> str | None:
-    """From November on, a warning when next year's holidays are known to neither source."""
+def missing_calendar_year(today: dt.date | None = None) -> int | None:
+    """From November on, next year when its holidays are known to neither source."""
     today = today or dt.date.today()
     if today.month < WARN_FROM_MONTH or year_known(today.year + 1):
         return None
-    return (
-        f"the working-day calendar for {today.year + 1} is missing: enter the State Council's holiday notice "
-        f"in the holiday file ({HOLIDAY_FILE_ENV}) or update chinesecalendar; until then deadlines in "
-        f"{today.year + 1} count Monday to Friday and are marked provisional"
-    )
+    return today.year + 1
 
 
 @dataclass(frozen=True, slots=True)

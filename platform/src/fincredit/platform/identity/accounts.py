@@ -45,6 +45,13 @@ def create_organisation(
             uscc = validate_uscc(uscc)
         except IdentifierError as exc:
             raise identifier_problem(exc) from None
+    if kind is OrgKind.DISTRICT_TEAM and uscc is None:
+        # The district a team's boards may target is read from its registration, never from a form
+        # field the team fills in itself.
+        raise InvalidInput(
+            "a district team is registered with its unified social credit code: the division code in it "
+            "(characters 3-8) is the district its boards may target"
+        )
     if session.get(Organisation, org_id) is not None:
         raise Conflict(f"organisation {org_id!r} already exists")
     org = Organisation(id=org_id, kind=kind.value, name=name.strip(), uscc=uscc)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from fincredit.platform.core.registry import Capability, ScheduledTask
-from fincredit.platform.core.workdays import calendar_warning
+from fincredit.platform.core.workdays import missing_calendar_year
 from fincredit.platform.supervision import monthly_report, pages, report_csv, report_pdf, router
 
 if TYPE_CHECKING:
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def _gauges(session: Session) -> Iterable[tuple[str, str, float]]:
-    missing = 1.0 if calendar_warning() is not None else 0.0
+    missing = 1.0 if missing_calendar_year() is not None else 0.0
     return [
         (
             "1 from November on while next year's working-day calendar is missing.",

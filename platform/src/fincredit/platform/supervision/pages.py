@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse
 from fincredit.platform.core.db import utcnow
 from fincredit.platform.core.deps import ServicesDep
 from fincredit.platform.core.web.deps import PREFIX, page, render
-from fincredit.platform.core.workdays import calendar_warning
+from fincredit.platform.core.workdays import missing_calendar_year
 from fincredit.platform.identity.principal import Principal
 from fincredit.platform.objections import list_objections
 from fincredit.platform.supervision import (
@@ -135,6 +135,6 @@ def supervision_page(
         "filters": filters,
         "severities": SEVERITIES,
         "plan_kinds": PLAN_KINDS,
-        "calendar_warning": calendar_warning(),
+        "calendar_missing_year": missing_calendar_year(),
     }
     return render(request, "regulator/supervision.html", **context)

@@ -6,6 +6,7 @@ on a PostgreSQL database created for this run (127.0.0.1:5432, trust auth) and d
 from __future__ import annotations
 
 import os
+import random
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from fincredit.consent.identifiers import generate_uscc
 from fincredit.platform.core.services import Services, build_services
 from fincredit.platform.core.settings import Settings
 from fincredit.platform.identity.accounts import (
@@ -89,12 +91,18 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-def new_institution(services: Services, kind: str, *, org_id: str | None = None) -> Institution:
-    """An organisation of ``kind`` with one account and a registered Ed25519 key."""
+def new_institution(
+    services: Services, kind: str, *, org_id: str | None = None, district: str = "330212"
+) -> Institution:
+    """An organisation of ``kind`` with one account and a registered Ed25519 key. A district team is
+    registered with a credit code issued in ``district`` (Yinzhou unless said), which bounds its boards."""
     org_id = org_id or unique(kind.replace("_", "-"))
+    uscc = None
+    if kind == "district_team":
+        uscc = generate_uscc(random.Random(uuid.uuid4().int), district, authority="1", category="1")
     private_pem, public_pem = generate_key_pair()
     with services.tx() as session:
-        create_organisation(session, org_id=org_id, kind=kind, name=f"{kind} {org_id}")
+        create_organisation(session, org_id=org_id, kind=kind, name=f"{kind} {org_id}", uscc=uscc)
         account = create_institution_account(
             session,
             services.authz,

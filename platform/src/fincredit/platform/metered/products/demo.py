@@ -7,10 +7,12 @@ operations report."""
 from __future__ import annotations
 
 import datetime as dt
+import random
 import uuid
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from fincredit.consent.identifiers import division_name, generate_uscc
 from fincredit.platform.free.tables import FinancingNeed
 from fincredit.platform.identity.accounts import (
     create_institution_account,
@@ -28,12 +30,20 @@ if TYPE_CHECKING:
     from fincredit.platform.demo.context import DemoContext
 
 
-def _team(ctx: DemoContext) -> None:
+def _team(ctx: DemoContext, district: str) -> None:
+    """The district team of ``district``, registered with its government organ's credit code (which
+    names the district its boards may target)."""
     from fincredit.platform.demo.context import Actor
 
+    uscc = generate_uscc(random.Random(district), district, authority="1", category="1")
+    district_name = division_name(district) or district
     with ctx.services.tx() as session:
         create_organisation(
-            session, org_id="nb-yinzhou-team", kind="district_team", name="鄞州区融资服务专班"
+            session,
+            org_id="nb-yinzhou-team",
+            kind="district_team",
+            name=f"{district_name}融资服务专班",
+            uscc=uscc,
         )
         account = create_institution_account(
             session,
@@ -51,9 +61,9 @@ def _team(ctx: DemoContext) -> None:
 def step_board(ctx: DemoContext) -> str:
     """A district team opens and publishes a thematic board over its population; the bank attaches a
     loan product; the board's public page shows it (no personal data)."""
-    _team(ctx)
     code = ctx.data["enterprises"][4]
     region = code[2:8]
+    _team(ctx, region)
     r = ctx.http.post(
         "/api/v1/boards",
         headers=ctx.as_("team"),
