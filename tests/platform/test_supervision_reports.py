@@ -7,21 +7,27 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 import uuid
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from openpyxl import load_workbook
+from pypdf import PdfReader
+from sqlalchemy import select
 
 from fincredit.platform.catalog import current_version
-from fincredit.platform.core.db import AuditEvent
+from fincredit.platform.core.db import AuditEvent, utcnow
 from fincredit.platform.free.tables import FinancingNeed, LoanProduct, MatchLead
 from fincredit.platform.ingestion.tables import Submission
+from fincredit.platform.market import china_date
 from fincredit.platform.metered.billing import Usage, record_usage
 from fincredit.platform.metered.billing.tables import Entitlement
-from fincredit.platform.objections.tables import Objection
+from fincredit.platform.objections import list_objections
 from fincredit.platform.testing.plugin import auth, new_institution
 from fincredit.platform.testing.seed import new_enterprise
 
+# A code as programs write it (tax_rating, overdue_open): never in a document meant for people.
+SNAKE = re.compile(r"\b[a-z]+(?:_[a-z0-9]+)+\b")
 PERIOD = "2031-03"
 AT = dt.datetime(2031, 3, 15, 4, tzinfo=dt.UTC)
 
@@ -125,12 +131,10 @@ def test_monthly_report_matches_the_hand_count_in_every_format(services, client)
     assert r.status_code == 200, r.text
     report = r.json()
     assert report["submissions"] == {"total": 3, "late": 1, "nil": 1}
-    # Every other test's objection is due in 2026, so at the end of 2031-03 each unresolved one is overdue.
+    # 2031-03 has not ended, so its overdue figure is today's: exactly the supervision page's list.
     with services.read() as session:
-        unresolved = session.scalar(
-            select(func.count()).select_from(Objection).where(Objection.resolved_at.is_(None))
-        )
-    assert report["objections"] == {"filed": 0, "resolved": 0, "overdue_open": unresolved}
+        overdue_now = len(list_objections(session, overdue_only=True, limit=1_000_000))
+    assert report["objections"] == {"filed": 0, "resolved": 0, "overdue_open": overdue_now}
     assert report["queries"] == 0 and report["pushes"] == {}
     assert report["matchmaking"] == {"leads": 3, "by_outcome": {"declined": 1, "granted": 1, "none": 1}}
     assert report["market_revenue"]["total"] == "15.00"
@@ -140,11 +144,24 @@ def test_monthly_report_matches_the_hand_count_in_every_format(services, client)
     assert (report["security_events"]["refused"], report["security_events"]["failed"]) == (3, 1)
 
     as_csv = client.get(f"/api/v1/supervision/reports/monthly/{PERIOD}?format=csv", headers=headers)
-    rows = {(r["section"], r["metric"]): r["value"] for r in csv.DictReader(io.StringIO(as_csv.text))}
-    assert rows[("submissions", "late")] == "1" and rows[("market_revenue", "total_cny")] == "15.00"
-    assert rows[("security_events", "refused")] == "3" and rows[("matchmaking", "granted")] == "1"
+    assert as_csv.text.startswith("月份,类别,指标,数值\n")
+    rows = {(r["类别"], r["指标"]): r["数值"] for r in csv.DictReader(io.StringIO(as_csv.text))}
+    assert rows[("数据报送", "其中逾期报送")] == "1" and rows[("市场化服务收入", "合计")] == "15.00 元"
+    assert rows[("安全事件", "被拒绝的调用")] == "3" and rows[("融资对接", "已放款")] == "1"
     pdf = client.get(f"/api/v1/supervision/reports/monthly/{PERIOD}?format=pdf", headers=headers)
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)
+    for words in ("月度运行报告", "2031年3月", "情况概述", "数据报送", "异议处理", "15.00 元", "1 / 1"):
+        assert words in text, words
+    assert not SNAKE.search(text), SNAKE.findall(text)
+    xlsx = client.get(f"/api/v1/supervision/reports/monthly/{PERIOD}?format=xlsx", headers=headers)
+    assert xlsx.headers["content-type"].startswith("application/vnd.openxmlformats")
+    sheet = load_workbook(io.BytesIO(xlsx.content)).active
+    cells = {str(row[0]): row[1] for row in sheet.iter_rows(values_only=True) if row and row[0]}
+    assert str(sheet["A1"].value).startswith("月度运行报告") and "平台共收到数据报送 3 批次" in str(
+        sheet["A2"].value
+    )
+    assert cells["报送批次"] == 3 and cells["被拒绝的调用"] == 3 and cells["合计"] == "15.00 元"
 
     annual = client.get("/api/v1/supervision/reports/annual/2031", headers=headers).json()
     assert (annual["submissions"], annual["loans_granted"], annual["market_revenue_cny"]) == (3, 1, "15.00")
@@ -218,3 +235,57 @@ def test_plans_inspections_with_remediation_and_experts(services, client) -> Non
     assert [
         e["name"] for e in client.get(f"/api/v1/supervision/experts?field={field}", headers=ah).json()
     ] == ["李教授"]
+
+
+def test_the_report_page_and_the_supervision_page_agree(services, client) -> None:  # type: ignore[no-untyped-def]
+    """The report opens on the current month, and its figures are those of the records page: an objection
+    past its platform deadline that has moved on to the provider (whose deadline has not passed) is not
+    overdue on either; one still waiting for the platform past its deadline is overdue on both."""
+    from fincredit.platform.ingestion.tables import CreditRecord
+    from fincredit.platform.objections.tables import Objection as ObjectionRow
+    from fincredit.platform.testing.plugin import staff_web_login, with_web_password
+    from fincredit.platform.testing.seed import load_records
+
+    ident, sid = new_enterprise(services)
+    load_records(
+        services,
+        "tax_rating",
+        ident,
+        [{"provider_record_id": f"T-{sid}", "rating_year": 2025, "rating": "B", "rated_date": "2025-04-01"}],
+    )
+    today = dt.date.today()
+    with services.tx() as session:
+        record = session.scalars(select(CreditRecord).where(CreditRecord.subject_id == sid)).one()
+        for status, platform_due, provider_due in (
+            ("platform_review", today - dt.timedelta(days=3), None),  # overdue
+            ("provider_review", today - dt.timedelta(days=3), today + dt.timedelta(days=5)),  # on time
+        ):
+            session.add(
+                ObjectionRow(
+                    record_id=record.id,
+                    subject_id=sid,
+                    provider_org_id=record.provider_org_id,
+                    item_code="tax_rating",
+                    provider_record_id=record.provider_record_id,
+                    filed_by="acc",
+                    reason="测试",
+                    status=status,
+                    filed_at=utcnow() - dt.timedelta(days=20),
+                    platform_due=platform_due,
+                    provider_due=provider_due,
+                )
+            )
+    regulator = new_institution(services, "credit_authority")
+    username = with_web_password(services, regulator, "report-pass-2026")
+    staff_web_login(client, services, username, "report-pass-2026")
+    period = china_date(utcnow()).strftime("%Y-%m")
+    report = client.get(f"/api/v1/supervision/reports/monthly/{period}").json()
+    page = client.get("/web/regulator/report").text
+    records = client.get("/web/regulator/supervision").text
+    overdue_table = records.split('id="overdue"')[1].split("</table>")[0]
+    overdue_rows = len(re.findall(r'<tr class="refused"><td>\d+</td>', overdue_table))
+    assert f"超期未办结的异议 ({overdue_rows})" in records
+    assert report["objections"]["overdue_open"] == overdue_rows >= 1
+    assert period in page.split('id="period-heading"')[1][:40]
+    assert f"超期未结 {overdue_rows}" in page
+    assert str(report["queries"]) in page and report["market_revenue"]["total"] + " 元" in page

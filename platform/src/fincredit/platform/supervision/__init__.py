@@ -1,5 +1,5 @@
 """Supervision for the credit authority and regulators (G§18-22, R§22): plan filings, the monthly
-operations report (JSON/CSV/PDF) generated from the data, annual evaluation figures, security
+operations report (JSON/CSV/PDF/XLSX) generated from the data, annual evaluation figures, security
 inspections with remediation, and the expert pool."""
 
 from fincredit.platform.supervision._records import (
@@ -19,7 +19,9 @@ from fincredit.platform.supervision._report import (
     monthly_report,
     report_csv,
     report_pdf,
-    report_rows,
+    report_sections,
+    report_summary,
+    report_xlsx,
 )
 
 __all__ = [
@@ -37,5 +39,7 @@ __all__ = [
     "remediate",
     "report_csv",
     "report_pdf",
-    "report_rows",
+    "report_sections",
+    "report_summary",
+    "report_xlsx",
 ]

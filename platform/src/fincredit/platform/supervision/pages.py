@@ -6,7 +6,6 @@ deadline, the expert pool — with filters."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from typing import Annotated, Any
 
@@ -15,9 +14,10 @@ from fastapi.responses import HTMLResponse
 
 from fincredit.platform.core.db import utcnow
 from fincredit.platform.core.deps import ServicesDep
-from fincredit.platform.core.web.deps import PREFIX, page, render
+from fincredit.platform.core.web.deps import PREFIX, lang_of, page, render
 from fincredit.platform.core.workdays import missing_calendar_year
 from fincredit.platform.identity.principal import Principal
+from fincredit.platform.market import china_date
 from fincredit.platform.objections import list_objections
 from fincredit.platform.supervision import (
     PLAN_KINDS,
@@ -28,6 +28,8 @@ from fincredit.platform.supervision import (
     inspections,
     monthly_report,
     plans,
+    report_sections,
+    report_summary,
 )
 
 router = APIRouter(prefix=f"{PREFIX}/regulator", include_in_schema=False)
@@ -36,9 +38,10 @@ Supervisor = Annotated[Principal, Depends(page("supervision", "read"))]
 PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
-def _previous_month(today: dt.date) -> str:
-    year, month = (today.year - 1, 12) if today.month == 1 else (today.year, today.month - 1)
-    return f"{year:04d}-{month:02d}"
+def _this_month() -> str:
+    """The month running in Beijing, so the page opens on figures that move (and match the records
+    page); the previous months are one choice away."""
+    return china_date(utcnow()).strftime("%Y-%m")
 
 
 @router.get("/report", response_class=HTMLResponse)
@@ -48,15 +51,23 @@ def report_page(
     _: Supervisor,
     period: Annotated[str, Query(max_length=7)] = "",
 ) -> HTMLResponse:
-    """The last complete month unless another is chosen; an unreadable month is said so, not a 422."""
-    period = period or _previous_month(utcnow().date())
+    """The current month unless another is chosen; an unreadable month is said so, not a 422."""
+    period = period or _this_month()
     if not PERIOD.match(period):
         return render(
             request, "regulator/report.html", period=period, report=None, error=True, status_code=400
         )
     with services.read() as session:
         report = monthly_report(session, period)
-    return render(request, "regulator/report.html", period=period, report=report, error=False)
+    return render(
+        request,
+        "regulator/report.html",
+        period=period,
+        report=report,
+        sections=report_sections(report, lang_of(request)),
+        summary=report_summary(report, lang_of(request)),
+        error=False,
+    )
 
 
 @router.get("/report/annual", response_class=HTMLResponse)

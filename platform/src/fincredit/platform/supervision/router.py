@@ -28,6 +28,7 @@ from fincredit.platform.supervision import (
     remediate,
     report_csv,
     report_pdf,
+    report_xlsx,
 )
 
 router = APIRouter(prefix="/api/v1/supervision", tags=["supervision"])
@@ -72,9 +73,10 @@ def operations_report(
     period: str,
     services: ServicesDep,
     principal: Reader,
-    format: Annotated[Literal["json", "csv", "pdf"], Query()] = "json",
+    format: Annotated[Literal["json", "csv", "pdf", "xlsx"], Query()] = "json",
 ) -> Any:
-    """The monthly operations report generated from the data, as JSON, CSV or PDF."""
+    """The monthly operations report generated from the data, as JSON, CSV, PDF or XLSX (the last three
+    in Chinese tables with a written summary)."""
     if len(period) != 7 or period[4] != "-":
         raise InvalidInput("period is YYYY-MM")
     with services.read() as session:
@@ -85,6 +87,12 @@ def operations_report(
             report_csv(report),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
+    if format == "xlsx":
+        return Response(
+            report_xlsx(report),
+            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
         )
     if format == "pdf":
         return Response(
