@@ -338,7 +338,7 @@ def _evaluate(view: FeatureView, tables: list[tuple[pa.Table, np.ndarray]], n: i
         elif agg == "exists":
             out = (count > 0).astype(float)
         elif agg == "sum":
-            out = np.where(valued > 0, total, np.nan)
+            out = total  # rows whose amount is missing add nothing
         elif agg == "mean":
             out = np.where(valued > 0, total / valued, np.nan)
         elif agg == "min":
