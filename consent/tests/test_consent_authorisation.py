@@ -26,6 +26,7 @@ from fincredit.consent import (
     DataLife,
     DataLifeUnit,
     EntryType,
+    ExportRow,
     FetchType,
     Frequency,
     Ledger,
@@ -40,9 +41,13 @@ from fincredit.consent import (
     SubjectIndexer,
     SubjectKind,
     decide,
+    export_rows,
     generate_resident_id,
     generate_uscc,
+    leaf_hash,
+    read_export,
     state_differences,
+    write_export,
 )
 from fincredit.consent.cli import app
 from fincredit.consent.synthetic import synthetic_ledger
@@ -389,6 +394,27 @@ def test_cli_verify_authorisation_fails_with_one_line_per_violation(tmp_path: Pa
     assert result.exit_code == 1, result.output
     assert f"FAIL entry seq {seq}: revoked: consent {revoked.consent_id} was revoked" in result.output
     assert result.output.endswith("VERIFICATION FAILED\n")
+
+
+def test_a_parquet_export_is_replayed_from_its_columns_with_the_same_findings(tmp_path: Path):
+    log = clean_log()
+    revoked = next(s for s in log.states.values() if s.status is ConsentStatus.REVOKED)
+    log.access(at(30), consent=revoked)
+    ledger = Ledger()
+    ledger.append_many(log.entries)
+    path = tmp_path / "log.parquet"
+    ledger.export(path)
+    replay = AuthorisationReplay()
+    replay.feed_export(read_export(path, batch_size=5))
+    assert flagged(replay) == flagged(log.replay()) != {}
+    # A row that does not parse is named, and the rest of its batch is still replayed.
+    rows = list(export_rows(log.entries))
+    rows[2] = ExportRow(2, b'{"seq": 2, "type": "disclosure"', leaf_hash(b"x"))
+    write_export(rows, path)
+    replay = AuthorisationReplay()
+    replay.feed_export(read_export(path))
+    found = flagged(replay)
+    assert found[2] == {Rule.MALFORMED_ENTRY} and found[len(rows) - 1] == {Rule.REVOKED}
 
 
 @pytest.mark.parametrize("unit", list(PeriodUnit))

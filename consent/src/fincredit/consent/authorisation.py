@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import io
+import gc
 import re
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -297,29 +297,58 @@ def _period(unit: str, at: str) -> str:
 class _Prepared:
     """A batch parsed into what the replay loop reads (``rows``), or None when some row did not parse."""
 
-    seqs: Sequence[int]
-    entries: Sequence[bytes]
-    rows: list[tuple[Any, ...]] | None = None
+    seqs: Sequence[int] | pa.Array
+    entries: Sequence[bytes] | pa.Array
+    rows: Iterable[tuple[Any, ...]] | None = None
     extra: Callable[[int], tuple[Any, ...]] = lambda i: ()
     seq_mismatches: list[tuple[int, int]] = dataclasses.field(default_factory=list)
 
+    def pairs(self) -> Iterator[tuple[int, bytes]]:
+        """The batch's rows as Python values (the row-by-row path)."""
+        seqs, entries = self.seqs, self.entries
+        if isinstance(seqs, pa.Array):
+            seqs = seqs.to_pylist()
+        if isinstance(entries, pa.Array):
+            entries = entries.cast(pa.binary()).to_pylist()
+        return zip(seqs, entries, strict=True)
 
-def _prepare(seqs: Sequence[int], entries: Sequence[bytes]) -> _Prepared:
-    """Parse a batch with Arrow's JSON reader into the columns the replay reads (no replay state here)."""
+
+def _joined(entries: Sequence[bytes] | pa.Array) -> pa.Buffer:
+    """The entries one a line, as the JSON reader takes them. An Arrow column (a Parquet export's) is joined
+    by Arrow, without a Python object per entry."""
+    if not isinstance(entries, pa.Array):
+        return pa.py_buffer(b"\n".join(entries))
+    wide = pa.large_binary()
+    lines = pc.binary_join_element_wise(entries.cast(wide), pa.scalar(b"", wide), pa.scalar(b"\n", wide))
+    offsets = memoryview(lines.buffers()[1]).cast("q")  # large_binary: int64 offsets
+    start, end = offsets[lines.offset], offsets[lines.offset + len(lines)]
+    data: pa.Buffer = lines.buffers()[2]
+    return data.slice(start, end - start)
+
+
+def _prepare(seqs: Sequence[int] | pa.Array, entries: Sequence[bytes] | pa.Array) -> _Prepared:
+    """Parse a batch with Arrow's JSON reader into the columns the replay reads (no replay state here).
+
+    Runs in the parsing thread: the Arrow steps release the GIL, the Python lists built here do not, so only
+    what every access needs becomes Python objects, and the rows are zipped lazily by the replay loop."""
     out = _Prepared(seqs, entries)
-    if not entries:
+    if not len(entries):
         out.rows = []
         return out
+    if isinstance(entries, pa.Array) and entries.null_count:
+        return out
     try:
-        table = pajson.read_json(io.BytesIO(b"\n".join(entries)), parse_options=_PARSE)
+        table = pajson.read_json(pa.BufferReader(_joined(entries)), parse_options=_PARSE)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return out
     if table.num_rows != len(entries):
         return out
-    seq_list = list(seqs)
-    entry_seqs = table.column("seq").to_pylist()
-    if entry_seqs != seq_list:
-        out.seq_mismatches = [(r, e) for r, e in zip(seq_list, entry_seqs, strict=True) if r != e]
+    row_seqs = seqs if isinstance(seqs, pa.Array) else pa.array(seqs, pa.int64())
+    entry_seqs = table.column("seq")
+    if not pc.all(pc.fill_null(pc.equal(row_seqs, entry_seqs), False)).as_py():
+        out.seq_mismatches = [
+            (r, e) for r, e in zip(row_seqs.to_pylist(), entry_seqs.to_pylist(), strict=True) if r != e
+        ]
     # A time not in format_time's spelling would not order as its instant does: it reads as missing.
     for name in ("at", "valid_from", "valid_until"):
         column = table.column(name)
@@ -344,7 +373,7 @@ def _prepare(seqs: Sequence[int], entries: Sequence[bytes]) -> _Prepared:
 
     columns = [table.column(n).to_pylist() for n in _LOOP[2:]]
     columns.insert(3, pc.binary_join(scope_lists, ",").to_pylist())
-    out.rows = list(zip(seq_list, range(len(seq_list)), types.to_pylist(), *columns, strict=True))
+    out.rows = zip(row_seqs.to_pylist(), range(len(row_seqs)), types.to_pylist(), *columns, strict=True)
     out.extra = extra
     return out
 
@@ -392,16 +421,33 @@ class AuthorisationReplay:
     # -- inputs ---------------------------------------------------------------------------------------
 
     def feed_export(self, batches: Iterable[ExportBatch]) -> None:
-        """Feed an export as :func:`read_export` yields it."""
-        self.feed_many((b.seqs, b.entries) for b in batches)
+        """Feed an export as :func:`read_export` yields it (a Parquet export's columns as they are)."""
+        self.feed_many(b.arrow() or (b.seqs, b.entries) for b in batches)
 
     def feed(self, seqs: Sequence[int], entries: Sequence[bytes]) -> None:
         """Feed rows of the log in order: their sequence numbers and canonical entry bytes."""
         self._consume(_prepare(seqs, entries))
 
-    def feed_many(self, batches: Iterable[tuple[Sequence[int], Sequence[bytes]]]) -> None:
+    def feed_many(
+        self, batches: Iterable[tuple[Sequence[int] | pa.Array, Sequence[bytes] | pa.Array]]
+    ) -> None:
         """:meth:`feed` each batch in order, parsing the next batch in a thread while this one is replayed
-        (Arrow parses without holding the GIL, so on two cores the parsing costs little wall time)."""
+        (Arrow parses without holding the GIL, so on two cores the parsing costs little wall time).
+
+        The cyclic garbage collector is paused meanwhile: the replay makes millions of objects that live
+        as long as it does and form no cycles, and each full collection would walk all of them again (at
+        10M entries that was most of the time)."""
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            self._feed_many(batches)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    def _feed_many(
+        self, batches: Iterable[tuple[Sequence[int] | pa.Array, Sequence[bytes] | pa.Array]]
+    ) -> None:
         with ThreadPoolExecutor(1, thread_name_prefix="replay-parse") as pool:
             pending: Future[_Prepared] | None = None
             for seqs, entries in batches:
@@ -415,7 +461,7 @@ class AuthorisationReplay:
     def _consume(self, prepared: _Prepared) -> None:
         if prepared.rows is None:
             # Some row does not parse as an entry: replay row by row to name it.
-            for seq, data in zip(prepared.seqs, prepared.entries, strict=True):
+            for seq, data in prepared.pairs():
                 self._feed_one(seq, data)
             return
         for row_seq, entry_seq in prepared.seq_mismatches:

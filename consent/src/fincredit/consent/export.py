@@ -45,11 +45,52 @@ class ExportRow:
     leaf_hash: bytes
 
 
-@dataclasses.dataclass(slots=True)
 class ExportBatch:
-    seqs: list[int]
-    entries: list[bytes]
-    leaf_hashes: list[bytes]
+    """Rows of an export. A Parquet batch keeps its Arrow columns (:meth:`arrow`) and makes the Python
+    lists only when they are read, so a columnar reader (the authorisation replay) never pays for them."""
+
+    __slots__ = ("_arrow", "_entries", "_leaf_hashes", "_seqs")
+
+    def __init__(self, seqs: list[int], entries: list[bytes], leaf_hashes: list[bytes]) -> None:
+        self._seqs: list[int] | None = seqs
+        self._entries: list[bytes] | None = entries
+        self._leaf_hashes: list[bytes] | None = leaf_hashes
+        self._arrow: pa.RecordBatch | None = None
+
+    @classmethod
+    def from_arrow(cls, batch: pa.RecordBatch) -> ExportBatch:
+        """A batch of ``seq``, ``entry`` and ``leaf_hash`` columns (``EXPORT_SCHEMA``)."""
+        out = cls([], [], [])
+        out._seqs = out._entries = out._leaf_hashes = None
+        out._arrow = batch
+        return out
+
+    def arrow(self) -> tuple[pa.Array, pa.Array] | None:
+        """The ``seq`` and ``entry`` columns as Arrow arrays, when the batch came from Parquet."""
+        if self._arrow is None:
+            return None
+        return self._arrow.column("seq"), self._arrow.column("entry")
+
+    @property
+    def seqs(self) -> list[int]:
+        if self._seqs is None:
+            assert self._arrow is not None
+            self._seqs = self._arrow.column("seq").to_pylist()
+        return self._seqs
+
+    @property
+    def entries(self) -> list[bytes]:
+        if self._entries is None:
+            assert self._arrow is not None
+            self._entries = self._arrow.column("entry").cast(pa.binary()).to_pylist()
+        return self._entries
+
+    @property
+    def leaf_hashes(self) -> list[bytes]:
+        if self._leaf_hashes is None:
+            assert self._arrow is not None
+            self._leaf_hashes = self._arrow.column("leaf_hash").cast(pa.binary()).to_pylist()
+        return self._leaf_hashes
 
 
 def export_rows(entries: Iterable[LedgerEntry]) -> Iterator[ExportRow]:
@@ -120,11 +161,7 @@ def read_export(path: str | Path, *, batch_size: int = 65536) -> Iterator[Export
         if missing:
             raise LedgerError(f"{path}: the export lacks columns {sorted(missing)}")
         for batch in pf.iter_batches(batch_size=batch_size, columns=["seq", "entry", "leaf_hash"]):
-            yield ExportBatch(
-                batch.column("seq").to_pylist(),
-                batch.column("entry").cast(pa.binary()).to_pylist(),
-                batch.column("leaf_hash").cast(pa.binary()).to_pylist(),
-            )
+            yield ExportBatch.from_arrow(batch)
         return
     out = ExportBatch([], [], [])
     with path.open("r", encoding="utf-8") as f:
