@@ -164,6 +164,20 @@ class PlatformPsiParty:
         with self._lock:
             self._jobs.pop(job_id, None)
 
+    def export_job(self, job_id: str) -> _Job | KkrtJob | None:
+        """A job's whole state (secrets included), for a store another process reads it back from."""
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def import_job(self, job_id: str, job: object) -> None:
+        """Take over a job :meth:`export_job` gave (possibly in another process): its next frame
+        continues where the exporter's last one ended."""
+        if not isinstance(job, _Job | KkrtJob):
+            raise TypeError(f"not a PSI job state: {type(job).__name__}")
+        job.last_seen = self._clock()  # another process's clock means nothing here
+        with self._lock:
+            self._jobs[job_id] = job
+
     # -- steps -------------------------------------------------------------------------------------
 
     def _job(self, job_id: str, bank_id: str) -> _Job | KkrtJob:

@@ -73,3 +73,11 @@ class PlatformTrainingParty:
 
     def drop(self, job_id: str, bank_id: str = "") -> None:
         self._jobs.pop((bank_id, job_id), None)
+
+    def export_job(self, job_id: str, bank_id: str = "") -> PlatformJob | None:
+        """A job's whole state, for a store another process reads it back from (it pickles)."""
+        return self._jobs.get((bank_id, job_id))
+
+    def import_job(self, job_id: str, bank_id: str, job: PlatformJob) -> None:
+        """Take over a job :meth:`export_job` gave, possibly in another process."""
+        self._jobs[(bank_id, job_id)] = job

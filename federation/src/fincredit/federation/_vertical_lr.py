@@ -257,6 +257,9 @@ class PlatformLogisticJob:
         self._n_chunks = 0
         self._bank_pairs = 0
         self._bank_columns: dict[int, list[Any]] = {}
+        # The bytes the SEAL objects above were loaded from: what a saved job keeps (see __getstate__).
+        self._context_blob = b""
+        self._bank_column_blobs: dict[int, list[bytes]] = {}
         self._w = np.zeros(0)
         self._v = np.zeros(0)
         self._step_matrix: np.ndarray | None = None
@@ -288,6 +291,35 @@ class PlatformLogisticJob:
         if frame.kind != "lr.open" and self._kit is None:
             raise FederationError("the LR job has not been opened")
         return handler(frame)
+
+    def _encode_features(self, kit: SealKit) -> list[list[Any]]:
+        """The feature columns as CKKS plaintexts, encoded once per job up to the cache budget."""
+        plain_bytes = 2 * kit.slots * kit.levels * 8  # an NTT-form plaintext at level 0
+        cached = min(len(self._x_pairs), self.plain_cache_bytes // max(1, plain_bytes * self._n_chunks))
+        return [[kit.encode(chunk, 0, _FEATURE_SCALE) for chunk in pair] for pair in self._x_pairs[:cached]]
+
+    # A job is saved between frames (the platform service keeps job state outside its processes): SEAL
+    # objects do not pickle, so the saved state holds the bytes they came from and the values the
+    # plaintexts encode, and loading rebuilds them.
+    _SEAL_FIELDS = ("_kit", "_x_plain", "_rho_plains", "_bank_columns")
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in self._SEAL_FIELDS}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._kit, self._x_plain, self._rho_plains, self._bank_columns = None, [], [], {}
+        if not self._context_blob:
+            return  # not opened yet
+        kit = SealKit(load_public_context(self._context_blob))
+        self._bank_columns = {
+            q: [kit.load(b, 0, _DESIGN_SCALE) for b in blobs] for q, blobs in self._bank_column_blobs.items()
+        }
+        if self._pending_rho is not None:
+            self._rho_plains = [kit.encode(r, 0, _DESIGN_SCALE) for r in self._pending_rho]
+        if not self.done:
+            self._x_plain = self._encode_features(kit)
+        self._kit = kit
 
     def model_part(self) -> PlatformLogisticPart:
         if not self.done:
@@ -334,11 +366,7 @@ class PlatformLogisticJob:
             np.moveaxis(_slot_chunks(_complex_pairs(self._x_train), kit.slots), 2, 0)
         )
         self._n_chunks = self._x_pairs.shape[1]
-        plain_bytes = 2 * kit.slots * kit.levels * 8  # an NTT-form plaintext at level 0
-        cached = min(len(self._x_pairs), self.plain_cache_bytes // max(1, plain_bytes * self._n_chunks))
-        self._x_plain = [
-            [kit.encode(chunk, 0, _FEATURE_SCALE) for chunk in pair] for pair in self._x_pairs[:cached]
-        ]
+        self._x_plain = self._encode_features(kit)
         self._bank_pairs = math.ceil(bank_features / 2)
         self._w = np.zeros(len(names))
         self._v = np.zeros(len(names))
@@ -346,6 +374,7 @@ class PlatformLogisticJob:
             fixed_hessian_inverse(self._x_train, self._params.l2) if self._params.precondition else None
         )
         self._kit = kit
+        self._context_blob = frame.blobs[0]
         return self._reply("lr.ready", {"features": len(names), "rows": int(train.size)})
 
     def _bank_column(self, frame: Frame) -> Frame:
@@ -356,6 +385,7 @@ class PlatformLogisticJob:
         if len(frame.blobs) != self._n_chunks:
             raise FederationError("bank column pair has the wrong number of ciphertexts")
         self._bank_columns[q] = [self._kit.load(b, 0, _DESIGN_SCALE) for b in frame.blobs]
+        self._bank_column_blobs[q] = list(frame.blobs)
         return self._reply("lr.ack", {"pair": q})
 
     def _apply_update(self, masked_totals: bytes) -> None:
@@ -515,6 +545,7 @@ class PlatformLogisticJob:
             self._apply_update(frame.blobs[0])
         self.done = True
         self._bank_columns.clear()
+        self._bank_column_blobs.clear()
         self._x_plain = []
         return self._reply("lr.done", {"iterations": self._iteration + 1})
 
