@@ -58,6 +58,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         public_url=url,
         host="127.0.0.1",
         port=port,
+        # Playwright stands in for the TLS-terminating proxy: it sends the client-certificate header
+        # (login(), below); the real handshake is tested in tests/platform/test_staff_login.py.
+        trusted_proxies=["127.0.0.1"],
         _env_file=None,
     )  # type: ignore[call-arg]
     services = build_services(settings)
@@ -120,6 +123,19 @@ def staff(live: LiveServer, kind: str, **registration: str) -> tuple[Institution
 
 
 def login(page, live: LiveServer, username: str, password: str = STAFF_PASSWORD) -> None:  # type: ignore[no-untyped-def]
+    """Sign in through the form. Institution staff also present a client certificate issued to them (R§18),
+    passed on every request as the TLS-terminating proxy passes it."""
+    from sqlalchemy import select
+
+    from fincredit.platform.core.db import Account
+    from fincredit.platform.testing.plugin import staff_certificate
+
+    with live.services.read() as session:
+        kind = session.scalar(select(Account.kind).where(Account.username == username))
+    if kind == "institution":
+        page.set_extra_http_headers({"X-SSL-Client-Cert": staff_certificate(live.services, username)})
+    else:
+        page.set_extra_http_headers({})
     page.goto(f"{live.url}/web/login")
     page.get_by_label("用户名").fill(username)
     page.get_by_label("密码").fill(password)

@@ -23,6 +23,7 @@ from fincredit.platform.testing.plugin import (
     _pg_conn,
     make_settings,
     new_institution,
+    staff_web_login,
     with_web_password,
 )
 from fincredit.platform.testing.seed import grant_consent, new_enterprise
@@ -130,9 +131,7 @@ def test_a_row_changed_behind_the_lifecycle_is_named_in_the_metrics_and_on_the_r
     regulator = new_institution(fresh, "regulator")
     username = with_web_password(fresh, regulator, PASSWORD)
     client = TestClient(create_app(services=fresh))
-    login = client.post(
-        "/web/login", data={"username": username, "password": PASSWORD}, follow_redirects=False
-    )
+    login = staff_web_login(client, fresh, username, PASSWORD)
     assert login.status_code == 303, login.text
     page = client.get("/web/regulator/status")
     assert page.status_code == 200, page.text

@@ -36,7 +36,12 @@ from fincredit.platform.consents._witnesses import witness_statuses
 from fincredit.platform.core.db import utcnow
 from fincredit.platform.core.services import Services, build_services
 from fincredit.platform.core.settings import LedgerWitnessSetting
-from fincredit.platform.testing.plugin import make_settings, new_institution, with_web_password
+from fincredit.platform.testing.plugin import (
+    make_settings,
+    new_institution,
+    staff_web_login,
+    with_web_password,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -170,9 +175,7 @@ def test_the_regulators_status_page_shows_each_witness_and_the_size_it_last_co_s
     regulator = new_institution(w.services, "regulator")
     username = with_web_password(w.services, regulator, "staff-pass-2026")
     w.client.cookies.clear()
-    login = w.client.post(
-        "/web/login", data={"username": username, "password": "staff-pass-2026"}, follow_redirects=False
-    )
+    login = staff_web_login(w.client, w.services, username, "staff-pass-2026")
     assert login.status_code == 303, login.text
     page = w.client.get("/web/regulator/status", params={"lang": "en"}).text
     table = page[page.index('id="witnesses"') :]

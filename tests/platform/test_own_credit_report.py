@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from fincredit.platform.consents.tables import LedgerEntryRow
 from fincredit.platform.core.services import Services
 from fincredit.platform.identity.accounts import create_borrower_account
-from fincredit.platform.testing.plugin import auth, new_institution, unique
+from fincredit.platform.testing.plugin import auth, new_institution, unique, web_login
 from fincredit.platform.testing.seed import load_records, new_enterprise
 
 PASSWORD = "borrower-pass-2026"
@@ -69,9 +69,7 @@ def test_a_borrower_reads_its_own_report_as_json_and_pdf(client: TestClient, ser
 def test_a_borrower_reads_its_own_report_in_the_browser(client: TestClient, services: Services) -> None:
     _, _, username = _borrower(services)
     client.cookies.clear()
-    login = client.post(
-        "/web/login", data={"username": username, "password": PASSWORD}, follow_redirects=False
-    )
+    login = web_login(client, username, PASSWORD)
     assert login.status_code == 303, login.text
     page = client.get("/web/borrower/credit-report")
     assert page.status_code == 200 and "CR" in page.text

@@ -8,6 +8,8 @@ from typing import Any
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 
+from fincredit.platform.testing.plugin import csrf_token
+
 # Documentation routes FastAPI adds itself (not APIRoutes, listed for clarity).
 FRAMEWORK_ROUTES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
@@ -46,6 +48,8 @@ def test_every_route_is_gated_or_explicitly_public(app) -> None:  # type: ignore
 
 
 def test_gated_routes_refuse_anonymous_callers_with_problem_json(app, client) -> None:  # type: ignore[no-untyped-def]
+    # With the CSRF token a page gives any visitor, so that a form's refusal is the login, not the token.
+    client.headers["X-CSRF-Token"] = csrf_token(client)
     checked = 0
     for route in api_routes(app):
         if "public" in _markers(route.dependant):

@@ -14,10 +14,17 @@ from sklearn.metrics import roc_auc_score
 from fincredit.federation.training import evaluation_curves, ks_statistic
 from fincredit.platform.core.db import utcnow
 from fincredit.platform.identity.principal import Principal
+from fincredit.platform.market import china_date
 from fincredit.platform.metered.joint_lab.schemas import EvaluationIn
 from fincredit.platform.metered.joint_lab.tables import JointJob
 from fincredit.platform.supervision import add_expert, file_plan, record_inspection
-from fincredit.platform.testing.plugin import Institution, auth, new_institution, with_web_password
+from fincredit.platform.testing.plugin import (
+    Institution,
+    auth,
+    new_institution,
+    staff_web_login,
+    with_web_password,
+)
 
 PASSWORD = "staff-pass-2026"
 
@@ -25,7 +32,7 @@ PASSWORD = "staff-pass-2026"
 def _login(client, services, inst: Institution) -> None:  # type: ignore[no-untyped-def]
     client.cookies.clear()
     username = with_web_password(services, inst, PASSWORD)
-    r = client.post("/web/login", data={"username": username, "password": PASSWORD}, follow_redirects=False)
+    r = staff_web_login(client, services, username, PASSWORD)
     assert r.status_code == 303, r.text
 
 
@@ -168,20 +175,19 @@ def test_monthly_report_renders_the_month_and_offers_its_downloads(client, servi
     assert r.status_code == 200
     page = r.text
     assert f'value="{period}"' in page and period in page
-    for fmt in ("pdf", "csv"):
+    for fmt in ("pdf", "xlsx", "csv"):
         assert f"/api/v1/supervision/reports/monthly/{period}?format={fmt}" in page
     report = client.get(f"/api/v1/supervision/reports/monthly/{period}").json()
-    assert f"<dd>{report['queries']}</dd>" in page and f"{report['market_revenue']['total']} CNY" in page
+    assert f"<dd>{report['queries']}</dd>" in page and f"{report['market_revenue']['total']} 元" in page
     refused = report["security_events"]["refused"]
     assert refused >= 1 and f"被拒绝的调用 {refused}" in page
     csv = client.get(f"/api/v1/supervision/reports/monthly/{period}", params={"format": "csv"})
-    assert csv.status_code == 200 and csv.text.startswith("period,section,metric,value")
+    assert csv.status_code == 200 and csv.text.startswith("月份,类别,指标,数值")
     pdf = client.get(f"/api/v1/supervision/reports/monthly/{period}", params={"format": "pdf"})
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
-    # Without a month the last complete one is shown; a malformed one is said so, plainly.
+    # Without a month the current one (in Beijing) is shown; a malformed one is said so, plainly.
     default = client.get("/web/regulator/report").text
-    first = utcnow().date().replace(day=1)
-    assert (first - dt.timedelta(days=1)).strftime("%Y-%m") in default
+    assert china_date(utcnow()).strftime("%Y-%m") in default.split('id="period-heading"')[1][:40]
     bad = client.get("/web/regulator/report", params={"period": "2026-13"})
     assert bad.status_code == 400 and "YYYY-MM" in bad.text
     assert "Monthly operations report" in client.get("/web/regulator/report", params={"lang": "en"}).text

@@ -18,7 +18,13 @@ from fincredit.platform.core.db import utcnow
 from fincredit.platform.free.tables import FinancingNeed
 from fincredit.platform.ingestion import due_date, local_date
 from fincredit.platform.ingestion.tables import Submission, SubmissionFeedback
-from fincredit.platform.testing.plugin import Institution, auth, new_institution, with_web_password
+from fincredit.platform.testing.plugin import (
+    Institution,
+    auth,
+    new_institution,
+    staff_web_login,
+    with_web_password,
+)
 from fincredit.platform.testing.seed import grant_consent, new_enterprise
 
 PASSWORD = "team-pass-2026"
@@ -33,7 +39,7 @@ def _no_push_worker(monkeypatch: pytest.MonkeyPatch) -> None:
 def _login(client, services, inst: Institution) -> None:  # type: ignore[no-untyped-def]
     username = with_web_password(services, inst, PASSWORD)
     client.cookies.clear()
-    r = client.post("/web/login", data={"username": username, "password": PASSWORD}, follow_redirects=False)
+    r = staff_web_login(client, services, username, PASSWORD)
     assert r.status_code == 303, r.text
     return r.headers["location"]  # type: ignore[no-any-return]
 

@@ -158,7 +158,7 @@ def test_the_borrower_and_the_regulator_read_why_an_access_was_refused_in_words(
     own = client.get("/web/borrower/accesses").text
     # The code stays in the signed entry the browser verifies, but the reader sees words.
     assert "<dd>没有授权</dd>" in own and "<dd>no_consent</dd>" not in own
-    _login(client, staff)
+    _login(client, staff, services)
     page = client.get("/web/regulator", params={"subject": code}).text
     assert "<strong>拒绝</strong>: 没有授权" in page and "no_consent" not in page
     # The institution by its name (its id, which the filter takes, on hover), every entry type in the filter.

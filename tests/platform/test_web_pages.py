@@ -12,7 +12,15 @@ from fincredit.consent.identifiers import generate_uscc
 from fincredit.platform.core.db import Account
 from fincredit.platform.identity.accounts import create_borrower_account
 from fincredit.platform.subjects import register_subject
-from fincredit.platform.testing.plugin import auth, new_institution, unique, with_web_password
+from fincredit.platform.testing.plugin import (
+    auth,
+    csrf_token,
+    new_institution,
+    staff_web_login,
+    unique,
+    web_login,
+    with_web_password,
+)
 
 PASSWORD = "borrower-pass-2026"
 
@@ -52,8 +60,13 @@ def _request_consent(client, bank, code: str, scopes: tuple[str, ...] = ("tax", 
     return str(r.json()["id"])
 
 
-def _login(client, username: str) -> None:  # type: ignore[no-untyped-def]
-    r = client.post("/web/login", data={"username": username, "password": PASSWORD}, follow_redirects=False)
+def _login(client, username: str, services=None) -> None:  # type: ignore[no-untyped-def]
+    """Borrowers sign in with their password; staff (given ``services`` to issue their certificate) with
+    password and client certificate."""
+    if services is None:
+        r = web_login(client, username, PASSWORD)
+    else:
+        r = staff_web_login(client, services, username, PASSWORD)
     assert r.status_code == 303, r.text
 
 
@@ -80,7 +93,10 @@ def test_anonymous_visitors_are_sent_to_login(client) -> None:  # type: ignore[n
 
 
 def test_wrong_password_shows_the_form_again(client) -> None:  # type: ignore[no-untyped-def]
-    r = client.post("/web/login", data={"username": "nobody-here", "password": "wrong-password"})
+    r = client.post(
+        "/web/login",
+        data={"username": "nobody-here", "password": "wrong-password", "csrf_token": csrf_token(client)},
+    )
     assert r.status_code == 401 and "用户名或密码错误" in r.text
 
 
@@ -158,7 +174,7 @@ def test_regulator_filters_the_log_and_sees_refusals(client, services) -> None: 
         },
     )
     _request_consent(client, bank, code)
-    _login(client, username)
+    _login(client, username, services)
     page = client.get("/web/regulator", params={"subject": code}).text
     assert "机构请求授权" in page
     status = client.get("/web/regulator/status").text
@@ -208,7 +224,7 @@ def test_borrower_sees_their_financing_needs_and_banks_see_subscriptions_and_lea
     bank = new_institution(services, "bank")
     bank_user = with_web_password(services, bank, PASSWORD)
     client.cookies.clear()
-    _login(client, bank_user)
+    _login(client, bank_user, services)
     assert "贷后监测推送订阅" in client.get("/web/bank/subscriptions").text
     assert "融资对接线索" in client.get("/web/bank/leads").text
     assert client.get("/web/borrower/matches").status_code == 403
@@ -223,13 +239,13 @@ def test_staff_sign_in_with_the_password_the_operator_set(client, services) -> N
         names = [session.get(Account, i.account_id).username for i in (regulator, operator)]
         for name in names:
             set_password(session, name, PASSWORD)
-    r = client.post("/web/login", data={"username": names[0], "password": PASSWORD}, follow_redirects=False)
+    r = staff_web_login(client, services, names[0], PASSWORD)
     assert r.headers["location"] == "/web/regulator"
     client.post("/web/logout")
     client.cookies.clear()
     # The operator administers accounts, not the ledger: it lands on the public pages, with no
     # links to pages that would refuse it.
-    r = client.post("/web/login", data={"username": names[1], "password": PASSWORD}, follow_redirects=False)
+    r = staff_web_login(client, services, names[1], PASSWORD)
     assert r.headers["location"] == "/web/boards"
     page = client.get("/web/boards").text
     assert "/web/regulator" not in page and "/web/bank" not in page
@@ -257,7 +273,7 @@ def test_logs_show_the_newest_entries_first_and_page_back(client, services, monk
     regulator = new_institution(services, "regulator")
     name = with_web_password(services, regulator, PASSWORD)
     client.cookies.clear()
-    _login(client, name)
+    _login(client, name, services)
     page = client.get("/web/regulator", params={"grantee": bank.org_id}).text
     seqs = [int(n) for n in re.findall(r"<tr class=\"[^\"]*\">\s*<td>(\d+)</td>", page)]
     assert len(seqs) == 2 and seqs[0] > seqs[1]

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from fincredit.platform.core import workdays
 from fincredit.platform.core.services import Services
 from fincredit.platform.core.settings import get_settings
-from fincredit.platform.testing.plugin import new_institution, with_web_password
+from fincredit.platform.testing.plugin import new_institution, staff_web_login, with_web_password
 
 NOTICE_2027 = """
 [2027]
@@ -93,9 +93,7 @@ def test_the_warning_is_on_the_regulators_page_and_a_metric(
     regulator = new_institution(services, "regulator")
     client.cookies.clear()
     username = with_web_password(services, regulator, "staff-pass-2026")
-    login = client.post(
-        "/web/login", data={"username": username, "password": "staff-pass-2026"}, follow_redirects=False
-    )
+    login = staff_web_login(client, services, username, "staff-pass-2026")
     assert login.status_code == 303, login.text
     page = client.get("/web/regulator/supervision")
     assert page.status_code == 200 and 'id="calendar-warning"' in page.text

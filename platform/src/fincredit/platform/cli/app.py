@@ -35,6 +35,13 @@ def serve(
     workers: Annotated[
         int, typer.Option(min=1, help="worker processes; on PostgreSQL, one per core serves the most")
     ] = 1,
+    tls: Annotated[
+        bool,
+        typer.Option(
+            help="serve HTTPS, asking browsers for staff client certificates (FINCREDIT_TLS_CERT_FILE, or a "
+            "server certificate from the staff CA made under <var_dir>/keys)"
+        ),
+    ] = False,
 ) -> None:
     """Run the API and web pages (migrates the database first)."""
     import uvicorn
@@ -47,13 +54,26 @@ def serve(
         settings.host = host
     if port:
         settings.port = port
+    from fincredit.platform.identity.tls import demo_server_certificate, uvicorn_tls_options
+
+    if tls and settings.tls_cert_file is None:
+        settings.tls_cert_file, settings.tls_key_file = demo_server_certificate(settings)
+        os.environ["FINCREDIT_TLS_CERT_FILE"] = str(settings.tls_cert_file)
+        os.environ["FINCREDIT_TLS_KEY_FILE"] = str(settings.tls_key_file)
+    tls_options = uvicorn_tls_options(settings)
+    scheme = "https" if tls_options else "http"
+    if tls_options and not settings.public_url:
+        settings.public_url = f"https://{settings.host}:{settings.port}"
+        os.environ["FINCREDIT_PUBLIC_URL"] = settings.public_url
     console.print(
         f"fincredit on {settings.resolved_database_url.split('://')[0]}; "
-        f"listening on http://{settings.host}:{settings.port}  (API docs: /docs)"
+        f"listening on {scheme}://{settings.host}:{settings.port}  (API docs: /docs)"
     )
     logging = log_config()
     if workers == 1:
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=logging)
+        uvicorn.run(
+            create_app(settings), host=settings.host, port=settings.port, log_config=logging, **tls_options
+        )
         return
     # Each worker process builds its own app from the environment (settings cannot cross a fork).
     from fincredit.platform.catalog import ensure_catalog
@@ -80,6 +100,7 @@ def serve(
         # A worker builds the whole app before it answers the supervisor's first health check (14-30 s
         # on a busy 2-core machine); uvicorn's default 5 s would restart it forever.
         timeout_worker_healthcheck=settings.worker_start_timeout,
+        **tls_options,
     )
 
 

@@ -108,6 +108,37 @@ class Settings(BaseSettings):
     @property
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+    # Staff sign-in (R§18: account plus digital certificate). See infra/README.md, "Staff certificates".
+    staff_ca_cert_file: Path | None = Field(
+        None, description="PEM certificate of the staff CA; default generated once under <var_dir>/keys."
+    )
+    staff_ca_key_file: Path | None = Field(None, description="PEM private key of the staff CA.")
+    staff_certificate_required: bool = Field(
+        True,
+        description="Institution staff sign in to the web pages with their password and a client certificate "
+        "the staff CA issued. Off only for a demonstration over plain HTTP on one's own machine.",
+    )
+    client_cert_header: str = Field(
+        "X-SSL-Client-Cert",
+        description="Header in which the TLS-terminating reverse proxy passes the verified client certificate "
+        "(nginx: $ssl_client_escaped_cert); believed only from trusted_proxies.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description='JSON ["127.0.0.1"]: addresses of reverse proxies whose client-certificate header is believed.',
+    )
+    tls_cert_file: Path | None = Field(
+        None,
+        description="`serve` speaks HTTPS itself with this certificate (and tls_key_file), asking browsers for a "
+        "client certificate of the staff CA (optional at the handshake: borrowers have none).",
+    )
+    tls_key_file: Path | None = Field(None, description="Private key of tls_cert_file.")
+    login_failures_per_account: int = Field(
+        5, ge=1, description="Failed sign-ins of one account before it waits (30 s, doubling to 1 h)."
+    )
+    login_failures_per_address: int = Field(
+        20, ge=1, description="Failed sign-ins from one address (any accounts) before it waits, likewise."
+    )
 
     @property
     def token_endpoint(self) -> str:

@@ -46,15 +46,25 @@ WEB_LOGINS = [
 
 
 def step_web_pages(ctx: DemoContext) -> str:
-    """The staff of each institution get a web password (the API keeps using keys); everyone signs in
-    at /web/login. Public board pages need no login."""
+    """The staff of each institution get a web password and a client certificate from the platform's staff
+    CA (R§18: account + digital certificate; the API keeps using keys); everyone signs in at /web/login,
+    staff over HTTPS with the certificate in their browser. Public board pages need no login."""
     from fincredit.platform.identity.accounts import set_password
+    from fincredit.platform.identity.certificates import issue_client_certificate, load_staff_ca
 
+    ca = load_staff_ca(ctx.services.settings)
+    certs = (ctx.services.settings.var_dir / "certs").resolve()
+    certs.mkdir(parents=True, exist_ok=True)
+    (certs / "staff-ca.pem").write_text(ca.certificate_pem)
     with ctx.services.tx() as session:
         for username, _, _ in WEB_LOGINS:
             if not username.endswith("-api"):
                 continue  # borrowers chose their password when they registered
             set_password(session, username, WEB_PASSWORD)
+            issued = issue_client_certificate(session, ca, username)
+            bundle = certs / f"{username}.p12"
+            bundle.write_bytes(issued.pkcs12(ca, WEB_PASSWORD))
+            bundle.chmod(0o600)
     # A fresh request waits for consent-owner-01 (who revoked the first one), so a visitor can approve
     # or reject a real request in the browser; it names a catalog item, shown by its name.
     until = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
@@ -78,6 +88,10 @@ def step_web_pages(ctx: DemoContext) -> str:
     )
     return (
         f"sign in at {ctx.base_url}/web/login with password {WEB_PASSWORD!r} as\n{table}\n"
+        f"      staff also present their certificate {certs}/<username>.p12 (password {WEB_PASSWORD!r}),\n"
+        "      imported into the browser, at `fincredit serve --tls` (HTTPS; trust staff-ca.pem there);\n"
+        "      over plain HTTP only borrowers sign in (FINCREDIT_STAFF_CERTIFICATE_REQUIRED=false lifts\n"
+        "      the certificate check, on one's own machine only)\n"
         "      consent-owner-01 has a post-loan monitoring request from the bank waiting to approve\n"
         f"      public thematic boards (no login): {ctx.base_url}/web/boards"
     )

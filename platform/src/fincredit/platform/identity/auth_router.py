@@ -8,13 +8,10 @@ from fastapi import APIRouter, Depends, Form, Request, Response
 
 from fincredit.platform.core.deps import SESSION_COOKIE, ServicesDep, public
 from fincredit.platform.core.errors import InvalidClient, InvalidInput
+from fincredit.platform.identity.certificates import presented_certificate
 from fincredit.platform.identity.schemas import LoginRequest, TokenResponse
-from fincredit.platform.identity.tokens import (
-    CLIENT_ASSERTION_TYPE,
-    authenticate_client,
-    authenticate_password,
-    issue_access_token,
-)
+from fincredit.platform.identity.signin import sign_in
+from fincredit.platform.identity.tokens import CLIENT_ASSERTION_TYPE, authenticate_client, issue_access_token
 
 router = APIRouter(tags=["authentication"])
 
@@ -39,18 +36,29 @@ def token(
     return TokenResponse(access_token=issued.access_token, expires_in=issued.expires_in)
 
 
-@router.post("/api/v1/auth/login", response_model=TokenResponse, dependencies=[Depends(public)])
-def login(body: LoginRequest, services: ServicesDep, response: Response) -> TokenResponse:
-    """Borrower password login (argon2). Also sets an HttpOnly session cookie for the web pages."""
-    with services.read() as session:
-        account = authenticate_password(session, body.username, body.password)
-        issued = issue_access_token(services.keyring, services.settings, account, None)
+@router.post(
+    "/api/v1/auth/login",
+    response_model=TokenResponse,
+    dependencies=[Depends(public)],
+    responses={429: {"description": "Locked out after repeated failures (Retry-After says how long)"}},
+)
+def login(body: LoginRequest, services: ServicesDep, request: Request, response: Response) -> TokenResponse:
+    """Password login (argon2), with the same lockout as the web page; institution staff need their client
+    certificate (R§18), as on the web page. Also sets an HttpOnly session cookie for the web pages."""
+    account = sign_in(
+        services,
+        body.username,
+        body.password,
+        address=request.client.host if request.client else None,
+        certificate=presented_certificate(request, services.settings),
+    )
+    issued = issue_access_token(services.keyring, services.settings, account, None)
     response.set_cookie(
         SESSION_COOKIE,
         issued.access_token,
         max_age=issued.expires_in,
         httponly=True,
         samesite="strict",
-        secure=services.settings.base_url.startswith("https"),
+        secure=request.url.scheme == "https" or services.settings.base_url.startswith("https"),
     )
     return TokenResponse(access_token=issued.access_token, expires_in=issued.expires_in)

@@ -4,7 +4,7 @@ their keys and roles, from the operator's command line."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -14,6 +14,9 @@ from fincredit.platform.core.cli_support import console
 from fincredit.platform.core.cli_support import fail as _fail
 from fincredit.platform.core.errors import FincreditError
 from fincredit.platform.core.settings import get_settings
+
+if TYPE_CHECKING:
+    from fincredit.platform.identity.certificates import IssuedCertificate, StaffCA
 
 org_app = typer.Typer(help="Organisations.", no_args_is_help=True)
 account_app = typer.Typer(help="Real-name accounts and their keys.", no_args_is_help=True)
@@ -186,6 +189,108 @@ def account_grant_role(
             console.print(f"granted {role} to {account_id}")
     except FincreditError as exc:
         raise _fail(exc) from None
+
+
+def write_certificate_files(
+    out: Path, username: str, issued: IssuedCertificate, ca: StaffCA, p12_password: str | None
+) -> list[Path]:
+    """<username>.crt.pem, <username>.key.pem (0600) and, with a password, <username>.p12 for a browser."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / f"{username}.crt.pem"]
+    written[0].write_text(issued.certificate_pem + ca.certificate_pem)
+    if issued.private_key_pem is not None:
+        key = out / f"{username}.key.pem"
+        key.write_text(issued.private_key_pem)
+        key.chmod(0o600)
+        written.append(key)
+        if p12_password:
+            bundle = out / f"{username}.p12"
+            bundle.write_bytes(issued.pkcs12(ca, p12_password))
+            bundle.chmod(0o600)
+            written.append(bundle)
+    return written
+
+
+@account_app.command("issue-certificate")
+def account_issue_certificate(
+    username: str,
+    out: Annotated[Path, typer.Option(help="folder for the certificate, key and .p12")] = Path("."),
+    days: Annotated[int, typer.Option(min=1, max=1095)] = 365,
+    public_key: Annotated[
+        Path | None, typer.Option(help="certify this PEM ECDSA public key (the holder keeps the private key)")
+    ] = None,
+    p12_password: Annotated[
+        str | None, typer.Option(help="also write <username>.p12 for importing into a browser")
+    ] = None,
+) -> None:
+    """Issue a staff member's client certificate from the platform's staff CA (R§18: account + digital
+    certificate). Staff web sign-in needs the password and this certificate."""
+    from fincredit.platform.identity.certificates import issue_client_certificate, load_staff_ca
+
+    services = _services()
+    ca = load_staff_ca(services.settings)
+    try:
+        with services.tx() as session:
+            issued = issue_client_certificate(
+                session,
+                ca,
+                username,
+                days=days,
+                public_key_pem=public_key.read_text() if public_key is not None else None,
+            )
+    except FincreditError as exc:
+        raise _fail(exc) from None
+    for path in write_certificate_files(out, username, issued, ca, p12_password):
+        console.print(f"wrote {path}")
+    console.print(f"certificate serial [bold]{issued.serial}[/bold], valid until {issued.not_after:%Y-%m-%d}")
+
+
+@account_app.command("revoke-certificate")
+def account_revoke_certificate(serial: str, reason: str = "revoked by operator") -> None:
+    """Revoke a staff certificate: its holder can no longer sign in with it."""
+    from fincredit.platform.identity.certificates import revoke_certificate
+
+    services = _services()
+    try:
+        with services.tx() as session:
+            revoke_certificate(session, serial, reason)
+            console.print(f"revoked certificate {serial}")
+    except FincreditError as exc:
+        raise _fail(exc) from None
+
+
+@account_app.command("certificates")
+def account_certificates() -> None:
+    """The staff certificates issued, with their state."""
+    from fincredit.platform.identity.certificates import list_certificates
+
+    services = _services()
+    table = Table("serial", "account", "subject", "valid until", "revoked")
+    with services.read() as session:
+        for c in list_certificates(session):
+            table.add_row(
+                c.serial, c.account_id, c.subject, f"{c.not_after:%Y-%m-%d}", str(c.revoked_at or "")
+            )
+    console.print(table)
+
+
+@account_app.command("server-certificate")
+def account_server_certificate(
+    host: Annotated[list[str], typer.Option(help="host names or addresses the server answers on")],
+    out: Annotated[Path, typer.Option()] = Path("."),
+) -> None:
+    """A server certificate from the staff CA for `serve` over HTTPS (FINCREDIT_TLS_CERT_FILE/_KEY_FILE),
+    and the CA certificate browsers import to trust it."""
+    from fincredit.platform.identity.certificates import issue_server_certificate, load_staff_ca
+
+    ca = load_staff_ca(get_settings())
+    cert_pem, key_pem = issue_server_certificate(ca, host)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "server.crt.pem").write_text(cert_pem + ca.certificate_pem)
+    (out / "server.key.pem").write_text(key_pem)
+    (out / "server.key.pem").chmod(0o600)
+    (out / "staff-ca.pem").write_text(ca.certificate_pem)
+    console.print(f"wrote {out / 'server.crt.pem'}, {out / 'server.key.pem'} and {out / 'staff-ca.pem'}")
 
 
 @token_app.command("token")

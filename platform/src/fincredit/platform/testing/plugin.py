@@ -60,8 +60,18 @@ def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 
 def make_settings(var_dir: Path, url: str) -> Settings:
+    # The test client ("testclient") stands where the TLS-terminating proxy would: its client-certificate
+    # header is believed, as a deployment believes its nginx's (staff_web_login).
     return Settings(
-        var_dir=var_dir, database_url=url, public_url="http://testserver", gc_freeze=False, _env_file=None
+        var_dir=var_dir,
+        database_url=url,
+        public_url="http://testserver",
+        gc_freeze=False,
+        trusted_proxies=["testclient"],
+        # Every test's requests come from the one address "testclient": the per-address lockout is tested
+        # with addresses of its own (test_staff_login.py), not left to count the whole suite's failures.
+        login_failures_per_address=100_000,
+        _env_file=None,
     )
 
 
@@ -147,3 +157,46 @@ def obtain_token(client, inst: Institution) -> str:  # type: ignore[no-untyped-d
 
 def auth(client, inst: Institution) -> dict[str, str]:  # type: ignore[no-untyped-def]
     return {"Authorization": f"Bearer {obtain_token(client, inst)}"}
+
+
+def staff_certificate(services: Services, username: str) -> str:
+    """Issue the account a client certificate from the staff CA, as ``fincredit account issue-certificate``
+    does; returns it as a TLS-terminating proxy passes it on (nginx's URL-escaped PEM)."""
+    from urllib.parse import quote
+
+    from fincredit.platform.identity.certificates import issue_client_certificate, load_staff_ca
+
+    with services.tx() as session:
+        issued = issue_client_certificate(session, load_staff_ca(services.settings), username)
+    return quote(issued.certificate_pem)
+
+
+def csrf_token(client, path: str = "/web/login") -> str:  # type: ignore[no-untyped-def]
+    """The CSRF token of a page's forms, read from the page as a browser has it (the GET sets the cookie)."""
+    import re
+
+    page = client.get(path)
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found, f"{path} has no form with a CSRF token"
+    return found.group(1)
+
+
+def web_login(client, username: str, password: str, *, certificate: str | None = None):  # type: ignore[no-untyped-def]
+    """Sign in through the login form (with the CSRF token it carries, and the client certificate a proxy
+    would pass); afterwards the client sends the token header with every request, as the pages' forms do."""
+    client.headers.pop("X-CSRF-Token", None)  # a token of an earlier session (cookies cleared since)
+    token = csrf_token(client)
+    headers = {"X-SSL-Client-Cert": certificate} if certificate else {}
+    response = client.post(
+        "/web/login",
+        data={"username": username, "password": password, "csrf_token": token},
+        headers=headers,
+        follow_redirects=False,
+    )
+    client.headers["X-CSRF-Token"] = token
+    return response
+
+
+def staff_web_login(client, services: Services, username: str, password: str):  # type: ignore[no-untyped-def]
+    """Web sign-in of institution staff: password and a client certificate issued to the account (R§18)."""
+    return web_login(client, username, password, certificate=staff_certificate(services, username))
