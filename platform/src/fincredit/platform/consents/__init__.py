@@ -46,6 +46,7 @@ from fincredit.platform.consents._manage import (
 from fincredit.platform.consents._queries import (
     EntryFilter,
     accesses_with_proofs,
+    count_entries,
     entry_view,
     export_ledger,
     list_entries,
@@ -85,6 +86,7 @@ __all__ = [
     "consent_view",
     "consistency_proof",
     "cosign",
+    "count_entries",
     "entry_view",
     "expire_due",
     "export_ledger",

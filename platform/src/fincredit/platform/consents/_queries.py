@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fincredit.consent import ExportRow, LedgerEntry, write_export
@@ -55,7 +55,23 @@ def list_entries(
     """One page of matching entries and the cursor of the next page (None on the last). Oldest first,
     ``after`` a sequence number; or newest first (the pages people read), ``after`` then meaning
     "older than this sequence number"."""
-    q = select(LedgerEntryRow).order_by(LedgerEntryRow.seq.desc() if newest_first else LedgerEntryRow.seq)
+    q = _matching(
+        select(LedgerEntryRow).order_by(LedgerEntryRow.seq.desc() if newest_first else LedgerEntryRow.seq),
+        flt,
+    )
+    if after is not None:
+        q = q.where(LedgerEntryRow.seq < after if newest_first else LedgerEntryRow.seq > after)
+    rows = list(session.scalars(q.limit(limit + 1)))
+    page = rows[:limit]
+    return page, (page[-1].seq if len(rows) > limit else None)
+
+
+def count_entries(session: Session, flt: EntryFilter) -> int:
+    """How many entries match ``flt`` (the explorer's "n of N")."""
+    return int(session.scalar(_matching(select(func.count()).select_from(LedgerEntryRow), flt)) or 0)
+
+
+def _matching(q: Any, flt: EntryFilter) -> Any:
     for column, value in (
         (LedgerEntryRow.subject_index, flt.subject_index),
         (LedgerEntryRow.grantee_org_id, flt.grantee),
@@ -69,11 +85,7 @@ def list_entries(
         q = q.where(LedgerEntryRow.at >= flt.since)
     if flt.until is not None:
         q = q.where(LedgerEntryRow.at < flt.until)
-    if after is not None:
-        q = q.where(LedgerEntryRow.seq < after if newest_first else LedgerEntryRow.seq > after)
-    rows = list(session.scalars(q.limit(limit + 1)))
-    page = rows[:limit]
-    return page, (page[-1].seq if len(rows) > limit else None)
+    return q
 
 
 def accesses_with_proofs(
