@@ -10,7 +10,7 @@ from sklearn.metrics import roc_auc_score
 from fincredit.federation import FederationError, LocalLink
 from fincredit.federation._ckks import SECUREBOOST_COEFF_MOD_BITS, SECUREBOOST_SCALE_BITS
 from fincredit.federation._ckks_seal import SealKit
-from fincredit.federation._sb_histogram import encrypt_gh, histogram_task
+from fincredit.federation._sb_histogram import SLOTS, encrypt_gh, histogram_task
 from fincredit.federation._secureboost import fit_plain, tree_scores
 from fincredit.federation.training import (
     BankSecureBoostTrainer,
@@ -76,25 +76,45 @@ def test_federated_secureboost_matches_lightgbm_auc_within_0_003() -> None:
                 assert node.feature is None and node.threshold is None and node.split_id in platform.splits
 
 
-@pytest.mark.parametrize("rows", [300, 5000])
-def test_encrypted_histogram_equals_plaintext_histogram(rows: int) -> None:
-    """g + i·h in each complex slot: one 0/1 mask gives both sums; small leaves share a ciphertext. The
-    platform's blinding (amplitude 64) costs precision: about 1e-4 on a sum, against 5e-6 unblinded."""
+@pytest.mark.parametrize(
+    ("rows", "replicas", "full"), [(300, 8, False), (5000, 1, False), (5000, 4, False), (9000, 2, True)]
+)
+def test_encrypted_histogram_equals_plaintext_histogram(rows: int, replicas: int, full: bool) -> None:
+    """Enc(g) and Enc(h) times one complex mask give the sums of two bins per segment (real parts,
+    imaginary parts), each row repeated in every segment of its ciphertext; the full layout keeps every
+    training row in its slot, zero outside the leaf. The platform's blinding (amplitude 64) costs
+    precision: about 1e-4 on a sum."""
     rng = np.random.default_rng(rows)
     g = rng.uniform(-1, 1, rows)
     h = rng.uniform(0, 0.25, rows)
+    if full:  # rows outside the leaf carry zeros
+        outside = rng.random(rows) < 0.5
+        g[outside], h[outside] = 0.0, 0.0
     bins = rng.integers(0, 20, rows)
     bins[bins == 7] = 8  # an empty bin is simply absent from the answer
     secret = new_secret_context(SECUREBOOST_COEFF_MOD_BITS, SECUREBOOST_SCALE_BITS)
     bank = SealKit(secret)
     (groups,), blobs = histogram_task(
-        public_context_bytes(secret), encrypt_gh(bank, g, h), bins[:, None], [20], 64.0, seed=1
+        public_context_bytes(secret),
+        encrypt_gh(bank, g, h, replicas),
+        bins[:, None],
+        [20],
+        64.0,
+        1,
+        replicas,
+        full,
     )
-    assert [b for group in groups for b in group] == sorted(set(bins.tolist()))
-    for group, blob in zip(groups, blobs, strict=True):
-        for (gs, hs), b in zip(decrypt_sums(bank, blob, rows, len(group)), group, strict=True):
+    seg = SLOTS // replicas
+    seen = []
+    for k, group in enumerate(groups):
+        for b, gs, hs in decrypt_sums(bank, blobs[2 * k], blobs[2 * k + 1], seg, group):
+            seen.append(b)
             assert gs == pytest.approx(g[bins == b].sum(), abs=1e-3)
             assert hs == pytest.approx(h[bins == b].sum(), abs=1e-3)
+    present = sorted(set(bins.tolist()))
+    step = 2 * replicas
+    expected = {min(b - b % step + k, 19) for b in present for k in range(step)} if full else set(present)
+    assert sorted(seen) == sorted(expected)
 
 
 def test_bins_are_lightgbms_bins() -> None:

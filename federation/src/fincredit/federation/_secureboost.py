@@ -4,34 +4,31 @@ The trees are LightGBM's (``_gbdt``: same bins, same split scans, same leaf-wise
 float32 gradients); this module is how the histograms of the platform's features are computed
 without either party revealing its data. For every leaf whose histogram the tree learner needs, the
 bank sends the platform the leaf's in-sample rows (positions in the training rows), the platform
-feature indices still worth scanning there, and ``Enc(g + i·h)`` (``_sb_histogram``: one complex slot
-per row, 4096 rows per ciphertext). The platform bins its features privately (LightGBM's cut points,
-which never leave it) and returns, per (feature, bin) that holds rows of the leaf, ``sum_c Enc_c ·
-mask_c`` blinded by a mask whose slots sum to zero. The bank decrypts and sums: the real parts are the
-bin's ``G``, the imaginary parts its ``H``. No rotation, no ciphertext product. Only one child of each
-split is requested (LightGBM's smaller one); its sibling is the parent minus it, in the clear at the bank.
+feature indices still worth scanning there, and ``Enc(g)``, ``Enc(h)`` in one of two row layouts
+(``_sb_histogram``): *compact* (the leaf's rows only) or *full* (every training row at a fixed slot,
+zero outside the leaf: the platform's masks then never change, so it encodes them once per job). Each
+row is repeated in the ``R`` segments of its ciphertext, so that one returned pair of ciphertexts
+carries ``2R`` bins. The platform bins its features privately (LightGBM's cut points, which never leave
+it) and returns, per group of bins, ``sum_c Enc_c · mask_c`` (a complex 0/1/i mask: two bins per
+segment) blinded by a mask whose slots sum to zero per segment. The bank decrypts and sums each
+segment. No rotation, no ciphertext product. Only one child of each split is requested (LightGBM's
+smaller one); its sibling is the parent minus it, in the clear at the bank.
 
 For a platform split the bank sends (leaf rows, feature index, bin index, where missing values go);
 the platform records ``split_id -> (feature, threshold, default_left)`` and returns only the split id
 and the left/right partition of the leaf's training (and validation) rows.
 
-Cost model. ``n`` training rows, ``F_p`` platform features with ``B_j`` occupied bins each, depth ``D``.
-A requested leaf of ``r`` rows costs the platform ``Σ_j B_j · ceil(r/4096)`` ct x plain products (plus one
-per returned ciphertext for the blinding), and each product is dominated by encoding its 0/1 mask:
-measured here 0.64 ms to encode (inverse FFT, then an NTT per prime) against 0.16 ms for the product.
-Per tree the root costs ``n`` rows and each deeper level at most ``n/2`` (only smaller children are
-requested), so a depth-``D`` tree costs about ``n·(1 + (D-1)/2)/4096`` chunk-products per bin mask. SBA
-(n = 160k, F_p = 9, about 40 occupied bins per feature at ``max_bin`` 63, D = 5): 117 chunks x 360
-masks = 42k products, about 34 CPU-s per tree, 3,400 CPU-s for 100 trees: an order of magnitude above
-the 300 s target on two cores. The bank's share is small: ``3n/4096`` secret-key encryptions per tree
-(~0.35 s) and one decryption per returned ciphertext. Levers, in the order they pay: fewer products
-per row (the complex g + i·h layout already halves them; the features the parent found unsplittable
-are skipped, as LightGBM skips them), more cores (the products are independent per feature: processes,
-since SEAL holds the GIL), and avoiding the per-leaf mask encoding (it is 80% of the cost, but a mask
-depends on the leaf's row layout; encoding each (feature, bin, chunk) mask once per job needs a fixed
-row layout and 128 KiB per plaintext: 2.9 GB on SBA, and deep leaves then pay every chunk). An
-additively homomorphic scheme with one ciphertext per row (SecretFlow's OU) does ``n·F_p`` additions
-per level instead: a different protocol, not a tuning of this one.
+Cost model (measured on this 2-core machine): a ct x plain product 0.13 ms, encoding a mask 0.54 ms,
+each returned ciphertext ~3.5 ms (blinding and serialisation at the platform, load and decryption at
+the bank), each ciphertext the bank sends ~3 ms (encoding, encryption, serialisation, load). A leaf of
+``r`` rows and ``F·B`` scanned bins costs ``F·B·r/4096`` products, ``F·B·r/8192`` mask encodings
+(none in the full layout after the first tree), ``F·B/R`` returned and ``2·R·r/4096`` sent
+ciphertexts; ``R`` is chosen to balance the last two (``choose_replicas``). The full layout pays
+products over every training row, so the bank uses it for leaves of at least a third of the rows (the
+root and often its smaller child). The platform's work runs in ``workers`` Ray actors (features shared
+out by bin count, each actor caching its features' masks), since SEAL holds the GIL. An additively
+homomorphic scheme with one ciphertext per row (SecretFlow's OU) does ``n·F_p`` additions per level
+instead, after ``n`` encryptions per tree: a different protocol, not a tuning of this one.
 
 What each party learns:
 
@@ -86,12 +83,15 @@ from fincredit.federation._gbdt import (
 )
 from fincredit.federation._runtime import Channel, raise_for_error
 from fincredit.federation._sb_histogram import (
-    chunk_count,
+    DEFAULT_CACHE_BYTES,
+    HistogramWorker,
+    choose_replicas,
     decrypt_sums,
     encrypt_gh,
     histogram_blobs,
-    histogram_task,
+    layout,
     platform_kit,
+    use_full_layout,
 )
 from fincredit.federation.errors import FederationError
 from fincredit.federation.joint_model import BankTreePart, PlatformSplit, PlatformTreePart, TreeNode
@@ -145,6 +145,8 @@ class PlatformSecureBoostJob:
         model_id: str = "",
         mask_amplitude: float = 64.0,
         min_node_rows: int = 20,
+        workers: int = 1,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
         # Both guards are the platform's own: the bank's parameters cannot lower them.
         self.mask_amplitude = mask_amplitude
@@ -165,6 +167,17 @@ class PlatformSecureBoostJob:
         self._importance: dict[str, tuple[int, float]] = {}
         self.done = False
         self._rng = private_rng()
+        # Histogram work: one in-process worker, or ``workers`` Ray actors each holding a share of the
+        # features (and their cached masks); CPU seconds the workers spent, wherever they ran.
+        self.workers = max(1, workers)
+        self._cache_bytes = cache_bytes
+        self._workers: list[Any] = []
+        self._owner: list[tuple[int, int]] = []  # feature -> (worker, its column in that worker)
+        self.worker_cpu_seconds = 0.0
+        if self.workers > 1:
+            from fincredit.federation._ray import ensure_ray
+
+            ensure_ray()  # here, in the thread that builds the job: Ray starts from the main thread
 
     def handle(self, frame: Frame) -> Frame:
         handlers: dict[str, Callable[[Frame], Frame]] = {
@@ -229,6 +242,7 @@ class PlatformSecureBoostJob:
             [fb.bins(self._raw[self._valid, j]) for j, fb in enumerate(self._binning)], axis=1
         )
         self._names = names
+        self._start_workers(ctx)
         self._ctx = ctx
         return self._reply(
             "sb.ready",
@@ -242,6 +256,37 @@ class PlatformSecureBoostJob:
     def _node_rows(self, blob: bytes) -> np.ndarray:
         return _rows_from(blob, self._train.size)
 
+    def _start_workers(self, ctx: bytes) -> None:
+        """Share the features among the workers, balancing their bin counts (a feature's cost)."""
+        n_workers = min(self.workers, len(self._names))
+        shares: list[list[int]] = [[] for _ in range(n_workers)]
+        load = [0] * n_workers
+        for j in sorted(range(len(self._names)), key=lambda j: -self._binning[j].n_bins):
+            w = load.index(min(load))
+            shares[w].append(j)
+            load[w] += self._binning[j].n_bins
+        self._owner = [(0, 0)] * len(self._names)
+        for w, share in enumerate(shares):
+            for k, j in enumerate(share):
+                self._owner[j] = (w, k)
+        args = [
+            (ctx, self._bins[:, share], [self._binning[j].n_bins for j in share], self.mask_amplitude)
+            for share in shares
+        ]
+        if n_workers == 1:
+            self._workers = [HistogramWorker(*args[0], cache_bytes=self._cache_bytes)]
+            return
+        import ray
+
+        actor = ray.remote(num_cpus=1, max_restarts=0)(HistogramWorker)
+        per_worker = self._cache_bytes // n_workers
+        self._workers = [actor.remote(*a, cache_bytes=per_worker) for a in args]
+        ray.get([w.ready.remote() for w in self._workers])
+
+    def close(self) -> None:
+        """Release the workers (Ray actors end with their handles)."""
+        self._workers = []
+
     def _hist(self, frame: Frame) -> Frame:
         assert self._ctx is not None
         if self.done:
@@ -254,19 +299,48 @@ class PlatformSecureBoostJob:
         scanned = [int(j) for j in frame.meta.get("features", range(len(self._names)))]
         if any(not 0 <= j < len(self._names) for j in scanned):
             raise FederationError("sb.hist names a platform feature out of range")
-        if len(frame.blobs) - 1 != chunk_count(rows.size):
+        full = bool(frame.meta.get("full", False))
+        replicas = int(frame.meta.get("replicas", 1))
+        _, chunks = layout(self._train.size if full else rows.size, replicas)
+        if len(frame.blobs) - 1 != 2 * chunks:
             raise FederationError("sb.hist carries the wrong number of ciphertexts for its rows")
-        index, blobs = self._histograms(
-            frame.blobs[1:], self._bins[np.ix_(rows, np.asarray(scanned))], scanned
+        index, blobs = self._histograms(rows, full, replicas, frame.blobs[1:], scanned)
+        return self._reply(
+            "sb.histogram", {"features": scanned, "full": full, "replicas": replicas, "bins": index}, blobs
         )
-        return self._reply("sb.histogram", {"features": scanned, "bins": index}, blobs)
 
     def _histograms(
-        self, gh: list[bytes], bins: np.ndarray, scanned: list[int]
-    ) -> tuple[list[list[list[int]]], list[bytes]]:
-        assert self._ctx is not None
-        n_bins = [self._binning[j].n_bins for j in scanned]
-        return histogram_task(self._ctx, gh, bins, n_bins, self.mask_amplitude, _seed(self._rng))
+        self, rows: np.ndarray, full: bool, replicas: int, gh: list[bytes], scanned: list[int]
+    ) -> tuple[list[list[Any]], list[bytes]]:
+        by_worker: dict[int, list[int]] = {}
+        for j in scanned:
+            by_worker.setdefault(self._owner[j][0], []).append(j)
+        calls = {
+            w: (features, [self._owner[j][1] for j in features], _seed(self._rng))
+            for w, features in by_worker.items()
+        }
+        if len(self._workers) == 1:
+            (features, local, seed) = calls[0]
+            answers = {0: self._workers[0].histograms(rows, full, replicas, gh, local, seed)}
+        else:
+            import ray
+
+            rows_ref, gh_ref = ray.put(rows), ray.put(gh)
+            refs = {
+                w: self._workers[w].histograms.remote(rows_ref, full, replicas, gh_ref, local, seed)
+                for w, (_, local, seed) in calls.items()
+            }
+            answers = dict(zip(refs, ray.get(list(refs.values())), strict=True))
+        per_feature: dict[int, tuple[list[Any], list[bytes]]] = {}
+        for w, (features, _, _) in calls.items():
+            groups, blobs, cpu = answers[w]
+            self.worker_cpu_seconds += cpu
+            k = 0
+            for j, feature_groups in zip(features, groups, strict=True):
+                per_feature[j] = (feature_groups, blobs[k : k + 2 * len(feature_groups)])
+                k += 2 * len(feature_groups)
+        index = [per_feature[j][0] for j in scanned]
+        return index, [b for j in scanned for b in per_feature[j][1]]
 
     def _split(self, frame: Frame) -> Frame:
         if self.done:
@@ -297,6 +371,7 @@ class PlatformSecureBoostJob:
 
     def _finish(self, frame: Frame) -> Frame:
         self.done = True
+        self.close()
         for j, (splits, gain) in frame.meta.get("importance", {}).items():
             k = int(j)
             if 0 <= k < len(self._names):
@@ -404,24 +479,39 @@ class BankSecureBoostTrainer:
         self, rows: np.ndarray, g: np.ndarray, h: np.ndarray, scanned: list[int]
     ) -> Histograms:
         assert self._kit is not None
-        blobs = [_rows_blob(rows), *encrypt_gh(self._kit, g[rows], h[rows])]
+        full = use_full_layout(rows.size, g.size)
+        bins = [self._platform_bins[j] for j in scanned]
+        replicas = choose_replicas(rows.size, sum(bins), max(bins))
+        if full:
+            gl, hl = np.zeros(g.size), np.zeros(h.size)
+            gl[rows], hl[rows] = g[rows], h[rows]
+        else:
+            gl, hl = g[rows], h[rows]
+        blobs = [_rows_blob(rows), *encrypt_gh(self._kit, gl, hl, replicas)]
         started = time.perf_counter()
-        reply = self._call("sb.hist", {"features": scanned}, blobs, "sb.histogram")
+        reply = self._call(
+            "sb.hist", {"features": scanned, "full": full, "replicas": replicas}, blobs, "sb.histogram"
+        )
         self.log.platform_seconds += time.perf_counter() - started
         self.log.histogram_requests += 1
-        if [int(j) for j in reply.meta["features"]] != scanned:
-            raise FederationError("sb.histogram answers for other features than asked")
+        if [int(j) for j in reply.meta["features"]] != scanned or (
+            bool(reply.meta.get("full")),
+            int(reply.meta.get("replicas", 0)),
+        ) != (full, replicas):
+            raise FederationError("sb.histogram answers for other features or another layout than asked")
+        seg, _ = layout(gl.size, replicas)
         out: Histograms = []
         k = 0
         for j, groups_meta in zip(scanned, reply.meta["bins"], strict=True):
             n_bins = self._platform_bins[j]
             gj, hj = np.zeros(n_bins), np.zeros(n_bins)
-            for group in groups_meta:
-                bins = [int(b) for b in group]
-                sums = decrypt_sums(self._kit, reply.blobs[k], rows.size, len(bins))
-                for r, b in enumerate(bins):
-                    gj[b], hj[b] = sums[r]
-                k += 1
+            for real, imag in groups_meta:
+                group = ([int(b) for b in real], [int(b) for b in imag])
+                if k + 2 > len(reply.blobs) or any(not 0 <= b < n_bins for b in group[0] + group[1]):
+                    raise FederationError("sb.histogram has the wrong number of ciphertexts or bins")
+                for b, gs, hs in decrypt_sums(self._kit, reply.blobs[k], reply.blobs[k + 1], seg, group):
+                    gj[b], hj[b] = gs, hs
+                k += 2
             out.append((gj, hj))
         if k != len(reply.blobs):
             raise FederationError("sb.histogram has the wrong number of ciphertexts")
