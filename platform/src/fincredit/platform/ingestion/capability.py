@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from fincredit.platform.core.registry import Capability, DemoStep, ScheduledTask
 from fincredit.platform.core.settings import Settings
-from fincredit.platform.ingestion import pages, router, scan_once
+from fincredit.platform.ingestion import pages, router, scan_once, upload_pages
 from fincredit.platform.ingestion.cli import ingest_app
 from fincredit.platform.ingestion.demo import INGEST_STEPS
 
@@ -21,7 +21,10 @@ DROP_SETTLE_SECONDS = 2.0
 
 
 def _body_limits(settings: Settings) -> Mapping[str, int]:
-    return {"/api/v1/submissions": settings.max_upload_bytes}
+    return {
+        "/api/v1/submissions": settings.max_upload_bytes,
+        "/web/provider/upload": settings.max_upload_bytes,
+    }
 
 
 def _drop_folders(services: Services, tick: dt.datetime) -> str:
@@ -46,7 +49,7 @@ CAPABILITY = Capability(
     summary="Monthly submissions and nil reports, cleaning, matching, loading, feedback (R§7, R§8)",
     route_order=18,
     routers=(router.router,),
-    pages=(pages.router,),
+    pages=(pages.router, upload_pages.router),
     policies=(
         ("provider", "submissions", "write"),
         ("provider", "submissions", "read"),
