@@ -251,7 +251,8 @@ def test_malformed_ciphertexts_get_a_4xx_code_and_nothing_is_metered(client, ser
 
 
 def test_a_job_whose_platform_state_was_lost_fails_cleanly(client, services, app) -> None:  # type: ignore[no-untyped-def]
-    """A platform restart loses a job's in-memory secrets: its next frame ends it FAILED with the reason."""
+    """A job whose saved platform state is gone (its store was lost) ends FAILED with the reason at its
+    next frame, whichever instance takes it."""
     from fincredit.platform.metered.joint_lab import FederationService
 
     bank = new_institution(services, "bank")
@@ -268,4 +269,4 @@ def test_a_job_whose_platform_state_was_lost_fails_cleanly(client, services, app
     )
     assert reply.kind == "error" and reply.meta["code"] == "job_failed"
     state = client.get(f"/api/v1/joint-lab/jobs/{job['id']}", headers=headers).json()
-    assert state["state"] == "failed" and "restarted" in state["status"]
+    assert state["state"] == "failed" and "saved state" in state["status"]

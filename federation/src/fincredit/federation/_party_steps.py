@@ -30,11 +30,12 @@ from fincredit.federation._party_store import StateStore
 from fincredit.federation._psi_platform import PlatformPsiParty, PsiRequest
 from fincredit.federation._psi_protocol import Alignment
 from fincredit.federation._runtime import ERROR_KIND, FrameRouter
+from fincredit.federation._scoring_platform import Evaluation, evaluate
 from fincredit.federation._training_party import PlatformTrainingParty
 from fincredit.federation.errors import FederationError
 from fincredit.federation.wire import DEFAULT_MAX_FRAME_BYTES, Frame, WireError, decode, encode
 
-__all__ = ["StepInputs", "StepResult", "dispatch", "run_step"]
+__all__ = ["StepInputs", "StepResult", "dispatch", "ray_evaluator", "run_step"]
 
 PSI_PREFIX = "psi"
 TRAINING_PREFIXES = ("lr", "sb")
@@ -55,7 +56,7 @@ class StepResult:
     state: str | None  # the job's new state ref; None when the step failed (the state is unchanged)
     alignment: Alignment | None = None  # psi.finish: the platform's half, to ledger before recording
     node: str = ""  # the Ray node that ran the step ("" in the calling process)
-    cpu_seconds: float = 0.0  # CPU time of the step's process while it ran the step
+    cpu_seconds: float = 0.0  # CPU time of the thread that ran the step
 
 
 class _States:
@@ -109,7 +110,7 @@ def run_step(
     psi_options: dict[str, Any] | None = None,
 ) -> StepResult:
     """Answer one frame of ``job_id`` from the state ``state_ref`` (``None``: the job has none yet)."""
-    started = time.process_time()
+    started = time.thread_time()
     inputs = inputs or StepInputs()
     try:
         frame = decode(body, max_bytes=max_frame_bytes)
@@ -161,7 +162,7 @@ def run_step(
         return StepResult(encode(reply), None)
     new_ref = store.save(job_id, new_state)
     _states.put(key, new_ref, new_state)
-    cpu = time.process_time() - started
+    cpu = time.thread_time() - started
     return StepResult(encode(reply), new_ref, aligned[0] if aligned else None, cpu_seconds=cpu)
 
 
@@ -195,4 +196,27 @@ def dispatch(
             _remote_step = ray.remote(num_cpus=1, max_retries=2)(_ray_step)
     ref = _remote_step.remote(store_root, job_id, bank_id, state_ref, body, inputs, **options)
     result: StepResult = ray.get(ref)
+    return result
+
+
+_remote_evaluate: Any = None
+
+
+def _ray_evaluate(job: Evaluation) -> tuple[list[bytes], list[int]]:
+    return evaluate(job)
+
+
+def ray_evaluator(job: Evaluation) -> tuple[list[bytes], list[int]]:
+    """An encrypted-scoring batch's homomorphic work as a Ray task (a ``ScoringHandler`` evaluator):
+    the service checks, authorises and looks up the features; Ray computes."""
+    global _remote_evaluate
+    import ray
+
+    from fincredit.federation._ray import ensure_ray
+
+    ensure_ray()
+    with _remote_lock:
+        if _remote_evaluate is None:
+            _remote_evaluate = ray.remote(num_cpus=1, max_retries=2)(_ray_evaluate)
+    result: tuple[list[bytes], list[int]] = ray.get(_remote_evaluate.remote(job))
     return result

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import tenseal as ts
@@ -84,12 +85,15 @@ __all__ = [
     "REQUEST_KIND",
     "RESULT_KIND",
     "Authorize",
+    "Evaluation",
+    "Evaluator",
     "ModelLookup",
     "PlatformFeatures",
     "PlatformScoringModel",
     "ScoringHandler",
     "ScoringReport",
     "error_frame",
+    "evaluate",
 ]
 
 REQUEST_KIND = "scoring.request"
@@ -131,6 +135,75 @@ def _allow_all(bank_id: str, ids: list[str]) -> list[str | None]:
     return [None] * len(ids)
 
 
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """The homomorphic part of one request, after every check and every database lookup: the bank's
+    context and ciphertexts, the platform's half and its feature values. It holds nothing that decrypts,
+    and :func:`evaluate` needs nothing else: it can run in another process (a Ray task)."""
+
+    model: PlatformScoringModel
+    protocol: str
+    groups: Any
+    blobs: list[bytes]  # the request's blobs: context, identifiers, ciphertexts
+    expected: int  # ciphertexts per chunk
+    n_rows: int
+    x_platform: np.ndarray
+    scored: np.ndarray
+    limits: ScoringLimits
+
+
+# Runs an Evaluation (in this process by default; the platform service may hand it to Ray).
+Evaluator = Callable[[Evaluation], tuple[list[bytes], list[int]]]
+
+_contexts_here: dict[ScoringLimits, ContextCache] = {}
+
+
+def evaluate(job: Evaluation, contexts: ContextCache | None = None) -> tuple[list[bytes], list[int]]:
+    """One result ciphertext per chunk (``b""`` and listed in the second value for a chunk whose result
+    is exactly zero) or, for the masked protocols, one per request ciphertext. ``contexts``: the
+    caller's cache of loaded contexts; by default one per process and limits."""
+    if contexts is None:
+        contexts = _contexts_here.setdefault(job.limits, ContextCache(job.limits))
+    ctx = contexts.load(job.blobs[0])
+    model, groups, expected, limits = job.model, job.groups, job.expected, job.limits
+    slots = ctx.params.slots
+    out: list[bytes] = []
+    empty: list[int] = []
+    bounds = chunk_bounds(job.n_rows, slots)
+    if job.protocol in (TREE_MASKED, LR_MASKED):
+        assert isinstance(ctx.params, BfvParams)
+        t = ctx.params.plain_modulus
+        if isinstance(model, PlatformTreePart):
+            assert groups is not None
+            multipliers, offsets = platform_group_masks(model, groups, job.x_platform, job.scored), None
+        else:
+            assert isinstance(model, LogisticDeposit)
+            multipliers, offsets = platform_lr_masked_terms(model, job.x_platform, job.scored, t)
+
+        def load(k: int, used: int) -> ts.BFVVector:
+            return load_bfv_ciphertext(ctx, job.blobs[2 + k], slots_used=used, limits=limits)
+
+        return platform_masked_evaluate(load, multipliers, offsets, t, slots), []
+    for c, (lo, hi) in enumerate(bounds):
+        cts = [
+            load_ciphertext(ctx, job.blobs[2 + c * expected + j], slots_used=hi - lo, limits=limits)
+            for j in range(expected)
+        ]
+        if groups is not None:
+            assert isinstance(model, PlatformTreePart)
+            masks = platform_group_masks(model, groups, job.x_platform[lo:hi], job.scored[lo:hi])
+            result = platform_tree_evaluate(cts, masks)
+        else:
+            assert not isinstance(model, PlatformTreePart)
+            result = platform_lr_evaluate(model, job.protocol, cts, job.x_platform[lo:hi], job.scored[lo:hi])
+        if result is None:
+            empty.append(c)
+            out.append(b"")
+        else:
+            out.append(result.serialize())
+    return out, empty
+
+
 class ScoringHandler:
     """Platform side of encrypted scoring. Holds no key that can decrypt anything it handles."""
 
@@ -141,8 +214,10 @@ class ScoringHandler:
         platform_features: PlatformFeatures,
         authorize: Authorize | None = None,
         limits: ScoringLimits | None = None,
+        evaluator: Evaluator | None = None,
     ) -> None:
         self._models = models
+        self._evaluate: Evaluator = evaluator or (lambda job: evaluate(job, self._contexts))
         self._features = platform_features
         self._authorize = authorize or _allow_all
         self.limits = limits or ScoringLimits()
@@ -228,42 +303,19 @@ class ScoringHandler:
         ids = _parse_ids(frame.blobs[1], n_rows)
 
         scored, x_platform, refused = self._admit(bank_id, ids, platform_names)
-        out: list[bytes] = []
-        empty: list[int] = []
-        if masked:
-            assert isinstance(ctx.params, BfvParams)
-            t = ctx.params.plain_modulus
-            if isinstance(model, PlatformTreePart):
-                assert groups is not None
-                multipliers, offsets = platform_group_masks(model, groups, x_platform, scored), None
-            else:
-                assert isinstance(model, LogisticDeposit)
-                multipliers, offsets = platform_lr_masked_terms(model, x_platform, scored, t)
-
-            def load(k: int, used: int) -> ts.BFVVector:
-                return load_bfv_ciphertext(ctx, frame.blobs[2 + k], slots_used=used, limits=self.limits)
-
-            out = platform_masked_evaluate(load, multipliers, offsets, t, slots)
-            bounds = []
-        for c, (lo, hi) in enumerate(bounds):
-            cts = [
-                load_ciphertext(
-                    ctx, frame.blobs[2 + c * expected + j], slots_used=hi - lo, limits=self.limits
-                )
-                for j in range(expected)
-            ]
-            if groups is not None:
-                assert isinstance(model, PlatformTreePart)
-                masks = platform_group_masks(model, groups, x_platform[lo:hi], scored[lo:hi])
-                result = platform_tree_evaluate(cts, masks)
-            else:
-                assert not isinstance(model, PlatformTreePart)
-                result = platform_lr_evaluate(model, protocol, cts, x_platform[lo:hi], scored[lo:hi])
-            if result is None:
-                empty.append(c)
-                out.append(b"")
-            else:
-                out.append(result.serialize())
+        out, empty = self._evaluate(
+            Evaluation(
+                model=model,
+                protocol=protocol,
+                groups=groups,
+                blobs=list(frame.blobs),
+                expected=expected,
+                n_rows=n_rows,
+                x_platform=x_platform,
+                scored=scored,
+                limits=self.limits,
+            )
+        )
         report = ScoringReport(
             model_id=model_id,
             protocol=protocol,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -57,6 +58,18 @@ class Settings(BaseSettings):
         ge=5,
         description="Seconds a `serve --workers N` worker may take to start before it is restarted.",
     )
+    federation_store_dir: Path | None = Field(
+        None,
+        description="Where the platform party keeps each running joint-modelling job's state between frames "
+        "(PSI tables, training state: secrets, kept 0700). Every instance and Ray worker must see the same "
+        "directory (a shared filesystem across hosts); default <var_dir>/federation.",
+    )
+    federation_ray: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Run the platform party's steps (PSI, training, encrypted scoring) as Ray tasks: on "
+        "FINCREDIT_RAY_ADDRESS's cluster, or a local Ray started on first use. auto: when Ray is installed; "
+        "off: in the service process.",
+    )
     ledger_checkpoint_every: int = Field(
         256, ge=1, description="Sign a ledger checkpoint at least every N entries (and on demand)."
     )
@@ -95,19 +108,6 @@ class Settings(BaseSettings):
         description='JSON {"<task>": "<cron>" or "off"}: changes the schedule of `fincredit worker` tasks '
         "(`fincredit worker --list` shows them).",
     )
-
-    @property
-    def resolved_database_url(self) -> str:
-        if self.database_url:
-            url = self.database_url
-            if url.startswith("postgresql://") or url.startswith("postgres://"):
-                url = "postgresql+psycopg://" + url.split("://", 1)[1]
-            return url
-        return f"sqlite:///{(self.var_dir / 'fincredit.db').resolve()}"
-
-    @property
-    def base_url(self) -> str:
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
     # Staff sign-in (R§18: account plus digital certificate). See infra/README.md, "Staff certificates".
     staff_ca_cert_file: Path | None = Field(
         None, description="PEM certificate of the staff CA; default generated once under <var_dir>/keys."
@@ -139,6 +139,23 @@ class Settings(BaseSettings):
     login_failures_per_address: int = Field(
         20, ge=1, description="Failed sign-ins from one address (any accounts) before it waits, likewise."
     )
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            if url.startswith("postgresql://") or url.startswith("postgres://"):
+                url = "postgresql+psycopg://" + url.split("://", 1)[1]
+            return url
+        return f"sqlite:///{(self.var_dir / 'fincredit.db').resolve()}"
+
+    @property
+    def resolved_federation_store(self) -> Path:
+        return self.federation_store_dir or self.var_dir / "federation"
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def token_endpoint(self) -> str:

@@ -5,25 +5,28 @@ vertical LR and SecureBoost training, CKKS/BFV scoring) to the platform: consent
 sets, one ledger entry per aligned or scored subject, features from the platform's own records and
 market data, job state in the database, metering in the transaction that completes the work.
 
-Secrets of a job (PSI scalars, the training state) live only in this process's memory, as the library
-intends: after a restart a job's next frame finds its state gone and the job ends FAILED with that
-reason; a job nobody drives any more is failed by the sweep after ``job_timeout`` seconds.
+The service only coordinates a job's frames: it checks the job and the bank, prepares what needs its
+database (the consenting subjects of an alignment, the platform features of a training), and hands the
+frame with the job's saved state to a step (``fincredit.federation.party.dispatch``) that runs as a Ray
+task (``Settings.federation_ray``) or in this process. Between frames a job lives in the database
+(``joint_job_sessions``) and the federation store directory, not in any process: whichever instance
+the next frame reaches continues the job, a restart loses nothing, and a frame retried after a lost
+answer gets the answer already given. A job nobody drives any more is failed by the sweep after
+``job_timeout`` seconds, and its saved state (its secrets) is deleted when it completes or fails.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from fincredit.consent import AccessMode, Purpose
 from fincredit.consent.identifiers import IdentifierError
@@ -31,14 +34,12 @@ from fincredit.federation import (
     Alignment,
     FrameRouter,
     PartyError,
-    PlatformPsiParty,
-    PlatformTrainingParty,
-    PsiRequest,
     ScoringHandler,
     ScoringLimits,
 )
 from fincredit.federation.errors import ScoringError, ScoringModelError, ScoringRequestError
-from fincredit.federation.joint_model import PlatformLogisticPart
+from fincredit.federation.joint_model import PlatformLogisticPart, PlatformTreePart
+from fincredit.federation.party import StepInputs, StepResult, dispatch, ray_available, ray_evaluator
 from fincredit.federation.scoring import error_frame as scoring_error_frame
 from fincredit.federation.wire import DEFAULT_MAX_FRAME_BYTES, Frame, WireError, decode, encode
 from fincredit.platform.consents import authorize_many
@@ -49,7 +50,6 @@ from fincredit.platform.identity.principal import Principal
 from fincredit.platform.metered.billing import record_usage
 from fincredit.platform.metered.billing.enforcement import Usage, ensure_allowed
 from fincredit.platform.metered.joint_lab._inputs import (
-    ConsentingSet,
     consent_digest,
     consenting_subjects,
     platform_feature_frame,
@@ -57,6 +57,7 @@ from fincredit.platform.metered.joint_lab._inputs import (
 from fincredit.platform.metered.joint_lab._jobs import (
     JOINT_PRODUCT,
     SCORING_PRODUCT,
+    TERMINAL_STATES,
     fail_job,
     owned_job,
     set_state,
@@ -64,7 +65,14 @@ from fincredit.platform.metered.joint_lab._jobs import (
 )
 from fincredit.platform.metered.joint_lab._models import part_to_json, scoring_model
 from fincredit.platform.metered.joint_lab._registry import register_platform_half
-from fincredit.platform.metered.joint_lab.tables import JointJob, JointModel
+from fincredit.platform.metered.joint_lab._sessions import (
+    JobInputs,
+    JobSessions,
+    SessionState,
+    TouchClock,
+    request_digest,
+)
+from fincredit.platform.metered.joint_lab.tables import JointJob, JointJobSession, JointModel
 from fincredit.platform.subjects import find_subject
 
 __all__ = ["FederationService", "FrameRecorder"]
@@ -76,15 +84,6 @@ _TOUCH_EVERY = 5.0  # seconds between progress timestamps of one job (one UPDATE
 
 # (direction, encoded frame): a test hook that sees every frame exactly as it crossed the endpoint.
 FrameRecorder = Callable[[str, bytes], None]
-
-
-@dataclass(slots=True)
-class _Live:
-    """What this process holds about a job between frames (never persisted: it is the job's secret)."""
-
-    inputs: ConsentingSet | None = None
-    consent_ids: list[str] = field(default_factory=list)
-    touched: float = 0.0
 
 
 def _principal_of(job: JointJob) -> Principal:
@@ -101,6 +100,16 @@ def _scopes(job: JointJob) -> list[str]:
     return [*job.catalog_items, *job.market_datasets]
 
 
+def _reply_of(result: StepResult) -> Frame:
+    return decode(result.reply, max_bytes=len(result.reply))  # a reply the step encoded itself
+
+
+def _use_ray(setting: str) -> bool:
+    if setting == "off":
+        return False
+    return setting == "on" or ray_available()
+
+
 class FederationService:
     def __init__(
         self,
@@ -109,20 +118,22 @@ class FederationService:
         job_timeout: float = 1800.0,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         scoring_limits: ScoringLimits | None = None,
+        use_ray: bool | None = None,
     ) -> None:
         self.services = services
         self.job_timeout = job_timeout
         self.max_frame_bytes = max_frame_bytes
         self.scoring_limits = scoring_limits or ScoringLimits()
         self.recorder: FrameRecorder | None = None
-        self._psi = PlatformPsiParty(self._subject_source, on_aligned=self._on_aligned, job_ttl=job_timeout)
-        self._training = PlatformTrainingParty(self._features_for)
+        # Steps as Ray tasks (FINCREDIT_RAY_ADDRESS's cluster or a local Ray), or in this process.
+        self.use_ray = _use_ray(services.settings.federation_ray) if use_ray is None else use_ray
+        self.sessions = JobSessions(services)
         self._router = FrameRouter(max_bytes=max_frame_bytes)
         self._router.register("psi.", self._psi_frame)
         self._router.register("lr.", self._training_frame)
         self._router.register("sb.", self._training_frame)
-        self._live: dict[str, _Live] = {}
-        self._lock = threading.Lock()
+        self._touched = TouchClock(_TOUCH_EVERY)
+        self._body = threading.local()  # the frame's bytes as received, for the step and its digest
 
     # -- the endpoint ------------------------------------------------------------------------------
 
@@ -143,17 +154,30 @@ class FederationService:
             if frame.kind.startswith("scoring."):
                 reply = self._scoring_frame(frame, bank_id)
             else:
-                reply = self._router.handle(frame, bank_id=bank_id)
+                self._body.value = body
+                try:
+                    reply = self._router.handle(frame, bank_id=bank_id)
+                finally:
+                    self._body.value = b""
         out = encode(reply)
         if self.recorder is not None:
             self.recorder("platform->bank", out)
         return out
 
     def sweep(self) -> int:
+        """Fail abandoned jobs, and delete the saved state of jobs that have ended."""
         with self.services.tx() as session:
-            return sweep_abandoned(session, self.job_timeout)
+            failed = sweep_abandoned(session, self.job_timeout)
+            ended = session.scalars(
+                select(JointJobSession.job_id)
+                .join(JointJob, JointJob.id == JointJobSession.job_id)
+                .where(JointJob.state.in_(TERMINAL_STATES))
+            ).all()
+        for job_id in ended:
+            self.sessions.end(job_id)
+        return failed
 
-    # -- PSI ---------------------------------------------------------------------------------------
+    # -- one frame of a job ------------------------------------------------------------------------
 
     def _job_for_frame(self, frame: Frame, bank_id: str, allowed: tuple[str, ...]) -> JointJob:
         self.sweep()
@@ -169,58 +193,104 @@ class FederationService:
         return job
 
     def _lost(self, job: JointJob) -> PartyError:
-        reason = "the platform restarted during the job and its in-memory state is gone; start a new job"
+        reason = "the platform's saved state of this job is gone (its store was lost); start a new job"
         with self.services.tx() as session:
             fail_job(session, job.id, reason)
         return PartyError(f"job {job.id} failed: {reason}", code="job_failed")
 
     def _touch(self, job_id: str) -> None:
-        live = self._live.get(job_id)
-        now = time.monotonic()
-        if live is None or now - live.touched < _TOUCH_EVERY:
-            return
-        live.touched = now
-        with self.services.tx() as session:
-            session.execute(update(JointJob).where(JointJob.id == job_id).values(updated_at=utcnow()))
+        if self._touched.due(job_id):
+            with self.services.tx() as session:
+                session.execute(update(JointJob).where(JointJob.id == job_id).values(updated_at=utcnow()))
+
+    def _step(
+        self, state: SessionState, bank_id: str, ref: str | None, inputs: StepInputs | None
+    ) -> StepResult:
+        return dispatch(
+            self.use_ray,
+            str(self.sessions.store.root),
+            state.job_id,
+            bank_id,
+            ref,
+            self._body.value,
+            inputs,
+            max_frame_bytes=self.max_frame_bytes,
+            psi_options={"job_ttl": self.job_timeout},
+        )
+
+    def _replayed(self, state: SessionState) -> Frame | None:
+        """The answer already given to this very frame (its first answer was lost on the way)."""
+        if state.last_reply is None or state.last_request != request_digest(self._body.value):
+            return None
+        stored = self.sessions.store.get_bytes(state.job_id, state.last_reply)
+        return decode(stored, max_bytes=len(stored))
+
+    def _record(self, state: SessionState, result: StepResult, **changes: Any) -> SessionState:
+        reply_ref = self.sessions.store.put_bytes(state.job_id, result.reply)
+        return self.sessions.record(
+            state, last_request=request_digest(self._body.value), last_reply=reply_ref, **changes
+        )
+
+    # -- PSI ---------------------------------------------------------------------------------------
 
     def _psi_frame(self, frame: Frame, bank_id: str) -> Frame:
-        if frame.kind == "psi.start":
-            job = self._job_for_frame(frame, bank_id, ("created", "aligning"))
-            with self.services.tx() as session:
-                row = owned_job(session, job.id, bank_id, lock=True)
-                set_state(
-                    row, "aligning", "aligning with the bank (PSI)", allowed_from=("created", "aligning")
-                )
-            with self._lock:
-                self._live.setdefault(job.id, _Live(touched=time.monotonic()))
-            reply = self._psi.handle(frame, bank_id)
-            with self.services.tx() as session:
-                row = owned_job(session, job.id, bank_id)
-                row.platform_size = int(reply.meta.get("platform_size", 0))
+        with self.sessions.locked(frame.job_id):
+            state = self.sessions.get(frame.job_id)
+            replayed = self._replayed(state)
+            if replayed is not None:
+                return replayed
+            if frame.kind == "psi.start":
+                return self._psi_start(frame, bank_id, state)
+            job = self._job_for_frame(frame, bank_id, ("aligning", "aligned", "training", "trained"))
+            if state.psi_state is None:
+                raise self._lost(job)
+            self._touch(job.id)
+            result = self._step(state, bank_id, state.psi_state, None)
+            reply = _reply_of(result)
+            if frame.kind == "psi.abort":
+                self._record(state, result, psi_state=None)
+                return reply
+            if result.state is None:
+                return reply
+            changes: dict[str, Any] = {"psi_state": result.state}
+            if result.alignment is not None:
+                # Ledgered before the alignment is recorded: if this fails, the bank gets the error and
+                # the job stays where it was.
+                live = self.sessions.inputs(state)
+                self._on_aligned(bank_id, result.alignment, live)
+                changes["live_state"] = self.sessions.store.save(job.id, live)
+            self._record(state, result, **changes)
             return reply
-        job = self._job_for_frame(frame, bank_id, ("aligning", "aligned", "training", "trained"))
-        if job.id not in self._live:
-            raise self._lost(job)
-        self._touch(job.id)
-        return self._psi.handle(frame, bank_id)
 
-    def _subject_source(self, request: PsiRequest) -> list[str]:
-        with self.services.read() as session:
-            job = owned_job(session, request.job_id, request.bank_id)
+    def _psi_start(self, frame: Frame, bank_id: str, state: SessionState) -> Frame:
+        job = self._job_for_frame(frame, bank_id, ("created", "aligning"))
+        inputs: StepInputs | None = None
+        live = self.sessions.inputs(state)
+        if state.psi_state is None:  # a new alignment (a retried start keeps its secrets and keys)
             scopes = _scopes(job)
-            if request.scopes and sorted(request.scopes) != sorted(scopes):
+            asked = frame.meta.get("scopes")
+            if isinstance(asked, list) and asked and sorted(map(str, asked)) != sorted(scopes):
                 raise PartyError(
-                    f"the alignment names scopes {sorted(request.scopes)}, the job {sorted(scopes)}",
+                    f"the alignment names scopes {sorted(map(str, asked))}, the job {sorted(scopes)}",
                     code="conflict",
                 )
-            inputs = consenting_subjects(
-                session, self.services, org_id=job.org_id, account_id=job.account_id, scopes=scopes
-            )
-        self._live[request.job_id].inputs = inputs
-        return inputs.codes
+            with self.services.read() as session:
+                live.inputs = consenting_subjects(
+                    session, self.services, org_id=job.org_id, account_id=job.account_id, scopes=scopes
+                )
+            inputs = StepInputs(subjects=live.inputs.codes)
+        result = self._step(state, bank_id, state.psi_state, inputs)
+        reply = _reply_of(result)
+        if result.state is None:
+            return reply
+        with self.services.tx() as session:
+            row = owned_job(session, job.id, bank_id, lock=True)
+            set_state(row, "aligning", "aligning with the bank (PSI)", allowed_from=("created", "aligning"))
+            row.platform_size = int(reply.meta.get("platform_size", 0))
+        self._record(state, result, psi_state=result.state, live_state=self.sessions.store.save(job.id, live))
+        return reply
 
-    def _on_aligned(self, bank_id: str, alignment: Alignment) -> None:
-        live = self._live[alignment.job_id]
+    def _on_aligned(self, bank_id: str, alignment: Alignment, live: JobInputs) -> None:
         assert live.inputs is not None
         with self.services.tx() as session:
             job = owned_job(session, alignment.job_id, bank_id, lock=True)
@@ -244,6 +314,7 @@ class FederationService:
                 )
             consent_ids = [str(d.decision.consent_id) for d in decisions if d.decision.consent_id]
             live.consent_ids = sorted(set(consent_ids))
+            live.alignment = alignment
             set_state(job, "aligned", "aligned; waiting for training", allowed_from=("aligning",))
             job.aligned = alignment.size
             job.consent_count = len(live.consent_ids)
@@ -251,13 +322,10 @@ class FederationService:
 
     # -- training ----------------------------------------------------------------------------------
 
-    def _features_for(self, job_id: str, bank_id: str) -> pd.DataFrame:
-        live = self._live[job_id]
-        assert live.inputs is not None
-        alignment = self._psi.alignment(job_id, bank_id=bank_id)
-        subjects = [(live.inputs.subject_ids[code], code) for code in alignment.ids]
+    def _features_for(self, job: JointJob, live: JobInputs) -> pd.DataFrame:
+        assert live.inputs is not None and live.alignment is not None
+        subjects = [(live.inputs.subject_ids[code], code) for code in live.alignment.ids]
         with self.services.read() as session:
-            job = owned_job(session, job_id, bank_id)
             frame = platform_feature_frame(
                 session,
                 self.services,
@@ -270,32 +338,54 @@ class FederationService:
         medians = frame.median(skipna=True).fillna(0.0)
         fill = {str(k): float(v) for k, v in medians.items()}
         with self.services.tx() as session:
-            row = owned_job(session, job_id, bank_id, lock=True)
+            row = owned_job(session, job.id, job.org_id, lock=True)
             row.fill_values = fill
         return frame.fillna(fill).reset_index(drop=True)
 
     def _training_frame(self, frame: Frame, bank_id: str) -> Frame:
         prefix = frame.kind.split(".", 1)[0]
         opening = frame.kind in ("lr.open", "sb.open")
-        job = self._job_for_frame(frame, bank_id, ("aligned",) if opening else ("training", "trained"))
-        if _TRAINING_PREFIX[prefix] != job.algorithm:
-            raise PartyError(f"job {job.id} trains {job.algorithm}, not with {frame.kind}", code="protocol")
-        if job.id not in self._live:
-            raise self._lost(job)
-        if opening:
-            with self.services.tx() as session:
-                row = owned_job(session, job.id, bank_id, lock=True)
-                set_state(row, "training", f"training {job.algorithm}", allowed_from=("aligned",))
-        else:
-            self._touch(job.id)
-        reply = self._training.handle(frame, bank_id)
-        if reply.kind in ("lr.done", "sb.done"):
-            with self.services.tx() as session:
-                row = owned_job(session, job.id, bank_id, lock=True)
-                set_state(
-                    row, "trained", "trained; waiting for the bank's evaluation", allowed_from=("training",)
+        with self.sessions.locked(frame.job_id):
+            state = self.sessions.get(frame.job_id)
+            replayed = self._replayed(state)
+            if replayed is not None:
+                return replayed
+            job = self._job_for_frame(frame, bank_id, ("aligned",) if opening else ("training", "trained"))
+            if _TRAINING_PREFIX[prefix] != job.algorithm:
+                raise PartyError(
+                    f"job {job.id} trains {job.algorithm}, not with {frame.kind}", code="protocol"
                 )
-        return reply
+            inputs: StepInputs | None = None
+            if opening:
+                live = self.sessions.inputs(state)
+                if live.inputs is None or live.alignment is None:
+                    raise self._lost(job)
+                # A job opens its training once: a new open starts from no training state.
+                state_ref = None
+                inputs = StepInputs(features=self._features_for(job, live))
+            else:
+                if state.training_state is None:
+                    raise self._lost(job)
+                state_ref = state.training_state
+                self._touch(job.id)
+            result = self._step(state, bank_id, state_ref, inputs)
+            reply = _reply_of(result)
+            if result.state is None:
+                return reply
+            if opening or reply.kind in ("lr.done", "sb.done"):
+                with self.services.tx() as session:
+                    row = owned_job(session, job.id, bank_id, lock=True)
+                    if opening:
+                        set_state(row, "training", f"training {job.algorithm}", allowed_from=("aligned",))
+                    else:
+                        set_state(
+                            row,
+                            "trained",
+                            "trained; waiting for the bank's evaluation",
+                            allowed_from=("training",),
+                        )
+            self._record(state, result, training_state=result.state)
+            return reply
 
     def complete(
         self,
@@ -313,14 +403,18 @@ class FederationService:
             session.expunge(job)
         if job.state != "trained":
             raise_state(job)
-        part = self._training.model_part(job_id, org_id or "")
+        state = self.sessions.get(job_id)
+        trained = self.sessions.load(job_id, state.training_state)
+        if trained is None:
+            raise self._lost_on_completion(job)
+        part: PlatformLogisticPart | PlatformTreePart = trained.model_part()
         if deposit is not None and not isinstance(part, PlatformLogisticPart):
             from fincredit.platform.metered.joint_lab.errors import JointJobInvalid
 
             raise JointJobInvalid(
                 "only logistic models take a deposit of the bank's weights", field="deposit"
             )
-        live = self._live.get(job_id, _Live())
+        live = self.sessions.inputs(state)
         run_id = register_platform_half(
             self.services.settings.var_dir,
             job=job,
@@ -355,10 +449,14 @@ class FederationService:
             )
             session.flush()
             session.expunge(row)
-        self._training.drop(job_id, org_id or "")
-        self._psi.forget(job_id)
-        self._live.pop(job_id, None)
+        self.sessions.end(job_id)  # the job's secrets go with its saved state
         return row
+
+    def _lost_on_completion(self, job: JointJob) -> FincreditError:
+        from fincredit.platform.metered.joint_lab.errors import JointJobState
+
+        self._lost(job)
+        return JointJobState(f"job {job.id} failed: its saved training state is gone", state="failed")
 
     # -- encrypted scoring -------------------------------------------------------------------------
 
@@ -384,6 +482,7 @@ class FederationService:
                     platform_features=self._scoring_features(session, job, resolved),
                     authorize=self._scoring_authorize(session, job, resolved),
                     limits=self.scoring_limits,
+                    evaluator=ray_evaluator if self.use_ray else None,
                 )
                 reply, report = handler.score(frame, bank_id)
                 if report.scored:

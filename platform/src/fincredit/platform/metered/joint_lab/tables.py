@@ -58,3 +58,22 @@ class JointModel(Base):
     platform_part: Mapped[dict[str, Any]] = mapped_column(JSON)
     bank_deposit: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class JointJobSession(Base):
+    """Where the platform's half of a running job stands between two frames, so that any service
+    instance takes the next frame: refs of the saved states (PSI, training, the service's own inputs of
+    the job) in the federation store directory, and the last frame answered with its reply, so a frame
+    retried after a lost answer gets the same answer instead of running twice. ``version`` counts the
+    steps; a step's result is recorded only over the version it started from."""
+
+    __tablename__ = "joint_job_sessions"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("joint_jobs.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    psi_state: Mapped[str | None] = mapped_column(String(64))
+    training_state: Mapped[str | None] = mapped_column(String(64))
+    live_state: Mapped[str | None] = mapped_column(String(64))
+    last_request: Mapped[str | None] = mapped_column(String(64))
+    last_reply: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
