@@ -4,12 +4,29 @@ and grant entries, so the log alone authorises every access made under them."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
-from fincredit.consent import ConsentStatus, read_export, replay_authorisation
-from fincredit.platform.consents import export_ledger
-from fincredit.platform.consents._records import ConsentWriteOutsideLifecycle
+from fincredit.consent import (
+    AccessMode,
+    ConsentArtefact,
+    ConsentEvent,
+    ConsentStatus,
+    DataLife,
+    DataLifeUnit,
+    FetchType,
+    Frequency,
+    PeriodUnit,
+    Purpose,
+    read_export,
+    replay_authorisation,
+)
+from fincredit.platform.consents import RecordedGrant, export_ledger, library_subject, record_grants
+from fincredit.platform.consents._records import ConsentWriteOutsideLifecycle, artefact_of
 from fincredit.platform.consents.tables import Consent
+from fincredit.platform.core.db import Subject, utcnow
+from fincredit.platform.core.errors import IllegalConsentTransition
 from fincredit.platform.testing.plugin import auth, new_institution
 from fincredit.platform.testing.seed import grant_consent, load_records, new_enterprise
 
@@ -64,3 +81,59 @@ def test_seeded_consents_are_granted_in_the_log_and_authorise_their_accesses(  #
     report, states = replay_authorisation(read_export(path), max_reported=None)
     assert states[consent_id].use_count == 1
     assert [v.line() for v in report.violations if v.consent_id == consent_id] == []
+
+
+def test_bulk_grants_store_each_consent_in_its_final_state_with_every_act_ledgered(  # type: ignore[no-untyped-def]
+    services, tmp_path
+) -> None:
+    """record_grants inserts a batch's rows in one statement (the seeding path of the benchmarks' million
+    consents); the rows equal what the lifecycle implies, and the log's replay agrees with the table."""
+    bank = new_institution(services, "bank")
+    subjects = [new_enterprise(services)[1] for _ in range(3)]
+    start = utcnow() - dt.timedelta(days=2)
+    with services.tx() as session:
+        artefacts = [
+            ConsentArtefact(
+                subject=library_subject(services.keyring, session.get(Subject, sid)),
+                grantee=bank.org_id,
+                purpose=Purpose.LOAN_APPLICATION_ASSESSMENT,
+                scopes=frozenset({"tax_rating"}),
+                modes=frozenset({AccessMode.QUERY}),
+                valid_from=start,
+                valid_until=start + dt.timedelta(days=30),
+                fetch_type=FetchType.PERIODIC,
+                frequency=Frequency(value=5, unit=PeriodUnit.DAY),
+                data_life=DataLife(value=1, unit=DataLifeUnit.YEAR),
+                created_at=start,
+            )
+            for sid in subjects
+        ]
+        later = start + dt.timedelta(hours=1)
+        acts = [
+            (),
+            ((ConsentEvent.PAUSE, later),),
+            ((ConsentEvent.PAUSE, later), (ConsentEvent.REVOKE, later)),
+        ]
+        record_grants(
+            session,
+            services,
+            [
+                RecordedGrant(sid, a, "acc_counter", start, "counter", then=then)
+                for sid, a, then in zip(subjects, artefacts, acts, strict=True)
+            ],
+            actor="t",
+        )
+    with services.read() as session:
+        rows = {a.consent_id: session.get(Consent, a.consent_id) for a in artefacts}
+        states = [rows[a.consent_id].state for a in artefacts]
+        assert states == ["ACTIVE", "PAUSED", "REVOKED"]
+        assert artefact_of(services.keyring, rows[artefacts[0].consent_id]).is_signed
+    with pytest.raises(IllegalConsentTransition), services.tx() as session:
+        bad = artefacts[0].model_copy(update={"consent_id": "cns_resume_active"})
+        grant = RecordedGrant(subjects[0], bad, "acc", start, "web", then=((ConsentEvent.RESUME, later),))
+        record_grants(session, services, [grant], actor="t")
+    path = tmp_path / "ledger.parquet"
+    export_ledger(services, path)
+    report, log = replay_authorisation(read_export(path), max_reported=None)
+    assert [log[a.consent_id].status.value for a in artefacts] == states
+    assert [v.line() for v in report.violations if v.consent_id in rows] == []

@@ -7,10 +7,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from fincredit.consent import (
@@ -31,7 +31,14 @@ from fincredit.consent import (
 )
 from fincredit.platform.consents._access import _Pending, expire_if_due
 from fincredit.platform.consents._ledger import note_signer
-from fincredit.platform.consents._records import artefact_of, library_subject, new_row, state_of, update_row
+from fincredit.platform.consents._records import (
+    artefact_of,
+    library_subject,
+    new_row,
+    row_values,
+    state_of,
+    update_row,
+)
 from fincredit.platform.consents.tables import Consent
 from fincredit.platform.core.db import Organisation, Subject, utcnow
 from fincredit.platform.core.errors import IllegalConsentTransition, InvalidInput, NotFound
@@ -92,6 +99,10 @@ class RecordedGrant:
     approved_by_account: str | None
     approved_at: dt.datetime
     channel: str
+    # Acts of the subject after the grant, recorded with it (a history brought over from an earlier
+    # system, a seeded city): each a transition of the lifecycle (pause, resume, revoke ...) with its
+    # own ledger entry after the grant's.
+    then: tuple[tuple[ConsentEvent, dt.datetime], ...] = ()
 
 
 def record_grants(
@@ -99,29 +110,44 @@ def record_grants(
 ) -> None:
     """Store each consent as requested and then granted, with both ledger entries, in the session's
     transaction: one ledger append for the whole batch. The same two entries as a bank's request and the
-    subject's approval on the web, so the log alone shows every consent's grant."""
+    subject's approval on the web, so the log alone shows every consent's grant; then an entry for each of
+    the grant's later acts (``RecordedGrant.then``), applied by the lifecycle.
+
+    The rows go in as one Core insert (no ORM object each), so a seeding of a million consents runs at the
+    speed of the ledger append and the artefacts' encryption; call it with batches of thousands."""
     if not grants:
         return
     now = utcnow()
+    keyring = services.keyring
     pending = _Pending(services, now, actor)
+    rows: list[dict[str, Any]] = []
     for grant in grants:
-        requested = ConsentState.requested(grant.artefact)
+        state = ConsentState.requested(grant.artefact)
         requester = grant.artefact.requested_by_account or actor
-        pending.consent_event(requested, EntryType.CONSENT_REQUESTED, actor=requester)
-        if grant.approved_by_account is None:
-            session.add(new_row(services.keyring, requested, grant.subject_id))
-            continue
-        granted = requested.grant(
-            SubjectAct(
+        pending.consent_event(state, EntryType.CONSENT_REQUESTED, actor=requester)
+        if grant.approved_by_account is not None:
+            act = SubjectAct(
                 approved_by_account=grant.approved_by_account,
                 approved_at=grant.approved_at,
                 channel=grant.channel,
-            ),
-            grant.approved_at,
-        )
-        session.add(new_row(services.keyring, granted, grant.subject_id))
-        pending.consent_event(granted, EVENT_ENTRY[ConsentEvent.GRANT], actor=grant.approved_by_account)
-    session.flush()
+            )
+            state = state.grant(act, grant.approved_at)
+            pending.consent_event(state, EVENT_ENTRY[ConsentEvent.GRANT], actor=grant.approved_by_account)
+            for event, at in grant.then:
+                if event is ConsentEvent.GRANT:
+                    raise InvalidInput("a consent is granted once")
+                try:
+                    state = state.apply(event, at)
+                except (IllegalTransitionError, ConsentDomainError) as exc:
+                    raise IllegalConsentTransition(
+                        str(exc), state=state.status.value, action=event.value
+                    ) from None
+                pending.consent_event(state, EVENT_ENTRY[event], actor=grant.approved_by_account)
+        elif grant.then:
+            raise InvalidInput("acts after a grant need the grant")
+        rows.append(row_values(keyring, state, grant.subject_id))
+    # The lifecycle's own writer: the rows and their entries in this one transaction.
+    session.execute(cast(Table, Consent.__table__).insert(), rows)
     pending.write(session)
 
 

@@ -79,28 +79,40 @@ def _encrypt(keyring: Keyring, artefact: ConsentArtefact) -> bytes:
     return keyring.encrypt(artefact.model_dump_json(), context=_context(artefact.consent_id))
 
 
-def new_row(keyring: Keyring, state: ConsentState, subject_id: int) -> Consent:
+def row_values(keyring: Keyring, state: ConsentState, subject_id: int) -> dict[str, Any]:
+    """Every column of a new consent row in ``state`` (what :func:`new_row` stores, as a Core insert's
+    parameters: bulk grants insert many at once without an ORM object each)."""
     a = state.artefact
-    row = Consent(
-        id=a.consent_id,
-        subject_id=subject_id,
-        grantee_org_id=a.grantee,
-        requested_by_account=a.requested_by_account,
-        purpose=a.purpose.value,
-        scopes=sorted(a.scopes),
-        modes=sorted(m.value for m in a.modes),
-        valid_from=a.valid_from,
-        valid_until=a.valid_until,
-        fetch_type=a.fetch_type.value,
-        frequency_value=None if a.frequency is None else a.frequency.value,
-        frequency_unit=None if a.frequency is None else a.frequency.unit.value,
-        data_life_value=a.data_life.value,
-        data_life_unit=a.data_life.unit.value,
-        artefact_enc=_encrypt(keyring, a),
-        created_at=a.created_at,
-        receipt=None,
-    )
-    update_row(keyring, row, state, artefact_changed=False)
+    return {
+        "id": a.consent_id,
+        "subject_id": subject_id,
+        "grantee_org_id": a.grantee,
+        "requested_by_account": a.requested_by_account,
+        "purpose": a.purpose.value,
+        "scopes": sorted(a.scopes),
+        "modes": sorted(m.value for m in a.modes),
+        "valid_from": a.valid_from,
+        "valid_until": a.valid_until,
+        "fetch_type": a.fetch_type.value,
+        "frequency_value": None if a.frequency is None else a.frequency.value,
+        "frequency_unit": None if a.frequency is None else a.frequency.unit.value,
+        "data_life_value": a.data_life.value,
+        "data_life_unit": a.data_life.unit.value,
+        "artefact_enc": _encrypt(keyring, a),
+        "created_at": a.created_at,
+        "receipt": None,
+        "state": state.status.value,
+        "state_changed_at": state.status_changed_at,
+        "use_count": state.use_count,
+        "last_used_at": state.last_used_at,
+        "period_key": state.period_key,
+        "period_uses": state.period_uses,
+    }
+
+
+def new_row(keyring: Keyring, state: ConsentState, subject_id: int) -> Consent:
+    row = Consent(**row_values(keyring, state, subject_id))
+    inspect(row).info[_LIFECYCLE] = True
     return row
 
 
