@@ -83,7 +83,7 @@ def test_supervisor_reads_and_downloads_the_report_and_filters_records(page, liv
     with page.expect_download() as download:
         page.locator("#downloads").get_by_role("link", name="CSV").click()
     path = download.value.path()
-    assert Path(path).read_text(encoding="utf-8").startswith("period,section,metric,value")
+    assert Path(path).read_text(encoding="utf-8").startswith("月份,类别,指标,数值")
 
     page.get_by_role("link", name="年度评估").click()
     page.wait_for_load_state()

@@ -49,7 +49,8 @@ ISSUER = "宁波市融资信用服务平台"
 REGISTRATION_ITEMS = ("market_registration",)
 # The fixed text of the PDF (headings, labels), checked against the lean fonts' character set too.
 _PDF_TEXT = (
-    "公共信用信息报告 报告编号 报告版本 出具时间 数据截至 查询机构 查询用途 校验值(SHA-256): 扫码核验真伪 "
+    "公共信用信息报告 报告编号 报告版本 出具时间 数据截至 查询机构 本人查询 查询用途 "
+    "校验值(SHA-256): 扫码核验真伪 "
     "一、主体身份信息 名称 统一社会信用代码(部分隐藏) 主体类型 所在区划 二、登记信息 登记日期 登记内容 "
     "无登记信息 三、公共信用记录(按类别) 公开 授权查询 · 负面信息 信息提供单位: 无记录 日期 记录编号 "
     "内容 有效期至 长期 状态 【异议处理中】 正常 四、异议处理中的记录 信息项 处理状态 办理期限 无 五、概要 "
@@ -296,6 +297,10 @@ class _ReportWords:
             return "—"
         return str(self.titles.get("orgs", {}).get(org_id, org_id))
 
+    def asker(self, report: dict[str, Any]) -> str:
+        """Who asked: the institution's name, or the subject itself for its own report (R§9)."""
+        return "本人查询" if report.get("basis") == "own_information" else self.org(report.get("issued_to"))
+
     def item(self, code: str) -> str:
         return str(self.titles.get("items", {}).get(code, code))
 
@@ -370,7 +375,7 @@ def render_pdf(issued: IssuedReport, make_document: Callable[[str], FPDF] | None
     for line in (
         f"报告编号:{r['report_id']}    报告版本:{r['schema_version']}",
         f"出具时间:{issued_at}    数据截至:{r['as_of']}",
-        f"查询机构:{v.org(r['issued_to'])}    查询用途:{v.code('purpose', r.get('purpose'))}",
+        f"查询机构:{v.asker(r)}    查询用途:{v.code('purpose', r.get('purpose'))}",
     ):
         pdf.multi_cell(155, 5, line, new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("body", size=7)

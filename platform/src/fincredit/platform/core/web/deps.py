@@ -87,7 +87,6 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         {
             "t": translator(lang),
             "label": names.label,
-            "names": names,
             "lang": lang,
             "principal": principal,
             "prefix": PREFIX,

@@ -98,6 +98,15 @@ def qty(value: Any, unit: str | None = None, lang: str = "zh") -> str:
     return f"{text} {label('unit', unit, lang)}"
 
 
+def ref(value: Any) -> str:
+    """A reference people can read out and compare — ``cns_554d9f67…`` becomes ``554D9F67`` — where a
+    page must point at one consent or subscription; the full id stays in the element's title."""
+    if not value:
+        return "—"
+    text = str(value)
+    return text.rpartition("_")[2][:8].upper()
+
+
 def _humanise(code: str) -> str:
     """The English reading of a field name the catalogue gives no English title (``rating_year`` →
     ``Rating year``): better than the code, and the Chinese title is one language switch away."""
@@ -229,6 +238,7 @@ FILTERS: dict[str, Callable[..., str]] = {
     "day": day,
     "cny": _cny_filter,
     "qty": _qty_filter,
+    "ref": ref,
 }
 
 
@@ -237,4 +247,4 @@ def install_filters(env: jinja2.Environment) -> jinja2.Environment:
     return env
 
 
-__all__ = ["SHANGHAI", "NameBook", "cny", "day", "install_filters", "qty", "shanghai", "when"]
+__all__ = ["SHANGHAI", "NameBook", "cny", "day", "install_filters", "qty", "ref", "shanghai", "when"]
