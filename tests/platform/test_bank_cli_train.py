@@ -1,6 +1,7 @@
 """A bank's risk analyst trains and scores from the command line and the SDK without ever making up a
 job id: ``fincredit-bank train`` creates the job on the platform, aligns, trains, evaluates and
-completes it; ``status`` and ``scoring score`` find the latest job by themselves; the fit names every
+completes it; ``status``, ``approve`` and ``scoring score`` find the latest job by themselves (scoring
+only once a second person of the bank approved the model); the fit names every
 held-out row by the bank's own identifier; wrong inputs are refused before the platform does any work."""
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import pytest
 import uvicorn
 from typer.testing import CliRunner
 
-from fincredit.federation import JointLab, PlatformApiError, SecureBoostParams, cli
+from fincredit.federation import JointLab, LogisticParams, PlatformApiError, cli
 from fincredit.federation.errors import InputError
 from fincredit.platform.metered.joint_lab.seed import (
     BANK_FEATURES,
     PLATFORM_FEATURES,
     entitle,
+    model_risk_officer,
     seed_joint_setting,
 )
 from fincredit.platform.testing.plugin import new_institution, obtain_token
@@ -55,17 +57,17 @@ def live(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
 def bank(services, client, live, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     institution = new_institution(services, "bank")
     entitle(services, institution.org_id, PRODUCTS)
-    setting = seed_joint_setting(services, institution.org_id, n=200, unknown=20, seed=5)
+    setting = seed_joint_setting(services, institution.org_id, n=200, unknown=20, seed=None)
     token = obtain_token(client, institution)
     monkeypatch.setenv("FINCREDIT_TOKEN", token)
     monkeypatch.setenv("FINCREDIT_URL", live)
-    return setting, token
+    return setting, token, institution.org_id
 
 
 def test_train_creates_runs_and_completes_a_job_then_status_and_scoring_find_it(  # type: ignore[no-untyped-def]
-    bank, live, tmp_path: Path
+    bank, live, client, services, tmp_path: Path
 ) -> None:
-    setting, token = bank
+    setting, token, org_id = bank
     loans, applicants, wd = tmp_path / "loans.csv", tmp_path / "applicants.csv", tmp_path / "wd"
     setting.bank.to_csv(loans, index=False)
     setting.applicants.to_csv(applicants, index=False)
@@ -93,12 +95,25 @@ def test_train_creates_runs_and_completes_a_job_then_status_and_scoring_find_it(
     assert status.exit_code == 0, status.output
     assert status.stdout.startswith(f"{job_id}\tdone") and "platform\tcompleted" in status.stdout
 
+    # Scoring needs the model-risk sign-off of a second person of the bank: refused before it.
+    out = tmp_path / "scores.csv"
+    score_args = ["scoring", "score", str(applicants), str(out), "--workdir", str(wd), "--no-progress"]
+    early = runner.invoke(cli.app, score_args)
+    assert early.exit_code == 1 and "not approved" in early.output
+    own = runner.invoke(cli.app, ["approve", "--note", "validated", "--workdir", str(wd)])
+    assert own.exit_code == 1 and "joint-model-self-approval" in own.output
+    officer = obtain_token(client, model_risk_officer(services, org_id))
+    approved = runner.invoke(
+        cli.app,
+        ["approve", "--note", "validation report 2026-12", "--alias", "champion", "--workdir", str(wd)],
+        env={"FINCREDIT_TOKEN": officer},
+    )
+    assert approved.exit_code == 0, approved.output
+    assert approved.stdout.strip().endswith("approved\tchampion")
+
     # No model, platform or id column named: the latest trained job supplies them. A logistic model
     # scores with the default protocol (lr-partial), which needs no deposit of the bank's weights.
-    out = tmp_path / "scores.csv"
-    scored = runner.invoke(
-        cli.app, ["scoring", "score", str(applicants), str(out), "--workdir", str(wd), "--no-progress"]
-    )
+    scored = runner.invoke(cli.app, score_args)
     assert scored.exit_code == 0, scored.output
     scores = pd.read_csv(out, dtype={"uscc": str})
     ok = scores["refused"].isna()
@@ -108,7 +123,7 @@ def test_train_creates_runs_and_completes_a_job_then_status_and_scoring_find_it(
 
 
 def test_the_sdk_returns_the_alignment_and_scores_keyed_by_the_banks_ids(bank, live) -> None:  # type: ignore[no-untyped-def]
-    setting, token = bank
+    setting, token, _ = bank
     df = setting.bank.sample(frac=1.0, random_state=3).reset_index(drop=True)  # any row order
     with JointLab(live, token) as lab:
         trained = lab.train(
@@ -117,8 +132,8 @@ def test_the_sdk_returns_the_alignment_and_scores_keyed_by_the_banks_ids(bank, l
             label="default",
             features=list(BANK_FEATURES),
             platform_features=list(PLATFORM_FEATURES),
-            algorithm="secureboost",
-            secureboost=SecureBoostParams(n_trees=3, max_depth=2, min_data_in_leaf=10),
+            algorithm="logistic",
+            logistic=LogisticParams(iterations=3),
             progress=False,
         )
     fit = trained.fit
@@ -134,10 +149,10 @@ def test_the_sdk_returns_the_alignment_and_scores_keyed_by_the_banks_ids(bank, l
 
 
 def test_wrong_inputs_are_refused_with_the_reason_before_any_work(bank, live, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    setting, token = bank
+    setting, token, _ = bank
     with JointLab(live, token) as lab:
         before = len(lab.jobs())
-        with pytest.raises(InputError, match="label"):
+        with pytest.raises(InputError, match="outcome"):
             lab.train(
                 setting.bank,
                 id_column="uscc",

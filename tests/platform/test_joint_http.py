@@ -34,6 +34,7 @@ from fincredit.platform.metered.joint_lab.seed import (
     PLATFORM_FEATURES,
     SCOPES,
     entitle,
+    model_risk_officer,
     seed_joint_setting,
 )
 from fincredit.platform.metered.joint_lab.tables import JointJob
@@ -180,7 +181,16 @@ def test_bank_trains_and_scores_over_http_without_leaking(client, services, app,
         assert ledgered == 2 * len(set(setting.consenting))  # one entry per aligned subject and job
         assert jobs_billed == Decimal(2)
 
-        # encrypted scoring with the tree model: rows without a scoring consent are refused one by one
+        # encrypted scoring with the tree model: rows without a scoring consent are refused one by one,
+        # once a second person of the bank signed the versions off
+        officer = {
+            "Authorization": f"Bearer {obtain_token(client, model_risk_officer(services, bank.org_id))}"
+        }
+        for job_id, _ in reports.values():
+            r = client.post(
+                f"/api/v1/joint-lab/models/{job_id}/approve", headers=officer, json={"note": "ok"}
+            )
+            assert r.status_code == 200 and r.json()["status"] == "approved", r.text
         _, tree_fit = reports["secureboost"]
         scored_before = _scored(services, bank.org_id)
         with PlatformConnection(live, token, timeout=300) as conn:

@@ -20,6 +20,9 @@ from fincredit.platform.core.db import utcnow
 from fincredit.platform.identity.principal import Principal
 from fincredit.platform.metered.billing.tables import Entitlement, UsageEvent
 from fincredit.platform.metered.joint_lab import sweep_abandoned
+from fincredit.platform.metered.joint_lab._lifecycle import approve_version
+from fincredit.platform.metered.joint_lab._models import part_from_json
+from fincredit.platform.metered.joint_lab._registry import register_platform_half
 from fincredit.platform.metered.joint_lab.router import federation_of
 from fincredit.platform.metered.joint_lab.seed import PLATFORM_FEATURES, SCOPES, entitle, seed_joint_setting
 from fincredit.platform.metered.joint_lab.tables import JointJob, JointModel
@@ -185,6 +188,16 @@ def _scoring_model(services, bank) -> str:  # type: ignore[no-untyped-def]
                 bank_deposit=None,
             )
         )
+        job = session.get(JointJob, job_id)
+        assert job is not None
+        session.expunge(job)
+    # Registered in MLflow and signed off by a second person of the bank: only then does it score.
+    var_dir = services.settings.var_dir
+    part = part_from_json(
+        "logistic", {"model_id": job_id, "features": list(PLATFORM_FEATURES), "weights": [-0.8, -0.3]}
+    )
+    register_platform_half(var_dir, job=job, part=part, evaluation={}, consent_ids=[])
+    approve_version(var_dir, job, account_id="model-risk-officer", note="test", now=now)
     return job_id
 
 

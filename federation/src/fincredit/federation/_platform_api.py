@@ -228,6 +228,24 @@ class JointLab:
             }
         return JointJobInfo.from_json(self._call("POST", f"{JOBS_PATH}/{job_id}/complete", body))
 
+    # -- the model lifecycle ------------------------------------------------------------------------
+
+    def models(self) -> list[dict[str, Any]]:
+        """Every registered version of this bank's joint models: status, approval, aliases, metrics."""
+        return list(self._call("GET", "/api/v1/joint-lab/models"))
+
+    def model(self, job_id: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/api/v1/joint-lab/models/{job_id}"))
+
+    def approve(self, job_id: str, note: str) -> dict[str, Any]:
+        """Model-risk sign-off of the job's model version. Must be another account of the bank than the
+        one that trained it (the platform refuses self-approval); encrypted scoring needs it."""
+        return dict(self._call("POST", f"/api/v1/joint-lab/models/{job_id}/approve", {"note": note}))
+
+    def set_alias(self, job_id: str, alias: str) -> dict[str, Any]:
+        """Point ``champion`` or ``challenger`` at the job's (approved) version."""
+        return dict(self._call("POST", f"/api/v1/joint-lab/models/{job_id}/aliases", {"alias": alias}))
+
     def connection(self, *, timeout: float | None = None) -> PlatformConnection:
         """The frames connection (PSI, training, encrypted scoring) with this client's credentials."""
         return PlatformConnection(

@@ -388,6 +388,39 @@ def _lab(platform: str, token_env: str, ca_bundle: Path | None, insecure: bool, 
 
 
 @app.command()
+def approve(
+    job_id: Annotated[
+        str | None, typer.Argument(help="The job whose model to approve (default: latest).")
+    ] = None,
+    note: Annotated[str, typer.Option(help="What was reviewed (the validation report, its date).")] = "",
+    alias: Annotated[
+        str | None, typer.Option(help="Then point this alias at it: champion or challenger.")
+    ] = None,
+    platform: PlatformOpt = "",
+    workdir: WorkdirOpt = _DEFAULT_WORKDIR,
+    token_env: TokenEnvOpt = "FINCREDIT_TOKEN",
+    ca_bundle: CaOpt = None,
+    insecure: InsecureOpt = False,
+) -> None:
+    """Model-risk sign-off: approve a trained model's version (run it with a second person's token;
+    the platform refuses the account that trained it). Encrypted scoring needs an approved version."""
+    if not note.strip():
+        _fail("say what was reviewed with --note")
+    if job_id is None:
+        with JobStore(workdir) as store:
+            job_id = _job_or_latest(store, None).job_id
+    try:
+        with _lab(platform, token_env, ca_bundle, insecure, 60.0) as lab:
+            version = lab.approve(job_id, note)
+            if alias is not None:
+                version = lab.set_alias(job_id, alias)
+    except (FederationError, ValueError) as exc:
+        _fail(f"approval failed: {exc}", code=1)
+    aliases = ",".join(version["aliases"])
+    typer.echo(f"{job_id}\t{version['name']} v{version['version']}\t{version['status']}\t{aliases}")
+
+
+@app.command()
 def jobs(workdir: WorkdirOpt = _DEFAULT_WORKDIR) -> None:
     """List the jobs in the working directory."""
     with JobStore(workdir) as store:

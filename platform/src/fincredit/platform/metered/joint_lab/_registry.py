@@ -10,6 +10,7 @@ from typing import Any
 
 from fincredit.federation.joint_model import PlatformLogisticPart, PlatformTreePart
 from fincredit.platform.metered.joint_lab._inputs import offered_views
+from fincredit.platform.metered.joint_lab._lifecycle import register_version
 from fincredit.platform.metered.joint_lab._models import part_to_json
 from fincredit.platform.metered.joint_lab.tables import JointJob
 
@@ -27,8 +28,8 @@ def register_platform_half(
     evaluation: dict[str, Any],
     consent_ids: list[str],
 ) -> str:
-    """Log one run (no MLflow flavor fits half a model: the half goes in as a JSON document) and return
-    its run id."""
+    """Log one run (no MLflow flavor fits half a model: the half goes in as a JSON document), register it
+    as a version of the bank's model for the job's purpose (pending approval), and return the run id."""
     from fincredit.models.tracking import Lineage, Tracking
 
     tracking = Tracking(var_dir / "mlflow")
@@ -65,4 +66,6 @@ def register_platform_half(
         },
         run_name=f"{job.algorithm}-{job.id[-8:]}",
     )
+    # The run becomes a registered model version, pending the bank's model-risk approval.
+    register_version(var_dir, job=job, run_id=record.run_id, metrics=metrics)
     return record.run_id

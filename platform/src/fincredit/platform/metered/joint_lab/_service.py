@@ -63,6 +63,7 @@ from fincredit.platform.metered.joint_lab._jobs import (
     set_state,
     sweep_abandoned,
 )
+from fincredit.platform.metered.joint_lab._lifecycle import ensure_scorable
 from fincredit.platform.metered.joint_lab._models import part_to_json, scoring_model
 from fincredit.platform.metered.joint_lab._registry import register_platform_half
 from fincredit.platform.metered.joint_lab._sessions import (
@@ -472,6 +473,8 @@ class FederationService:
                     raise ScoringModelError(f"model {model_id!r} is not known to the platform")
                 job = session.get(JointJob, model_id)
                 assert job is not None
+                # Only a version a second person of the bank approved scores (model-risk sign-off).
+                ensure_scorable(self.services.settings.var_dir, model_id)
                 if 1 <= n_rows <= self.scoring_limits.max_rows:
                     ensure_allowed(session, bank_id, SCORING_PRODUCT, n_rows)  # quota before any work
                 resolved: dict[str, int] = {}  # this request's codes -> subject ids

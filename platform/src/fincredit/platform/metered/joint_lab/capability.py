@@ -26,6 +26,8 @@ CAPABILITY = Capability(
         ("bank", "joint_lab", "create"),
         ("bank", "joint_lab", "read"),
         ("bank", "joint_lab", "frames"),
+        # Model-risk sign-off; the four-eyes rule (not the trainer) is the lifecycle's own check.
+        ("bank", "joint_lab", "approve"),
     ),
     demo_steps=tuple(DemoStep(70 + i, title, run) for i, (title, run) in enumerate(JOINT_STEPS)),
     body_limits=_body_limits,

@@ -30,3 +30,13 @@ class JointModelNotFound(NotFound):
 
 class MalformedFrame(InvalidInput):
     slug, title = "malformed-frame", "The federation frame cannot be decoded"
+
+
+class SelfApproval(Forbidden):
+    """Model-risk sign-off is four-eyes: the account that trained a model cannot approve it."""
+
+    slug, title = "joint-model-self-approval", "A model is approved by a second person of the bank"
+
+
+class VersionNotApproved(Conflict):
+    slug, title = "joint-model-not-approved", "The model version is not approved"

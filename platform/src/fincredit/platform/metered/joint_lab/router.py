@@ -12,14 +12,26 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from fincredit.platform.core.db import utcnow
 from fincredit.platform.core.deps import ServicesDep, require
 from fincredit.platform.identity.principal import Principal
 from fincredit.platform.metered.joint_lab import FederationService, create_job, owned_job, sweep_abandoned
 from fincredit.platform.metered.joint_lab._inputs import offered_views, scopes_of
+from fincredit.platform.metered.joint_lab._lifecycle import (
+    ModelVersionInfo,
+    approve_version,
+    set_alias,
+    version_of,
+    versions_of_bank,
+)
+from fincredit.platform.metered.joint_lab.errors import JointJobState
 from fincredit.platform.metered.joint_lab.schemas import (
+    AliasIn,
+    ApproveIn,
     CompleteIn,
     JointJobIn,
     JointJobOut,
+    ModelVersionOut,
     OfferedFeatureOut,
     OfferedFeaturesOut,
 )
@@ -125,3 +137,70 @@ async def complete(
         federation.complete, job_id, principal, evaluation=evaluation, deposit=deposit
     )
     return _out(job)
+
+
+# -- the model lifecycle (MLflow registry): versions, approval, aliases ------------------------------
+
+
+def _version_out(info: ModelVersionInfo) -> ModelVersionOut:
+    return ModelVersionOut.model_validate(info.to_dict())
+
+
+@router.get("/models")
+def list_models(
+    services: ServicesDep, principal: Annotated[Principal, Depends(require("joint_lab", "read"))]
+) -> list[ModelVersionOut]:
+    """Every registered version of the bank's joint models, with approval state and aliases."""
+    return [_version_out(v) for v in versions_of_bank(services.settings.var_dir, principal.org_id or "")]
+
+
+@router.get("/models/{job_id}")
+def get_model(
+    job_id: str,
+    services: ServicesDep,
+    principal: Annotated[Principal, Depends(require("joint_lab", "read"))],
+) -> ModelVersionOut:
+    with services.read() as session:
+        owned_job(session, job_id, principal.org_id)
+    return _version_out(version_of(services.settings.var_dir, job_id))
+
+
+@router.post("/models/{job_id}/approve")
+async def approve_model(
+    job_id: str,
+    body: ApproveIn,
+    services: ServicesDep,
+    principal: Annotated[Principal, Depends(require("joint_lab", "approve"))],
+) -> ModelVersionOut:
+    """Model-risk sign-off: a second account of the bank (never the one that trained the model) approves
+    the version; only then may encrypted scoring use it."""
+    with services.read() as session:
+        job = owned_job(session, job_id, principal.org_id)
+        session.expunge(job)
+    if job.state != "completed":
+        raise JointJobState(
+            f"job {job.id} is {job.state}; only a completed job's model is approved", state=job.state
+        )
+    info = await run_in_threadpool(
+        approve_version,
+        services.settings.var_dir,
+        job,
+        account_id=principal.account_id,
+        note=body.note,
+        now=utcnow(),
+    )
+    return _version_out(info)
+
+
+@router.post("/models/{job_id}/aliases")
+async def alias_model(
+    job_id: str,
+    body: AliasIn,
+    services: ServicesDep,
+    principal: Annotated[Principal, Depends(require("joint_lab", "approve"))],
+) -> ModelVersionOut:
+    """Point champion or challenger at this (approved) version of its registered model."""
+    with services.read() as session:
+        job = owned_job(session, job_id, principal.org_id)
+        session.expunge(job)
+    return _version_out(await run_in_threadpool(set_alias, services.settings.var_dir, job, body.alias))

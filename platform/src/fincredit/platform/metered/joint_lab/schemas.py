@@ -130,3 +130,29 @@ class DepositIn(Strict):
 class CompleteIn(Strict):
     evaluation: EvaluationIn
     deposit: DepositIn | None = None
+
+
+class ApproveIn(Strict):
+    """Model-risk sign-off of a registered version by a second person of the bank."""
+
+    note: str = Field(
+        min_length=1, max_length=2000, description="what was reviewed, e.g. the validation report"
+    )
+
+
+class AliasIn(Strict):
+    alias: Literal["champion", "challenger"]
+
+
+class ModelVersionOut(BaseModel):
+    name: str = Field(description="the registered model: one per bank and purpose")
+    version: int
+    job_id: str
+    run_id: str
+    status: Literal["pending_approval", "approved"]
+    trained_by: str
+    approved_by: str | None
+    approved_at: str | None
+    approval_note: str | None
+    aliases: list[str]
+    metrics: dict[str, float]

@@ -25,7 +25,15 @@ from fincredit.platform.metered.billing.tables import Entitlement
 from fincredit.platform.subjects import register_subject
 from fincredit.platform.testing.seed import grant_consent
 
-__all__ = ["BANK_FEATURES", "PLATFORM_FEATURES", "SCOPES", "JointSetting", "entitle", "seed_joint_setting"]
+__all__ = [
+    "BANK_FEATURES",
+    "PLATFORM_FEATURES",
+    "SCOPES",
+    "JointSetting",
+    "entitle",
+    "model_risk_officer",
+    "seed_joint_setting",
+]
 
 SCOPES = ("tax_rating",)
 PLATFORM_FEATURES = ("tax_rating_latest", "tax_rating_worst_3y")
@@ -40,6 +48,39 @@ class JointSetting:
     consenting: list[str]  # joint-modelling consent holders among the bank's rows
     scoring_consenting: list[str]
     unknown: list[str]  # bank rows the platform does not know
+
+
+@dataclass(frozen=True, slots=True)
+class Officer:
+    """An account of a bank with its signing key (as the test plugin's ``Institution``)."""
+
+    org_id: str
+    account_id: str
+    kid: str
+    private_pem: str
+
+
+def model_risk_officer(services: Services, org_id: str) -> Officer:
+    """A second account of the bank ``org_id`` (its model-risk officer, who signs models off), with a
+    registered key to obtain tokens as the first account does."""
+    from fincredit.platform.identity.accounts import (
+        create_institution_account,
+        generate_key_pair,
+        register_key,
+    )
+
+    private_pem, public_pem = generate_key_pair()
+    with services.tx() as session:
+        account = create_institution_account(
+            session,
+            services.authz,
+            org_id=org_id,
+            username=f"risk-{uuid.uuid4().hex[:10]}",
+            real_name="风险官",
+            stated_use="model-risk sign-off of joint models",
+        )
+        key = register_key(session, account.id, public_pem)
+        return Officer(org_id, account.id, key.kid, private_pem)
 
 
 def entitle(services: Services, org_id: str, products: tuple[str, ...]) -> None:
