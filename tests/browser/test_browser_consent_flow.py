@@ -19,7 +19,7 @@ from fincredit.platform.identity.tokens import CLIENT_ASSERTION_TYPE, make_clien
 from fincredit.platform.subjects import register_subject
 from fincredit.platform.testing.plugin import Institution, new_institution, unique
 
-from .conftest import shot
+from .conftest import login, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PASSWORD = "browser-pass-2026"
@@ -173,7 +173,7 @@ def test_regulator_filters_the_log(page, live) -> None:  # type: ignore[no-untyp
     _refused_access(live, bank, code)  # refused: no consent — highlighted in the log
     _request(live, headers, code)
 
-    _login(page, live, username)
+    login(page, live, username, PASSWORD)  # staff: password and certificate
     page.get_by_label("主体代码").fill(code)
     page.get_by_role("button", name="筛选").click()
     page.wait_for_load_state()

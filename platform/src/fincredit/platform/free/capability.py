@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fincredit.platform.core.registry import Capability, DemoStep, ScheduledTask
-from fincredit.platform.free import QueryBatcher, drain, pages, router, start_push_worker
+from fincredit.platform.free import QueryBatcher, drain, need_pages, pages, router, start_push_worker
 from fincredit.platform.free.cli import push_app
 from fincredit.platform.free.demo import FREE_STEPS
 from fincredit.platform.free.tables import PushEvent
@@ -57,7 +57,7 @@ CAPABILITY = Capability(
     # it cost a tenth of its CPU).
     route_order=0,
     routers=(router.router, router.me_router),
-    pages=(pages.router,),
+    pages=(pages.router, need_pages.router),
     policies=(
         ("bank", "free_query", "query"),
         ("credit_authority", "free_query", "query"),

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, select
 
 from fincredit.platform.core.deps import ServicesDep
+from fincredit.platform.core.services import Services
 from fincredit.platform.core.web.deps import PREFIX, page, render
 from fincredit.platform.free._matchmaking import leads_for_bank, matches_for_need
 from fincredit.platform.free._push import subscription_view
@@ -105,6 +106,18 @@ def matches_page(
     services: ServicesDep,
     principal: Annotated[Principal, Depends(page("matchmaking", "publish_need"))],
 ) -> HTMLResponse:
+    return render(
+        request,
+        "borrower/matches.html",
+        problems={},
+        form={},
+        notice=request.query_params.get("notice"),
+        **matches_context(services, principal),
+    )
+
+
+def matches_context(services: Services, principal: Principal) -> dict[str, Any]:
+    """The borrower's needs, newest first, each with its ranked matches (for the page and its form)."""
     with services.read() as session:
         needs = list(
             session.scalars(
@@ -113,8 +126,7 @@ def matches_page(
                 .order_by(FinancingNeed.created_at.desc())
             )
         )
-        items = [{"need": n, "matches": matches_for_need(session, n)} for n in needs]
-    return render(request, "borrower/matches.html", needs=items)
+        return {"needs": [{"need": n, "matches": matches_for_need(session, n)} for n in needs]}
 
 
 # A credit report PDF is a few pages; anything far larger is not one.
