@@ -77,7 +77,7 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 
 
 async def run(
-    base_url: str,
+    base_url: str | list[str],
     make: Callable[[random.Random], RequestSpec],
     *,
     concurrency: int,
@@ -86,16 +86,18 @@ async def run(
     check: Callable[[int, bytes], None] | None = None,
 ) -> LoadResult:
     """``concurrency`` keep-alive connections, each sending its next request when the previous answer has
-    arrived (a closed loop), for ``warmup`` + ``duration`` seconds; only the last ``duration`` counts."""
-    url = urlsplit(base_url)
-    host, port = url.hostname or "127.0.0.1", url.port or 80
-    host_header = f"{host}:{port}"
+    arrived (a closed loop), for ``warmup`` + ``duration`` seconds; only the last ``duration`` counts.
+    Several base URLs (instances of one service): connection ``k`` goes to URL ``k mod n``."""
+    urls = [urlsplit(u) for u in ([base_url] if isinstance(base_url, str) else base_url)]
     result = LoadResult(seconds=duration)
     start = time.perf_counter()
     measure_from, stop = start + warmup, start + warmup + duration
 
     async def client(k: int) -> None:
         rng = random.Random(k)
+        url = urls[k % len(urls)]
+        host, port = url.hostname or "127.0.0.1", url.port or 80
+        host_header = f"{host}:{port}"
         reader, writer = await asyncio.open_connection(host, port)
         try:
             while True:
@@ -117,6 +119,8 @@ async def run(
     return result
 
 
-def load(base_url: str, make: Callable[[random.Random], RequestSpec], **options: Any) -> dict[str, Any]:
+def load(
+    base_url: str | list[str], make: Callable[[random.Random], RequestSpec], **options: Any
+) -> dict[str, Any]:
     """:func:`run` from synchronous code (``options``: its keyword arguments); returns its summary."""
     return asyncio.run(run(base_url, make, **options)).summary()
