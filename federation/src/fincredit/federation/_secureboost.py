@@ -287,6 +287,16 @@ class PlatformSecureBoostJob:
         """Release the workers (Ray actors end with their handles)."""
         self._workers = []
 
+    # The platform service saves a job between frames (any instance or Ray worker takes the next one):
+    # the histogram workers (SEAL plaintext caches, Ray actor handles) are not part of the saved state;
+    # a loaded job starts them again at its next histogram.
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_workers"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._workers = []
+
     def _hist(self, frame: Frame) -> Frame:
         assert self._ctx is not None
         if self.done:
@@ -312,6 +322,9 @@ class PlatformSecureBoostJob:
     def _histograms(
         self, rows: np.ndarray, full: bool, replicas: int, gh: list[bytes], scanned: list[int]
     ) -> tuple[list[list[Any]], list[bytes]]:
+        if not self._workers:  # a job loaded from its saved state
+            assert self._ctx is not None
+            self._start_workers(self._ctx)
         by_worker: dict[int, list[int]] = {}
         for j in scanned:
             by_worker.setdefault(self._owner[j][0], []).append(j)
