@@ -2,9 +2,10 @@
 
 The platform service mounts :meth:`PlatformPsiParty.handle` (through a ``FrameRouter``) behind
 ``POST /federation/v1/frames``; the bank id comes from the bearer token, never from the frame. The
-secret scalar of a job lives only in this object's memory: a restarted platform forgets its jobs, and
-the bank's next call gets ``unknown_job`` and fails cleanly (a new alignment starts from scratch, which
-is also what keeps old blinded values useless).
+secrets of a job live in this object's memory; a platform service that runs several instances saves
+them between frames (``export_job`` / ``import_job``, ``fincredit.federation.party``) in a store only
+it reads, and deletes them when the job ends. Without that, a restarted platform forgets its jobs, and
+the bank's next call gets ``unknown_job`` and fails cleanly (a new alignment starts from scratch).
 """
 
 from __future__ import annotations
