@@ -422,34 +422,31 @@ def _bench_banks_and_subjects(
 
 
 def load_platform_consents(
-    services: Any, n: int, seed: int = 5
+    services: Any, n: int, seed: int = 5, batch: int = 10_000
 ) -> tuple[list[Any], list[tuple[str, int]], int]:
-    """n consents over n/5 subjects and 8 banks, bulk-inserted as the platform stores them (artefact AES-GCM
-    encrypted per row, bound to its consent id). Returns the banks' principals, stored (grantee, subject)
-    pairs and the subject count."""
-    from sqlalchemy import insert
-
-    from fincredit.consent import SubjectAct
-    from fincredit.platform.consents._records import _context as artefact_context
-    from fincredit.platform.consents.tables import Consent
+    """n consents over n/5 subjects and 8 banks, granted through the lifecycle (``record_grants``: each
+    consent's request and grant entries, and for one in ten a revocation, one in ten a pause, in one
+    transaction per ``batch``). Returns the banks' principals, stored (grantee, subject) pairs and the
+    subject count."""
+    from fincredit.consent import ApprovalChannel, ConsentEvent
+    from fincredit.platform.consents import RecordedGrant, record_grants
     from fincredit.platform.identity.principal import Principal
 
     rng = random.Random(seed)
-    keyring = services.keyring
     banks, codes, now = _bench_banks_and_subjects(services, rng, n)
     principals = [Principal(f"acc-{org}", "institution", org, "bank", org) for org in banks]
     subjects = len(codes)
     valid_from, valid_until = now - dt.timedelta(days=10), now + dt.timedelta(days=365)
-    evidence = SubjectAct(approved_by_account="bench", approved_at=valid_from, channel="web")
+    later = valid_from + dt.timedelta(days=1)
     templates = {}
     for purpose, modes in (
         (Purpose.LOAN_APPLICATION_ASSESSMENT, {AccessMode.QUERY, AccessMode.REPORT}),
         (Purpose.POST_LOAN_MONITORING, {AccessMode.QUERY, AccessMode.PUSH_SUBSCRIPTION}),
     ):
-        artefact = ConsentArtefact(
+        templates[purpose] = ConsentArtefact(
             consent_id="cns_TEMPLATE",
             subject=Subject(SubjectKind.LEGAL, codes[0]),
-            grantee="BANK_TEMPLATE",
+            grantee=banks[0],
             purpose=purpose,
             scopes=frozenset({"court.judgment", "tax.arrears"}),
             modes=frozenset(modes),
@@ -459,49 +456,35 @@ def load_platform_consents(
             frequency=Frequency(value=3, unit=PeriodUnit.DAY),
             data_life=DataLife(value=1, unit=DataLifeUnit.YEAR),
             created_at=valid_from,
-            evidence=evidence,
         )
-        templates[purpose] = (artefact.model_dump_json(), sorted(m.value for m in modes))
-    states = ["ACTIVE"] * 8 + ["REVOKED", "PAUSED"]
+    acts: list[tuple[tuple[ConsentEvent, dt.datetime], ...]] = [()] * 8 + [
+        ((ConsentEvent.REVOKE, later),),
+        ((ConsentEvent.PAUSE, later),),
+    ]
+    web = ApprovalChannel.WEB.value
     pairs: list[tuple[str, int]] = []
-    for start in range(0, n, 20_000):
-        rows = []
-        for i in range(start, min(n, start + 20_000)):
+    for start in range(0, n, batch):
+        grants = []
+        for i in range(start, min(n, start + batch)):
             sid = i % subjects + 1
             grantee = banks[rng.randrange(len(banks))]
             purpose = Purpose.LOAN_APPLICATION_ASSESSMENT if i % 3 else Purpose.POST_LOAN_MONITORING
-            text, modes = templates[purpose]
-            cid = f"cns_{i:012d}"
-            doc = text.replace("cns_TEMPLATE", cid).replace(codes[0], codes[sid - 1])
-            doc = doc.replace("BANK_TEMPLATE", grantee)
-            rows.append(
-                {
-                    "id": cid,
-                    "subject_id": sid,
-                    "grantee_org_id": grantee,
-                    "requested_by_account": "bench",
-                    "purpose": purpose.value,
-                    "scopes": ["court.judgment", "tax.arrears"],
-                    "modes": modes,
-                    "valid_from": valid_from,
-                    "valid_until": valid_until,
-                    "fetch_type": "PERIODIC",
-                    "frequency_value": 3,
-                    "frequency_unit": "DAY",
-                    "data_life_value": 1,
-                    "data_life_unit": "YEAR",
-                    "artefact_enc": keyring.encrypt(doc, context=artefact_context(cid)),
-                    "state": rng.choice(states),
-                    "state_changed_at": valid_from,
-                    "use_count": 0,
-                    "period_uses": 0,
-                    "created_at": valid_from,
+            # A copy of a validated template with another id, subject and grantee (all valid): the
+            # artefact is what the subject signs, built here without re-validating a million of them.
+            artefact = templates[purpose].model_copy(
+                update={
+                    "consent_id": f"cns_{i:012d}",
+                    "subject": Subject(SubjectKind.LEGAL, codes[sid - 1]),
+                    "grantee": grantee,
                 }
+            )
+            grants.append(
+                RecordedGrant(sid, artefact, "bench-subject", valid_from, web, then=rng.choice(acts))
             )
             if len(pairs) < 200_000:
                 pairs.append((grantee, sid))
         with services.tx() as session:
-            session.execute(insert(Consent), rows)
+            record_grants(session, services, grants, actor="bench-seed")
     return principals, pairs, subjects
 
 
@@ -858,7 +841,7 @@ def measure_bulk_grants(backend: str, n: int, batch: int, tmp: Path) -> dict[str
 
     from fincredit.consent import ApprovalChannel
     from fincredit.platform.consents import RecordedGrant, read_size, record_grants
-    from fincredit.platform.consents._records import new_row
+    from fincredit.platform.consents._records import row_values
     from fincredit.platform.consents.tables import Consent
 
     rng = random.Random(7)
@@ -868,21 +851,29 @@ def measure_bulk_grants(backend: str, n: int, batch: int, tmp: Path) -> dict[str
         subjects = len(codes)
         valid_from, valid_until = now - dt.timedelta(days=1), now + dt.timedelta(days=365)
 
+        template = ConsentArtefact(
+            subject=Subject(SubjectKind.LEGAL, codes[0]),
+            grantee=banks[0],
+            purpose=Purpose.LOAN_APPLICATION_ASSESSMENT,
+            scopes=frozenset({"court.judgment", "tax.arrears"}),
+            modes=frozenset({AccessMode.QUERY, AccessMode.REPORT}),
+            valid_from=valid_from,
+            valid_until=valid_until,
+            fetch_type=FetchType.PERIODIC,
+            frequency=Frequency(value=3, unit=PeriodUnit.DAY),
+            data_life=DataLife(value=1, unit=DataLifeUnit.YEAR),
+            created_at=valid_from,
+        )
+
         def artefact(i: int) -> tuple[int, ConsentArtefact]:
+            # A validated template with another id, subject and grantee, as the bulk loaders build them.
             sid = i % subjects + 1
-            return sid, ConsentArtefact(
-                subject=Subject(SubjectKind.LEGAL, codes[sid - 1]),
-                grantee=banks[i % len(banks)],
-                purpose=Purpose.LOAN_APPLICATION_ASSESSMENT,
-                scopes=frozenset({"court.judgment", "tax.arrears"}),
-                modes=frozenset({AccessMode.QUERY, AccessMode.REPORT}),
-                valid_from=valid_from,
-                valid_until=valid_until,
-                fetch_type=FetchType.PERIODIC,
-                frequency=Frequency(value=3, unit=PeriodUnit.DAY),
-                data_life=DataLife(value=1, unit=DataLifeUnit.YEAR),
-                created_at=valid_from,
-            )
+            update = {
+                "consent_id": f"cns_{i:012d}",
+                "subject": Subject(SubjectKind.LEGAL, codes[sid - 1]),
+                "grantee": banks[i % len(banks)],
+            }
+            return sid, template.model_copy(update=update)
 
         # Baseline first: the rows alone (straight into the table, as the old seeding did), then removed.
         baseline_n = min(n, 200_000)
@@ -891,8 +882,7 @@ def measure_bulk_grants(backend: str, n: int, batch: int, tmp: Path) -> dict[str
             rows_ = []
             for i in range(start, min(baseline_n, start + 20_000)):
                 sid, a = artefact(i)
-                row = new_row(keyring, ConsentState.requested(a), sid)
-                rows_.append({c.key: getattr(row, c.key) for c in Consent.__table__.columns})
+                rows_.append(row_values(keyring, ConsentState.requested(a), sid))
             with services.tx() as session:
                 session.execute(insert(Consent), rows_)
         baseline_rate = baseline_n / (time.perf_counter() - started)
