@@ -212,3 +212,21 @@ def test_federated_model_is_the_plaintext_learners_model(options: dict[str, floa
     platform = job.model_part()
     assert set(platform.importance) <= {"p0", "p1", "p2"}
     assert all(platform.importance[n][0] == plain.importance_split[n] for n in platform.importance)
+
+
+@pytest.mark.slow
+def test_platform_histograms_in_two_ray_actors_grow_the_same_model() -> None:
+    """The platform's histogram work shared by two Ray actors (features split by bin count, each caching
+    its masks) answers what one in-process worker answers: the same trees, the same scores."""
+    pytest.importorskip("ray")
+    xb, xp, y = _mixed(6000, 7)
+    train, test = np.arange(5000), np.arange(5000, 6000)
+    params = SecureBoostParams(num_iterations=2, max_depth=3, num_leaves=8, max_bin=32, lambda_l2=1.0)
+    scores = []
+    for workers in (1, 2):
+        job = PlatformSecureBoostJob(xp, job_id=f"ray-{workers}", workers=workers)
+        trainer = BankSecureBoostTrainer(LocalLink(job.handle), job_id=f"ray-{workers}", params=params)
+        part = trainer.fit(xb, y, features=["b0", "b1"], platform_features=list(xp.columns), train_rows=train)
+        scores.append(trainer.joint_scores(part, xb, test))
+        assert job.worker_cpu_seconds > 0
+    assert np.abs(scores[0] - scores[1]).max() < 1e-3
