@@ -213,7 +213,7 @@ def test_provider_files_a_nil_report_downloads_feedback_and_verifies(page, live,
 
     today = local_date(utcnow())
     month = f"{today.year:04d}-{today.month:02d}"
-    page.get_by_role("button", name=f"为 {item} {month} 提交零报告").click()
+    page.get_by_role("button", name=f"为 行政许可信息 {month} 提交零报告").click()  # the item, by its name
     page.wait_for_load_state()
     assert "零报告已提交" in page.locator(".notice").inner_text()
     assert "已零报告" in page.locator(f"#d-{item}-{month}").inner_text()
@@ -224,7 +224,7 @@ def test_provider_files_a_nil_report_downloads_feedback_and_verifies(page, live,
     target = tmp_path / "feedback.csv"
     download_info.value.save_as(target)
     text = target.read_text(encoding="utf-8-sig")
-    assert text.splitlines()[0] == "row,provider_record_id,field,reason,detail"
+    assert text.splitlines()[0] == "文件行号,记录编号,字段,问题,说明"
     assert "LIC-0042" in text and "许可证编号为空" in text
     assert "个工作日" in row.inner_text()
     shot(page, "provider-submissions")

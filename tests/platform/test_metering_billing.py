@@ -176,11 +176,12 @@ def test_statement_reconciles_with_raw_events_in_every_format(client, services) 
             io.StringIO(client.get("/api/v1/billing/statements/2026-10?format=csv", headers=headers).text)
         )
     )
-    assert sum(Decimal(r["amount"]) for r in rows if r["product"] != "TOTAL") == Decimal("545.00")
+    assert sum(Decimal(r["金额(元)"]) for r in rows if r["产品"] != "合计") == Decimal("545.00")
+    assert {r["产品"] for r in rows} >= {"加密评分", "合计"} and "12,500 人次" in {r["用量"] for r in rows}
     pdf = client.get("/api/v1/billing/statements/2026-10?format=pdf", headers=headers)
     assert pdf.headers["content-type"] == "application/pdf"
     text = PdfReader(io.BytesIO(pdf.content)).pages[0].extract_text()
-    assert "月度账单" in text and "545.00" in text and "Encrypted scoring" in text
+    assert "月度账单" in text and "545.00" in text and "加密评分" in text and "北京时间" in text
 
 
 def test_institutions_see_only_their_own_statements_regulators_see_totals(client, services) -> None:  # type: ignore[no-untyped-def]

@@ -324,7 +324,9 @@ def test_provider_sees_deadlines_files_nil_downloads_feedback_and_verifies(clien
     assert "attachment" in r.headers["content-disposition"]
     assert r.content.startswith("\ufeff".encode())
     rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
-    assert [(x["row"], x["reason"]) for x in rows] == [("0", "check_character"), ("2", "invalid_date")]
+    # For the clerk: the line of the file (the header is line 1), the field's title, the problem in words.
+    assert [(x["文件行号"], x["字段"]) for x in rows] == [("2", "授予日期"), ("4", "授予日期")]
+    assert all(x["问题"] and "_" not in x["问题"] for x in rows)
 
     other = _provider(services, "customs_rating")
     _login(client, services, other)

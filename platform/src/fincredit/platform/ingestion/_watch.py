@@ -24,8 +24,10 @@ from sqlalchemy import select
 from fincredit.platform.core.errors import FincreditError
 from fincredit.platform.core.services import Services
 from fincredit.platform.core.spreadsheet import SafeCsvWriter
+from fincredit.platform.core.web.formats import NameBook
+from fincredit.platform.core.web.i18n import label
 from fincredit.platform.ingestion._pipeline import file_nil_report, ingest_file
-from fincredit.platform.ingestion.tables import SubmissionFeedback
+from fincredit.platform.ingestion.tables import Submission, SubmissionFeedback
 
 NAME = re.compile(
     r"^(?P<item>[a-z][a-z0-9_]{1,63})__(?P<month>\d{4}-(0[1-9]|1[0-2]))(__[^/]*)?"
@@ -55,15 +57,25 @@ def _move(path: Path, folder: Path) -> Path:
 FEEDBACK_COLUMNS = ("row", "provider_record_id", "field", "reason", "detail")
 
 
-def feedback_csv_chunks(services: Services, submission_id: int, *, bom: bool = False) -> Iterator[str]:
+# The same report for a clerk opening it in a spreadsheet: a header in words, the line of the file (as
+# the page numbers it: the header is line 1), the field's catalog title and the problem in words.
+FEEDBACK_HEADER_WORDS = ("文件行号", "记录编号", "字段", "问题", "说明")
+
+
+def feedback_csv_chunks(
+    services: Services, submission_id: int, *, bom: bool = False, words: bool = False
+) -> Iterator[str]:
     """The feedback report (R§8) of one submission as CSV text in chunks, for a streamed download
-    (``bom`` prefixes a UTF-8 byte-order mark so spreadsheet programs read the Chinese correctly)."""
+    (``bom`` prefixes a UTF-8 byte-order mark so spreadsheet programs read the Chinese correctly;
+    ``words``: for people — Chinese header, field titles and problems in words, file line numbers)."""
     buf = io.StringIO()
     if bom:
         buf.write("\ufeff")
     writer = SafeCsvWriter(buf)
-    writer.writerow(FEEDBACK_COLUMNS)
+    writer.writerow(FEEDBACK_HEADER_WORDS if words else FEEDBACK_COLUMNS)
     with services.read() as session:
+        names = NameBook(session)
+        item_code = session.scalar(select(Submission.item_code).where(Submission.id == submission_id))
         q = (
             select(SubmissionFeedback)
             .where(SubmissionFeedback.submission_id == submission_id)
@@ -71,7 +83,18 @@ def feedback_csv_chunks(services: Services, submission_id: int, *, bom: bool = F
             .execution_options(yield_per=2000)
         )
         for i, fb in enumerate(session.scalars(q)):
-            writer.writerow([fb.row, fb.provider_record_id or "", fb.field, fb.reason, fb.detail])
+            if words:
+                field = names.field(item_code, fb.field) if fb.field else "—"
+                row = [
+                    fb.row + 2,
+                    fb.provider_record_id or "",
+                    field,
+                    label("rowproblem", fb.reason),
+                    fb.detail,
+                ]
+            else:
+                row = [fb.row, fb.provider_record_id or "", fb.field, fb.reason, fb.detail]
+            writer.writerow(row)
             if i % 1000 == 999:
                 yield buf.getvalue()
                 buf.seek(0)

@@ -117,7 +117,7 @@ def feedback_download(submission_id: int, services: ServicesDep, principal: Read
             raise NotFound(f"no submission {submission_id} of yours")
         name = f"feedback-{sub.item_code}-{sub.month}-{sub.id}.csv"
     return StreamingResponse(
-        feedback_csv_chunks(services, submission_id, bom=True),
+        feedback_csv_chunks(services, submission_id, bom=True, words=True),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

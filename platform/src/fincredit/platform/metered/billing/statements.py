@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 from fincredit.platform.core.db import Organisation, utcnow
 from fincredit.platform.core.errors import InvalidInput
 from fincredit.platform.core.spreadsheet import SafeCsvWriter
+from fincredit.platform.core.web.formats import qty, when
+from fincredit.platform.core.web.i18n import label
 from fincredit.platform.metered.billing.pricing import charge_for, price_for
 from fincredit.platform.metered.billing.tables import Meter, UsageEvent
 
@@ -32,6 +34,11 @@ def period_bounds(period: str) -> tuple[dt.datetime, dt.datetime]:
         raise InvalidInput(f"period must be YYYY-MM, not {period!r}") from None
     end = start.replace(year=year + 1, month=1) if month == 12 else start.replace(month=month + 1)
     return start, end
+
+
+def _word(key: str) -> str:
+    """A fixed text of the statement, from the web catalogue (Chinese)."""
+    return label(*key.split(".", 1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,74 +75,76 @@ class Statement:
         return d
 
     def to_csv(self) -> str:
+        """The statement for a spreadsheet: a header in words, products and pricing by their names,
+        usage as whole units with their Chinese unit, amounts in yuan (the JSON keeps the codes)."""
         out = io.StringIO()
         w = SafeCsvWriter(out)
         w.writerow(
             [
-                "org_id",
-                "period",
-                "product",
-                "name",
-                "unit",
-                "units",
-                "free_units",
-                "model",
-                "amount",
-                "currency",
+                _word("statement.org"),
+                _word("statement.period"),
+                _word("statement.product"),
+                _word("statement.units"),
+                _word("statement.free"),
+                _word("statement.model"),
+                _word("statement.amount"),
             ]
         )
         for line in self.lines:
             w.writerow(
                 [
-                    self.org_id,
+                    self.org_name,
                     self.period,
-                    line.product,
-                    line.name,
-                    line.unit,
-                    line.units,
-                    line.free_units,
-                    line.model,
-                    line.amount,
-                    self.currency,
+                    label("product", line.product),
+                    qty(line.units, line.unit),
+                    qty(line.free_units, line.unit),
+                    label("pricemodel", line.model),
+                    f"{line.amount:.2f}",
                 ]
             )
-        w.writerow([self.org_id, self.period, "TOTAL", "", "", "", "", "", self.total, self.currency])
+        w.writerow([self.org_name, self.period, _word("statement.total"), "", "", "", f"{self.total:.2f}"])
         return out.getvalue()
 
     def to_pdf(self) -> bytes:
         from fincredit.platform.core.pdf import new_document, table
 
-        pdf = new_document(f"fincredit statement {self.org_id} {self.period}")
+        title = f"{_word('statement.title')} · {self.period}"
+        pdf = new_document(title)
+        pdf.set_font("body", "", 9)
+        pdf.cell(text=_word("site.title"), new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("body", "B", 14)
-        pdf.cell(text=f"月度账单 Monthly statement — {self.period}", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(text=title, new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("body", "", 10)
-        pdf.cell(text=f"机构 Institution: {self.org_name} ({self.org_id})", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(text=f"{_word('statement.org')}:{self.org_name}", new_x="LMARGIN", new_y="NEXT")
         pdf.cell(
-            text=f"生成时间 Generated: {self.generated_at:%Y-%m-%d %H:%M} UTC", new_x="LMARGIN", new_y="NEXT"
+            text=f"{_word('statement.generated')}:{when(self.generated_at)}", new_x="LMARGIN", new_y="NEXT"
         )
         pdf.ln(4)
         table(
             pdf,
-            ["产品 Product", "用量 Units", "免费 Free", "计价 Model", f"金额 Amount ({self.currency})"],
+            [
+                _word("statement.product"),
+                _word("statement.units"),
+                _word("statement.free"),
+                _word("statement.model"),
+                _word("statement.amount"),
+            ],
             [
                 [
-                    f"{line.name}\n{line.product}",
-                    f"{line.units:,} {line.unit}",
-                    f"{line.free_units:,}",
-                    line.model,
+                    label("product", line.product),
+                    qty(line.units, line.unit),
+                    qty(line.free_units, line.unit),
+                    label("pricemodel", line.model),
                     f"{line.amount:,.2f}",
                 ]
                 for line in self.lines
             ]
-            + [["合计 Total", "", "", "", f"{self.total:,.2f}"]],
+            + [[_word("statement.total"), "", "", "", f"{self.total:,.2f}"]],
         )
         pdf.ln(4)
         pdf.set_font("body", "", 8)
         pdf.multi_cell(
-            0,
-            4,
-            text=f"{self.events} usage events, digest sha256:{self.events_digest}. "
-            "公益性服务（信息推送、查询、信用报告、融资对接）免费，不计入本账单。",
+            0, 4, text=_word("statement.note").format(events=self.events, digest=self.events_digest)
         )
         return bytes(pdf.output())
 
