@@ -111,6 +111,10 @@ class TrainedJob:
 Stage = Callable[[str], None]
 
 
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
 class JointLab:
     """REST client of the platform's joint-modelling lab for one bank (its bearer token)."""
 
@@ -245,6 +249,33 @@ class JointLab:
     def set_alias(self, job_id: str, alias: str) -> dict[str, Any]:
         """Point ``champion`` or ``challenger`` at the job's (approved) version."""
         return dict(self._call("POST", f"/api/v1/joint-lab/models/{job_id}/aliases", {"alias": alias}))
+
+    def report_monitoring(
+        self, job_id: str, stability: pd.DataFrame, *, training_default_rate: float | None = None
+    ) -> JointJobInfo:
+        """Send the monthly stability of the scored population (``monitoring.monthly_stability``'s frame:
+        aggregates only) to the job's page; a month sent again replaces the earlier figures."""
+        keys = (
+            "month",
+            "scored",
+            "psi",
+            "score_mean",
+            "score_p25",
+            "score_p75",
+            "outcomes_known",
+            "default_rate",
+        )
+        months = []
+        for row in stability.to_dict(orient="records"):
+            # numpy scalars -> Python numbers (the JSON body takes no numpy types)
+            month = {k: getattr(row[k], "item", lambda v=row[k]: v)() for k in keys if k in row}
+            month = {k: v for k, v in month.items() if not _missing(v)}
+            month["month"] = str(row["month"])
+            months.append(month)
+        body: dict[str, Any] = {"months": months}
+        if training_default_rate is not None:
+            body["training_default_rate"] = float(training_default_rate)
+        return JointJobInfo.from_json(self._call("POST", f"{JOBS_PATH}/{job_id}/monitoring", body))
 
     def connection(self, *, timeout: float | None = None) -> PlatformConnection:
         """The frames connection (PSI, training, encrypted scoring) with this client's credentials."""

@@ -102,7 +102,24 @@ def job_view(job: JointJob) -> dict[str, Any]:
         "duration": _duration(job),
         "evaluation": ev,
         "has_metrics": isinstance(ev.get("auc_joint"), int | float),
+        "monitoring": _monitoring(ev),
     }
+
+
+def _psi_band(psi: float | None) -> str:
+    """The usual reading of a PSI: under 0.1 stable, up to 0.25 worth watching, above that shifted."""
+    if psi is None:
+        return "none"
+    return "stable" if psi < 0.1 else ("watch" if psi <= 0.25 else "shifted")
+
+
+def _monitoring(ev: dict[str, Any]) -> dict[str, Any] | None:
+    """The months the bank reported for the scored population, each with its PSI band."""
+    found = ev.get("monitoring")
+    if not isinstance(found, dict) or not found.get("months"):
+        return None
+    months = [{**m, "band": _psi_band(m.get("psi"))} for m in found["months"]]
+    return {"months": months, "training_default_rate": found.get("training_default_rate")}
 
 
 @router.get("", response_class=HTMLResponse)

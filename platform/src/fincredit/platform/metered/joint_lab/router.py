@@ -6,7 +6,7 @@ over the frames endpoint (``routers/federation_frames.py``)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select
@@ -32,6 +32,7 @@ from fincredit.platform.metered.joint_lab.schemas import (
     JointJobIn,
     JointJobOut,
     ModelVersionOut,
+    MonitoringIn,
     OfferedFeatureOut,
     OfferedFeaturesOut,
 )
@@ -204,3 +205,34 @@ async def alias_model(
         job = owned_job(session, job_id, principal.org_id)
         session.expunge(job)
     return _version_out(await run_in_threadpool(set_alias, services.settings.var_dir, job, body.alias))
+
+
+@router.post("/jobs/{job_id}/monitoring")
+def report_monitoring(
+    job_id: str,
+    body: MonitoringIn,
+    services: ServicesDep,
+    principal: Annotated[Principal, Depends(require("joint_lab", "create"))],
+) -> JointJobOut:
+    """The bank reports the stability of its scored applicants per month (PSI against the training
+    scores, score quartiles, default rates once outcomes are known). The platform never sees a score
+    (scoring is encrypted), so these aggregates come from the bank; its job page shows them beside the
+    training evaluation. A month reported again replaces the earlier figures."""
+    with services.tx() as session:
+        job = owned_job(session, job_id, principal.org_id, lock=True)
+        if job.state != "completed":
+            raise JointJobState(
+                f"job {job.id} is {job.state}; monitoring follows a completed job", state=job.state
+            )
+        evaluation = dict(job.evaluation or {})
+        months = {m["month"]: m for m in evaluation.get("monitoring", {}).get("months", [])}
+        months.update({m.month: m.model_dump() for m in body.months})
+        monitoring: dict[str, Any] = {"months": [months[k] for k in sorted(months)]}
+        if body.training_default_rate is not None:
+            monitoring["training_default_rate"] = body.training_default_rate
+        elif "training_default_rate" in evaluation.get("monitoring", {}):
+            monitoring["training_default_rate"] = evaluation["monitoring"]["training_default_rate"]
+        evaluation["monitoring"] = monitoring
+        job.evaluation = evaluation  # a new dict, so the JSON column is written
+        session.flush()
+        return _out(job)

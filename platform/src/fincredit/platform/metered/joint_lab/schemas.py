@@ -156,3 +156,22 @@ class ModelVersionOut(BaseModel):
     approval_note: str | None
     aliases: list[str]
     metrics: dict[str, float]
+
+
+class MonthIn(Strict):
+    """One month of the scored population, as the bank's SDK measures it
+    (``fincredit.federation.monitoring.monthly_stability``): aggregates only, no applicant or score."""
+
+    month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
+    scored: int = Field(ge=0, le=INT64_MAX)
+    psi: float | None = Field(default=None, ge=0)
+    score_mean: float | None = None
+    score_p25: float | None = None
+    score_p75: float | None = None
+    outcomes_known: int | None = Field(default=None, ge=0, le=INT64_MAX)
+    default_rate: float | None = Field(default=None, ge=0, le=1)
+
+
+class MonitoringIn(Strict):
+    months: list[MonthIn] = Field(min_length=1, max_length=120)
+    training_default_rate: float | None = Field(default=None, ge=0, le=1)
