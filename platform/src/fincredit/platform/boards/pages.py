@@ -26,6 +26,8 @@ from fincredit.platform.boards import (
     team_boards,
     update_board,
 )
+from fincredit.platform.boards._builder import BASE_FACTS, MAX_ROWS, OPS, Row, build, rows_from_form, rows_of
+from fincredit.platform.catalog import current_version, items_of
 from fincredit.platform.core.db import Organisation
 from fincredit.platform.core.deps import ServicesDep, public
 from fincredit.platform.core.errors import Conflict, FincreditError, Forbidden, NotFound
@@ -50,7 +52,7 @@ def _org_names(session: Any, ids: set[str]) -> dict[str, str]:
     return {o.id: o.name for o in session.scalars(select(Organisation).where(Organisation.id.in_(ids)))}
 
 
-def _check(request: Request, form: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+def _check(request: Request, form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """The board fields from a form, or per-field messages (in the page's language) saying what is wrong.
     The service validates again; this only turns its rules into sentences people can act on."""
     t = translator(lang_of(request))
@@ -65,7 +67,17 @@ def _check(request: Request, form: dict[str, str]) -> tuple[dict[str, Any], dict
     if values["region"] and "region" not in errors and not _REGION.match(values["region"]):
         errors["region"] = t("boards.error.region")
     rules: Any = None
-    if not values["rules"]:
+    if form.get("rules_mode") == "builder":
+        built, understood = build(form.get("combine") or "all", form.get("rows") or [])
+        if not understood:
+            errors["rules"] = t("boards.builder.problem.rows")
+        elif built is not None:
+            rules = built
+        elif values["region"] and "region" not in errors:
+            rules = {"fact": "region", "op": "prefix", "value": values["region"]}
+        elif "region" not in errors:
+            errors["rules"] = t("boards.error.rules_required")
+    elif not values["rules"]:
         if values["region"] and "region" not in errors:
             rules = {"fact": "region", "op": "prefix", "value": values["region"]}
         elif "region" not in errors:
@@ -90,14 +102,36 @@ def _check(request: Request, form: dict[str, str]) -> tuple[dict[str, Any], dict
     return spec, errors
 
 
-def _form_of(board: Any) -> dict[str, str]:
+def _form_of(board: Any) -> dict[str, Any]:
+    flat = rows_of(board.rules)
     return {
         "title": board.title,
         "description": board.description,
         "theme": board.theme,
         "region": board.region or "",
         "rules": json.dumps(board.rules, ensure_ascii=False, indent=2),
+        # A rule the builder cannot show as rows opens in the JSON view.
+        "rules_mode": "builder" if flat is not None else "json",
+        "combine": flat[0] if flat else "all",
+        "rows": flat[1] if flat else [],
     }
+
+
+def _fact_choices(request: Request) -> list[tuple[str, str]]:
+    """The facts a row may test, in words: the derived ones, then "number of records of <item>" for each
+    catalog item (names read once per page)."""
+    t = translator(lang_of(request))
+    choices = [(f, t("fact." + f)) for f in BASE_FACTS]
+    services = request.app.state.services
+    with services.read() as session:
+        items = items_of(session, current_version(session))
+    english = lang_of(request) == "en"
+    for item in items:
+        name = (t("item." + item.code) if english else "") or item.name
+        if english and name == item.code:
+            name = item.name
+        choices.append((f"count.{item.code}", t("fact.count", item=name)))
+    return choices
 
 
 def _refused(request: Request, exc: FincreditError) -> HTMLResponse:
@@ -112,16 +146,28 @@ def _editor(
     request: Request,
     *,
     board: dict[str, Any] | None,
-    form: dict[str, str],
+    form: dict[str, Any],
     errors: dict[str, str],
     status_code: int = 200,
+    extra_rows: int = 1,
 ) -> HTMLResponse:
+    rows: list[Row] = list(form.get("rows") or [])
+    preview, _ = build(form.get("combine") or "all", [Row(r.fact, r.op, r.value) for r in rows])
+    blanks = min(extra_rows, MAX_ROWS - len(rows))
     return render(
         request,
         "boards/edit.html",
         status_code=status_code,
         board=board,
-        form=form,
+        form={
+            **form,
+            "rules_mode": form.get("rules_mode") or "builder",
+            "combine": form.get("combine") or "all",
+        },
+        rows=rows + [Row() for _ in range(max(blanks, 0))],
+        preview=preview,
+        facts=_fact_choices(request),
+        ops=OPS,
         errors=errors,
         themes=THEMES,
         regions=NINGBO_REGIONS,
@@ -134,18 +180,34 @@ def _editor(
 # The team's pages --------------------------------------------------------------------------------------
 
 
-def _board_form(
-    title: Annotated[str, Form()] = "",
-    description: Annotated[str, Form()] = "",
-    theme: Annotated[str, Form()] = "",
-    region: Annotated[str, Form()] = "",
-    rules: Annotated[str, Form()] = "",
-) -> dict[str, str]:
-    """The editor's fields as typed (empty ones included), for validation and for showing back."""
-    return {"title": title, "description": description, "theme": theme, "region": region, "rules": rules}
+async def _board_form(request: Request) -> dict[str, Any]:
+    """The editor's fields as typed (empty ones included), for validation and for showing back: the board's
+    fields, the rule builder's rows (or the JSON of its advanced view), and which button was pressed. A
+    form with JSON and no builder rows (a script, or the advanced view alone) is taken as JSON."""
+    form = await request.form()
+    values: dict[str, Any] = {k: str(form.get(k) or "")[:10_000] for k in FIELDS}
+    combine, rows = rows_from_form(form)
+    has_builder = any(str(k).startswith("fact_") for k in form)
+    mode = str(
+        form.get("rules_mode") or ("builder" if has_builder or not values["rules"].strip() else "json")
+    )
+    values.update(
+        rules_mode="json" if mode == "json" else "builder",
+        combine=combine,
+        rows=rows,
+        action=str(form.get("action") or ""),
+    )
+    return values
 
 
-BoardForm = Annotated[dict[str, str], Depends(_board_form)]
+BoardForm = Annotated[dict[str, Any], Depends(_board_form)]
+
+
+def _not_saving(request: Request, form: dict[str, Any], board: dict[str, Any] | None) -> HTMLResponse | None:
+    """The builder's own buttons: another row, or the rule in words, without saving anything."""
+    if form["action"] not in ("add", "preview"):
+        return None
+    return _editor(request, board=board, form=form, errors={}, extra_rows=2 if form["action"] == "add" else 1)
 
 
 @router.get("/team/boards", response_class=HTMLResponse)
@@ -157,7 +219,7 @@ def team_board_list(request: Request, services: ServicesDep, principal: Team) ->
 
 @router.get("/team/boards/new", response_class=HTMLResponse)
 def new_board_form(request: Request, principal: Team) -> HTMLResponse:
-    return _editor(request, board=None, form={k: "" for k in FIELDS}, errors={})
+    return _editor(request, board=None, form={k: "" for k in FIELDS}, errors={}, extra_rows=2)
 
 
 @router.post("/team/boards")
@@ -167,6 +229,9 @@ def open_board(
     principal: Team,
     form: BoardForm,
 ) -> Response:
+    shown = _not_saving(request, form, None)
+    if shown is not None:
+        return shown
     spec, errors = _check(request, form)
     if errors:
         return _editor(request, board=None, form=form, errors=errors, status_code=422)
@@ -202,6 +267,9 @@ def save_board(
             view = board_view(session, own_board(session, principal, board_id))
     except FincreditError as exc:
         return _refused(request, exc)
+    shown = _not_saving(request, form, view)
+    if shown is not None:
+        return shown
     spec, errors = _check(request, form)
     if errors:
         return _editor(request, board=view, form=form, errors=errors, status_code=422)

@@ -89,21 +89,23 @@ def _lead_payload(need: FinancingNeed, product: LoanProduct, subject_view: dict[
     }
 
 
-def match_need(session: Session, services: Services, need: FinancingNeed) -> list[MatchLead]:
-    """Evaluate every fitting active product under the enterprise's consent; create leads, ranked."""
+def match_need(
+    session: Session, services: Services, need: FinancingNeed, *, only_product: str | None = None
+) -> list[MatchLead]:
+    """Evaluate every fitting active product under the enterprise's consent; create leads, ranked.
+    ``only_product``: just that one (an application to a product from a board's page)."""
     subject = session.get(Subject, need.subject_id)
     assert subject is not None
-    products = list(
-        session.scalars(
-            select(LoanProduct).where(
-                LoanProduct.active.is_(True),
-                LoanProduct.amount_min <= need.amount,
-                LoanProduct.amount_max >= need.amount,
-                LoanProduct.term_min <= need.term_months,
-                LoanProduct.term_max >= need.term_months,
-            )
-        )
+    fitting = select(LoanProduct).where(
+        LoanProduct.active.is_(True),
+        LoanProduct.amount_min <= need.amount,
+        LoanProduct.amount_max >= need.amount,
+        LoanProduct.term_min <= need.term_months,
+        LoanProduct.term_max >= need.term_months,
     )
+    if only_product is not None:
+        fitting = fitting.where(LoanProduct.id == only_product)
+    products = list(session.scalars(fitting))
     facts: dict[str, Any] | None = None
     existing = set(session.scalars(select(MatchLead.product_id).where(MatchLead.need_id == need.id)))
     made: list[MatchLead] = []

@@ -23,7 +23,7 @@ Publisher = Annotated[Principal, Depends(page("matchmaking", "publish_need"))]
 MAX_AMOUNT = Decimal("100000000000")  # 1e11 yuan: far above any single loan
 
 
-def _problems(amount: str, term_months: str, use_of_funds: str) -> tuple[dict[str, str], Decimal, int]:
+def need_problems(amount: str, term_months: str, use_of_funds: str) -> tuple[dict[str, str], Decimal, int]:
     """Field-by-field problems (message keys) of the form, and the parsed amount and term."""
     problems: dict[str, str] = {}
     try:
@@ -54,7 +54,7 @@ def publish(
     term_months: Annotated[str, Form(max_length=5)] = "",
     use_of_funds: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    problems, value, term = _problems(amount, term_months, use_of_funds)
+    problems, value, term = need_problems(amount, term_months, use_of_funds)
     if problems:
         return render(
             request,
