@@ -5,6 +5,8 @@ and grant entries, so the log alone authorises every access made under them."""
 from __future__ import annotations
 
 import datetime as dt
+import re
+from pathlib import Path
 
 import pytest
 
@@ -137,3 +139,31 @@ def test_bulk_grants_store_each_consent_in_its_final_state_with_every_act_ledger
     report, log = replay_authorisation(read_export(path), max_reported=None)
     assert [log[a.consent_id].status.value for a in artefacts] == states
     assert [v.line() for v in report.violations if v.consent_id in rows] == []
+
+
+# Statements that write the consents table without the ORM (so the flush guard above never sees them).
+_CORE_WRITE = re.compile(
+    r"(insert|update|delete)\(\s*Consent\b|Consent\.__table__|cast\(Table, Consent"
+    r"|(INSERT\s+INTO|UPDATE|DELETE\s+FROM|COPY)\s+consents\b",
+    re.IGNORECASE,
+)
+_LIFECYCLE_WRITERS = {
+    "platform/src/fincredit/platform/consents/_manage.py",  # record_grants: the bulk insert
+    "platform/src/fincredit/platform/consents/_access.py",  # the gate: use counts, beside their entries
+    "platform/src/fincredit/platform/consents/_records.py",
+    # The benchmark's baseline: the old direct insert, timed beside record_grants and deleted after.
+    "bench/consent.py",
+}
+
+
+def test_no_code_outside_the_lifecycle_writes_the_consents_table_with_sql() -> None:
+    root = Path(__file__).resolve().parents[2]
+    found = []
+    for folder in ("platform/src", "bench", "federation/src", "consent/src"):
+        for path in (root / folder).rglob("*.py"):
+            name = path.relative_to(root).as_posix()
+            if name in _LIFECYCLE_WRITERS or "/migrations/" in name:
+                continue
+            text = path.read_text(encoding="utf-8")
+            found += [f"{name}: {m.group(0)}" for m in _CORE_WRITE.finditer(text)]
+    assert found == []
