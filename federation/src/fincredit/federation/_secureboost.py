@@ -51,6 +51,7 @@ What each party learns:
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -108,6 +109,9 @@ __all__ = [
     "quantile_thresholds",
     "tree_scores",
 ]
+
+
+_local_workers: dict[tuple[str, str], HistogramWorker] = {}
 
 
 def _rows_blob(rows: np.ndarray) -> bytes:
@@ -274,7 +278,15 @@ class PlatformSecureBoostJob:
             for share in shares
         ]
         if n_workers == 1:
-            self._workers = [HistogramWorker(*args[0], cache_bytes=self._cache_bytes)]
+            # A job the platform service reloads from its saved state between frames finds the worker
+            # (and its cached masks) it left in this process, if it ran here.
+            key = (self.job_id, hashlib.sha256(ctx).hexdigest())
+            worker = _local_workers.get(key)
+            if worker is None:
+                worker = HistogramWorker(*args[0], cache_bytes=self._cache_bytes)
+                _local_workers.clear()  # one job's masks at a time per process
+                _local_workers[key] = worker
+            self._workers = [worker]
             return
         import ray
 
