@@ -42,6 +42,45 @@ AXE_SOURCE = AXE.read_text(encoding="utf-8")
 # A snake_case token standing alone: not part of a path, a URL or a file name (tax_rating.csv is a name
 # the provider gave its file, not a code the platform shows).
 SNAKE = re.compile(r"(?<![\w/.-])[a-z][a-z0-9]*(?:_[a-z0-9]+)+(?![\w/-]|\.[a-z])")
+# Codes without an underscore ("legal", "active", "applicant", "ACTIVE"): every code the catalogue gives
+# words to, taken from its keys (purpose.*, state.*, unit.*, ...); a Chinese page shows none of them.
+CODE_KINDS = (
+    "purpose",
+    "mode",
+    "state",
+    "entry",
+    "kind",
+    "reason",
+    "objection",
+    "theme",
+    "severity",
+    "plan",
+    "outcome",
+    "algorithm",
+    "job",
+    "pushstatus",
+    "subscription",
+    "unit",
+    "pricemodel",
+    "provider.kind",
+    "provider.due",
+    "rowproblem",
+)
+
+
+def _code_words() -> frozenset[str]:
+    from fincredit.platform.core.web.i18n import CATALOGUES
+
+    words = set()
+    for key in CATALOGUES["zh"].messages:
+        kind, _, code = key.rpartition(".")
+        if kind in CODE_KINDS and re.fullmatch(r"[A-Za-z]{3,}", code):
+            words.add(code)
+    return frozenset(words)
+
+
+CODE_WORDS = _code_words()
+WORD = re.compile(r"(?<![\w/.-])[A-Za-z]{3,}(?![\w/-])")
 PHONE, DESKTOP = {"width": 390, "height": 844}, {"width": 1280, "height": 900}
 BORROWER_PASSWORD = "walk-borrower-2026"
 MAX_PAGES_PER_ROLE = 14
@@ -341,6 +380,8 @@ def _check(page, name: str, org_ids: re.Pattern[str], problems: list[str]) -> No
     t0 = time.monotonic()
     text = page.inner_text("body")
     for token in sorted(set(SNAKE.findall(text))):
+        problems.append(f"{name}: code {token!r} shown")
+    for token in sorted({w for w in WORD.findall(text) if w in CODE_WORDS}):
         problems.append(f"{name}: code {token!r} shown")
     for org in sorted(set(org_ids.findall(text))):
         problems.append(f"{name}: organisation id {org!r} shown instead of its name")
