@@ -120,17 +120,18 @@ class Settings(BaseSettings):
     )
     client_cert_header: str = Field(
         "X-SSL-Client-Cert",
-        description="Header in which the TLS-terminating reverse proxy passes the verified client certificate "
-        "(nginx: $ssl_client_escaped_cert); believed only from trusted_proxies.",
+        description="Header in which the TLS-terminating reverse proxy passes the verified client "
+        "certificate (nginx: $ssl_client_escaped_cert); believed only from trusted_proxies.",
     )
     trusted_proxies: list[str] = Field(
         default_factory=list,
-        description='JSON ["127.0.0.1"]: addresses of reverse proxies whose client-certificate header is believed.',
+        description='JSON ["127.0.0.1"]: addresses of reverse proxies whose client-certificate header '
+        "is believed.",
     )
     tls_cert_file: Path | None = Field(
         None,
-        description="`serve` speaks HTTPS itself with this certificate (and tls_key_file), asking browsers for a "
-        "client certificate of the staff CA (optional at the handshake: borrowers have none).",
+        description="`serve` speaks HTTPS itself with this certificate (and tls_key_file), asking browsers "
+        "for a client certificate of the staff CA (optional at the handshake: borrowers have none).",
     )
     tls_key_file: Path | None = Field(None, description="Private key of tls_cert_file.")
     login_failures_per_account: int = Field(

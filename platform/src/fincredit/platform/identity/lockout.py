@@ -1,12 +1,12 @@
 """Lockout with back-off after repeated failed sign-ins, per account and per address.
 
 Counted in the database, so every instance behind the load balancer sees the same counts. After
-``login_failures_per_account`` (5) failures of an account, or ``login_failures_per_address`` (20: an office
-behind one NAT has many people mistyping) from an address, the next attempt waits ``BASE`` seconds, doubling with every further
-failure up to ``LONGEST``; while a key is locked an attempt is refused without looking at the password, so
-the right password guessed during a lockout does not get in. A success clears its account's count (not
-the address's: one's own account must not reset a spraying address). Counts are forgotten after ``QUIET``
-without failures.
+``login_failures_per_account`` (5) failures of an account, or ``login_failures_per_address`` (20: an
+office behind one NAT has many people mistyping) from an address, the next attempt waits ``BASE``
+seconds, doubling with every further failure up to ``LONGEST``; while a key is locked an attempt is
+refused without looking at the password, so the right password guessed during a lockout does not get in.
+A success clears its account's count (not the address's: one's own account must not reset a spraying
+address). Counts are forgotten after ``QUIET`` without failures.
 """
 
 from __future__ import annotations
