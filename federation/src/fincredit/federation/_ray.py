@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
+from collections.abc import Callable
 
 __all__ = ["RAY_ADDRESS_ENV", "ensure_ray", "ray_address", "ray_available"]
 
@@ -54,10 +55,54 @@ def ensure_ray() -> None:
         if address is not None:
             ray.init(address=address, namespace="fincredit", log_to_driver=False)
         else:
-            cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+            _from_a_lasting_thread(_start_local)
+
+
+def _start_local() -> None:
+    import ray
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    # "local": a new Ray of this process. Without an address ray.init joins any cluster this host
+    # runs (it reads /tmp/ray/ray_current_cluster), e.g. another program's.
+    for attempt in (1, 2):
+        try:
             ray.init(
+                address="local",
                 num_cpus=cpus or 1,
                 include_dashboard=False,
                 log_to_driver=False,
                 namespace="fincredit",
             )
+            return
+        except Exception as exc:
+            # Ray gives a starting raylet 30 s (a fixed limit) to register; a busy host can take
+            # longer. One more try, after cleaning up the half-started node.
+            if attempt == 2 or "timed out during startup" not in str(exc):
+                raise
+            ray.shutdown()
+
+
+def _from_a_lasting_thread(start: Callable[[], None]) -> None:
+    """Run ``start`` in a thread that lives as long as the process. Ray's node processes get
+    PR_SET_PDEATHSIG, which Linux fires when the *thread* that spawned them ends: started from a
+    request's worker thread, the local Ray's GCS is killed when that thread is recycled, and every
+    later task fails ("Failed to connect to GCS")."""
+    if threading.current_thread() is threading.main_thread():
+        start()
+        return
+    done = threading.Event()
+    failure: list[BaseException] = []
+
+    def own() -> None:
+        try:
+            start()
+        except BaseException as exc:
+            failure.append(exc)
+        done.set()
+        if not failure:
+            threading.Event().wait()  # never set: the thread, and so Ray's processes, outlive the caller
+
+    threading.Thread(target=own, name="fincredit-ray-owner", daemon=True).start()
+    done.wait()
+    if failure:
+        raise failure[0]
