@@ -185,3 +185,31 @@ def test_wrong_inputs_are_refused_with_the_reason_before_any_work(bank, live, tm
         cli.app, ["scoring", "score", str(loans), "x.csv", "--workdir", str(tmp_path / "none")]
     )
     assert nothing.exit_code == 2 and "fincredit-bank train" in nothing.output
+
+
+def test_the_platform_features_iv_is_learnt_under_encryption_before_training(bank, live) -> None:  # type: ignore[no-untyped-def]
+    setting, token, _ = bank
+    features = ["tax_rating_latest", "tax_rating_best_3y", "days_since_tax_rating"]
+    with JointLab(live, token) as lab:
+        job = lab.create_job(algorithm="logistic", platform_features=features)
+        alignment = lab.align(job.id, setting.bank["uscc"].tolist())
+        ivs = lab.platform_information_values(
+            job.id, setting.bank, label="default", alignment=alignment, bins=5
+        )
+        # One IV per platform feature, nothing per row; the ratings carry the risk in this setting.
+        assert sorted(ivs.index) == sorted(features) and (ivs["iv"] >= 0).all()
+        assert ivs.loc["tax_rating_latest", "iv"] > 0.1 and (ivs["bins"] <= 5).all()
+        # The same job then trains on the same alignment (no second PSI).
+        trained = lab.train(
+            setting.bank,
+            id_column="uscc",
+            label="default",
+            features=list(BANK_FEATURES),
+            platform_features=features,
+            algorithm="logistic",
+            logistic=LogisticParams(iterations=3),
+            job_id=job.id,
+            alignment=alignment,
+            progress=False,
+        )
+    assert trained.job.state == "completed" and trained.job.aligned == alignment.size

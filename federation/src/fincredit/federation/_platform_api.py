@@ -21,10 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import numpy as np
 import pandas as pd
 
 from fincredit.federation._http_link import PlatformConnection
 from fincredit.federation._inputs import check_training_frame
+from fincredit.federation._iv import platform_information_values
 from fincredit.federation._psi_protocol import Alignment
 from fincredit.federation._scoring_lr import deposit_bank_half
 from fincredit.federation._sdk import Algorithm, JointFit, JointModel
@@ -231,6 +233,28 @@ class JointLab:
                 "intercept": deposit.intercept,
             }
         return JointJobInfo.from_json(self._call("POST", f"{JOBS_PATH}/{job_id}/complete", body))
+
+    # -- before training: alignment and the platform features' information value ---------------------
+
+    def align(self, job_id: str, ids: Sequence[str], *, progress: bool = False) -> Alignment:
+        """PSI of a created job (its scopes) with the platform's consenting subjects."""
+        job = self.job(job_id)
+        with self.connection() as conn:
+            return conn.align(job_id, [str(i) for i in ids], scopes=job.scopes, progress=progress)
+
+    def platform_information_values(
+        self, job_id: str, df: pd.DataFrame, *, label: str, alignment: Alignment, bins: int = 10
+    ) -> pd.DataFrame:
+        """IV of each of the job's platform features against the bank's labels, under encryption: the
+        labels travel as CKKS ciphertexts, the platform answers with shuffled per-bin encrypted counts
+        (see :mod:`fincredit.federation._iv` for exactly what each side learns)."""
+        if label not in df.columns:
+            raise InputError(f"no label column {label!r}")
+        y = pd.to_numeric(df[label], errors="coerce").to_numpy()[np.asarray(alignment.rows)]
+        if np.isnan(y).any() or not set(np.unique(y)) <= {0.0, 1.0}:
+            raise InputError(f"label {label!r} must be 0/1 on every aligned row")
+        with self.connection() as conn:
+            return platform_information_values(conn, job_id, y, bins=bins)
 
     # -- the model lifecycle ------------------------------------------------------------------------
 

@@ -13,6 +13,12 @@ for missing values. WOE of a bin is ``ln(share of goods / share of bads)`` with 
 ``Σ (share of goods − share of bads) · WOE``. Label 1 is bad (default), as everywhere in the SDK.
 Rules of thumb for IV: < 0.02 useless, 0.02–0.1 weak, 0.1–0.3 medium, > 0.3 strong.
 
+The platform's features, under encryption (after the PSI, before training; what each side learns is in
+:mod:`fincredit.federation._iv`: the bank gets each feature's IV from shuffled bin sizes and bad counts,
+never thresholds, values or row memberships)::
+
+    platform_ivs = lab.platform_information_values(job_id, df, label="default", alignment=alignment)
+
 Scorecard (a logistic joint model, after training)::
 
     card = Scorecard.from_logistic(fit.bank_part, df, base_points=600, base_odds=50, pdo=20)
@@ -38,14 +44,19 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from fincredit.federation._iv import IV_REQUEST, IV_RESULT, platform_information_values, platform_iv_reply
 from fincredit.federation._scoring_lr import standardise
 from fincredit.federation.errors import InputError
 from fincredit.federation.joint_model import BankLogisticPart
 
 __all__ = [
+    "IV_REQUEST",
+    "IV_RESULT",
     "Scorecard",
     "bank_share",
     "information_values",
+    "platform_information_values",
+    "platform_iv_reply",
     "select_features",
     "woe_table",
 ]
@@ -98,8 +109,9 @@ def woe_table(df: pd.DataFrame, feature: str, label: str, *, bins: int = 10) -> 
     rows = np.bincount(idx, minlength=k)
     bad = np.bincount(idx, weights=y, minlength=k)
     good = rows - bad
-    woe, iv = _woe_from_counts(bad, good)
-    keep = rows > 0
+    keep = rows > 0  # empty bins (no missing value, repeated quantiles) take no part in the smoothing
+    woe, iv = np.full(k, np.nan), np.zeros(k)
+    woe[keep], iv[keep] = _woe_from_counts(bad[keep], good[keep])
     out = pd.DataFrame(
         {
             "feature": feature,

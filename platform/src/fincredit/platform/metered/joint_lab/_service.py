@@ -54,6 +54,7 @@ from fincredit.platform.metered.joint_lab._inputs import (
     consenting_subjects,
     platform_feature_frame,
 )
+from fincredit.platform.metered.joint_lab._iv_step import iv_frame
 from fincredit.platform.metered.joint_lab._jobs import (
     JOINT_PRODUCT,
     SCORING_PRODUCT,
@@ -133,6 +134,7 @@ class FederationService:
         self._router.register("psi.", self._psi_frame)
         self._router.register("lr.", self._training_frame)
         self._router.register("sb.", self._training_frame)
+        self._router.register("iv.", lambda frame, bank_id: iv_frame(self, frame, bank_id))
         self._touched = TouchClock(_TOUCH_EVERY)
         self._body = threading.local()  # the frame's bytes as received, for the step and its digest
 
@@ -149,7 +151,7 @@ class FederationService:
         except WireError as exc:
             reply = Frame(kind="error", job_id="", meta={"code": "wire", "message": str(exc)})
         else:
-            if frame.kind.split(".", 1)[0] in ("psi", "lr", "sb"):
+            if frame.kind.split(".", 1)[0] in ("psi", "lr", "sb", "iv"):
                 with self.services.read() as session:
                     owned_job(session, frame.job_id, bank_id)  # 403 for another bank's job, 404 unknown
             if frame.kind.startswith("scoring."):
