@@ -167,7 +167,25 @@ def _seed(live: LiveServer) -> dict[str, str]:
     team, team_user = _institution(live, "district_team", "yz-team", "鄞州区融资服务专班", district="330212")
     _, regulator_user = _institution(live, "regulator", "pbc-nb", "中国人民银行宁波市分行")
     authority, authority_user = _institution(live, "credit_authority", "nb-credit", "宁波市社会信用管理局")
-    _, operator_user = _institution(live, "platform_operator", "nb-operator", "平台运营中心")
+    operator, operator_user = _institution(live, "platform_operator", "nb-operator", "平台运营中心")
+    _, vendor_user = _institution(live, "market_vendor", "nb-power-data", "宁波电力数据服务公司")
+    with s.tx() as session:
+        from fincredit.platform.market import DatasetTerms, register_contract
+
+        today = dt.date.today()
+        register_contract(
+            session,
+            vendor_id="nb-power-data",
+            reference="MC-2026-007",
+            datasets=[DatasetTerms("power-usage", "企业用电数据", "月度用电量与缴费记录")],
+            allowed_purposes=["loan_application_assessment", "joint_modelling"],
+            derived_products_allowed=True,
+            resale_allowed=False,
+            starts_on=today - dt.timedelta(days=30),
+            expires_on=today + dt.timedelta(days=335),
+            annual_fee_cny=Decimal(120000),
+            created_by=operator.account_id,
+        )
 
     # The tax office (a catalog provider, an organisation since the first start) gets a staff account.
     with s.tx() as session:
@@ -342,6 +360,7 @@ def _seed(live: LiveServer) -> dict[str, str]:
         "regulator": regulator_user,
         "authority": authority_user,
         "operator": operator_user,
+        "vendor": vendor_user,
     }
 
 
@@ -402,6 +421,18 @@ def _check(page, name: str, org_ids: re.Pattern[str], problems: list[str]) -> No
     TIMES["shots"] += t3 - t2
 
 
+def _in_english(page, live: LiveServer, role: str, paths: list[str], org_ids, problems: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """The same pages under the language switch: English words, still no code or organisation id."""
+    for path in paths:
+        page.goto(live.url + path + ("&" if "?" in path else "?") + "lang=en")
+        text = page.inner_text("body")
+        name = f"{role} {path} (English)"
+        for token in sorted(set(SNAKE.findall(text))):
+            problems.append(f"{name}: code {token!r} shown")
+        for org in sorted(set(org_ids.findall(text))):
+            problems.append(f"{name}: organisation id {org!r} shown instead of its name")
+
+
 def _walk(page, live: LiveServer, role: str, start: list[str], org_ids, problems: list[str]) -> list[str]:  # type: ignore[no-untyped-def]
     seen: set[str] = set()
     queue = list(start)
@@ -439,6 +470,7 @@ START = {
     "regulator": ["/web/regulator"],
     "authority": ["/web/regulator/report"],
     "operator": ["/web/", "/web/verify"],
+    "vendor": ["/web/market"],
 }
 
 
@@ -459,6 +491,7 @@ def test_every_page_of_every_role_speaks_words_and_passes_axe(city, browser) -> 
                 login(page, live, users[role], password)
                 assert "/login" not in page.url, f"{role} could not log in"
             walked[role] = _walk(page, live, role, start, org_ids, problems)
+            _in_english(page, live, role, walked[role], org_ids, problems)
         finally:
             page.close()
     elapsed = time.monotonic() - started

@@ -32,6 +32,8 @@ def home_of(principal: Principal) -> str:
         return f"{PREFIX}/provider"
     if principal.org_kind in ("district_team", "sector_team"):
         return f"{PREFIX}/team/boards"
+    if principal.org_kind == "market_vendor":
+        return f"{PREFIX}/market"
     return f"{PREFIX}/bank"
 
 

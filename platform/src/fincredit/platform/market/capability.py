@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from fincredit.platform.core.registry import Capability, DemoStep
 from fincredit.platform.core.settings import Settings
-from fincredit.platform.market import router
+from fincredit.platform.market import pages, router
 from fincredit.platform.market.cli import market_app
 from fincredit.platform.market.demo import MARKET_STEPS
 
@@ -20,6 +20,7 @@ CAPABILITY = Capability(
     summary="Vendors, contracts and dataset versions with provenance (G§9, G§16)",
     route_order=7,
     routers=(router.router,),
+    pages=(pages.router,),
     policies=(
         ("bank", "market_datasets", "read"),
         ("vendor", "market_datasets", "read"),

@@ -4,13 +4,14 @@ agreement with an agreed purpose; comparison, query and batch exchange. Not mete
 from __future__ import annotations
 
 from fincredit.platform.core.registry import Capability
-from fincredit.platform.sharing import router
+from fincredit.platform.sharing import pages, router
 
 CAPABILITY = Capability(
     name="sharing",
     summary="Government sharing agreements and their three modes (R§12-15)",
     route_order=1,
     routers=(router.router,),
+    pages=(pages.router,),
     policies=(
         ("provider", "gov_sharing", "use"),
         ("provider", "gov_sharing", "approve"),
