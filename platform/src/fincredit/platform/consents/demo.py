@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -135,9 +136,111 @@ def step_consent_revoke(ctx: DemoContext) -> str:
     return f"consent {r.json()['state']}; {check}; access {refusal}"
 
 
+def _start_witness(key_file: Path, state_file: Path, log_vkey: str) -> tuple[str, str]:
+    """The regulator's witness server on a loopback port, in a thread of this process (it stops with the
+    demo): the same ``Witness`` and HTTP app as ``fincredit-consent witness serve``. Returns URL and vkey."""
+    import socket
+    import threading
+
+    import uvicorn
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        NoEncryption,
+        PrivateFormat,
+        load_pem_private_key,
+    )
+
+    from fincredit.consent import CosignatureSigner, SqliteWitnessState, Witness, witness_app
+
+    if not key_file.exists():  # the witness keeps its key (and its state) across runs, as a real one does
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        pem = Ed25519PrivateKey.generate().private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+        key_file.touch(mode=0o600)
+        key_file.write_bytes(pem)
+    private = load_pem_private_key(key_file.read_bytes(), None)
+    assert isinstance(private, Ed25519PrivateKey)
+    signer = CosignatureSigner(_WITNESS_NAME, private)
+    log = NoteVerifier.from_vkey(log_vkey)
+    witness = Witness(signer, {log.name: [log]}, SqliteWitnessState(state_file))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    config = uvicorn.Config(witness_app(witness), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    threading.Thread(target=server.run, name="regulator-witness", daemon=True).start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the regulator's witness did not start")
+        time.sleep(0.05)
+    return f"http://127.0.0.1:{port}", signer.verifier.vkey()
+
+
+_WITNESS_NAME = "witness.regulator.fincredit.demo/w1"
+
+
+def step_regulator_witness(ctx: DemoContext) -> str:
+    """The regulator's organisation runs a witness (C2SP tlog-witness) with its own Ed25519 key; the
+    platform's operator adds it to the ledger's witnesses (FINCREDIT_LEDGER_WITNESSES, here at run time)
+    with a quorum of 1. The platform submits its checkpoint with a consistency proof from the size the
+    witness last co-signed; the published checkpoint carries the cosignature, which the regulator checks
+    against its policy (its own witness key, 1 of 1) — and so does every borrower's verify button."""
+    from fincredit.consent import CosignatureVerifier, WitnessPolicy
+    from fincredit.platform.core.settings import LedgerWitnessSetting
+
+    services = ctx.services
+    keys = ctx.http.get("/api/v1/ledger/public-key").json()
+    folder = services.settings.var_dir / "regulator-witness"
+    url, vkey = _start_witness(folder / "witness.pem", folder / "state.sqlite", keys["vkey"])
+    services.settings = services.settings.model_copy(
+        update={"ledger_witnesses": [LedgerWitnessSetting(url=url, vkey=vkey)], "ledger_witness_quorum": 1}
+    )
+    first = ctx.http.get("/api/v1/ledger/checkpoint").text
+    # The log grows (the bank tries the revoked consent again: refused, and the refusal ledgered); the next
+    # checkpoint is co-signed only with a proof that it extends the one the witness holds.
+    bank = ctx.actors["bank"]
+    principal = Principal(bank.account_id, "institution", bank.org_id, "bank", bank.org_id)
+    try:
+        with services.tx() as session:
+            authorize_access(
+                session,
+                services,
+                principal=principal,
+                subject=ctx.data["enterprises"][1],
+                scopes=["tax.payment"],
+                purpose=_PURPOSE,
+                mode="query",
+                route="demo:/api/v1/credit-info",
+            )
+    except ConsentRefused:
+        pass
+    note = ctx.http.get("/api/v1/ledger/checkpoint").text
+    verifier = NoteVerifier.from_vkey(keys["vkey"])
+    policy = WitnessPolicy([CosignatureVerifier.from_vkey(vkey)], quorum=1)
+    sizes = []
+    for text in (first, note):
+        checkpoint = open_checkpoint(text, verifier, services.settings.ledger_origin)
+        cosigned = policy.check(text)
+        sizes.append(f"{checkpoint.size} (co-signed at {cosigned[0].timestamp})")
+    published = ctx.http.get("/api/v1/ledger/public-key").json()
+    assert published["witnesses"] == [vkey] and published["witness_quorum"] == 1
+    ctx.data["regulator_witness_vkey"] = vkey
+    return (
+        f"witness {_WITNESS_NAME} at {url}; checkpoints of sizes {' then '.join(sizes)} verified with "
+        f"the policy 1 of [{vkey.split('+')[1]}]; the public-key document names it for the verify button"
+    )
+
+
 def step_ledger_verify(ctx: DemoContext) -> str:
     """The regulator exports the ledger (Parquet) and verifies it OFFLINE with fincredit.consent against
-    the signed checkpoint and the platform's public key; the borrower sees each access with a proof."""
+    the signed checkpoint, the platform's public key and its witness policy (its own witness, 1 of 1), and
+    replays every consent from the log alone (each access covered by a grant active at its moment); the
+    platform's self-check runs the same replay and compares the consents table (the regulator's ledger
+    page shows it, with the witnesses' last co-signed sizes); the borrower sees each access with a proof."""
+    from fincredit.consent import CosignatureVerifier, WitnessPolicy, replay_authorisation
+    from fincredit.platform.consents import run_self_check
+
     note = ctx.http.get("/api/v1/ledger/checkpoint").text
     export = ctx.http.get("/api/v1/ledger/export", headers=ctx.as_("regulator"), params={"format": "parquet"})
     export.raise_for_status()
@@ -146,11 +249,20 @@ def step_ledger_verify(ctx: DemoContext) -> str:
         path = Path(tmp) / "ledger.parquet"
         path.write_bytes(export.content)
         checkpoint = open_checkpoint(note, verifier, ctx.services.settings.ledger_origin)
+        witness = ctx.data.get("regulator_witness_vkey")
+        cosigned = "no witness policy"
+        if witness is not None:
+            WitnessPolicy([CosignatureVerifier.from_vkey(witness)], quorum=1).check(note)
+            cosigned = "co-signed by the regulator's witness (policy 1 of 1)"
         report = verify_log(read_export(path), [("checkpoint", checkpoint)])
+        replay, _ = replay_authorisation(read_export(path))
+    check = run_self_check(ctx.services)
     accesses = ctx.http.get("/api/v1/me/accesses", headers=_borrower(ctx)).json()
     proved = sum(1 for i in accesses["items"] if i["inclusion_proof"])
     return (
-        f"{report.entries} entries, checkpoint size {checkpoint.size}: {report.lines()[-1]}; "
+        f"{report.entries} entries, checkpoint size {checkpoint.size}, {cosigned}: {report.lines()[-1]}; "
+        f"authorisation replay: {replay.accesses} accesses, {replay.violation_count} violations; "
+        f"self-check {'ok' if check.ok else 'FAILED'} ({check.differences} table/log differences); "
         f"the borrower sees {len(accesses['items'])} entries about them, {proved} with inclusion proofs"
     )
 
@@ -161,5 +273,6 @@ CONSENT_STEPS = [
     ("The bank's consent check", step_consent_check),
     ("The signed consent receipt", step_consent_receipt),
     ("Revocation, and the refused access on the ledger", step_consent_revoke),
+    ("The regulator's organisation runs a witness of the ledger", step_regulator_witness),
     ("The regulator verifies the ledger offline", step_ledger_verify),
 ]
