@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from fincredit.platform.catalog import current_version
 from fincredit.platform.core.db import AuditEvent, utcnow
+from fincredit.platform.core.web.formats import cny
 from fincredit.platform.free.tables import FinancingNeed, LoanProduct, MatchLead
 from fincredit.platform.ingestion.tables import Submission
 from fincredit.platform.market import china_date
@@ -288,4 +289,4 @@ def test_the_report_page_and_the_supervision_page_agree(services, client) -> Non
     assert report["objections"]["overdue_open"] == overdue_rows >= 1
     assert period in page.split('id="period-heading"')[1][:40]
     assert f"超期未结 {overdue_rows}" in page
-    assert str(report["queries"]) in page and report["market_revenue"]["total"] + " 元" in page
+    assert str(report["queries"]) in page and cny(report["market_revenue"]["total"]) in page

@@ -102,7 +102,9 @@ def seed_joint_setting(
 ) -> JointSetting:
     seed = uuid.uuid4().int % 2**32 if seed is None else seed
     rng = np.random.default_rng(seed)
-    ids = random.Random(seed)
+    # The seed fixes the data; the subjects' codes are new on every call, so two settings seeded alike can
+    # live in one database.
+    ids = random.Random(uuid.uuid4().int)
     codes = [generate_uscc(ids, "330203") for _ in range(n)]
     names = [f"宁波联合{uuid.uuid4().hex[:6]}有限公司" for _ in range(n)]
     tax_ratings = default_catalog().item("tax_rating").field("rating").enum or ()
