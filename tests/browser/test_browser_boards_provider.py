@@ -113,7 +113,7 @@ def test_team_edits_and_publishes_a_board_that_anyone_can_read(page, live) -> No
     page.wait_for_load_state()
     assert "草稿已创建" in page.locator(".notice").inner_text()
     board_id = page.url.split("/")[-1].split("?")[0]
-    assert "象山县" in page.locator(".rule-words").inner_text()
+    assert "象山县" in page.locator("#rule-in-words").inner_text()
     shot(page, "team-board-draft")
 
     publish = page.get_by_role("button", name="发布", exact=True)

@@ -14,7 +14,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from fincredit.consent import AccessMode, ConsentStatus, EntryType, Purpose, RefusalReason, SubjectKind
-from fincredit.platform.boards.pages import THEMES
+from fincredit.platform.boards.pages import BASE_FACTS, THEMES
 from fincredit.platform.core.web.i18n import LANGS, catalogue_path, label, translator
 from fincredit.platform.free.router import OutcomeIn
 from fincredit.platform.metered.joint_lab.schemas import JointJobIn
@@ -35,6 +35,7 @@ CODES: dict[str, Iterable[str]] = {
     "objection": Status,
     "objection.event": Step,
     "theme": THEMES,
+    "fact": BASE_FACTS,
     # Codes the API accepts as a closed list: the page shows what was sent.
     "severity": get_args(FindingIn.model_fields["severity"].annotation),
     "plan": get_args(PlanIn.model_fields["kind"].annotation),

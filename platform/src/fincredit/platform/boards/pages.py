@@ -32,7 +32,7 @@ from fincredit.platform.core.db import Organisation
 from fincredit.platform.core.deps import ServicesDep, public
 from fincredit.platform.core.errors import Conflict, FincreditError, Forbidden, NotFound
 from fincredit.platform.core.web.deps import PREFIX, lang_of, page, page_principal, render
-from fincredit.platform.core.web.i18n import translator
+from fincredit.platform.core.web.i18n import label, translator
 from fincredit.platform.free import validate
 from fincredit.platform.identity.principal import Principal
 
@@ -120,14 +120,15 @@ def _form_of(board: Any) -> dict[str, Any]:
 def _fact_choices(request: Request) -> list[tuple[str, str]]:
     """The facts a row may test, in words: the derived ones, then "number of records of <item>" for each
     catalog item (names read once per page)."""
-    t = translator(lang_of(request))
-    choices = [(f, t("fact." + f)) for f in BASE_FACTS]
+    lang = lang_of(request)
+    t = translator(lang)
+    choices = [(f, label("fact", f, lang)) for f in BASE_FACTS]
     services = request.app.state.services
     with services.read() as session:
         items = items_of(session, current_version(session))
-    english = lang_of(request) == "en"
+    english = lang == "en"
     for item in items:
-        name = (t("item." + item.code) if english else "") or item.name
+        name = (label("item", item.code, lang) if english else "") or item.name
         if english and name == item.code:
             name = item.name
         choices.append((f"count.{item.code}", t("fact.count", item=name)))

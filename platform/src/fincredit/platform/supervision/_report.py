@@ -142,7 +142,7 @@ def report_sections(report: dict[str, Any], lang: str = "zh") -> list[Section]:
     """The report as tables a person reads: Chinese (or English) headings and metric names — ledger entry
     types, push statuses, lead outcomes and institutions by their words — amounts in yuan."""
 
-    def t(key: str) -> str:
+    def words(key: str) -> str:
         return label("ops", key, lang)
 
     subs, objections = report["submissions"], report["objections"]
@@ -151,55 +151,56 @@ def report_sections(report: dict[str, Any], lang: str = "zh") -> list[Section]:
     return [
         Section(
             "submissions",
-            t("submissions"),
+            words("submissions"),
             [
-                (t("submissions.total"), str(subs["total"])),
-                (t("submissions.late"), str(subs["late"])),
-                (t("submissions.nil"), str(subs["nil"])),
+                (words("submissions.total"), str(subs["total"])),
+                (words("submissions.late"), str(subs["late"])),
+                (words("submissions.nil"), str(subs["nil"])),
             ],
         ),
         Section(
             "objections",
-            t("objections"),
+            words("objections"),
             [
-                (t("objections.filed"), str(objections["filed"])),
-                (t("objections.resolved"), str(objections["resolved"])),
-                (t("objections.overdue_open"), str(objections["overdue_open"])),
+                (words("objections.filed"), str(objections["filed"])),
+                (words("objections.resolved"), str(objections["resolved"])),
+                (words("objections.overdue_open"), str(objections["overdue_open"])),
             ],
         ),
         Section(
             "consent_ledger",
-            t("consent_ledger"),
-            [(t("queries"), str(report["queries"]))]
+            words("consent_ledger"),
+            [(words("queries"), str(report["queries"]))]
             + [(label("entry", k, lang), str(v)) for k, v in report["ledger_entries"].items()],
         ),
         Section(
             "pushes",
-            t("pushes"),
+            words("pushes"),
             [(label("pushstatus", k, lang), str(v)) for k, v in report["pushes"].items()],
         ),
         Section(
             "matchmaking",
-            t("matchmaking"),
-            [(t("leads"), str(report["matchmaking"]["leads"]))]
+            words("matchmaking"),
+            [(words("leads"), str(report["matchmaking"]["leads"]))]
             + [(label("outcome", k, lang), str(v)) for k, v in report["matchmaking"]["by_outcome"].items()],
         ),
         Section(
             "market_revenue",
-            t("market_revenue"),
-            [(t("revenue.total"), cny(revenue["total"], lang))]
+            words("market_revenue"),
+            [(words("revenue.total"), cny(revenue["total"], lang))]
             + [(r.get("org_name") or r["org_id"], cny(r["total"], lang)) for r in revenue["institutions"]],
         ),
         Section(
             "security_events",
-            t("security_events"),
+            words("security_events"),
             [
-                (t("security.refused"), str(security["refused"])),
-                (t("security.failed"), str(security["failed"])),
+                (words("security.refused"), str(security["refused"])),
+                (words("security.failed"), str(security["failed"])),
             ]
             + [
                 (
-                    f"{t('security.' + ('failed' if e['outcome'] == 'error' else 'refused'))} {e['route']}",
+                    f"{words('security.failed' if e['outcome'] == 'error' else 'security.refused')} "
+                    f"{e['route']}",
                     str(e["count"]),
                 )
                 for e in security["by_route"]
