@@ -46,9 +46,11 @@ from fincredit.consent import (
     generate_uscc,
     leaf_hash,
     read_export,
+    replay_export,
     state_differences,
     write_export,
 )
+from fincredit.consent.authorisation import Part, _replay_part
 from fincredit.consent.cli import app
 from fincredit.consent.synthetic import synthetic_ledger
 
@@ -458,3 +460,45 @@ def test_a_saved_replay_resumes_where_it_stopped():
     assert {k: v.use_count for k, v in resumed.states().items()} == {
         k: v.use_count for k, v in whole.states().items()
     }
+
+
+def _violating_log() -> Log:
+    """A log with violations spread over several consents, and accesses naming none or an unknown one."""
+    log = clean_log()
+    for hours in (30, 31):
+        for state in list(log.states.values()):
+            log.access(at(hours), consent=state)
+    log.access(at(1), consent_id=None)
+    log.access(at(1), consent_id="cns_never_granted")
+    log.access(at(3), grantee=BANK, basis=Basis.CREDIT_AUTHORITY)
+    return log
+
+
+@pytest.mark.parametrize("processes", [2, 3])
+def test_an_export_replayed_in_parts_by_consent_gives_the_whole_logs_report(tmp_path: Path, processes: int):
+    log = _violating_log()
+    path = tmp_path / "log.parquet"
+    write_export(export_rows(log.entries), path)
+    whole = log.replay(credit_authorities={AUTHORITY}, max_reported=None).finish()
+    assert whole.violation_count > 5 and len({v.consent_id for v in whole.violations}) > 3
+    split = replay_export(path, processes=processes, credit_authorities={AUTHORITY}, max_reported=None)
+    assert split == whole
+    # Only the first violations in log order are kept, the split's as the whole's.
+    first = replay_export(path, processes=processes, credit_authorities={AUTHORITY}, max_reported=3)
+    assert first.violations == whole.violations[:3] and first.violation_count == whole.violation_count
+
+
+def test_a_row_whose_text_hides_its_consent_from_the_split_sends_the_log_to_a_whole_replay(tmp_path: Path):
+    log = _violating_log()
+    rows = list(export_rows(log.entries))
+    # Valid JSON, but not spelled canonically: the split's text search misses the consent id, the parse
+    # does not. The part that got the row finds out, and the log is replayed whole.
+    odd = next(i for i, e in enumerate(log.entries) if e.consent_id and int(e.consent_id[-1], 16) % 2)
+    data = rows[odd].entry.replace(b'"consent_id":"', b'"consent_id": "')
+    rows[odd] = ExportRow(odd, data, leaf_hash(data))
+    path = tmp_path / "log.parquet"
+    write_export(rows, path)
+    assert _replay_part(str(path), Part(0, 2), None, None) is None
+    whole = AuthorisationReplay(max_reported=None)
+    whole.feed_export(read_export(path))
+    assert replay_export(path, processes=2, max_reported=None) == whole.finish()

@@ -21,6 +21,7 @@ from fincredit.consent.authorisation import (
     StateDifference,
     Violation,
     replay_authorisation,
+    replay_export,
     state_differences,
 )
 from fincredit.consent.checkpoint import (
@@ -281,6 +282,7 @@ __all__ = [
     "range_keys",
     "read_export",
     "replay_authorisation",
+    "replay_export",
     "resident_id_birth_date",
     "root_from_inclusion_proof",
     "root_of",

@@ -31,16 +31,20 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import gc
+import multiprocessing
+import os
 import re
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
+import pyarrow.parquet as pq
 
 from fincredit.consent.entries import (
     ACCESS_ENTRY_TYPES,
@@ -52,7 +56,7 @@ from fincredit.consent.entries import (
     format_time,
 )
 from fincredit.consent.errors import LedgerError
-from fincredit.consent.export import ExportBatch
+from fincredit.consent.export import ExportBatch, is_parquet_export, read_export
 from fincredit.consent.lifecycle import TRANSITIONS, ConsentEvent, ConsentState, ConsentStatus, period_key
 from fincredit.consent.vocabulary import AccessMode, FetchType, PeriodUnit, Purpose, scope_covers
 
@@ -61,11 +65,14 @@ _T = TypeVar("_T")
 __all__ = [
     "AuthorisationReplay",
     "AuthorisationReport",
+    "Part",
+    "PartMismatch",
     "ReplayedConsent",
     "Rule",
     "StateDifference",
     "Violation",
     "replay_authorisation",
+    "replay_export",
     "state_differences",
 ]
 
@@ -326,23 +333,34 @@ def _joined(entries: Sequence[bytes] | pa.Array) -> pa.Buffer:
     return data.slice(start, end - start)
 
 
-def _prepare(seqs: Sequence[int] | pa.Array, entries: Sequence[bytes] | pa.Array) -> _Prepared:
+class PartMismatch(Exception):
+    """A part of a split replay holds a row whose parsed consent belongs to another part (or that does not
+    parse): the split is not exact for this log, and the caller replays it whole."""
+
+
+def _prepare(
+    seqs: Sequence[int] | pa.Array, entries: Sequence[bytes] | pa.Array, part: Part | None = None
+) -> _Prepared:
     """Parse a batch with Arrow's JSON reader into the columns the replay reads (no replay state here).
 
     Runs in the parsing thread: the Arrow steps release the GIL, the Python lists built here do not, so only
-    what every access needs becomes Python objects, and the rows are zipped lazily by the replay loop."""
+    what every access needs becomes Python objects, and the rows are zipped lazily by the replay loop.
+    ``part``: the rows were picked as that part of a split log; raise :class:`PartMismatch` unless each
+    row's parsed consent id belongs to it."""
     out = _Prepared(seqs, entries)
     if not len(entries):
         out.rows = []
         return out
     if isinstance(entries, pa.Array) and entries.null_count:
-        return out
+        return _unsplit(out, part)
     try:
         table = pajson.read_json(pa.BufferReader(_joined(entries)), parse_options=_PARSE)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return out
+        return _unsplit(out, part)
     if table.num_rows != len(entries):
-        return out
+        return _unsplit(out, part)
+    if part is not None and not pc.all(part.holds(table.column("consent_id"))).as_py():
+        raise PartMismatch(f"a row of part {part.index} names another part's consent")
     row_seqs = seqs if isinstance(seqs, pa.Array) else pa.array(seqs, pa.int64())
     entry_seqs = table.column("seq")
     if not pc.all(pc.fill_null(pc.equal(row_seqs, entry_seqs), False)).as_py():
@@ -378,6 +396,52 @@ def _prepare(seqs: Sequence[int] | pa.Array, entries: Sequence[bytes] | pa.Array
     return out
 
 
+def _unsplit(out: _Prepared, part: Part | None) -> _Prepared:
+    if part is not None:  # the row-by-row path names malformed rows; a split cannot vouch for them
+        raise PartMismatch("a row does not parse as an entry")
+    return out
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Part:
+    """Part ``index`` of a log split ``count`` ways by consent: every rule concerns one consent (its events
+    and the accesses naming it), so the parts replay independently. A consent's part is read off the last
+    character of its id (hexadecimal in the platform's ids); part 0 also takes every entry naming no
+    consent and ids ending otherwise."""
+
+    index: int
+    count: int
+
+    def _others(self) -> pa.Array:
+        return pa.array([c for i, c in enumerate(_HEX) if i % self.count != 0], pa.string())
+
+    def _mine(self) -> pa.Array:
+        return pa.array([c for i, c in enumerate(_HEX) if i % self.count == self.index], pa.string())
+
+    def of_last(self, last: pa.Array) -> pa.Array:
+        """Which rows, by the last character of their consent id (null: none), belong to this part."""
+        if self.index == 0:
+            taken = pc.is_in(last, value_set=self._others())
+            return pc.invert(pc.fill_null(taken, False))
+        return pc.fill_null(pc.is_in(last, value_set=self._mine()), False)
+
+    def holds(self, consent_ids: pa.Array | pa.ChunkedArray) -> pa.Array:
+        """Whether each parsed consent id belongs to this part."""
+        ids = consent_ids.combine_chunks() if isinstance(consent_ids, pa.ChunkedArray) else consent_ids
+        return self.of_last(pc.utf8_slice_codeunits(ids, -1))
+
+    def pick(self, entries: pa.Array) -> pa.Array:
+        """The rows of an export's ``entry`` column that belong to this part, found in the text before any
+        parsing (canonical JSON spells ``"consent_id":"..."`` this way; :func:`_prepare` checks the pick
+        against the parsed ids)."""
+        found = pc.extract_regex(entries, _LAST_OF_CONSENT_ID)
+        return self.of_last(found.field("last"))
+
+
+_HEX = "0123456789abcdef"
+_LAST_OF_CONSENT_ID = r'"consent_id":"[^"]*(?P<last>[^"])"'
+
+
 class AuthorisationReplay:
     """Replays a ledger's consent states and checks its accesses; feed it the log in order.
 
@@ -400,6 +464,7 @@ class AuthorisationReplay:
         self._shared: dict[Any, Any] = {}
         self._covers: dict[tuple[frozenset[str], str | None], set[str]] = {}
         self._allowed: dict[tuple[str | None, frozenset[str] | None], dict[str, frozenset[str]]] = {}
+        self._part: Part | None = None  # set by a split replay: the part of the log this one is fed
 
     def _share(self, value: _T) -> _T:
         return self._shared.setdefault(value, value)  # type: ignore[no-any-return]
@@ -426,7 +491,7 @@ class AuthorisationReplay:
 
     def feed(self, seqs: Sequence[int], entries: Sequence[bytes]) -> None:
         """Feed rows of the log in order: their sequence numbers and canonical entry bytes."""
-        self._consume(_prepare(seqs, entries))
+        self._consume(_prepare(seqs, entries, self._part))
 
     def feed_many(
         self, batches: Iterable[tuple[Sequence[int] | pa.Array, Sequence[bytes] | pa.Array]]
@@ -451,7 +516,7 @@ class AuthorisationReplay:
         with ThreadPoolExecutor(1, thread_name_prefix="replay-parse") as pool:
             pending: Future[_Prepared] | None = None
             for seqs, entries in batches:
-                upcoming = pool.submit(_prepare, seqs, entries)
+                upcoming = pool.submit(_prepare, seqs, entries, self._part)
                 if pending is not None:
                     self._consume(pending.result())
                 pending = upcoming
@@ -796,6 +861,76 @@ def replay_authorisation(
     replay = AuthorisationReplay(credit_authorities=credit_authorities, max_reported=max_reported)
     replay.feed_export(batches)
     return replay.finish(), replay.states()
+
+
+def replay_export(
+    path: str | Path,
+    *,
+    processes: int | None = None,
+    credit_authorities: Collection[str] | None = None,
+    max_reported: int | None = 1000,
+) -> AuthorisationReport:
+    """:func:`replay_authorisation` of an export file, a Parquet one split by consent over ``processes``
+    processes (default: the cores this process may use). Each process reads the file itself, keeps its
+    part's rows (see :class:`Part`) and replays them; the reports add up to the whole log's, violations in
+    log order. Should a part find a row outside it, or a row that does not parse, the log is replayed whole,
+    which names such rows exactly."""
+    path = Path(path)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    count = processes or cores
+    if not count or count < 2 or not is_parquet_export(path):
+        return replay_authorisation(
+            read_export(path), credit_authorities=credit_authorities, max_reported=max_reported
+        )[0]
+    authorities = None if credit_authorities is None else sorted(credit_authorities)
+    # spawn: a fork would copy the caller's threads' locks (Arrow's pools among them) in whatever state
+    with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn")) as pool:
+        parts = [
+            pool.submit(_replay_part, str(path), Part(k, count), authorities, max_reported)
+            for k in range(count)
+        ]
+        reports = [p.result() for p in parts]
+    if any(r is None for r in reports):
+        return replay_authorisation(
+            read_export(path), credit_authorities=credit_authorities, max_reported=max_reported
+        )[0]
+    return _merged([r for r in reports if r is not None], max_reported)
+
+
+def _replay_part(
+    path: str, part: Part, credit_authorities: list[str] | None, max_reported: int | None
+) -> AuthorisationReport | None:
+    replay = AuthorisationReplay(credit_authorities=credit_authorities, max_reported=max_reported)
+    replay._part = part
+
+    def batches() -> Iterator[tuple[pa.Array, pa.Array]]:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=65536, columns=["seq", "entry"]):
+            seqs, entries = batch.column(0), batch.column(1)
+            mine = part.pick(entries)
+            yield pc.filter(seqs, mine), pc.filter(entries, mine)
+
+    try:
+        replay.feed_many(batches())
+    except PartMismatch:
+        return None
+    return replay.finish()
+
+
+def _merged(reports: list[AuthorisationReport], max_reported: int | None) -> AuthorisationReport:
+    out = AuthorisationReport(authority_checked=reports[0].authority_checked)
+    for r in reports:
+        out.entries += r.entries
+        out.accesses += r.accesses
+        out.authority_accesses += r.authority_accesses
+        out.refusals += r.refusals
+        out.consent_events += r.consent_events
+        out.violation_count += r.violation_count
+        out.by_rule.update(r.by_rule)
+        out.consents += r.consents
+    # Each part kept its first violations in log order, so the first of all are among them.
+    ordered = sorted((v for r in reports for v in r.violations), key=lambda v: v.seq)
+    out.violations = ordered if max_reported is None else ordered[:max_reported]
+    return out
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from fincredit.consent.authorisation import replay_authorisation
+from fincredit.consent.authorisation import replay_export
 from fincredit.consent.checkpoint import Checkpoint, NoteVerifier, open_checkpoint, parse_signed_note
 from fincredit.consent.errors import CheckpointError, LedgerError, ProofError
 from fincredit.consent.export import read_export
@@ -239,7 +239,7 @@ def verify(
             raise typer.Exit(1)
         if authorisation:
             try:
-                replayed, _ = replay_authorisation(read_export(log), credit_authorities=credit_authority)
+                replayed = replay_export(log, credit_authorities=credit_authority)
             except (LedgerError, OSError, ValueError) as exc:
                 _fail(f"{log}: {exc}")
             for line in replayed.lines():

@@ -26,7 +26,15 @@ from fincredit.consent.entries import LedgerEntry
 from fincredit.consent.errors import LedgerError
 from fincredit.consent.merkle import HASH_SIZE, leaf_hash
 
-__all__ = ["EXPORT_SCHEMA", "ExportBatch", "ExportRow", "export_rows", "read_export", "write_export"]
+__all__ = [
+    "EXPORT_SCHEMA",
+    "ExportBatch",
+    "ExportRow",
+    "export_rows",
+    "is_parquet_export",
+    "read_export",
+    "write_export",
+]
 
 EXPORT_SCHEMA = pa.schema(
     [
@@ -99,7 +107,8 @@ def export_rows(entries: Iterable[LedgerEntry]) -> Iterator[ExportRow]:
         yield ExportRow(e.seq, data, leaf_hash(data))
 
 
-def _is_parquet(path: Path) -> bool:
+def is_parquet_export(path: Path) -> bool:
+    """Whether an export file is Parquet (by its suffix, else its magic bytes) rather than JSON lines."""
     if path.suffix.lower() in (".parquet", ".pq"):
         return True
     if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
@@ -154,7 +163,7 @@ def write_export(rows: Iterable[ExportRow], path: str | Path, *, batch_size: int
 def read_export(path: str | Path, *, batch_size: int = 65536) -> Iterator[ExportBatch]:
     """Read an export in batches; raise :class:`LedgerError` naming the row of any malformed one."""
     path = Path(path)
-    if _is_parquet(path):
+    if is_parquet_export(path):
         pf = pq.ParquetFile(path)
         names = set(pf.schema_arrow.names)
         missing = {"seq", "entry", "leaf_hash"} - names
