@@ -14,6 +14,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from fincredit.consent import AccessMode, ConsentStatus, EntryType, Purpose, RefusalReason, SubjectKind
+from fincredit.models.feature_views import AGGREGATIONS
 from fincredit.platform.boards.pages import BASE_FACTS, THEMES
 from fincredit.platform.core.web.i18n import LANGS, catalogue_path, label, translator
 from fincredit.platform.free.router import OutcomeIn
@@ -41,6 +42,8 @@ CODES: dict[str, Iterable[str]] = {
     "plan": get_args(PlanIn.model_fields["kind"].annotation),
     "outcome": get_args(OutcomeIn.model_fields["outcome"].annotation),
     "algorithm": get_args(JointJobIn.model_fields["algorithm"].annotation),
+    # The rule of an offered feature (feature_views.toml), on the bank's features page.
+    "aggregation": AGGREGATIONS,
 }
 
 

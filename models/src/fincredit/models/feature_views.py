@@ -1,8 +1,9 @@
 """Feature views as data: the platform's offered joint-modelling features, defined in a versioned TOML.
 
-Each ``[[features]]`` entry names one feature the platform offers banks. An operator adds a feature by
-adding an entry (``feature_views.toml`` beside this module is the default; a deployment may point the
-platform at its own file): no code changes. Two kinds:
+Each ``[[features]]`` entry names one feature the platform offers banks (``name``, the identifier a bank's
+SDK passes; ``title``, optional, the Chinese title its page shows; ``description``, in English). An
+operator adds a feature by adding an entry (``feature_views.toml`` beside this module is the default; a
+deployment may point the platform at its own file): no code changes. Two kinds:
 
 * **declarative** (``aggregation`` one of ``AGGREGATIONS``): computed by :func:`evaluate_views` from
   one source (or several of the same shape, e.g. the three utilities' arrears) as::
@@ -94,6 +95,7 @@ class FeatureView:
     transform: str | None = None
     missing: str | float = "nan"
     since_version: int = 1
+    title: str = ""  # the Chinese title banks read; ``description`` is the English one
 
     @property
     def declarative(self) -> bool:
@@ -174,6 +176,9 @@ def parse_views(text: str, *, path: str = "") -> FeatureViews:
         missing = raw.get("missing", "nan")
         if not (missing in ("zero", "nan") or (isinstance(missing, int | float) and math.isfinite(missing))):
             raise FeatureError(f'{where}: \'missing\' must be "zero", "nan" or a number')
+        title = raw.get("title", "")
+        if not isinstance(title, str):
+            raise FeatureError(f"{where}: 'title' must be a string")
         views.append(
             FeatureView(
                 name=str(raw.get("name", "")),
@@ -189,6 +194,7 @@ def parse_views(text: str, *, path: str = "") -> FeatureViews:
                 transform=raw.get("transform"),
                 missing=missing,
                 since_version=int(raw.get("since_version", 1)),
+                title=title.strip(),
             )
         )
     digest = hashlib.sha256(text.encode()).hexdigest()

@@ -23,6 +23,7 @@ class OfferedFeatureOut(BaseModel):
     engineered feature of the platform's code, documented by its description)."""
 
     name: str
+    title: str = Field(default="", description="the Chinese title banks read")
     description: str
     sources: list[str]
     aggregation: str
