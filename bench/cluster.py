@@ -70,7 +70,13 @@ def _run_config(config: str, args: argparse.Namespace) -> dict[str, Any]:
             ray.init(address=cluster.address, log_to_driver=False, namespace="fincredit")
         else:
             cpus = 1 if config == "ray_1cpu" else 2
-            ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, namespace="fincredit")
+            ray.init(
+                address="local",  # this process's own Ray, never another program's on this host
+                num_cpus=cpus,
+                include_dashboard=False,
+                log_to_driver=False,
+                namespace="fincredit",
+            )
     bank, platform = _setting(args.rows)
     store = tempfile.mkdtemp(prefix="fincredit-bench-cluster-")
     platform_cpu = [0.0]
