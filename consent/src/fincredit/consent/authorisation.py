@@ -877,8 +877,8 @@ def replay_export(
     which names such rows exactly."""
     path = Path(path)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    count = processes or cores
-    if not count or count < 2 or not is_parquet_export(path):
+    count = min(processes or cores or 1, len(_HEX))  # a part per hex digit at most
+    if count < 2 or not is_parquet_export(path):
         return replay_authorisation(
             read_export(path), credit_authorities=credit_authorities, max_reported=max_reported
         )[0]
