@@ -63,3 +63,15 @@ def test_a_dataset_whose_contract_forbids_joint_modelling_is_refused_at_creation
         "/api/v1/joint-lab/jobs", headers=auth(client, bank), json={**body, "market_datasets": [allowed]}
     )
     assert ok.status_code == 201, ok.text
+
+
+def test_the_contract_each_dataset_is_used_under_goes_to_the_models_lineage(services: Services) -> None:
+    """What register_platform_half records beside the feature views: per market dataset, the contract in
+    force for joint modelling (id, reference, vendor)."""
+    from fincredit.platform.metered.joint_lab import market_contracts
+
+    dataset = _dataset(services, ["joint_modelling"])
+    with services.read() as session:
+        found = market_contracts(session, [dataset])
+    assert set(found) == {dataset}
+    assert found[dataset]["reference"].startswith("HT") and found[dataset]["id"].startswith("mc_")

@@ -19,7 +19,11 @@ from fincredit.platform.metered.joint_lab._jobs import (
     owned_job,
     sweep_abandoned,
 )
-from fincredit.platform.metered.joint_lab._registry import EXPERIMENT, register_platform_half
+from fincredit.platform.metered.joint_lab._registry import (
+    EXPERIMENT,
+    market_contracts,
+    register_platform_half,
+)
 from fincredit.platform.metered.joint_lab._service import FederationService, FrameRecorder
 from fincredit.platform.metered.joint_lab.errors import (
     JointJobForbidden,
@@ -47,6 +51,7 @@ __all__ = [
     "consent_digest",
     "consenting_subjects",
     "create_job",
+    "market_contracts",
     "owned_job",
     "platform_feature_frame",
     "register_platform_half",

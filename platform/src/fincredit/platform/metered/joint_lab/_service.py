@@ -66,7 +66,7 @@ from fincredit.platform.metered.joint_lab._jobs import (
 )
 from fincredit.platform.metered.joint_lab._lifecycle import ensure_scorable
 from fincredit.platform.metered.joint_lab._models import part_to_json, scoring_model
-from fincredit.platform.metered.joint_lab._registry import register_platform_half
+from fincredit.platform.metered.joint_lab._registry import market_contracts, register_platform_half
 from fincredit.platform.metered.joint_lab._sessions import (
     JobInputs,
     JobSessions,
@@ -418,12 +418,15 @@ class FederationService:
                 "only logistic models take a deposit of the bank's weights", field="deposit"
             )
         live = self.sessions.inputs(state)
+        with self.services.read() as session:
+            contracts = market_contracts(session, job.market_datasets)
         run_id = register_platform_half(
             self.services.settings.var_dir,
             job=job,
             part=part,
             evaluation=evaluation,
             consent_ids=live.consent_ids,
+            market_contracts=contracts,
         )
         with self.services.tx() as session:
             row = owned_job(session, job_id, org_id, lock=True)
