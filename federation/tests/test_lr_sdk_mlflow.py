@@ -53,13 +53,20 @@ def test_bank_half_is_logged_to_mlflow_with_metrics_and_lineage(tmp_path: Path) 
     )
     assert fit.report.rows_test == 48 and fit.report.auc_uplift > 0
     lineage = {"catalog_items": ["tax-records"], "consents": ["c-1", "c-2"]}
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     run_id = log_bank_model(
         fit,
         lineage=lineage,
-        tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+        tracking_uri=uri,
         artifact_location=(tmp_path / "artifacts").as_uri(),
+        registered_model="sme-working-capital",
     )
     run = mlflow.get_run(run_id)
+    # The bank's half is a version of the bank's own registered model, found by the job's id.
+    registry = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    (version,) = registry.search_model_versions(f"tags.`fincredit.job_id` = '{fit.job_id}'")
+    assert version.name == "sme-working-capital" and version.run_id == run_id
+    assert version.source.endswith("/bank_part.json")
     assert run.data.metrics["auc_joint"] == pytest.approx(fit.report.auc_joint)
     assert run.data.metrics["auc_bank_only"] == pytest.approx(fit.report.auc_bank_only)
     assert run.data.params["param.iterations"] == "4"

@@ -77,11 +77,19 @@ def test_train_creates_runs_and_completes_a_job_then_status_and_scoring_find_it(
             "train", str(loans), "--id-column", "uscc", "--label", "default",
             "-f", ",".join(BANK_FEATURES), "-p", PLATFORM_FEATURES[0], "-p", PLATFORM_FEATURES[1],
             "--algorithm", "logistic", "--iterations", "5", "--workdir", str(wd), "--no-progress",
+            "--mlflow-uri", f"sqlite:///{tmp_path / 'bank-mlflow.db'}", "--registered-model", "sme-credit",
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     job_id, state, model = result.stdout.strip().splitlines()[-1].split("\t")
     assert job_id.startswith("jm-") and state == "completed" and Path(model).is_file()
+    # The bank's half is a version of the bank's own registered model too, with the job's lineage.
+    import mlflow
+
+    bank_uri = f"sqlite:///{tmp_path / 'bank-mlflow.db'}"
+    registry = mlflow.MlflowClient(tracking_uri=bank_uri, registry_uri=bank_uri)
+    (version,) = registry.search_model_versions(f"tags.`fincredit.job_id` = '{job_id}'")
+    assert version.name == "sme-credit" and version.source.endswith("/bank_part.json")
     with JointLab(live, token) as lab:
         job = lab.job(job_id)
     assert job.state == "completed" and job.mlflow_run_id and job.evaluation["auc_joint"] > 0.5

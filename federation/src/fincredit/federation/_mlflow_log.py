@@ -7,6 +7,7 @@ registers its half on its side.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Any
 
@@ -23,11 +24,14 @@ def log_bank_model(
     tracking_uri: str | None = None,
     artifact_location: str | None = None,
     run_name: str | None = None,
+    registered_model: str | None = None,
 ) -> str:
     """Log one fit as an MLflow run and return its run id.
 
     ``artifact_location`` applies when the experiment is created here (MLflow's default is a
-    directory under the current working directory).
+    directory under the current working directory). With ``registered_model``, the run's bank half also
+    becomes a new version of that registered model in the bank's registry (tagged with the job id), the
+    bank's counterpart of the version the platform registers for its half.
     """
     try:
         import mlflow
@@ -56,4 +60,26 @@ def log_bank_model(
         mlflow.log_dict(dataclasses.asdict(fit.bank_part), "bank_part.json")
         mlflow.log_dict(report, "evaluation.json")
         mlflow.log_dict(lineage, "lineage.json")
-        return str(run.info.run_id)
+        run_id = str(run.info.run_id)
+        artifacts = str(run.info.artifact_uri)
+    if registered_model is not None:
+        # The registry of the given tracking URI, not the process's default one (which may be another
+        # party's: the platform's service sets its own in its process).
+        registry = tracking_uri if tracking_uri is not None else mlflow.get_registry_uri()
+        client = mlflow.MlflowClient(tracking_uri=mlflow.get_tracking_uri(), registry_uri=registry)
+        _register(client, registered_model, run_id, artifacts, fit)
+    return run_id
+
+
+def _register(client: Any, name: str, run_id: str, artifacts: str, fit: JointFit) -> None:
+    from mlflow.exceptions import MlflowException
+
+    with contextlib.suppress(MlflowException):  # the bank's earlier jobs for this model made it
+        client.create_registered_model(name, description="the bank's halves of its joint models")
+    client.create_model_version(
+        name,
+        f"{artifacts}/bank_part.json",
+        run_id=run_id,
+        tags={"fincredit.job_id": fit.job_id, "algorithm": fit.report.algorithm},
+        description=f"job {fit.job_id}: the bank's half",
+    )

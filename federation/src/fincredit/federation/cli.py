@@ -31,6 +31,7 @@ from rich.table import Table
 
 from fincredit.federation._http_link import PlatformConnection
 from fincredit.federation._jobs import JobRecord, JobState, JobStore
+from fincredit.federation._mlflow_log import log_bank_model
 from fincredit.federation._platform_api import JointJobInfo, JointLab, TrainedJob
 from fincredit.federation._psi_buckets import PlatformLinkSpec, align_parquet
 from fincredit.federation._psi_protocol import Alignment
@@ -238,6 +239,16 @@ def train(
     insecure: InsecureOpt = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for any one platform reply.")] = 600.0,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    mlflow_uri: Annotated[
+        str | None,
+        typer.Option(
+            help="The bank's MLflow (e.g. sqlite:///mlflow.db): log the bank's half there and register it "
+            "as a version of --registered-model (needs fincredit-federation[mlflow])."
+        ),
+    ] = None,
+    registered_model: Annotated[
+        str, typer.Option(help="With --mlflow-uri: the model the bank's half becomes a version of.")
+    ] = "fincredit-joint-model",
 ) -> None:
     """Create a joint-modelling job on the platform, align, train, evaluate and complete it, end to end.
 
@@ -311,6 +322,8 @@ def train(
             )
     except (FederationError, WireError, ValueError, OSError) as exc:
         _fail(f"training failed: {exc}", code=1)
+    if mlflow_uri is not None:
+        _register_bank_half(trained, mlflow_uri, registered_model)
     rep = trained.fit.report
     _console.print(
         f"aligned {trained.job.aligned} rows; AUC bank-only {rep.auc_bank_only:.4f} -> joint "
@@ -318,6 +331,22 @@ def train(
         f"platform's MLflow run {trained.job.mlflow_run_id}"
     )
     typer.echo(f"{trained.job.id}\t{trained.job.state}\t{paths['model']}")
+
+
+def _register_bank_half(trained: TrainedJob, uri: str, name: str) -> None:
+    """The bank's counterpart of the platform's registry entry: its half, with the job's lineage."""
+    lineage = {
+        "job_id": trained.job.id,
+        "scopes": trained.job.scopes,
+        "platform_features": trained.job.platform_features,
+        "aligned_rows": trained.job.aligned,
+        "platform_mlflow_run_id": trained.job.mlflow_run_id,
+    }
+    try:
+        run_id = log_bank_model(trained.fit, lineage=lineage, tracking_uri=uri, registered_model=name)
+    except ImportError as exc:
+        _fail(str(exc), code=1)
+    _console.print(f"the bank's half: MLflow run {run_id}, a new version of {name!r} at {uri}")
 
 
 def _split(values: list[str]) -> list[str]:
