@@ -115,6 +115,19 @@ def step_consent_revoke(ctx: DemoContext) -> str:
     r = ctx.http.post(f"/api/v1/me/consents/{ctx.data['consent_id']}/revoke", headers=_borrower(ctx))
     r.raise_for_status()
     answer = _check(ctx)
+    refused = _bank_query(ctx)
+    refusal = (
+        "NOT refused (unexpected)"
+        if refused is None
+        else f"403 {refused.extensions['reason']}, ledgered as entry {refused.extensions['ledger_seq']}"
+    )
+    check = f"check allowed={answer['allowed']} ({answer['reason']})"
+    return f"consent {r.json()['state']}; {check}; access {refusal}"
+
+
+def _bank_query(ctx: DemoContext) -> ConsentRefused | None:
+    """The bank's query about the demo enterprise under the (revoked) consent, through the access gate:
+    the refusal it gets, ledgered, or None if it was let through."""
     bank = ctx.actors["bank"]
     principal = Principal(bank.account_id, "institution", bank.org_id, "bank", bank.org_id)
     try:
@@ -129,11 +142,9 @@ def step_consent_revoke(ctx: DemoContext) -> str:
                 mode="query",
                 route="demo:/api/v1/credit-info",
             )
-        refusal = "NOT refused (unexpected)"
     except ConsentRefused as exc:
-        refusal = f"403 {exc.extensions['reason']}, ledgered as entry {exc.extensions['ledger_seq']}"
-    check = f"check allowed={answer['allowed']} ({answer['reason']})"
-    return f"consent {r.json()['state']}; {check}; access {refusal}"
+        return exc
+    return None
 
 
 def _start_witness(key_file: Path, state_file: Path, log_vkey: str) -> tuple[str, str]:
@@ -199,22 +210,7 @@ def step_regulator_witness(ctx: DemoContext) -> str:
     first = ctx.http.get("/api/v1/ledger/checkpoint").text
     # The log grows (the bank tries the revoked consent again: refused, and the refusal ledgered); the next
     # checkpoint is co-signed only with a proof that it extends the one the witness holds.
-    bank = ctx.actors["bank"]
-    principal = Principal(bank.account_id, "institution", bank.org_id, "bank", bank.org_id)
-    try:
-        with services.tx() as session:
-            authorize_access(
-                session,
-                services,
-                principal=principal,
-                subject=ctx.data["enterprises"][1],
-                scopes=["tax.payment"],
-                purpose=_PURPOSE,
-                mode="query",
-                route="demo:/api/v1/credit-info",
-            )
-    except ConsentRefused:
-        pass
+    _bank_query(ctx)
     note = ctx.http.get("/api/v1/ledger/checkpoint").text
     verifier = NoteVerifier.from_vkey(keys["vkey"])
     policy = WitnessPolicy([CosignatureVerifier.from_vkey(vkey)], quorum=1)
