@@ -884,7 +884,8 @@ def measure_bulk_grants(backend: str, n: int, batch: int, tmp: Path) -> dict[str
 
         # Baseline first: the rows alone (straight into the table, as the old seeding did), then removed.
         baseline_n = min(n, 200_000)
-        started = time.perf_counter()
+        load_before = list(os.getloadavg())
+        baseline_cpu, started = time.process_time(), time.perf_counter()
         for start in range(0, baseline_n, 20_000):
             rows_ = []
             for i in range(start, min(baseline_n, start + 20_000)):
@@ -893,6 +894,7 @@ def measure_bulk_grants(backend: str, n: int, batch: int, tmp: Path) -> dict[str
             with services.tx() as session:
                 session.execute(insert(Consent), rows_)
         baseline_rate = baseline_n / (time.perf_counter() - started)
+        baseline_cpu = time.process_time() - baseline_cpu
         with services.tx() as session:
             session.execute(delete(Consent))
 
@@ -913,7 +915,9 @@ def measure_bulk_grants(backend: str, n: int, batch: int, tmp: Path) -> dict[str
         "cpu_seconds": cpu,
         "baseline_rate": baseline_rate,
         "baseline_n": float(baseline_n),
+        "baseline_cpu_seconds": baseline_cpu,
         "entries": float(entries),
+        "load_average_before": load_before,
     }
 
 
@@ -989,6 +993,8 @@ def authorisation_results(args: argparse.Namespace) -> tuple[list[Result], dict[
         notes[f"{backend}_record_grants"] = {
             "ledger_entries_written": grants["entries"],
             "baseline": f"rows inserted straight into the table, {int(grants['baseline_n'])} consents timed",
+            "baseline_cpu_seconds": grants["baseline_cpu_seconds"],
+            "load_average_before": grants["load_average_before"],
             "load_average_after": list(os.getloadavg()),
         }
     return results, notes
@@ -1012,9 +1018,12 @@ def write_merged(results: list[Result], argv: list[str], notes: dict[str, Any]) 
         earlier = list(old_notes.get("earlier_runs", []))
         if old_notes.get("part") != "authorisation":  # the full run: its notes travel with it
             earlier.append({k: old.get(k) for k in ("command", "date", "machine", "notes")})
-        else:
+        else:  # a part run: its own notes (loads, setup) travel with its results
             earlier.append({k: old.get(k) for k in ("command", "date", "machine")})
             earlier[-1]["results"] = old_notes.get("this_run", [])
+            own = {k: v for k, v in old_notes.items() if k not in ("part", "this_run", "earlier_runs")}
+            if own:
+                earlier[-1]["notes"] = own
         still = {r.name for r in kept}
         for run in earlier:
             if "results" in run:
