@@ -40,6 +40,7 @@ from fincredit.federation import (
 from fincredit.federation.errors import ScoringError, ScoringModelError, ScoringRequestError
 from fincredit.federation.joint_model import PlatformLogisticPart, PlatformTreePart
 from fincredit.federation.party import StepInputs, StepResult, dispatch, ray_available, ray_evaluator
+from fincredit.federation.scorecard import platform_iv_reply
 from fincredit.federation.scoring import error_frame as scoring_error_frame
 from fincredit.federation.wire import DEFAULT_MAX_FRAME_BYTES, Frame, WireError, decode, encode
 from fincredit.platform.consents import authorize_many
@@ -54,7 +55,6 @@ from fincredit.platform.metered.joint_lab._inputs import (
     consenting_subjects,
     platform_feature_frame,
 )
-from fincredit.platform.metered.joint_lab._iv_step import iv_frame
 from fincredit.platform.metered.joint_lab._jobs import (
     JOINT_PRODUCT,
     SCORING_PRODUCT,
@@ -134,7 +134,7 @@ class FederationService:
         self._router.register("psi.", self._psi_frame)
         self._router.register("lr.", self._training_frame)
         self._router.register("sb.", self._training_frame)
-        self._router.register("iv.", lambda frame, bank_id: iv_frame(self, frame, bank_id))
+        self._router.register("iv.", self._iv_frame)
         self._touched = TouchClock(_TOUCH_EVERY)
         self._body = threading.local()  # the frame's bytes as received, for the step and its digest
 
@@ -344,6 +344,20 @@ class FederationService:
             row = owned_job(session, job.id, job.org_id, lock=True)
             row.fill_values = fill
         return frame.fillna(fill).reset_index(drop=True)
+
+    def _iv_frame(self, frame: Frame, bank_id: str) -> Frame:
+        """The encrypted information value (``iv.request``): after the PSI aligned the job and before its
+        training opens, the bank's encrypted labels summed per quantile bin of each of the job's platform
+        features, computed from the aligned subjects' records as for training. No further ledger entry:
+        the alignment already recorded the joint-modelling use of each subject."""
+        with self.sessions.locked(frame.job_id):
+            state = self.sessions.get(frame.job_id)
+            job = self._job_for_frame(frame, bank_id, ("aligned",))
+            live = self.sessions.inputs(state)
+            if live.inputs is None or live.alignment is None:
+                raise self._lost(job)
+            features = self._features_for(job, live)
+        return platform_iv_reply(frame, features)
 
     def _training_frame(self, frame: Frame, bank_id: str) -> Frame:
         prefix = frame.kind.split(".", 1)[0]
