@@ -10,7 +10,7 @@ from sklearn.metrics import roc_auc_score
 from fincredit.federation import FederationError, LocalLink
 from fincredit.federation._ckks import SECUREBOOST_COEFF_MOD_BITS, SECUREBOOST_SCALE_BITS
 from fincredit.federation._ckks_seal import SealKit
-from fincredit.federation._sb_histogram import SLOTS, encrypt_gh, histogram_task
+from fincredit.federation._sb_histogram import SLOTS, Packing, encrypt_gh, histogram_task, packing_for
 from fincredit.federation._secureboost import fit_plain, tree_scores
 from fincredit.federation.training import (
     BankSecureBoostTrainer,
@@ -117,6 +117,55 @@ def test_encrypted_histogram_equals_plaintext_histogram(rows: int, replicas: int
     assert sorted(seen) == sorted(expected)
 
 
+@pytest.mark.parametrize(("rows", "replicas", "full"), [(300, 8, False), (5000, 2, False), (9000, 1, True)])
+def test_quantized_sums_come_back_exact_two_to_a_part(rows: int, replicas: int, full: bool) -> None:
+    """With integer gradients each real and imaginary part carries two bins' sums, ``W`` apart: a
+    complex mask serves four bins per segment and every sum is read back exactly."""
+    rng = np.random.default_rng(rows)
+    quant_bins = 16
+    g = rng.integers(-quant_bins // 2, quant_bins // 2 + 1, rows).astype(float)
+    h = rng.integers(0, quant_bins + 1, rows).astype(float)
+    if full:
+        outside = rng.random(rows) < 0.5
+        g[outside], h[outside] = 0.0, 0.0
+    bins = rng.integers(0, 30, rows)
+    packing = packing_for(160_000, quant_bins)  # digits as wide as a 160,000-row job needs
+    assert packing.digits == 2
+    secret = new_secret_context(SECUREBOOST_COEFF_MOD_BITS, SECUREBOOST_SCALE_BITS)
+    bank = SealKit(secret)
+    (groups,), blobs = histogram_task(
+        public_context_bytes(secret),
+        encrypt_gh(bank, g, h, replicas, packing),
+        bins[:, None],
+        [30],
+        64.0,
+        1,
+        replicas,
+        full,
+        packing,
+    )
+    assert all(len(real) <= 2 * replicas and len(imag) <= 2 * replicas for real, imag in groups)
+    seg = SLOTS // replicas
+    seen = set()
+    for k, group in enumerate(groups):
+        for b, gs, hs in decrypt_sums(bank, blobs[2 * k], blobs[2 * k + 1], seg, group, packing):
+            seen.add(b)
+            assert (gs, hs) == (g[bins == b].sum(), h[bins == b].sum())
+    assert set(bins.tolist()) <= seen
+
+
+def test_a_packed_sum_is_read_as_balanced_digits_or_refused() -> None:
+    packing = Packing(digits=2, bits=8)
+    assert packing.read(-3.0 + 256.0 * 5.0 + 0.1) == [-3.0, 5.0]
+    assert packing.read(100.0 - 256.0 * 7.0) == [100.0, -7.0]
+    with pytest.raises(FederationError, match="precision"):
+        packing.read(12.4)
+    with pytest.raises(FederationError, match="range"):
+        packing.read(256.0**2 * 3)
+    assert packing_for(160_000, 4) == Packing(2, 21)
+    assert packing_for(50_000_000, 64).digits == 1  # too wide for two digits: one sum per part
+
+
 def test_bins_are_lightgbms_bins() -> None:
     """Zero alone; rare values merged (min_data_in_bin = 3); frequent values alone; the rest near-equal."""
     few = np.array([3.0, 1.0, 2.0, 2.0, 2.0, 1.0, 1.0, 0.0, 0.0, 0.0, np.nan])
@@ -186,12 +235,15 @@ def _mixed(n: int, seed: int) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
         {"data_sample_strategy": "goss", "learning_rate": 0.5},
         {"bagging_fraction": 0.7, "bagging_freq": 1, "feature_fraction": 0.8},
         {"early_stopping_round": 2, "num_iterations": 40, "learning_rate": 0.5},
+        {"use_quantized_grad": True, "quant_train_renew_leaf": True},
+        {"use_quantized_grad": True, "num_grad_quant_bins": 16, "data_sample_strategy": "goss"},
     ],
-    ids=["plain", "goss", "bagging+feature_fraction", "early_stopping"],
+    ids=["plain", "goss", "bagging+feature_fraction", "early_stopping", "quantized", "quantized+goss"],
 )
 def test_federated_model_is_the_plaintext_learners_model(options: dict[str, float]) -> None:
-    """Encrypted platform histograms (CKKS noise about 1e-4 per sum) grow the trees the same learner grows
-    in the clear on the joined columns, with missing values, GOSS, bagging and early stopping alike."""
+    """Encrypted platform histograms (CKKS noise about 1e-4 per sum; none with quantized gradients, whose
+    sums are integers) grow the trees the same learner grows in the clear on the joined columns, with
+    missing values, GOSS, bagging, early stopping and quantized training alike."""
     xb, xp, y = _mixed(3000, 5)
     train, valid, test = np.arange(2000), np.arange(2000, 2400), np.arange(2400, 3000)
     params = SecureBoostParams(

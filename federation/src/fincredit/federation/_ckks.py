@@ -49,10 +49,12 @@ CKKS_POLY_DEGREE = 8192
 CKKS_COEFF_MOD_BITS = (60, 40, 40, 60)
 CKKS_SCALE_BITS = 40
 SLOTS = CKKS_POLY_DEGREE // 2
-# SecureBoost needs a single ct x plain product and never rescales: one data prime fewer (ciphertexts
-# a third smaller and faster) and a 2^30 scale, so the 2^60 product of a per-bin sum of up to
-# millions of gradients stays far inside the 100-bit modulus; precision stays near 1e-6 per slot.
-SECUREBOOST_COEFF_MOD_BITS = (60, 40, 60)
+# SecureBoost needs a single ct x plain product and never rescales: two data primes (ciphertexts a
+# third smaller and faster than the default's three). Float gradients use a 2^30 scale, so the 2^60
+# product of a per-bin sum of up to millions of gradients stays far inside the 120-bit modulus
+# (precision near 1e-6 per slot); quantized gradients use the room for two integer sums per real
+# part (``_sb_histogram.Packing``). 180 bits in all keeps 128-bit security at N = 8192.
+SECUREBOOST_COEFF_MOD_BITS = (60, 60, 60)
 SECUREBOOST_SCALE_BITS = 30
 # Vertical LR: each ciphertext meets a single plaintext product (see _vertical_lr), so it too needs one
 # data prime fewer than the default.

@@ -18,10 +18,17 @@ so that a federated model grows LightGBM's trees:
 - leaf output ``-G/(H+lambda_l2)``; a missing value at prediction for a feature that had none in training
   is treated as zero (so ``default_left`` is the side zero goes to).
 
+- quantized training (``use_quantized_grad``): LightGBM's ``GradientDiscretizer``: per iteration the
+  gradients become integers in ``[-num_grad_quant_bins/2, num_grad_quant_bins/2]`` and the hessians in
+  ``[0, num_grad_quant_bins]`` (scales ``max|g| / (bins/2)`` and ``max h / bins``, stochastic rounding by
+  default); splits are found on the integer histograms times the scales, and with
+  ``quant_train_renew_leaf`` each leaf's output is computed again from the float gradients of its rows.
+
 What is not LightGBM's: the random draws. Bagging, GOSS and ``feature_fraction`` follow LightGBM's rules
 (the same fractions, GOSS's top/other split, its amplification and its warm-up of ``1/learning_rate``
 iterations) but draw with numpy's generator, not LightGBM's LCG, so with sampling on the federated and
-the centralized trees are equal in distribution, not row for row.
+the centralized trees are equal in distribution, not row for row. The same holds for the stochastic
+rounding of quantized gradients.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ __all__ = [
     "FeatureBins",
     "GrownTree",
     "HistogramSource",
+    "Quantized",
     "SecureBoostParams",
     "SplitInfo",
     "bin_feature",
@@ -46,6 +54,7 @@ __all__ = [
     "grow_tree",
     "logistic_gradients",
     "quantile_thresholds",
+    "quantize_gradients",
 ]
 
 KEPSILON = float(np.float32(1e-15))  # LightGBM's kEpsilon is the float literal 1e-15f
@@ -79,6 +88,10 @@ class SecureBoostParams:
     feature_fraction: float = 1.0
     feature_fraction_seed: int = 2
     early_stopping_round: int = 0
+    use_quantized_grad: bool = False
+    num_grad_quant_bins: int = 4
+    quant_train_renew_leaf: bool = False
+    stochastic_rounding: bool = True
     n_trees: InitVar[int | None] = None
     l2: InitVar[float | None] = None
     min_child_weight: InitVar[float | None] = None
@@ -100,6 +113,8 @@ class SecureBoostParams:
             self.top_rate > 0.0 and self.other_rate > 0.0 and self.top_rate + self.other_rate <= 1.0
         ):
             raise ValueError("GOSS needs top_rate > 0, other_rate > 0 and top_rate + other_rate <= 1")
+        if self.use_quantized_grad and not 2 <= self.num_grad_quant_bins <= 64:
+            raise ValueError("num_grad_quant_bins must be between 2 and 64")
 
     @property
     def max_leaves(self) -> int:
@@ -268,6 +283,40 @@ def logistic_gradients(raw: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.n
     return g, h
 
 
+@dataclass(frozen=True, slots=True)
+class Quantized:
+    """One iteration's gradients as LightGBM's quantized training holds them: integers and scales."""
+
+    g: np.ndarray  # int64, |g| <= num_grad_quant_bins / 2
+    h: np.ndarray  # int64, 0 <= h <= num_grad_quant_bins
+    g_scale: float
+    h_scale: float
+
+    def dequantized(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.g * self.g_scale, self.h * self.h_scale
+
+
+def quantize_gradients(
+    g: np.ndarray, h: np.ndarray, rows: np.ndarray, p: SecureBoostParams, rng: np.random.Generator
+) -> Quantized:
+    """LightGBM's ``GradientDiscretizer::DiscretizeGradients`` over ``rows`` (the others get zero)."""
+    bins = p.num_grad_quant_bins
+    max_g = float(np.abs(g[rows]).max()) if rows.size else 0.0
+    max_h = float(h[rows].max()) if rows.size else 0.0
+    g_scale = max_g / (bins // 2) if max_g > 0 else 1.0
+    h_scale = max_h / bins if max_h > 0 else 1.0
+    gi = np.zeros(g.size, dtype=np.int64)
+    hi = np.zeros(h.size, dtype=np.int64)
+    if p.stochastic_rounding:
+        rg, rh = rng.random(rows.size), rng.random(rows.size)
+    else:
+        rg = rh = np.full(rows.size, 0.5)
+    gs = g[rows] / g_scale
+    gi[rows] = np.trunc(np.where(gs >= 0, gs + rg, gs - rg)).astype(np.int64)
+    hi[rows] = np.trunc(h[rows] / h_scale + rh).astype(np.int64)
+    return Quantized(gi, hi, g_scale, h_scale)
+
+
 @dataclass(slots=True)
 class SplitInfo:
     gain: float
@@ -399,8 +448,17 @@ Histograms = list[tuple[np.ndarray, np.ndarray]]  # per feature: (sum g, sum h) 
 class HistogramSource(Protocol):
     """What the tree learner needs from the parties: histograms of a row set, and partitions."""
 
-    def histograms(self, rows: np.ndarray, g: np.ndarray, h: np.ndarray, features: np.ndarray) -> Histograms:
-        """(G, H) per bin for every feature (an unused feature, ``features[j]`` False, may be empty)."""
+    def histograms(
+        self,
+        rows: np.ndarray,
+        g: np.ndarray,
+        h: np.ndarray,
+        features: np.ndarray,
+        quant: Quantized | None = None,
+    ) -> Histograms:
+        """(G, H) per bin for every feature (an unused feature, ``features[j]`` False, may be empty).
+        With ``quant`` (quantized training) ``g``, ``h`` are its dequantized values and the sums are
+        integer sums times the scales."""
         ...
 
     def partition(
@@ -480,17 +538,26 @@ def grow_tree(
     layouts: Sequence[BinLayout],
     features: np.ndarray,
     p: SecureBoostParams,
+    quant: Quantized | None = None,
 ) -> GrownTree:
     """One tree, leaf-wise as LightGBM's serial learner grows it. ``bag`` selects the rows whose
-    gradients build the histograms (bagging, GOSS); every training row is routed to its leaf."""
+    gradients build the histograms (bagging, GOSS); every training row is routed to its leaf. With
+    ``quant`` the splits are found on the quantized gradients and ``g``, ``h`` serve only to renew the
+    leaf outputs (``quant_train_renew_leaf``)."""
     all_rows = np.arange(g.size)
     bag_rows = all_rows[bag]
-    sum_g = float(np.add.accumulate(g[bag_rows])[-1]) if bag_rows.size else 0.0
-    sum_h = float(np.add.accumulate(h[bag_rows])[-1]) if bag_rows.size else 0.0
+    float_g, float_h = g, h
+    if quant is not None:
+        g, h = quant.dequantized()
+        sum_g = float(quant.g[bag_rows].sum()) * quant.g_scale
+        sum_h = float(quant.h[bag_rows].sum()) * quant.h_scale
+    else:
+        sum_g = float(np.add.accumulate(g[bag_rows])[-1]) if bag_rows.size else 0.0
+        sum_h = float(np.add.accumulate(h[bag_rows])[-1]) if bag_rows.size else 0.0
     root = _Leaf(0, 0, all_rows, bag, valid_rows, 0, sum_g, sum_h)
     out = GrownTree()
     if bag_rows.size >= 2 * p.min_data_in_leaf:
-        root.hist = _fix_histograms(source.histograms(bag_rows, g, h, features), layouts, sum_g, sum_h)
+        root.hist = _fix_histograms(source.histograms(bag_rows, g, h, features, quant), layouts, sum_g, sum_h)
         root.split, root.splittable = _best_of(
             root.hist, layouts, features, sum_g, sum_h, int(bag_rows.size), p
         )
@@ -545,7 +612,7 @@ def grow_tree(
             # (the same numbers up to rounding).
             smaller, larger = larger, smaller
         smaller.hist = _fix_histograms(
-            source.histograms(smaller.rows[smaller.bag], g, h, usable),
+            source.histograms(smaller.rows[smaller.bag], g, h, usable, quant),
             layouts,
             smaller.sum_g,
             smaller.sum_h,
@@ -559,8 +626,13 @@ def grow_tree(
             child.split, child.splittable = _best_of(
                 child.hist, layouts, usable, child.sum_g, child.sum_h, n, p
             )
+    renew = quant is not None and p.quant_train_renew_leaf
     for leaf in leaves:
-        value = -leaf.sum_g / (leaf.sum_h + KEPSILON + p.lambda_l2) if leaf.bag.any() else 0.0
+        sum_g, sum_h = leaf.sum_g, leaf.sum_h
+        if renew:
+            in_bag = leaf.rows[leaf.bag]
+            sum_g, sum_h = float(float_g[in_bag].sum()), float(float_h[in_bag].sum())
+        value = -sum_g / (sum_h + KEPSILON + p.lambda_l2) if leaf.bag.any() else 0.0
         out.nodes[leaf.node_id] = ("leaf", value)
         out.leaf_rows.append((value, leaf.rows, leaf.valid))
     return out
@@ -629,9 +701,19 @@ class PlainSource:
         self.feature_bins = list(feature_bins)
         self.valid_bins = valid_bins
 
-    def histograms(self, rows: np.ndarray, g: np.ndarray, h: np.ndarray, features: np.ndarray) -> Histograms:
+    def histograms(
+        self,
+        rows: np.ndarray,
+        g: np.ndarray,
+        h: np.ndarray,
+        features: np.ndarray,
+        quant: Quantized | None = None,
+    ) -> Histograms:
         out: Histograms = []
         gr, hr = g[rows], h[rows]
+        g_scale = h_scale = 1.0
+        if quant is not None:  # integer sums, then the scales: the numbers the platform's part gets
+            gr, hr, g_scale, h_scale = quant.g[rows], quant.h[rows], quant.g_scale, quant.h_scale
         for j, fb in enumerate(self.feature_bins):
             if not features[j]:
                 out.append((np.zeros(0), np.zeros(0)))
@@ -639,8 +721,8 @@ class PlainSource:
             b = self.bins[rows, j]
             out.append(
                 (
-                    np.bincount(b, weights=gr, minlength=fb.n_bins),
-                    np.bincount(b, weights=hr, minlength=fb.n_bins),
+                    np.bincount(b, weights=gr, minlength=fb.n_bins) * g_scale,
+                    np.bincount(b, weights=hr, minlength=fb.n_bins) * h_scale,
                 )
             )
         return out
@@ -706,10 +788,12 @@ def boost(
     losses: list[float] = []
     best_iteration, best_loss = 0, math.inf
     valid_rows = np.arange(y_valid.size)
+    quant_rng = np.random.default_rng([p.bagging_seed, 0x9A])
     for it in range(p.num_iterations):
         g, h = logistic_gradients(raw, y)
         bag, g, h = sampler.rows(it, g, h)
-        tree = grow_tree(source, g, h, bag, valid_rows, layouts, sampler.features(), p)
+        quant = quantize_gradients(g, h, np.flatnonzero(bag), p, quant_rng) if p.use_quantized_grad else None
+        tree = grow_tree(source, g, h, bag, valid_rows, layouts, sampler.features(), p, quant)
         if not tree.splits:
             break
         trees.append(tree)

@@ -33,7 +33,8 @@ instead, after ``n`` encryptions per tree: a different protocol, not a tuning of
 What each party learns:
 
 - bank: for every requested leaf and every scanned platform feature, the per-bin sums of ``g`` and
-  ``h`` (bins in threshold order, thresholds unknown; row counts only as LightGBM estimates them, from
+  ``h`` (with ``use_quantized_grad``, of its own integer gradients: coarser numbers, nothing more)
+  (bins in threshold order, thresholds unknown; row counts only as LightGBM estimates them, from
   ``h``); whether each platform feature has missing values among the training rows and which of its
   bins is the most frequent; the **instance partition of every split**, platform splits included (the
   bank needs it to grow the tree and to update its predictions), and of the validation rows when
@@ -45,8 +46,9 @@ What each party learns:
   which of its features are still scanned in a leaf (those with a valid split in the parent); with
   bagging, each tree's bag; with GOSS, each tree's sample, whose first ``top_rate`` part are the rows
   of largest ``|g·h|``: the rows the current model fits worst; at the end, the number of splits and
-  total gain of each of its own features (the bank sends them). Never a label, gradient, hessian or
-  leaf value (g and h reach it encrypted).
+  total gain of each of its own features (the bank sends them); whether the job uses quantized
+  gradients and how many levels they have (a parameter of the job). Never a label, gradient, hessian
+  or leaf value (g and h reach it encrypted, quantized or not).
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ from fincredit.federation._gbdt import (
     FeatureBins,
     Histograms,
     PlainSource,
+    Quantized,
     SecureBoostParams,
     SplitInfo,
     bin_feature,
@@ -85,12 +88,14 @@ from fincredit.federation._gbdt import (
 from fincredit.federation._runtime import Channel, raise_for_error
 from fincredit.federation._sb_histogram import (
     DEFAULT_CACHE_BYTES,
+    FLOAT,
     HistogramWorker,
     choose_replicas,
     decrypt_sums,
     encrypt_gh,
     histogram_blobs,
     layout,
+    packing_for,
     platform_kit,
     use_full_layout,
 )
@@ -160,6 +165,7 @@ class PlatformSecureBoostJob:
         self._all = features
         self._ctx: bytes | None = None
         self._params = SecureBoostParams()
+        self._packing = FLOAT
         self._names: list[str] = []
         self._raw = np.zeros((0, 0))
         self._binning: list[FeatureBins] = []
@@ -246,6 +252,8 @@ class PlatformSecureBoostJob:
             [fb.bins(self._raw[self._valid, j]) for j, fb in enumerate(self._binning)], axis=1
         )
         self._names = names
+        if params.use_quantized_grad:
+            self._packing = packing_for(self._train.size, params.num_grad_quant_bins)
         self._start_workers(ctx)
         self._ctx = ctx
         return self._reply(
@@ -254,6 +262,7 @@ class PlatformSecureBoostJob:
                 "bins": [fb.n_bins for fb in self._binning],
                 "missing": [fb.has_nan for fb in self._binning],
                 "most_freq_bin": [fb.most_freq_bin for fb in self._binning],
+                "packing": [self._packing.digits, self._packing.bits],
             },
         )
 
@@ -346,13 +355,15 @@ class PlatformSecureBoostJob:
         }
         if len(self._workers) == 1:
             (features, local, seed) = calls[0]
-            answers = {0: self._workers[0].histograms(rows, full, replicas, gh, local, seed)}
+            answers = {0: self._workers[0].histograms(rows, full, replicas, gh, local, seed, self._packing)}
         else:
             import ray
 
             rows_ref, gh_ref = ray.put(rows), ray.put(gh)
             refs = {
-                w: self._workers[w].histograms.remote(rows_ref, full, replicas, gh_ref, local, seed)
+                w: self._workers[w].histograms.remote(
+                    rows_ref, full, replicas, gh_ref, local, seed, self._packing
+                )
                 for w, (_, local, seed) in calls.items()
             }
             answers = dict(zip(refs, ray.get(list(refs.values())), strict=True))
@@ -440,12 +451,19 @@ class _FederatedSource:
         self.nb = len(bank.feature_bins)
         self.platform_bins = list(platform_bins)
 
-    def histograms(self, rows: np.ndarray, g: np.ndarray, h: np.ndarray, features: np.ndarray) -> Histograms:
-        out = self.bank.histograms(rows, g, h, features[: self.nb])
+    def histograms(
+        self,
+        rows: np.ndarray,
+        g: np.ndarray,
+        h: np.ndarray,
+        features: np.ndarray,
+        quant: Quantized | None = None,
+    ) -> Histograms:
+        out = self.bank.histograms(rows, g, h, features[: self.nb], quant)
         scanned = [j for j in range(len(self.platform_bins)) if features[self.nb + j]]
         platform: Histograms = [(np.zeros(0), np.zeros(0))] * len(self.platform_bins)
         if scanned:
-            got = self.trainer._platform_histogram(rows, g, h, scanned)
+            got = self.trainer._platform_histogram(rows, g, h, scanned, quant)
             for j, hist in zip(scanned, got, strict=True):
                 platform[j] = hist
         return out + platform
@@ -490,6 +508,7 @@ class BankSecureBoostTrainer:
         self.log = BoostingLog()
         self._kit: SealKit | None = None
         self._platform_bins: list[int] = []
+        self._packing = FLOAT
         self.result: BoostResult | None = None
 
     def _call(self, kind: str, meta: dict[str, Any], blobs: list[bytes], expect: str) -> Frame:
@@ -501,18 +520,25 @@ class BankSecureBoostTrainer:
         return reply
 
     def _platform_histogram(
-        self, rows: np.ndarray, g: np.ndarray, h: np.ndarray, scanned: list[int]
+        self, rows: np.ndarray, g: np.ndarray, h: np.ndarray, scanned: list[int], quant: Quantized | None
     ) -> Histograms:
         assert self._kit is not None
+        packing = self._packing
+        if packing.quantized != (quant is not None):
+            raise FederationError("quantized histograms need the job opened with use_quantized_grad")
+        scales = (1.0, 1.0)
+        if quant is not None:  # the integers go out encrypted; their sums come back times the scales
+            g, h = quant.g.astype(np.float64), quant.h.astype(np.float64)
+            scales = (quant.g_scale, quant.h_scale)
         full = use_full_layout(rows.size, g.size)
         bins = [self._platform_bins[j] for j in scanned]
-        replicas = choose_replicas(rows.size, sum(bins), max(bins))
+        replicas = choose_replicas(rows.size, sum(bins), max(bins), packing.digits)
         if full:
             gl, hl = np.zeros(g.size), np.zeros(h.size)
             gl[rows], hl[rows] = g[rows], h[rows]
         else:
             gl, hl = g[rows], h[rows]
-        blobs = [_rows_blob(rows), *encrypt_gh(self._kit, gl, hl, replicas)]
+        blobs = [_rows_blob(rows), *encrypt_gh(self._kit, gl, hl, replicas, packing)]
         started = time.perf_counter()
         reply = self._call(
             "sb.hist", {"features": scanned, "full": full, "replicas": replicas}, blobs, "sb.histogram"
@@ -534,8 +560,9 @@ class BankSecureBoostTrainer:
                 group = ([int(b) for b in real], [int(b) for b in imag])
                 if k + 2 > len(reply.blobs) or any(not 0 <= b < n_bins for b in group[0] + group[1]):
                     raise FederationError("sb.histogram has the wrong number of ciphertexts or bins")
-                for b, gs, hs in decrypt_sums(self._kit, reply.blobs[k], reply.blobs[k + 1], seg, group):
-                    gj[b], hj[b] = gs, hs
+                sums = decrypt_sums(self._kit, reply.blobs[k], reply.blobs[k + 1], seg, group, packing)
+                for b, gs, hs in sums:
+                    gj[b], hj[b] = gs * scales[0], hs * scales[1]
                 k += 2
             out.append((gj, hj))
         if k != len(reply.blobs):
@@ -567,6 +594,10 @@ class BankSecureBoostTrainer:
             "sb.ready",
         )
         self._platform_bins = [int(b) for b in ready.meta["bins"]]
+        if p.use_quantized_grad:
+            self._packing = packing_for(train_rows.size, p.num_grad_quant_bins)
+        if [int(v) for v in ready.meta.get("packing", (1, 0))] != [self._packing.digits, self._packing.bits]:
+            raise FederationError("the platform packs histogram sums otherwise than this job's parameters")
         platform_layouts = [
             BinLayout(int(n), bool(m), int(f))
             for n, m, f in zip(
@@ -679,8 +710,15 @@ def fit_plain(
     source = _plain_source(x, xv, params)
 
     class _Tagged:
-        def histograms(self, rows: np.ndarray, g: np.ndarray, h: np.ndarray, used: np.ndarray) -> Histograms:
-            return source.histograms(rows, g, h, used)
+        def histograms(
+            self,
+            rows: np.ndarray,
+            g: np.ndarray,
+            h: np.ndarray,
+            used: np.ndarray,
+            quant: Quantized | None = None,
+        ) -> Histograms:
+            return source.histograms(rows, g, h, used, quant)
 
         def partition(
             self, split: SplitInfo, rows: np.ndarray, valid: np.ndarray
