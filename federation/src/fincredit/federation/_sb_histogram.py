@@ -310,6 +310,17 @@ def platform_kit(public_context: bytes) -> SealKit:
     return kit
 
 
+def _named_present(groups: Sequence[Group], node_bins: np.ndarray) -> list[Group]:
+    """A full layout's groups as the bank reads them: a bin holding no row of the leaf is named ``-1``,
+    so that its sum is an exact zero, not encryption noise (which would break LightGBM's ties between
+    equal splits on either side of it). The compact layout names only present bins anyway."""
+    present = set(np.unique(node_bins).tolist())
+    return [
+        ([b if b in present else -1 for b in real], [b if b in present else -1 for b in imag])
+        for real, imag in groups
+    ]
+
+
 class HistogramWorker:
     """The platform's histogram work over some of its features, for one job: their bins over the
     training rows (``bins``: training rows x features, in training-row order) and their cached masks."""
@@ -386,7 +397,7 @@ class HistogramWorker:
             blobs += histogram_blobs(
                 kit, g_cts, h_cts, groups, plains, (seg, replicas), rng, self._amplitude, blinding, packing
             )
-            index.append(groups)
+            index.append(_named_present(groups, node_bins) if full else groups)
         return index, blobs, time.process_time() - cpu
 
 

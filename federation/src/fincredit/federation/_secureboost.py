@@ -558,11 +558,12 @@ class BankSecureBoostTrainer:
             gj, hj = np.zeros(n_bins), np.zeros(n_bins)
             for real, imag in groups_meta:
                 group = ([int(b) for b in real], [int(b) for b in imag])
-                if k + 2 > len(reply.blobs) or any(not 0 <= b < n_bins for b in group[0] + group[1]):
+                if k + 2 > len(reply.blobs) or any(not -1 <= b < n_bins for b in group[0] + group[1]):
                     raise FederationError("sb.histogram has the wrong number of ciphertexts or bins")
                 sums = decrypt_sums(self._kit, reply.blobs[k], reply.blobs[k + 1], seg, group, packing)
                 for b, gs, hs in sums:
-                    gj[b], hj[b] = gs * scales[0], hs * scales[1]
+                    if b >= 0:  # -1: a bin holding no row of the leaf, whose sum is exactly zero
+                        gj[b], hj[b] = gs * scales[0], hs * scales[1]
                 k += 2
             out.append((gj, hj))
         if k != len(reply.blobs):
