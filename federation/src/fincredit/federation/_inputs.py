@@ -132,8 +132,9 @@ def check_training_frame(
     test_size: float = 0.2,
 ) -> None:
     """Everything ``JointModel.fit`` needs of its arguments, checked before the platform is called."""
-    if algorithm not in ("secureboost", "logistic"):
-        raise InputError(f"unknown algorithm {algorithm!r}: use 'secureboost' or 'logistic'")
+    from fincredit.federation._protocols import training_protocol  # the protocols import the HE stack
+
+    protocol = training_protocol(algorithm)
     if not 0.0 < test_size < 1.0:
         raise InputError("test_size must be in (0, 1)")
     require_columns([id_column, label, *features], list(df.columns), what="the DataFrame")
@@ -152,7 +153,7 @@ def check_training_frame(
         )
     check_label(df[label], label)
     for name in features:
-        check_feature(df[name], name, allow_missing=algorithm != "logistic")
+        check_feature(df[name], name, allow_missing=protocol.allows_missing)
 
 
 def scoring_frame(data: Any, id_column: str, features: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:

@@ -27,6 +27,7 @@ import pandas as pd
 from fincredit.federation._http_link import PlatformConnection
 from fincredit.federation._inputs import check_training_frame
 from fincredit.federation._iv import platform_information_values
+from fincredit.federation._protocols import training_protocol
 from fincredit.federation._psi_protocol import Alignment
 from fincredit.federation._scoring_lr import deposit_bank_half
 from fincredit.federation._sdk import Algorithm, JointFit, JointModel
@@ -201,8 +202,7 @@ class JointLab:
     ) -> JointJobInfo:
         """Open a job. With no catalog items or market datasets named, the platform takes the sources of
         the requested features as the job's scopes."""
-        if algorithm not in ("logistic", "secureboost"):
-            raise InputError(f"algorithm must be 'logistic' or 'secureboost', not {algorithm!r}")
+        training_protocol(algorithm)  # refuses an algorithm no protocol implements
         if not platform_features:
             raise InputError("name at least one platform feature (JointLab.features() lists them)")
         body = {

@@ -28,19 +28,15 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from fincredit.federation._inputs import check_training_frame
+from fincredit.federation._protocols import training_protocol
 from fincredit.federation._psi_protocol import Alignment
 from fincredit.federation._runtime import Channel
-from fincredit.federation._secureboost import (
-    BankSecureBoostTrainer,
-    SecureBoostParams,
-    fit_plain,
-    tree_scores,
-)
-from fincredit.federation._vertical_lr import BankLogisticTrainer, LogisticParams, standardise
+from fincredit.federation._secureboost import SecureBoostParams
+from fincredit.federation._training_protocol import TrainingProtocol
+from fincredit.federation._vertical_lr import LogisticParams
 from fincredit.federation.errors import InputError
 from fincredit.federation.joint_model import BankLogisticPart, BankTreePart
 from fincredit.federation.wire import Link
@@ -244,14 +240,10 @@ class JointModel:
         test_rows, train_rows = np.sort(order[:n_test]), np.sort(order[n_test:])
         before = _counters(self.platform)
         stage(f"training {algorithm} on {train_rows.size:,} rows, {test_rows.size:,} held out")
-        with self._bar(algorithm) as advance:
-            trainer: BankLogisticTrainer | BankSecureBoostTrainer
-            if algorithm == "logistic":
-                trainer = BankLogisticTrainer(link, job_id=job_id, params=self.logistic, progress=advance)
-            else:
-                trainer = BankSecureBoostTrainer(
-                    link, job_id=job_id, params=self.secureboost, progress=advance
-                )
+        protocol = training_protocol(algorithm)
+        params = self._params[protocol.name]
+        with self._bar(protocol, params) as advance:
+            trainer = protocol.bank_trainer(link, job_id=job_id, params=params, progress=advance)
             t0 = time.perf_counter()
             part = trainer.fit(
                 x,
@@ -262,12 +254,12 @@ class JointModel:
                 model_id=job_id,
             )
             training_seconds = time.perf_counter() - t0
-            scores = trainer.joint_scores(part, x, test_rows)  # type: ignore[arg-type]
+            scores = trainer.joint_scores(part, x, test_rows)
         after = _counters(self.platform)
         sent = received = 0
         if before is not None and after is not None:
             sent, received = after[0] - before[0], after[1] - before[1]
-        baseline = self._bank_only(algorithm, x, y, train_rows, test_rows)
+        baseline = protocol.bank_only_scores(params, x, y, train_rows, test_rows)
         y_test = y[test_rows]
         auc_joint = float(roc_auc_score(y_test, scores))
         auc_bank = float(roc_auc_score(y_test, baseline))
@@ -289,7 +281,6 @@ class JointModel:
                 "bank_only": evaluation_curves(y_test, baseline),
             },
         )
-        params = asdict(self.logistic) if algorithm == "logistic" else asdict(self.secureboost)
         index = pd.Index([ids[i] for i in test_rows], name=id_column)
         return JointFit(
             job_id,
@@ -297,7 +288,7 @@ class JointModel:
             report,
             test_rows,
             scores,
-            params,
+            asdict(params),
             id_column=id_column,
             aligned_ids=ids,
             aligned_rows=aligned_rows,
@@ -308,9 +299,13 @@ class JointModel:
             platform_features=list(platform_features),
         )
 
-    def _bar(self, algorithm: str) -> Any:
-        total = self.logistic.iterations if algorithm == "logistic" else self.secureboost.num_iterations
-        unit = "iterations" if algorithm == "logistic" else "trees"
+    @property
+    def _params(self) -> dict[str, Any]:
+        """Each protocol's parameters, by protocol name."""
+        return {"logistic": self.logistic, "secureboost": self.secureboost}
+
+    def _bar(self, protocol: TrainingProtocol, params: Any) -> Any:
+        algorithm, total, unit = protocol.name, protocol.rounds(params), protocol.unit
         sdk = self
 
         class _Bar:
@@ -332,14 +327,3 @@ class JointModel:
                     self.progress.stop()
 
         return _Bar()
-
-    def _bank_only(
-        self, algorithm: str, x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray
-    ) -> np.ndarray:
-        if algorithm == "logistic":
-            xs, _, _ = standardise(x, train)
-            clf = LogisticRegression(C=1.0 / (self.logistic.l2 * train.size), max_iter=2000)
-            clf.fit(xs[train], y[train])
-            return np.asarray(clf.decision_function(xs[test]))
-        bank_only = fit_plain(x[train], y[train], [f"x{j}" for j in range(x.shape[1])], self.secureboost)
-        return tree_scores(bank_only, x[test], None)

@@ -57,12 +57,13 @@ import hashlib
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
+from fincredit.federation import _sb_messages as msg
 from fincredit.federation._ckks import (
     SECUREBOOST_COEFF_MOD_BITS,
     SECUREBOOST_SCALE_BITS,
@@ -99,6 +100,7 @@ from fincredit.federation._sb_histogram import (
     platform_kit,
     use_full_layout,
 )
+from fincredit.federation._training_protocol import TrainingProtocol
 from fincredit.federation.errors import FederationError
 from fincredit.federation.joint_model import BankTreePart, PlatformSplit, PlatformTreePart, TreeNode
 from fincredit.federation.wire import Frame, Link
@@ -106,6 +108,7 @@ from fincredit.federation.wire import Frame, Link
 __all__ = [
     "BankSecureBoostTrainer",
     "PlatformSecureBoostJob",
+    "SecureBoost",
     "SecureBoostParams",
     "bin_feature",
     "decrypt_sums",
@@ -117,14 +120,10 @@ __all__ = [
 
 
 _local_workers: dict[tuple[str, str], HistogramWorker] = {}
+_M = TypeVar("_M", bound=msg.Message)
 
 
-def _rows_blob(rows: np.ndarray) -> bytes:
-    return np.asarray(rows, dtype="<u4").tobytes()
-
-
-def _rows_from(blob: bytes, n_max: int) -> np.ndarray:
-    rows = np.frombuffer(blob, dtype="<u4").astype(np.int64)
+def _checked(rows: np.ndarray, n_max: int) -> np.ndarray:
     if rows.size and (rows.max() >= n_max or np.unique(rows).size != rows.size):
         raise FederationError("row positions are out of range or repeated")
     return rows
@@ -133,14 +132,6 @@ def _rows_from(blob: bytes, n_max: int) -> np.ndarray:
 def _seed(rng: np.random.Generator) -> int:
     """A fresh private seed for one histogram task's masks."""
     return int(rng.integers(0, 2**63))
-
-
-def _bits(mask: np.ndarray) -> bytes:
-    return np.packbits(np.asarray(mask, dtype=bool)).tobytes()
-
-
-def _unbits(blob: bytes, n: int) -> np.ndarray:
-    return np.unpackbits(np.frombuffer(blob, dtype=np.uint8))[:n].astype(bool)
 
 
 class PlatformSecureBoostJob:
@@ -190,19 +181,19 @@ class PlatformSecureBoostJob:
             ensure_ray()  # here, in the thread that builds the job: Ray starts from the main thread
 
     def handle(self, frame: Frame) -> Frame:
-        handlers: dict[str, Callable[[Frame], Frame]] = {
-            "sb.open": self._open,
-            "sb.hist": self._hist,
-            "sb.split": self._split,
-            "sb.finish": self._finish,
-            "sb.route": self._route,
+        routes: dict[str, Callable[[Frame], msg.Message]] = {
+            msg.Open.KIND: lambda f: self._open(msg.Open.from_frame(f)),
+            msg.Hist.KIND: lambda f: self._hist(msg.Hist.from_frame(f)),
+            msg.Split.KIND: lambda f: self._split(msg.Split.from_frame(f)),
+            msg.Finish.KIND: lambda f: self._finish(msg.Finish.from_frame(f)),
+            msg.Route.KIND: lambda f: self._route(msg.Route.from_frame(f)),
         }
-        handler = handlers.get(frame.kind)
-        if handler is None:
+        route = routes.get(frame.kind)
+        if route is None:
             raise FederationError(f"unknown SecureBoost frame kind {frame.kind!r}")
-        if frame.kind != "sb.open" and self._ctx is None:
+        if frame.kind != msg.Open.KIND and self._ctx is None:
             raise FederationError("the SecureBoost job has not been opened")
-        return handler(frame)
+        return route(frame).to_frame(self.job_id)
 
     def model_part(self) -> PlatformTreePart:
         if not self.done:
@@ -214,33 +205,24 @@ class PlatformSecureBoostJob:
             importance=dict(self._importance),
         )
 
-    def _reply(
-        self, kind: str, meta: dict[str, Any] | None = None, blobs: list[bytes] | None = None
-    ) -> Frame:
-        return Frame(kind=kind, job_id=self.job_id, meta=meta or {}, blobs=blobs or [])
-
-    def _open(self, frame: Frame) -> Frame:
+    def _open(self, request: msg.Open) -> msg.Ready:
         if self._ctx is not None:
             raise FederationError("the SecureBoost job is already open")
-        names = [str(n) for n in frame.meta.get("platform_features", [])]
+        names = request.platform_features
         missing = [n for n in names if n not in self._all.columns]
         if not names or missing:
             raise FederationError(f"platform features not available for this job: {missing or 'none asked'}")
-        if len(frame.blobs) not in (2, 3):
-            raise FederationError(
-                "sb.open carries the public context, the training rows and the validation rows"
-            )
-        ctx = frame.blobs[0]
+        ctx = request.public_context
         platform_kit(ctx)  # refuses a context that is not valid or that could decrypt
-        params = SecureBoostParams(**frame.meta["params"])
+        params = request.params
         if params.min_data_in_leaf < self.min_node_rows:
             raise FederationError(
                 f"min_data_in_leaf must be at least {self.min_node_rows}: the platform serves no smaller node"
             )
         self._params = params
         self._raw = self._all[names].to_numpy(dtype=np.float64)
-        self._train = _rows_from(frame.blobs[1], self._raw.shape[0])
-        self._valid = _rows_from(frame.blobs[2], self._raw.shape[0]) if len(frame.blobs) == 3 else self._valid
+        self._train = _checked(request.train_rows, self._raw.shape[0])
+        self._valid = _checked(request.valid_rows, self._raw.shape[0])
         if np.intersect1d(self._valid, self._train).size:
             raise FederationError("validation rows must be held out of training")
         train_values = self._raw[self._train]
@@ -256,18 +238,12 @@ class PlatformSecureBoostJob:
             self._packing = packing_for(self._train.size, params.num_grad_quant_bins)
         self._start_workers(ctx)
         self._ctx = ctx
-        return self._reply(
-            "sb.ready",
-            {
-                "bins": [fb.n_bins for fb in self._binning],
-                "missing": [fb.has_nan for fb in self._binning],
-                "most_freq_bin": [fb.most_freq_bin for fb in self._binning],
-                "packing": [self._packing.digits, self._packing.bits],
-            },
+        return msg.Ready(
+            bins=[fb.n_bins for fb in self._binning],
+            missing=[fb.has_nan for fb in self._binning],
+            most_freq_bin=[fb.most_freq_bin for fb in self._binning],
+            packing=self._packing,
         )
-
-    def _node_rows(self, blob: bytes) -> np.ndarray:
-        return _rows_from(blob, self._train.size)
 
     def _start_workers(self, ctx: bytes) -> None:
         """Share the features among the workers, balancing their bin counts (a feature's cost)."""
@@ -318,27 +294,24 @@ class PlatformSecureBoostJob:
         self.__dict__.update(state)
         self._workers = []
 
-    def _hist(self, frame: Frame) -> Frame:
+    def _hist(self, request: msg.Hist) -> msg.Histogram:
         assert self._ctx is not None
         if self.done:
             raise FederationError("the SecureBoost job has finished")
-        rows = self._node_rows(frame.blobs[0])
+        rows = _checked(request.rows, self._train.size)
         if rows.size < self.min_node_rows:
             raise FederationError(
                 f"histograms are only served for nodes of at least {self.min_node_rows} rows"
             )
-        scanned = [int(j) for j in frame.meta.get("features", range(len(self._names)))]
+        scanned = request.features
         if any(not 0 <= j < len(self._names) for j in scanned):
             raise FederationError("sb.hist names a platform feature out of range")
-        full = bool(frame.meta.get("full", False))
-        replicas = int(frame.meta.get("replicas", 1))
+        full, replicas = request.full, request.replicas
         _, chunks = layout(self._train.size if full else rows.size, replicas)
-        if len(frame.blobs) - 1 != 2 * chunks:
+        if len(request.gh) != 2 * chunks:
             raise FederationError("sb.hist carries the wrong number of ciphertexts for its rows")
-        index, blobs = self._histograms(rows, full, replicas, frame.blobs[1:], scanned)
-        return self._reply(
-            "sb.histogram", {"features": scanned, "full": full, "replicas": replicas, "bins": index}, blobs
-        )
+        index, blobs = self._histograms(rows, full, replicas, request.gh, scanned)
+        return msg.Histogram(scanned, full, replicas, index, blobs)
 
     def _histograms(
         self, rows: np.ndarray, full: bool, replicas: int, gh: list[bytes], scanned: list[int]
@@ -378,18 +351,16 @@ class PlatformSecureBoostJob:
         index = [per_feature[j][0] for j in scanned]
         return index, [b for j in scanned for b in per_feature[j][1]]
 
-    def _split(self, frame: Frame) -> Frame:
+    def _split(self, request: msg.Split) -> msg.Partition:
         if self.done:
             raise FederationError("the SecureBoost job has finished")
-        rows = self._node_rows(frame.blobs[0])
-        valid = (
-            _rows_from(frame.blobs[1], self._valid.size) if len(frame.blobs) > 1 else np.zeros(0, np.int64)
-        )
-        j, b = int(frame.meta["feature"]), int(frame.meta["bin"])
+        rows = _checked(request.rows, self._train.size)
+        valid = _checked(request.valid, self._valid.size)
+        j, b = request.feature, request.bin
         if not 0 <= j < len(self._names) or not 0 <= b < self._binning[j].n_bins - 1:
             raise FederationError("split feature or bin out of range")
         fb = self._binning[j]
-        default_left = bool(frame.meta.get("default_left", True)) if fb.has_nan else fb.default_left(b)
+        default_left = request.default_left if fb.has_nan else fb.default_left(b)
         split_id = len(self._splits)
         self._splits[split_id] = PlatformSplit(
             split_id=split_id, feature=self._names[j], threshold=fb.threshold(b), default_left=default_left
@@ -399,25 +370,22 @@ class PlatformSecureBoostJob:
             out = bins <= b
             return np.where(bins == fb.nan_bin, default_left, out) if fb.has_nan else out
 
-        return self._reply(
-            "sb.partition",
-            {"split_id": split_id},
-            [_bits(left(self._bins[rows, j])), _bits(left(self._valid_bins[valid, j]))],
+        return msg.Partition(
+            split_id, msg.bits(left(self._bins[rows, j])), msg.bits(left(self._valid_bins[valid, j]))
         )
 
-    def _finish(self, frame: Frame) -> Frame:
+    def _finish(self, request: msg.Finish) -> msg.Done:
         self.done = True
         self.close()
-        for j, (splits, gain) in frame.meta.get("importance", {}).items():
-            k = int(j)
+        for k, (splits, gain) in request.importance.items():
             if 0 <= k < len(self._names):
-                self._importance[self._names[k]] = (int(splits), float(gain))
-        return self._reply("sb.done", {"splits": len(self._splits)})
+                self._importance[self._names[k]] = (splits, gain)
+        return msg.Done(len(self._splits))
 
-    def _route(self, frame: Frame) -> Frame:
+    def _route(self, request: msg.Route) -> msg.Directions:
         if not self.done:
             raise FederationError("routing is available only after training")
-        rows = _rows_from(frame.blobs[0], self._raw.shape[0])
+        rows = _checked(request.rows, self._raw.shape[0])
         if np.intersect1d(rows, self._train).size:
             raise FederationError("evaluation rows must be held out of training")
         index = {n: j for j, n in enumerate(self._names)}
@@ -426,8 +394,8 @@ class PlatformSecureBoostJob:
             s = self._splits[split_id]
             values = self._raw[rows, index[s.feature]]
             left = np.where(np.isnan(values), s.default_left, values <= s.threshold)
-            blobs.append(_bits(left))
-        return self._reply("sb.directions", {"splits": len(blobs)}, blobs)
+            blobs.append(msg.bits(left))
+        return msg.Directions(blobs)
 
 
 @dataclass(slots=True)
@@ -474,18 +442,12 @@ class _FederatedSource:
         if split.feature < self.nb:
             left, valid_left = self.bank.masks(split, rows, valid)
             return left, valid_left, ("bank", *self.bank.content(split))
-        reply = self.trainer._call(
-            "sb.split",
-            {"feature": split.feature - self.nb, "bin": split.bin, "default_left": split.default_left},
-            [_rows_blob(rows), _rows_blob(valid)],
-            "sb.partition",
-        )
-        if len(reply.blobs) != 2:
-            raise FederationError("sb.partition carries the training and the validation partition")
+        request = msg.Split(split.feature - self.nb, split.bin, split.default_left, rows, valid)
+        reply = self.trainer._call(request, msg.Partition)
         return (
-            _unbits(reply.blobs[0], rows.size),
-            _unbits(reply.blobs[1], valid.size),
-            ("platform", int(reply.meta["split_id"])),
+            msg.unbits(reply.left, rows.size),
+            msg.unbits(reply.valid_left, valid.size),
+            ("platform", reply.split_id),
         )
 
 
@@ -511,13 +473,8 @@ class BankSecureBoostTrainer:
         self._packing = FLOAT
         self.result: BoostResult | None = None
 
-    def _call(self, kind: str, meta: dict[str, Any], blobs: list[bytes], expect: str) -> Frame:
-        reply = raise_for_error(
-            self.channel.call(Frame(kind=kind, job_id=self.job_id, meta=meta, blobs=blobs))
-        )
-        if reply.kind != expect:
-            raise FederationError(f"expected {expect!r} from the platform, got {reply.kind!r}")
-        return reply
+    def _call(self, request: msg.Message, expect: type[_M]) -> _M:
+        return msg.read(raise_for_error(self.channel.call(request.to_frame(self.job_id))), expect)
 
     def _platform_histogram(
         self, rows: np.ndarray, g: np.ndarray, h: np.ndarray, scanned: list[int], quant: Quantized | None
@@ -538,36 +495,28 @@ class BankSecureBoostTrainer:
             gl[rows], hl[rows] = g[rows], h[rows]
         else:
             gl, hl = g[rows], h[rows]
-        blobs = [_rows_blob(rows), *encrypt_gh(self._kit, gl, hl, replicas, packing)]
+        request = msg.Hist(scanned, full, replicas, rows, encrypt_gh(self._kit, gl, hl, replicas, packing))
         started = time.perf_counter()
-        reply = self._call(
-            "sb.hist", {"features": scanned, "full": full, "replicas": replicas}, blobs, "sb.histogram"
-        )
+        reply = self._call(request, msg.Histogram)
         self.log.platform_seconds += time.perf_counter() - started
         self.log.histogram_requests += 1
-        if [int(j) for j in reply.meta["features"]] != scanned or (
-            bool(reply.meta.get("full")),
-            int(reply.meta.get("replicas", 0)),
-        ) != (full, replicas):
+        if (reply.features, reply.full, reply.replicas) != (scanned, full, replicas):
             raise FederationError("sb.histogram answers for other features or another layout than asked")
         seg, _ = layout(gl.size, replicas)
         out: Histograms = []
         k = 0
-        for j, groups_meta in zip(scanned, reply.meta["bins"], strict=True):
+        for j, groups in zip(scanned, reply.groups, strict=True):
             n_bins = self._platform_bins[j]
             gj, hj = np.zeros(n_bins), np.zeros(n_bins)
-            for real, imag in groups_meta:
-                group = ([int(b) for b in real], [int(b) for b in imag])
-                if k + 2 > len(reply.blobs) or any(not -1 <= b < n_bins for b in group[0] + group[1]):
-                    raise FederationError("sb.histogram has the wrong number of ciphertexts or bins")
-                sums = decrypt_sums(self._kit, reply.blobs[k], reply.blobs[k + 1], seg, group, packing)
+            for group in groups:
+                if any(not -1 <= b < n_bins for b in group[0] + group[1]):
+                    raise FederationError("sb.histogram names a bin out of range")
+                sums = decrypt_sums(self._kit, reply.sums[k], reply.sums[k + 1], seg, group, packing)
                 for b, gs, hs in sums:
                     if b >= 0:  # -1: a bin holding no row of the leaf, whose sum is exactly zero
                         gj[b], hj[b] = gs * scales[0], hs * scales[1]
                 k += 2
             out.append((gj, hj))
-        if k != len(reply.blobs):
-            raise FederationError("sb.histogram has the wrong number of ciphertexts")
         return out
 
     def fit(
@@ -588,22 +537,15 @@ class BankSecureBoostTrainer:
         valid_rows = np.zeros(0, dtype=np.int64) if valid_rows is None else np.asarray(valid_rows, np.int64)
         ctx = new_secret_context(SECUREBOOST_COEFF_MOD_BITS, SECUREBOOST_SCALE_BITS)
         self._kit = SealKit(ctx)
-        ready = self._call(
-            "sb.open",
-            {"params": asdict(p), "platform_features": list(platform_features)},
-            [public_context_bytes(ctx), _rows_blob(train_rows), _rows_blob(valid_rows)],
-            "sb.ready",
-        )
-        self._platform_bins = [int(b) for b in ready.meta["bins"]]
+        request = msg.Open(p, list(platform_features), public_context_bytes(ctx), train_rows, valid_rows)
+        ready = self._call(request, msg.Ready)
+        self._platform_bins = ready.bins
         if p.use_quantized_grad:
             self._packing = packing_for(train_rows.size, p.num_grad_quant_bins)
-        if [int(v) for v in ready.meta.get("packing", (1, 0))] != [self._packing.digits, self._packing.bits]:
+        if ready.packing != self._packing:
             raise FederationError("the platform packs histogram sums otherwise than this job's parameters")
         platform_layouts = [
-            BinLayout(int(n), bool(m), int(f))
-            for n, m, f in zip(
-                ready.meta["bins"], ready.meta["missing"], ready.meta["most_freq_bin"], strict=True
-            )
+            BinLayout(n, m, f) for n, m, f in zip(ready.bins, ready.missing, ready.most_freq_bin, strict=True)
         ]
         x = np.asarray(x_bank, dtype=np.float64)
         xb = x[train_rows]
@@ -620,18 +562,18 @@ class BankSecureBoostTrainer:
         part = _bank_part(result, names, len(features), p, model_id or self.job_id)
         nb = len(features)
         platform_importance = {
-            str(j - nb): [part.importance_split[names[j]], part.importance_gain[names[j]]]
+            j - nb: (part.importance_split[names[j]], part.importance_gain[names[j]])
             for j in range(nb, len(names))
             if names[j] in part.importance_split
         }
-        self._call("sb.finish", {"importance": platform_importance}, [], "sb.done")
+        self._call(msg.Finish(platform_importance), msg.Done)
         self.log.trees = len(part.trees)
         self.log.seconds = time.perf_counter() - started
         return part
 
     def platform_directions(self, rows: np.ndarray) -> list[np.ndarray]:
-        reply = self._call("sb.route", {}, [_rows_blob(rows)], "sb.directions")
-        return [_unbits(b, rows.size) for b in reply.blobs]
+        reply = self._call(msg.Route(rows), msg.Directions)
+        return [msg.unbits(b, rows.size) for b in reply.left]
 
     def joint_scores(self, part: BankTreePart, x_bank: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Raw joint scores of held-out ``rows``; the platform reveals its split directions for them."""
@@ -768,3 +710,36 @@ def tree_scores(part: BankTreePart, x: np.ndarray, platform_left: Sequence[np.nd
                 break
         out += part.learning_rate * np.array([tree[i].leaf_value or 0.0 for i in node_of])
     return out
+
+
+class SecureBoost(TrainingProtocol):
+    """LightGBM's trees, the platform's histograms under CKKS (this module)."""
+
+    name = "secureboost"
+    prefix = "sb"
+    unit = "trees"
+    allows_missing = True
+    open_kind = msg.Open.KIND
+    done_kind = msg.Done.KIND
+
+    def rounds(self, params: SecureBoostParams) -> int:
+        return params.num_iterations
+
+    def bank_trainer(
+        self,
+        link: Link | Channel,
+        *,
+        job_id: str,
+        params: SecureBoostParams,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> BankSecureBoostTrainer:
+        return BankSecureBoostTrainer(link, job_id=job_id, params=params, progress=progress)
+
+    def platform_job(self, features: pd.DataFrame, job_id: str) -> PlatformSecureBoostJob:
+        return PlatformSecureBoostJob(features, job_id=job_id)
+
+    def bank_only_scores(
+        self, params: SecureBoostParams, x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray
+    ) -> np.ndarray:
+        part = fit_plain(x[train], y[train], [f"x{j}" for j in range(x.shape[1])], params)
+        return tree_scores(part, x[test], None)

@@ -10,12 +10,11 @@ features for that job's aligned rows (row ``i`` = join index ``i`` of the PSI al
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
 
 import pandas as pd
 
-from fincredit.federation._secureboost import PlatformSecureBoostJob
-from fincredit.federation._vertical_lr import PlatformLogisticJob
+from fincredit.federation._protocols import BY_PREFIX
+from fincredit.federation._training_protocol import PlatformJob
 from fincredit.federation.errors import FederationError, PartyError
 from fincredit.federation.joint_model import PlatformLogisticPart, PlatformTreePart
 from fincredit.federation.wire import Frame
@@ -23,21 +22,6 @@ from fincredit.federation.wire import Frame
 __all__ = ["PlatformTrainingParty"]
 
 FeatureSource = Callable[[str, str], pd.DataFrame]
-
-
-class PlatformJob(Protocol):
-    """The platform's half of one training job of some protocol."""
-
-    def handle(self, frame: Frame) -> Frame: ...
-
-    def model_part(self) -> PlatformLogisticPart | PlatformTreePart: ...
-
-
-# Frame prefix -> how the platform opens a job of that protocol (its ``<prefix>.open`` frame creates it).
-PROTOCOLS: dict[str, Callable[[pd.DataFrame, str], PlatformJob]] = {
-    "lr": lambda features, job_id: PlatformLogisticJob(features, job_id=job_id),
-    "sb": lambda features, job_id: PlatformSecureBoostJob(features, job_id=job_id),
-}
 
 
 class PlatformTrainingParty:
@@ -49,10 +33,10 @@ class PlatformTrainingParty:
         """A :data:`~fincredit.federation.PartyHandler`: register it for the ``lr.`` and ``sb.`` prefixes."""
         key = (bank_id, frame.job_id)
         prefix, _, step = frame.kind.partition(".")
-        if step == "open" and prefix in PROTOCOLS:
+        if step == "open" and prefix in BY_PREFIX:
             if key in self._jobs:
                 raise FederationError(f"training job {frame.job_id!r} already exists")
-            job = PROTOCOLS[prefix](self._features_for(frame.job_id, bank_id), frame.job_id)
+            job = BY_PREFIX[prefix].platform_job(self._features_for(frame.job_id, bank_id), frame.job_id)
             reply = job.handle(frame)
             self._jobs[key] = job
             return reply

@@ -84,12 +84,14 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
+from sklearn.linear_model import LogisticRegression
 
+from fincredit.federation import _lr_messages as msg
 from fincredit.federation._ckks import (
     LOGISTIC_COEFF_MOD_BITS,
     load_public_context,
@@ -99,15 +101,21 @@ from fincredit.federation._ckks import (
     zero_sum_mask,
 )
 from fincredit.federation._ckks_seal import SealKit
+from fincredit.federation._lr_params import LogisticParams
+from fincredit.federation._messages import floats_blob
 from fincredit.federation._runtime import Channel, raise_for_error
+from fincredit.federation._training_protocol import TrainingProtocol
 from fincredit.federation.errors import FederationError
 from fincredit.federation.joint_model import BankLogisticPart, PlatformLogisticPart
 from fincredit.federation.wire import Frame, Link
+
+_M = TypeVar("_M", bound=msg.Message)
 
 __all__ = [
     "BankLogisticTrainer",
     "LogisticParams",
     "PlatformLogisticJob",
+    "VerticalLogistic",
     "bank_logits",
     "standardise",
 ]
@@ -132,24 +140,6 @@ _COLUMN_MASK_FACTOR = 16.0
 # The published range is never below this (a first round has z_p = 0) and is a multiple of its step.
 _MIN_RANGE = 1.0
 _RANGE_STEP = 0.5
-
-
-@dataclass(slots=True)
-class LogisticParams:
-    l2: float = 1e-3
-    iterations: int = 7
-    learning_rate: float = 2.0
-    momentum: float = 0.2
-    # Each party steps along (its block of the fixed Hessian bound)^-1 · gradient; off, plain gradient
-    # descent needs ~80 rounds with momentum 0.9 and step 1 for the same fit.
-    precondition: bool = True
-    # Degree of the per-row sigmoid interpolation in the platform's partial logit; k+1 coefficients
-    # travel in ceil((k+1)/2) ciphertexts per 4096 rows, so odd degrees use them fully.
-    degree: int = 5
-    # Interpolation range T: None lets the platform publish each round the ``range_quantile`` of its
-    # |z_p| (rounded up to 0.5); a number fixes a public T.
-    logit_range: float | None = None
-    range_quantile: float = 0.999
 
 
 def standardise(x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -178,23 +168,10 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return np.asarray(0.5 * (1.0 + np.tanh(0.5 * z)))
 
 
-def _rows_blob(rows: np.ndarray) -> bytes:
-    return np.asarray(rows, dtype="<u4").tobytes()
-
-
-def _rows_from(blob: bytes, n_max: int) -> np.ndarray:
-    rows = np.frombuffer(blob, dtype="<u4").astype(np.int64)
+def _checked(rows: np.ndarray, n_max: int) -> np.ndarray:
     if rows.size and (rows.max() >= n_max or np.unique(rows).size != rows.size):
         raise FederationError("row positions are out of range or repeated")
     return rows
-
-
-def _floats_blob(values: np.ndarray) -> bytes:
-    return np.asarray(values, dtype="<f8").tobytes()
-
-
-def _floats_from(blob: bytes) -> np.ndarray:
-    return np.frombuffer(blob, dtype="<f8").astype(np.float64)
 
 
 def _slot_chunks(values: np.ndarray, slots: int) -> np.ndarray:
@@ -275,22 +252,22 @@ class PlatformLogisticJob:
         self._rng = private_rng()
 
     def handle(self, frame: Frame) -> Frame:
-        handlers: dict[str, Callable[[Frame], Frame]] = {
-            "lr.open": self._open,
-            "lr.bank_column": self._bank_column,
-            "lr.range": self._publish_range,
-            "lr.upload": self._upload,
-            "lr.step": self._step,
-            "lr.gradient": self._gradient,
-            "lr.finish": self._finish,
-            "lr.score": self._score,
+        routes: dict[str, Callable[[Frame], msg.Message]] = {
+            msg.Open.KIND: lambda f: self._open(msg.Open.from_frame(f)),
+            msg.BankColumn.KIND: lambda f: self._bank_column(msg.BankColumn.from_frame(f)),
+            msg.RangeAsk.KIND: lambda f: self._publish_range(msg.RangeAsk.from_frame(f)),
+            msg.Upload.KIND: lambda f: self._upload(msg.Upload.from_frame(f)),
+            msg.Step.KIND: lambda f: self._step(msg.Step.from_frame(f)),
+            msg.GradientAsk.KIND: lambda f: self._gradient(msg.GradientAsk.from_frame(f)),
+            msg.Finish.KIND: lambda f: self._finish(msg.Finish.from_frame(f)),
+            msg.Score.KIND: lambda f: self._score(msg.Score.from_frame(f)),
         }
-        handler = handlers.get(frame.kind)
-        if handler is None:
+        route = routes.get(frame.kind)
+        if route is None:
             raise FederationError(f"unknown LR frame kind {frame.kind!r}")
-        if frame.kind != "lr.open" and self._kit is None:
+        if frame.kind != msg.Open.KIND and self._kit is None:
             raise FederationError("the LR job has not been opened")
-        return handler(frame)
+        return route(frame).to_frame(self.job_id)
 
     def _encode_features(self, kit: SealKit) -> list[list[Any]]:
         """The feature columns as CKKS plaintexts, encoded once per job up to the cache budget."""
@@ -332,31 +309,24 @@ class PlatformLogisticJob:
             scales=[float(s) for s in self._scales],
         )
 
-    def _reply(
-        self, kind: str, meta: dict[str, Any] | None = None, blobs: list[bytes] | None = None
-    ) -> Frame:
-        return Frame(kind=kind, job_id=self.job_id, meta=meta or {}, blobs=blobs or [])
-
-    def _open(self, frame: Frame) -> Frame:
+    def _open(self, request: msg.Open) -> msg.Ready:
         if self._kit is not None:
             raise FederationError("the LR job is already open")
-        names = [str(n) for n in frame.meta.get("platform_features", [])]
+        names = request.platform_features
         missing = [n for n in names if n not in self._all.columns]
         if not names or missing:
             raise FederationError(f"platform features not available for this job: {missing or 'none asked'}")
-        if len(frame.blobs) != 2:
-            raise FederationError("lr.open carries the public context and the training rows")
-        kit = SealKit(load_public_context(frame.blobs[0]))
+        kit = SealKit(load_public_context(request.public_context))
         if kit.levels != len(_MODULI) - 1 or kit.slots != 4096:
             raise FederationError("the bank's CKKS context does not have this protocol's parameters")
-        self._params = LogisticParams(**frame.meta["params"])
+        self._params = request.params
         if self._params.degree < 1 or not 0.5 <= self._params.range_quantile <= 1.0:
             raise FederationError("the interpolation degree or range quantile is out of bounds")
-        bank_features = int(frame.meta["bank_features"])
+        bank_features = request.bank_features
         if bank_features < 0:
             raise FederationError("the bank's feature count cannot be negative")
         raw = self._all[names].to_numpy(dtype=np.float64)
-        train = _rows_from(frame.blobs[1], raw.shape[0])
+        train = _checked(request.train_rows, raw.shape[0])
         self._x, self._means, self._scales = standardise(raw, train)
         self._names, self._train = names, train
         self._x_train = self._x[train]
@@ -374,25 +344,24 @@ class PlatformLogisticJob:
             fixed_hessian_inverse(self._x_train, self._params.l2) if self._params.precondition else None
         )
         self._kit = kit
-        self._context_blob = frame.blobs[0]
-        return self._reply("lr.ready", {"features": len(names), "rows": int(train.size)})
+        self._context_blob = request.public_context
+        return msg.Ready(len(names), int(train.size))
 
-    def _bank_column(self, frame: Frame) -> Frame:
+    def _bank_column(self, request: msg.BankColumn) -> msg.Ack:
         assert self._kit is not None
-        q = int(frame.meta["pair"])
+        q = request.pair
         if not 0 <= q < self._bank_pairs:
             raise FederationError("bank column pair index out of range")
-        if len(frame.blobs) != self._n_chunks:
+        if len(request.chunks) != self._n_chunks:
             raise FederationError("bank column pair has the wrong number of ciphertexts")
-        self._bank_columns[q] = [self._kit.load(b, 0, _DESIGN_SCALE) for b in frame.blobs]
-        self._bank_column_blobs[q] = list(frame.blobs)
-        return self._reply("lr.ack", {"pair": q})
+        self._bank_columns[q] = [self._kit.load(b, 0, _DESIGN_SCALE) for b in request.chunks]
+        self._bank_column_blobs[q] = list(request.chunks)
+        return msg.Ack(pair=q)
 
-    def _apply_update(self, masked_totals: bytes) -> None:
+    def _apply_update(self, totals: np.ndarray) -> None:
         """Heavy-ball step on the gradient at the current weights (the totals the bank unmasked)."""
         if self._pending_mask_totals is None:
             raise FederationError("no gradient is pending")
-        totals = _floats_from(masked_totals)
         if totals.shape != self._pending_mask_totals.shape:
             raise FederationError("gradient totals have the wrong length")
         p = self._params
@@ -403,39 +372,39 @@ class PlatformLogisticJob:
         self._w = self._w + self._v
         self._pending_mask_totals = None
 
-    def _publish_range(self, frame: Frame) -> Frame:
+    def _publish_range(self, request: msg.RangeAsk) -> msg.Range:
         """Apply the previous iteration's update, then publish this iteration's interpolation range."""
         if self.done:
             raise FederationError("the LR job has finished")
-        iteration = int(frame.meta["iteration"])
+        iteration = request.iteration
         if self._pending_rho is not None:
             raise FederationError("the platform gradient of the last step has not been asked for")
         if iteration != self._iteration + 1 or self._range_iteration == iteration:
             raise FederationError(f"a range for iteration {iteration} cannot be asked now")
         if self._pending_mask_totals is not None:
-            if len(frame.blobs) != 1:
+            if request.totals is None:
                 raise FederationError("lr.range carries the previous gradient's totals")
-            self._apply_update(frame.blobs[0])
-        elif frame.blobs:
+            self._apply_update(request.totals)
+        elif request.totals is not None:
             raise FederationError("no gradient is pending")
         self._z_train = self._x_train @ self._w
         self._range = _published_range(self._z_train, self._params)
         self._range_iteration = iteration
-        return self._reply("lr.range", {"iteration": iteration, "range": self._range})
+        return msg.Range(iteration, self._range)
 
     def _coefficient_count(self) -> int:
         return math.ceil((self._params.degree + 1) / 2) * self._n_chunks
 
-    def _upload(self, frame: Frame) -> Frame:
+    def _upload(self, request: msg.Upload) -> msg.Ack:
         """Part of the next step's coefficient ciphertexts, when they exceed one frame."""
-        if int(frame.meta["iteration"]) != self._iteration + 1:
+        if request.iteration != self._iteration + 1:
             raise FederationError("an upload must belong to the next iteration")
-        if len(self._uploaded) + len(frame.blobs) > self._coefficient_count():
+        if len(self._uploaded) + len(request.coefficients) > self._coefficient_count():
             raise FederationError("more coefficient ciphertexts uploaded than one step uses")
-        self._uploaded.extend(frame.blobs)
-        return self._reply("lr.ack", {"uploaded": len(self._uploaded)})
+        self._uploaded.extend(request.coefficients)
+        return msg.Ack(uploaded=len(self._uploaded))
 
-    def _step(self, frame: Frame) -> Frame:
+    def _step(self, request: msg.Step) -> msg.Shares:
         """Residual share, the bank's gradient correction; the platform keeps ``rho`` for ``lr.gradient``."""
         kit = self._kit
         assert kit is not None
@@ -443,12 +412,12 @@ class PlatformLogisticJob:
             raise FederationError("the LR job has finished")
         if len(self._bank_columns) != self._bank_pairs:
             raise FederationError("the bank's encrypted columns have not all arrived")
-        iteration = int(frame.meta["iteration"])
+        iteration = request.iteration
         if iteration != self._iteration + 1:
             raise FederationError(f"expected iteration {self._iteration + 1}, got {iteration}")
         if self._range_iteration != iteration:
             raise FederationError("lr.step must follow this iteration's lr.range")
-        blobs = self._uploaded + list(frame.blobs)
+        blobs = self._uploaded + list(request.coefficients)
         self._uploaded = []
         if len(blobs) != self._coefficient_count():
             raise FederationError("lr.step carries the wrong number of coefficient ciphertexts")
@@ -484,11 +453,10 @@ class PlatformLogisticJob:
             acc = kit.add_product(acc, enc_e, kit.encode(zero_sum / e, 0, _DESIGN_SCALE))
             kit.rescale(acc)
             corrections.append(kit.save(acc))
-        intercept = _floats_blob(np.array([rho.reshape(-1)[: self._train.size].sum()]))
+        intercept = floats_blob(np.array([rho.reshape(-1)[: self._train.size].sum()]))
         self._pending_rho = rho
         self._iteration = iteration
-        meta = {"iteration": iteration, "shares": len(shares), "corrections": len(corrections)}
-        return self._reply("lr.shares", meta, [*shares, *corrections, intercept])
+        return msg.Shares(iteration, shares, corrections, intercept)
 
     def _blinder(self) -> tuple[np.ndarray, Any]:
         """One encryption of a random ``e`` (``|e|`` in [1, 2]) per reply blinds every sum it returns:
@@ -497,17 +465,17 @@ class PlatformLogisticJob:
         e = self._rng.uniform(1.0, 2.0, self._kit.slots) * self._rng.choice([-1.0, 1.0], self._kit.slots)
         return e, self._kit.encrypt_public(e, 0, _DESIGN_SCALE)
 
-    def _gradient(self, frame: Frame) -> Frame:
+    def _gradient(self, request: msg.GradientAsk) -> msg.Gradient:
         """``Enc(r) = Enc(r - rho) + rho`` from the bank's fresh encryption of its (real) share, then
         the masked platform gradient, two features per complex slot."""
         kit = self._kit
         assert kit is not None
-        if self._pending_rho is None or int(frame.meta["iteration"]) != self._iteration:
+        if self._pending_rho is None or request.iteration != self._iteration:
             raise FederationError("lr.gradient must follow this iteration's lr.step")
-        if len(frame.blobs) != self._n_chunks:
+        if len(request.residual) != self._n_chunks:
             raise FederationError("lr.gradient carries the wrong number of ciphertexts")
         residuals = []
-        for blob, rho_plain in zip(frame.blobs, self._rho_plains, strict=True):
+        for blob, rho_plain in zip(request.residual, self._rho_plains, strict=True):
             ct = kit.load(blob, 0, _SHARE_SCALE)
             kit.add_plain(ct, rho_plain)
             residuals.append(ct)
@@ -534,28 +502,28 @@ class PlatformLogisticJob:
             gradients.append(kit.save(acc))
         self._pending_mask_totals = np.ravel([[t.real, t.imag] for t in totals])[: len(self._names)]
         self._pending_rho, self._rho_plains = None, []
-        return self._reply("lr.gradient", {"iteration": self._iteration}, gradients)
+        return msg.Gradient(self._iteration, gradients)
 
-    def _finish(self, frame: Frame) -> Frame:
+    def _finish(self, request: msg.Finish) -> msg.Done:
         if self._pending_rho is not None:
             raise FederationError("the platform gradient of the last step has not been asked for")
         if self._pending_mask_totals is not None:
-            if len(frame.blobs) != 1:
+            if request.totals is None:
                 raise FederationError("lr.finish carries the last gradient totals")
-            self._apply_update(frame.blobs[0])
+            self._apply_update(request.totals)
         self.done = True
         self._bank_columns.clear()
         self._bank_column_blobs.clear()
         self._x_plain = []
-        return self._reply("lr.done", {"iterations": self._iteration + 1})
+        return msg.Done(self._iteration + 1)
 
-    def _score(self, frame: Frame) -> Frame:
+    def _score(self, request: msg.Score) -> msg.Partial:
         if not self.done:
             raise FederationError("scores are available only after training")
-        rows = _rows_from(frame.blobs[0], self._x.shape[0])
+        rows = _checked(request.rows, self._x.shape[0])
         if np.intersect1d(rows, self._train).size:
             raise FederationError("evaluation rows must be held out of training")
-        return self._reply("lr.partial", {"rows": int(rows.size)}, [_floats_blob(self._x[rows] @ self._w)])
+        return msg.Partial(self._x[rows] @ self._w)
 
 
 @dataclass(slots=True)
@@ -587,13 +555,8 @@ class BankLogisticTrainer:
         self._progress = progress
         self.log = TrainingLog()
 
-    def _call(self, kind: str, meta: dict[str, Any], blobs: list[bytes], expect: str) -> Frame:
-        reply = raise_for_error(
-            self.channel.call(Frame(kind=kind, job_id=self.job_id, meta=meta, blobs=blobs))
-        )
-        if reply.kind != expect:
-            raise FederationError(f"expected {expect!r} from the platform, got {reply.kind!r}")
-        return reply
+    def _call(self, request: msg.Message, expect: type[_M]) -> _M:
+        return msg.read(raise_for_error(self.channel.call(request.to_frame(self.job_id))), expect)
 
     def fit(
         self,
@@ -615,26 +578,22 @@ class BankLogisticTrainer:
         yt = np.asarray(y, dtype=np.float64)[train_rows]
         n, d = train_rows.size, x_std.shape[1]
         ready = self._call(
-            "lr.open",
-            {"params": asdict(p), "platform_features": list(platform_features), "bank_features": d},
-            [public_context_bytes(ctx), _rows_blob(train_rows)],
-            "lr.ready",
+            msg.Open(p, list(platform_features), d, public_context_bytes(ctx), train_rows), msg.Ready
         )
-        d_p = int(ready.meta["features"])
+        d_p = ready.features
         # The design matrix without its intercept column, two features per complex slot, sent once.
         bank_pairs = _slot_chunks(_complex_pairs(xb[:, :d]), kit.slots)
         n_chunks, n_pairs = bank_pairs.shape[0], bank_pairs.shape[2]
         for q in range(n_pairs):
             blobs = [kit.encrypt_seeded(bank_pairs[c, :, q], 0, _DESIGN_SCALE) for c in range(n_chunks)]
-            self._call("lr.bank_column", {"pair": q}, blobs, "lr.ack")
+            self._call(msg.BankColumn(q, blobs), msg.Ack)
         nodes, inv_vander = _chebyshev_nodes(p.degree)
         penalty = np.r_[np.ones(d), 0.0]
         step_matrix = fixed_hessian_inverse(xb, p.l2, penalty) if p.precondition else None
         w, v = np.zeros(d + 1), np.zeros(d + 1)
-        carry: list[bytes] = []
+        carry: np.ndarray | None = None
         for it in range(p.iterations):
-            reply = self._call("lr.range", {"iteration": it}, carry, "lr.range")
-            logit_range = float(reply.meta["range"])
+            logit_range = self._call(msg.RangeAsk(it, carry), msg.Range).range
             if not 0.0 < logit_range < 1e6:
                 raise FederationError("the platform published an invalid interpolation range")
             z_b = xb @ w
@@ -648,36 +607,35 @@ class BankLogisticTrainer:
                 for c in range(n_chunks)
             ]
             blobs = self._upload_all_but_last_batch(it, blobs)
-            reply = self._call("lr.step", {"iteration": it}, blobs, "lr.shares")
-            n_corr = int(reply.meta["corrections"])
-            if len(reply.blobs) != n_chunks + n_corr + 1 or n_corr != n_pairs:
+            shares = self._call(msg.Step(it, blobs), msg.Shares)
+            if len(shares.shares) != n_chunks or len(shares.corrections) != n_pairs:
                 raise FederationError("lr.shares has the wrong number of ciphertexts")
-            share_chunks = [kit.decrypt(b, _COEFFICIENT_LEVEL).real for b in reply.blobs[:n_chunks]]
-            pair_totals = [kit.decrypt(b, 1).sum() for b in reply.blobs[n_chunks : n_chunks + n_corr]]
-            correction = np.r_[
-                np.ravel([[t.real, t.imag] for t in pair_totals])[:d],
-                _floats_from(reply.blobs[n_chunks + n_corr]),
-            ]
+            share_chunks = [kit.decrypt(b, _COEFFICIENT_LEVEL).real for b in shares.shares]
+            pair_totals = [kit.decrypt(b, 1).sum() for b in shares.corrections]
+            intercept = np.frombuffer(shares.intercept, dtype="<f8")
+            if intercept.size != 1:
+                raise FederationError("lr.shares carries one intercept correction")
+            correction = np.r_[np.ravel([[t.real, t.imag] for t in pair_totals])[:d], intercept]
             # The share goes back freshly encrypted and purely real (its imaginary by-product, masked,
             # stays here), so the platform's gradient is computed on Enc(r) alone.
             reencrypted = [kit.encrypt_seeded(chunk, 0, _SHARE_SCALE) for chunk in share_chunks]
-            reply = self._call("lr.gradient", {"iteration": it}, reencrypted, "lr.gradient")
-            if len(reply.blobs) != math.ceil(d_p / 2):
+            gradient = self._call(msg.GradientAsk(it, reencrypted), msg.Gradient)
+            if len(gradient.pairs) != math.ceil(d_p / 2):
                 raise FederationError("lr.gradient has the wrong number of ciphertexts")
-            gradient_totals = [kit.decrypt(b, 1).sum() for b in reply.blobs]
+            gradient_totals = [kit.decrypt(b, 1).sum() for b in gradient.pairs]
             platform_totals = np.ravel([[t.real, t.imag] for t in gradient_totals])[:d_p]
             share = np.concatenate(share_chunks)[:n]
             grad = (xb.T @ share + correction) / n + p.l2 * penalty * w
             step = grad if step_matrix is None else step_matrix @ grad
             v = p.momentum * v - p.learning_rate * step
             w = w + v
-            carry = [_floats_blob(platform_totals)]
+            carry = platform_totals
             self.log.history.append(
                 {"iteration": float(it), "grad_norm": float(np.linalg.norm(grad)), "range": logit_range}
             )
             if self._progress is not None:
                 self._progress(it + 1, p.iterations)
-        self._call("lr.finish", {}, carry, "lr.done")
+        self._call(msg.Finish(carry), msg.Done)
         self.log.iterations = p.iterations
         self.log.seconds = time.perf_counter() - started
         self._means, self._scales, self._w = means, scales, w
@@ -695,7 +653,7 @@ class BankLogisticTrainer:
         size = 0
         for blob in blobs:
             if batch and size + len(blob) > self.frame_bytes:
-                self._call("lr.upload", {"iteration": iteration}, batch, "lr.ack")
+                self._call(msg.Upload(iteration, batch), msg.Ack)
                 batch, size = [], 0
             batch.append(blob)
             size += len(blob)
@@ -703,12 +661,47 @@ class BankLogisticTrainer:
 
     def joint_scores(self, part: BankLogisticPart, x_bank: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Joint logits of held-out ``rows``; the platform reveals its partial logit for these rows only."""
-        reply = self._call("lr.score", {}, [_rows_blob(rows)], "lr.partial")
-        return np.asarray(
-            bank_logits(part, np.asarray(x_bank, dtype=np.float64)[rows]) + _floats_from(reply.blobs[0])
-        )
+        partial = self._call(msg.Score(rows), msg.Partial)
+        if partial.logits.size != rows.size:
+            raise FederationError("lr.partial does not carry one logit per row asked")
+        return np.asarray(bank_logits(part, np.asarray(x_bank, dtype=np.float64)[rows]) + partial.logits)
 
 
 def bank_logits(part: BankLogisticPart, x: np.ndarray) -> np.ndarray:
     z = (x - np.asarray(part.means)) / np.asarray(part.scales)
     return np.asarray(z @ np.asarray(part.weights) + part.intercept)
+
+
+class VerticalLogistic(TrainingProtocol):
+    """Logistic regression, the platform's partial logits under CKKS (this module)."""
+
+    name = "logistic"
+    prefix = "lr"
+    unit = "iterations"
+    allows_missing = False
+    open_kind = msg.Open.KIND
+    done_kind = msg.Done.KIND
+
+    def rounds(self, params: LogisticParams) -> int:
+        return params.iterations
+
+    def bank_trainer(
+        self,
+        link: Link | Channel,
+        *,
+        job_id: str,
+        params: LogisticParams,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> BankLogisticTrainer:
+        return BankLogisticTrainer(link, job_id=job_id, params=params, progress=progress)
+
+    def platform_job(self, features: pd.DataFrame, job_id: str) -> PlatformLogisticJob:
+        return PlatformLogisticJob(features, job_id=job_id)
+
+    def bank_only_scores(
+        self, params: LogisticParams, x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray
+    ) -> np.ndarray:
+        xs, _, _ = standardise(x, train)
+        clf = LogisticRegression(C=1.0 / (params.l2 * train.size), max_iter=2000)
+        clf.fit(xs[train], y[train])
+        return np.asarray(clf.decision_function(xs[test]))

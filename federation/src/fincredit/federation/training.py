@@ -6,6 +6,7 @@ platform jobs are here for services and tests that drive one protocol directly.
 
 from fincredit.federation._ckks import load_public_context, new_secret_context, public_context_bytes
 from fincredit.federation._mlflow_log import log_bank_model
+from fincredit.federation._protocols import PROTOCOLS, training_protocol
 from fincredit.federation._sdk import EvaluationReport, JointFit, JointModel, evaluation_curves, ks_statistic
 from fincredit.federation._secureboost import (
     BankSecureBoostTrainer,
@@ -19,6 +20,7 @@ from fincredit.federation._secureboost import (
     tree_scores,
 )
 from fincredit.federation._training_party import PlatformTrainingParty
+from fincredit.federation._training_protocol import BankTrainer, PlatformJob, TrainingProtocol
 from fincredit.federation._vertical_lr import (
     BankLogisticTrainer,
     LogisticParams,
@@ -28,16 +30,20 @@ from fincredit.federation._vertical_lr import (
 )
 
 __all__ = [
+    "PROTOCOLS",
     "BankLogisticTrainer",
     "BankSecureBoostTrainer",
+    "BankTrainer",
     "EvaluationReport",
     "JointFit",
     "JointModel",
     "LogisticParams",
+    "PlatformJob",
     "PlatformLogisticJob",
     "PlatformSecureBoostJob",
     "PlatformTrainingParty",
     "SecureBoostParams",
+    "TrainingProtocol",
     "bank_logits",
     "bin_feature",
     "decrypt_sums",
@@ -51,5 +57,6 @@ __all__ = [
     "public_context_bytes",
     "quantile_thresholds",
     "standardise",
+    "training_protocol",
     "tree_scores",
 ]

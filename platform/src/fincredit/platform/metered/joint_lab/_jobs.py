@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from fincredit.consent import Purpose
+from fincredit.federation.training import PROTOCOLS
 from fincredit.platform.core.db import utcnow
 from fincredit.platform.identity.principal import Principal
 from fincredit.platform.market import check_market_use
@@ -38,7 +39,7 @@ __all__ = [
 
 JOINT_PRODUCT = "market.joint_modelling"
 SCORING_PRODUCT = "market.encrypted_scoring"
-ALGORITHMS = ("logistic", "secureboost")
+ALGORITHMS = tuple(PROTOCOLS)
 ACTIVE_STATES = ("created", "aligning", "aligned", "training", "trained")
 TERMINAL_STATES = ("completed", "failed")
 

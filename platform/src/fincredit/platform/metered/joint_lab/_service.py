@@ -42,6 +42,7 @@ from fincredit.federation.joint_model import PlatformLogisticPart, PlatformTreeP
 from fincredit.federation.party import StepInputs, StepResult, dispatch, ray_available, ray_evaluator
 from fincredit.federation.scorecard import platform_iv_reply
 from fincredit.federation.scoring import error_frame as scoring_error_frame
+from fincredit.federation.training import PROTOCOLS
 from fincredit.federation.wire import DEFAULT_MAX_FRAME_BYTES, Frame, WireError, decode, encode
 from fincredit.platform.consents import authorize_many
 from fincredit.platform.core.db import utcnow
@@ -81,7 +82,9 @@ __all__ = ["FederationService", "FrameRecorder"]
 
 _log = logging.getLogger("fincredit.platform.federation")
 ROUTE = "/federation/v1/frames"
-_TRAINING_PREFIX = {"lr": "logistic", "sb": "secureboost"}
+_TRAINING_PREFIX = {protocol.prefix: name for name, protocol in PROTOCOLS.items()}
+_OPEN_KINDS = frozenset(p.open_kind for p in PROTOCOLS.values())
+_DONE_KINDS = frozenset(p.done_kind for p in PROTOCOLS.values())
 _TOUCH_EVERY = 5.0  # seconds between progress timestamps of one job (one UPDATE, not one per frame)
 
 # (direction, encoded frame): a test hook that sees every frame exactly as it crossed the endpoint.
@@ -132,8 +135,8 @@ class FederationService:
         self.sessions = JobSessions(services)
         self._router = FrameRouter(max_bytes=max_frame_bytes)
         self._router.register("psi.", self._psi_frame)
-        self._router.register("lr.", self._training_frame)
-        self._router.register("sb.", self._training_frame)
+        for protocol in PROTOCOLS.values():  # every training protocol's frames, by its prefix
+            self._router.register(f"{protocol.prefix}.", self._training_frame)
         self._router.register("iv.", self._iv_frame)
         self._touched = TouchClock(_TOUCH_EVERY)
         self._body = threading.local()  # the frame's bytes as received, for the step and its digest
@@ -361,7 +364,7 @@ class FederationService:
 
     def _training_frame(self, frame: Frame, bank_id: str) -> Frame:
         prefix = frame.kind.split(".", 1)[0]
-        opening = frame.kind in ("lr.open", "sb.open")
+        opening = frame.kind in _OPEN_KINDS
         with self.sessions.locked(frame.job_id):
             state = self.sessions.get(frame.job_id)
             replayed = self._replayed(state)
@@ -389,7 +392,7 @@ class FederationService:
             reply = _reply_of(result)
             if result.state is None:
                 return reply
-            if opening or reply.kind in ("lr.done", "sb.done"):
+            if opening or reply.kind in _DONE_KINDS:
                 with self.services.tx() as session:
                     row = owned_job(session, job.id, bank_id, lock=True)
                     if opening:
