@@ -93,8 +93,18 @@ class Authorizer:
             logging.getLogger(name).setLevel(logging.ERROR)
 
     def reload(self) -> None:
-        """Read the whole policy again from the database (another process changed it)."""
-        self._change_policy(self._enforcer.load_policy)
+        """Read the whole policy again from the database (another process changed it).
+
+        Into a new enforcer, swapped in whole: casbin's ``load_policy`` clears the shared role manager
+        before rebuilding the role links, and a request enforcing in that window was refused (403 for a
+        new operator, twice in one evening's suites). The lock is held throughout, so a change this
+        process commits meanwhile lands on the new enforcer."""
+        with self._lock:
+            fresh = casbin.Enforcer(_model(), self._adapter)
+            fresh.enable_auto_save(False)
+            self._enforcer = fresh
+            self._generation += 1
+            self._decisions.clear()
 
     def enforce(self, principal: Principal, resource: str, action: str) -> bool:
         sub = BORROWER_ROLE if principal.account_kind == "borrower" else principal.account_id
