@@ -57,7 +57,7 @@ def live(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
 def bank(services, client, live, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     institution = new_institution(services, "bank")
     entitle(services, institution.org_id, PRODUCTS)
-    setting = seed_joint_setting(services, institution.org_id, n=200, unknown=20, seed=None)
+    setting = seed_joint_setting(services, institution.org_id, n=200, unknown=20, seed=2)
     token = obtain_token(client, institution)
     monkeypatch.setenv("FINCREDIT_TOKEN", token)
     monkeypatch.setenv("FINCREDIT_URL", live)
