@@ -167,13 +167,15 @@ class Range:
 
 
 @dataclass(frozen=True, slots=True)
-class Upload:
-    KIND: ClassVar[str] = "lr.upload"
+class _Ciphertexts:
+    """An iteration's ciphertexts, which is all of lr.upload, lr.step and both lr.gradient frames."""
+
+    KIND: ClassVar[str]
     iteration: int
-    coefficients: list[bytes]
+    cts: list[bytes]
 
     def to_frame(self, job_id: str) -> Frame:
-        return Frame(self.KIND, job_id, {"iteration": self.iteration}, list(self.coefficients))
+        return Frame(self.KIND, job_id, {"iteration": self.iteration}, list(self.cts))
 
     @classmethod
     def from_frame(cls, frame: Frame) -> Self:
@@ -181,17 +183,23 @@ class Upload:
 
 
 @dataclass(frozen=True, slots=True)
-class Step:
-    KIND: ClassVar[str] = "lr.step"
-    iteration: int
-    coefficients: list[bytes]  # those not sent ahead in lr.upload frames
+class Upload(_Ciphertexts):
+    KIND: ClassVar[str] = "lr.upload"  # part of the step's coefficient ciphertexts
 
-    def to_frame(self, job_id: str) -> Frame:
-        return Frame(self.KIND, job_id, {"iteration": self.iteration}, list(self.coefficients))
 
-    @classmethod
-    def from_frame(cls, frame: Frame) -> Self:
-        return cls(_field(frame, "iteration", int), frame.blobs)
+@dataclass(frozen=True, slots=True)
+class Step(_Ciphertexts):
+    KIND: ClassVar[str] = "lr.step"  # the coefficient ciphertexts not sent ahead in lr.upload
+
+
+@dataclass(frozen=True, slots=True)
+class GradientAsk(_Ciphertexts):
+    KIND: ClassVar[str] = "lr.gradient"  # Enc(the bank's share of the residual), per chunk
+
+
+@dataclass(frozen=True, slots=True)
+class Gradient(_Ciphertexts):
+    KIND: ClassVar[str] = "lr.gradient"  # the masked platform gradient, two features per complex slot
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,34 +221,6 @@ class Shares:
         return cls(
             _field(frame, "iteration", int), blobs[:n_shares], blobs[n_shares : n_shares + n_corr], blobs[-1]
         )
-
-
-@dataclass(frozen=True, slots=True)
-class GradientAsk:
-    KIND: ClassVar[str] = "lr.gradient"
-    iteration: int
-    residual: list[bytes]  # Enc(the bank's share of the residual), per chunk
-
-    def to_frame(self, job_id: str) -> Frame:
-        return Frame(self.KIND, job_id, {"iteration": self.iteration}, list(self.residual))
-
-    @classmethod
-    def from_frame(cls, frame: Frame) -> Self:
-        return cls(_field(frame, "iteration", int), frame.blobs)
-
-
-@dataclass(frozen=True, slots=True)
-class Gradient:
-    KIND: ClassVar[str] = "lr.gradient"
-    iteration: int
-    pairs: list[bytes]  # the masked platform gradient, two features per complex slot
-
-    def to_frame(self, job_id: str) -> Frame:
-        return Frame(self.KIND, job_id, {"iteration": self.iteration}, list(self.pairs))
-
-    @classmethod
-    def from_frame(cls, frame: Frame) -> Self:
-        return cls(_field(frame, "iteration", int), frame.blobs)
 
 
 @dataclass(frozen=True, slots=True)

@@ -310,11 +310,10 @@ def platform_kit(public_context: bytes) -> SealKit:
     return kit
 
 
-def _named_present(groups: Sequence[Group], node_bins: np.ndarray) -> list[Group]:
+def _named_present(groups: Sequence[Group], present: set[int]) -> list[Group]:
     """A full layout's groups as the bank reads them: a bin holding no row of the leaf is named ``-1``,
     so that its sum is an exact zero, not encryption noise (which would break LightGBM's ties between
     equal splits on either side of it). The compact layout names only present bins anyway."""
-    present = set(np.unique(node_bins).tolist())
     return [
         ([b if b in present else -1 for b in real], [b if b in present else -1 for b in imag])
         for real, imag in groups
@@ -386,7 +385,8 @@ class HistogramWorker:
         blobs: list[bytes] = []
         for j in features:
             node_bins = self._bins[rows, j]
-            groups = bin_groups(node_bins, self._n_bins[j], replicas, full, packing)
+            present = np.unique(node_bins)  # once per feature: both the groups and their naming use it
+            groups = bin_groups(present, self._n_bins[j], replicas, full, packing)
             if full:
                 plains = [self._full_plains(kit, j, group, replicas, packing) for group in groups]
             else:
@@ -397,7 +397,7 @@ class HistogramWorker:
             blobs += histogram_blobs(
                 kit, g_cts, h_cts, groups, plains, (seg, replicas), rng, self._amplitude, blinding, packing
             )
-            index.append(_named_present(groups, node_bins) if full else groups)
+            index.append(_named_present(groups, set(present.tolist())) if full else groups)
         return index, blobs, time.process_time() - cpu
 
 

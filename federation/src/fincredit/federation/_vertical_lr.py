@@ -399,9 +399,9 @@ class PlatformLogisticJob:
         """Part of the next step's coefficient ciphertexts, when they exceed one frame."""
         if request.iteration != self._iteration + 1:
             raise FederationError("an upload must belong to the next iteration")
-        if len(self._uploaded) + len(request.coefficients) > self._coefficient_count():
+        if len(self._uploaded) + len(request.cts) > self._coefficient_count():
             raise FederationError("more coefficient ciphertexts uploaded than one step uses")
-        self._uploaded.extend(request.coefficients)
+        self._uploaded.extend(request.cts)
         return msg.Ack(uploaded=len(self._uploaded))
 
     def _step(self, request: msg.Step) -> msg.Shares:
@@ -417,7 +417,7 @@ class PlatformLogisticJob:
             raise FederationError(f"expected iteration {self._iteration + 1}, got {iteration}")
         if self._range_iteration != iteration:
             raise FederationError("lr.step must follow this iteration's lr.range")
-        blobs = self._uploaded + list(request.coefficients)
+        blobs = self._uploaded + list(request.cts)
         self._uploaded = []
         if len(blobs) != self._coefficient_count():
             raise FederationError("lr.step carries the wrong number of coefficient ciphertexts")
@@ -472,10 +472,10 @@ class PlatformLogisticJob:
         assert kit is not None
         if self._pending_rho is None or request.iteration != self._iteration:
             raise FederationError("lr.gradient must follow this iteration's lr.step")
-        if len(request.residual) != self._n_chunks:
+        if len(request.cts) != self._n_chunks:
             raise FederationError("lr.gradient carries the wrong number of ciphertexts")
         residuals = []
-        for blob, rho_plain in zip(request.residual, self._rho_plains, strict=True):
+        for blob, rho_plain in zip(request.cts, self._rho_plains, strict=True):
             ct = kit.load(blob, 0, _SHARE_SCALE)
             kit.add_plain(ct, rho_plain)
             residuals.append(ct)
@@ -620,9 +620,9 @@ class BankLogisticTrainer:
             # stays here), so the platform's gradient is computed on Enc(r) alone.
             reencrypted = [kit.encrypt_seeded(chunk, 0, _SHARE_SCALE) for chunk in share_chunks]
             gradient = self._call(msg.GradientAsk(it, reencrypted), msg.Gradient)
-            if len(gradient.pairs) != math.ceil(d_p / 2):
+            if len(gradient.cts) != math.ceil(d_p / 2):
                 raise FederationError("lr.gradient has the wrong number of ciphertexts")
-            gradient_totals = [kit.decrypt(b, 1).sum() for b in gradient.pairs]
+            gradient_totals = [kit.decrypt(b, 1).sum() for b in gradient.cts]
             platform_totals = np.ravel([[t.real, t.imag] for t in gradient_totals])[:d_p]
             share = np.concatenate(share_chunks)[:n]
             grad = (xb.T @ share + correction) / n + p.l2 * penalty * w
