@@ -373,7 +373,19 @@ def best_feature_split(
         left_h = sum_h - right_h
         left_g = sum_g - right_g
         best = _pick(
-            idx - 1, left_g, left_h, left_c, right_g, right_h, right_c, min_gain_shift, p, feature, True
+            idx - 1,
+            left_g,
+            left_h,
+            left_c,
+            right_g,
+            right_h,
+            right_c,
+            min_gain_shift,
+            p,
+            feature,
+            True,
+            sum_g,
+            sum_h,
         )
     if na:
         # forward scan: left = bins 0..t, the missing bin always right. When bin 0 is the most frequent
@@ -394,7 +406,19 @@ def best_feature_split(
         right_h = sum_h - left_h
         right_g = sum_g - left_g
         forward = _pick(
-            idx, left_g, left_h, left_c, right_g, right_h, right_c, min_gain_shift, p, feature, False
+            idx,
+            left_g,
+            left_h,
+            left_c,
+            right_g,
+            right_h,
+            right_c,
+            min_gain_shift,
+            p,
+            feature,
+            False,
+            sum_g,
+            sum_h,
         )
         # LightGBM keeps the reverse scan's split unless the forward one beats its stored gain + shift
         if forward is not None and (best is None or forward.raw_gain > best.gain + min_gain_shift):
@@ -416,6 +440,8 @@ def _pick(
     p: SecureBoostParams,
     feature: int,
     default_left: bool,
+    sum_g: float,
+    sum_h: float,
 ) -> SplitInfo | None:
     md, mh = p.min_data_in_leaf, p.min_sum_hessian_in_leaf
     # LightGBM stops its scan once the shrinking side is too small: both are monotone, so a mask is the same
@@ -435,8 +461,10 @@ def _pick(
         left_g=float(left_g[k]),
         left_h=float(left_h[k] - KEPSILON),
         left_count=int(left_c[k]),
-        right_g=float(right_g[k]),
-        right_h=float(right_h[k] - KEPSILON),
+        # LightGBM's outputs: the right side is the total minus the left side, whichever side the scan
+        # added up (``sum_h`` carries 2 kEpsilon, the left side one)
+        right_g=float(sum_g - left_g[k]),
+        right_h=float(sum_h - left_h[k] - KEPSILON),
         right_count=int(right_c[k]),
         raw_gain=float(gain[k]),
     )
