@@ -3,6 +3,7 @@ used to make the federated trees differ, a test that shows the rule and what it 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from fincredit.federation._gbdt import SecureBoostParams, best_feature_split
+from fincredit.federation._gbdt import SecureBoostParams, best_feature_split, find_categorical_bins
 from fincredit.federation._secureboost import fit_plain, tree_scores
 
 lightgbm = pytest.importorskip("lightgbm")
@@ -29,6 +30,11 @@ def lgb_params(p: SecureBoostParams) -> dict[str, Any]:
         "min_data_in_leaf": p.min_data_in_leaf,
         "min_sum_hessian_in_leaf": p.min_sum_hessian_in_leaf,
         "early_stopping_round": p.early_stopping_round,
+        "max_cat_to_onehot": p.max_cat_to_onehot,
+        "max_cat_threshold": p.max_cat_threshold,
+        "cat_l2": p.cat_l2,
+        "cat_smooth": p.cat_smooth,
+        "min_data_per_group": p.min_data_per_group,
         "verbose": -1,
         "num_threads": 1,
         "deterministic": True,
@@ -61,7 +67,10 @@ def both(
 ) -> tuple[np.ndarray, np.ndarray, Any]:
     names = [f"f{j}" for j in range(x.shape[1])]
     ours = tree_scores(fit_plain(x[train], y[train], names, p), x[test], None)
-    booster = lightgbm.train(lgb_params(p), lightgbm.Dataset(x[train], y[train]))
+    data = lightgbm.Dataset(
+        x[train], y[train], feature_name=names, categorical_feature=p.categorical_feature or "auto"
+    )
+    booster = lightgbm.train(lgb_params(p), data)
     return ours, booster.predict(x[test], raw_score=True), booster
 
 
@@ -105,6 +114,62 @@ def test_quantized_training_is_lightgbms_quantized_training_on_five_seeds(quant_
         ours = tree_scores(fit_plain(x[train], y[train], names, p), x[test], None)
         theirs = lightgbm.train(params, lightgbm.Dataset(x[train], y[train])).predict(x[test], raw_score=True)
         assert abs(roc_auc_score(y[test], ours) - roc_auc_score(y[test], theirs)) <= 0.003, seed
+
+
+def categorical_data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Category codes as LightGBM takes them: 30 codes of equal weight; a long tail of codes (many too
+    rare for a bin of their own) with missing values, negative codes and codes in the thousands; 3
+    codes (LightGBM's one-vs-rest regime); and two numbers."""
+    rng = np.random.default_rng(seed)
+    wide = rng.integers(0, 30, n).astype(float)
+    tail = np.floor(rng.pareto(1.0, n) * 3)
+    tail[rng.random(n) < 0.04] = np.nan
+    tail[rng.random(n) < 0.02] = -3.0
+    large = rng.random(n) < 0.02
+    tail[large] = 1000.0 + rng.integers(0, 5, int(large.sum()))
+    small = rng.integers(0, 3, n).astype(float)
+    x = np.column_stack([wide, tail, small, rng.normal(size=n), rng.lognormal(size=n)])
+    logit = np.sin(wide) + np.cos(np.nan_to_num(tail, nan=1.0)) + 0.8 * (small == 1) + 0.5 * x[:, 3] - 0.4
+    return x, (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(float)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_categorical_splits_are_lightgbms_on_five_seeds(seed: int) -> None:
+    """``categorical_feature``: LightGBM's category bins (by count, rare codes, missing values and
+    negative codes together in bin 0, which always goes right), its one-vs-rest split for few bins and
+    its many-vs-many split (bins sorted by ``G / (H + cat_smooth)``, ``max_cat_threshold``,
+    ``min_data_per_group``, ``cat_l2`` in the gains and the children's outputs): the same raw scores."""
+    x, y = categorical_data(4000, seed)
+    train, test = np.arange(3200), np.arange(3200, 4000)
+    base = {"num_iterations": 25, "num_leaves": 31, "max_depth": 5, "max_bin": 63, "lambda_l2": 1.0}
+    for options in (
+        {},
+        {"max_cat_threshold": 4, "cat_smooth": 3.0, "cat_l2": 1.0, "min_data_per_group": 20},
+        {"max_cat_to_onehot": 40, "min_data_in_leaf": 10},
+    ):
+        p = SecureBoostParams(**base, **options, categorical_feature=["f0", "f1", "f2"])  # type: ignore[arg-type]
+        ours, theirs, booster = both(x, y, p, train, test)
+        assert np.abs(ours - theirs).max() < 1e-9, options
+        assert '"decision_type": "=="' in json.dumps(booster.dump_model())  # categorical splits were made
+
+
+def test_rare_codes_share_bin_zero_with_missing_and_negative_codes() -> None:
+    """LightGBM's category bins: by decreasing count (ties by code), until 99% of the rows are covered,
+    stopping at a code seen fewer than ``min_data_in_bin`` times; bin 0 holds the rest."""
+    codes = np.array([7.0] * 50 + [2.0] * 30 + [9.0] * 30 + [4.0] * 2 + [5.0] * 1 + [np.nan] * 4 + [-1.0] * 3)
+    fb = find_categorical_bins(codes, max_bin=255)
+    assert fb.categories is not None and fb.categories.tolist() == [7, 2, 9]
+    assert fb.bins(np.array([7.0, 2.0, 9.9, 4.0, 5.0, np.nan, -1.0, 123.0])).tolist() == [
+        1,
+        2,
+        3,
+        0,
+        0,
+        0,
+        0,
+        0,
+    ]
+    assert fb.layout.categorical and fb.n_bins == 4
 
 
 def test_leaf_wise_growth_under_num_leaves_and_255_bins() -> None:

@@ -180,3 +180,42 @@ def test_each_masked_slot_is_uniform_noise_and_only_the_sum_is_the_score() -> No
     # The platform's masked products are hidden: slot values are spread over the whole 40-bit range.
     assert np.abs(per_applicant).max() > 2**30
     np.testing.assert_allclose(out["score"], plaintext_tree_raw(bank, platform, xb, xp), atol=1e-6)
+
+
+@pytest.mark.parametrize("protocol", [TREE_GROUPS, TREE_MASKED])
+def test_categorical_splits_of_either_party_score_as_lightgbm_predicts(protocol: str) -> None:
+    """A LightGBM model with categorical features on both sides (``==`` splits, categories ``a||b``):
+    a code in the split's set goes left; a missing value, a negative code or a code never seen in
+    training goes right, in the plaintext halves and under encryption alike."""
+    rng = np.random.default_rng(8)
+    n = 3000
+    xb, xp = rng.normal(size=(n, 3)), rng.normal(size=(n, 3))
+    xb[:, 2] = rng.integers(0, 9, n)
+    xp[:, 0] = rng.integers(0, 15, n)
+    y = (np.sin(xb[:, 2]) + np.cos(xp[:, 0]) + xb[:, 0] + rng.normal(size=n) > 0).astype(int)
+    data = lgb.Dataset(
+        pd.DataFrame(np.hstack([xb, xp]), columns=BANK + PLATFORM), y, categorical_feature=["b2", "p0"]
+    )
+    params = {
+        "objective": "binary",
+        "num_leaves": 8,
+        "learning_rate": 0.2,
+        "verbose": -1,
+        "max_cat_to_onehot": 4,
+    }
+    booster = lgb.train(params, data, num_boost_round=10)
+    bank, platform = split_lightgbm_model(booster, BANK, PLATFORM, "gbdt-cat")
+    assert any(n.categories for t in bank.trees for n in t) and any(
+        s.categories for s in platform.splits.values()
+    )
+
+    xb, xp = xb[:600].copy(), xp[:600].copy()
+    for column, x in ((2, xb), (0, xp)):
+        x[:50, column] = np.nan
+        x[50:100, column] = -2.0
+        x[100:150, column] = 99.0  # never seen in training
+    joined = pd.DataFrame(np.hstack([xb, xp]), columns=BANK + PLATFORM)
+    raw = plaintext_tree_raw(bank, platform, xb, xp)
+    np.testing.assert_allclose(raw, booster.predict(joined, raw_score=True), atol=1e-12)
+    out = _score(bank, platform, xb, xp, protocol)
+    assert np.max(np.abs(out["score"].to_numpy() - raw)) < 1e-5

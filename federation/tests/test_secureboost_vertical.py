@@ -11,6 +11,7 @@ from fincredit.federation import FederationError, LocalLink
 from fincredit.federation._ckks import SECUREBOOST_COEFF_MOD_BITS, SECUREBOOST_SCALE_BITS
 from fincredit.federation._ckks_seal import SealKit
 from fincredit.federation._sb_histogram import SLOTS, Packing, encrypt_gh, histogram_task, packing_for
+from fincredit.federation._scoring_tree import plaintext_tree_raw
 from fincredit.federation._secureboost import fit_plain, tree_scores
 from fincredit.federation.training import (
     BankSecureBoostTrainer,
@@ -286,3 +287,62 @@ def test_platform_histograms_in_two_ray_actors_grow_the_same_model() -> None:
         scores.append(trainer.joint_scores(part, xb, test))
         assert job.worker_cpu_seconds > 0
     assert np.abs(scores[0] - scores[1]).max() < 1e-3
+
+
+def _categorical(n: int, seed: int) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
+    """Bank: a 12-category code and a number; platform: a 40-category code with missing values, negative
+    and rare codes, a 3-category code (LightGBM's one-vs-rest regime) and a number."""
+    rng = np.random.default_rng(seed)
+    b_cat = rng.integers(0, 12, n).astype(float)
+    p_cat = np.floor(rng.pareto(1.2, n) * 4)
+    p_cat[rng.random(n) < 0.05] = np.nan
+    p_cat[rng.random(n) < 0.02] = -1.0
+    p_small = rng.integers(0, 3, n).astype(float)
+    xb = np.column_stack([b_cat, rng.normal(size=n)])
+    xp = np.column_stack([p_cat, p_small, rng.normal(size=n)])
+    logit = np.sin(b_cat) + np.cos(np.nan_to_num(p_cat, nan=2.0)) + 0.8 * (p_small == 1) + xb[:, 1] - 0.5
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return xb, pd.DataFrame(xp, columns=["p_code", "p_kind", "p_num"]), y
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"use_quantized_grad": True, "max_cat_threshold": 4, "min_data_per_group": 30}],
+    ids=["categorical", "categorical+quantized"],
+)
+def test_categorical_features_of_either_party_grow_the_plaintext_learners_model(
+    options: dict[str, object],
+) -> None:
+    """A feature named in ``categorical_feature`` is split as LightGBM splits categories, on either
+    side: the platform keeps the category codes of its own splits (the bank knows only their bins),
+    and the two halves of the model route rows as the plaintext learner's model does."""
+    xb, xp, y = _categorical(3000, 11)
+    train, test = np.arange(2400), np.arange(2400, 3000)
+    params = SecureBoostParams(
+        **{
+            "num_iterations": 6,
+            "num_leaves": 12,
+            "max_bin": 63,
+            "lambda_l2": 1.0,
+            "categorical_feature": ["b_code", "p_code", "p_kind"],
+            **options,
+        }  # type: ignore[arg-type]
+    )
+    job = PlatformSecureBoostJob(xp, job_id="cat")
+    trainer = BankSecureBoostTrainer(LocalLink(job.handle), job_id="cat", params=params)
+    part = trainer.fit(
+        xb, y, features=["b_code", "b_num"], platform_features=list(xp.columns), train_rows=train
+    )
+    joined = np.hstack([xb, xp.to_numpy()])
+    names = ["b_code", "b_num", "p_code", "p_kind", "p_num"]
+    plain = fit_plain(joined[train], y[train], names, params)
+    federated = trainer.joint_scores(part, xb, test)
+    assert np.abs(federated - tree_scores(plain, joined[test], None)).max() < 1e-3  # CKKS noise, as above
+    assert part.importance_split == plain.importance_split
+    bank_sets = [n.categories for t in part.trees for n in t if n.owner == "bank" and n.categories]
+    platform = job.model_part()
+    platform_sets = [s.categories for s in platform.splits.values() if s.categories]
+    assert bank_sets and platform_sets
+    assert all(s.threshold is None and not s.default_left for s in platform.splits.values() if s.categories)
+    assert plaintext_tree_raw(part, platform, xb[test], xp.to_numpy()[test]) == pytest.approx(federated)

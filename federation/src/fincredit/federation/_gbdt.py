@@ -49,8 +49,10 @@ __all__ = [
     "Quantized",
     "SecureBoostParams",
     "SplitInfo",
+    "bin_columns",
     "bin_feature",
     "find_bins",
+    "find_categorical_bins",
     "grow_tree",
     "logistic_gradients",
     "quantile_thresholds",
@@ -92,6 +94,12 @@ class SecureBoostParams:
     num_grad_quant_bins: int = 4
     quant_train_renew_leaf: bool = False
     stochastic_rounding: bool = True
+    categorical_feature: list[str] = field(default_factory=list)
+    max_cat_to_onehot: int = 4
+    max_cat_threshold: int = 32
+    cat_l2: float = 10.0
+    cat_smooth: float = 10.0
+    min_data_per_group: int = 100
     n_trees: InitVar[int | None] = None
     l2: InitVar[float | None] = None
     min_child_weight: InitVar[float | None] = None
@@ -115,6 +123,14 @@ class SecureBoostParams:
             raise ValueError("GOSS needs top_rate > 0, other_rate > 0 and top_rate + other_rate <= 1")
         if self.use_quantized_grad and not 2 <= self.num_grad_quant_bins <= 64:
             raise ValueError("num_grad_quant_bins must be between 2 and 64")
+        if not isinstance(self.categorical_feature, list) or not all(
+            isinstance(name, str) for name in self.categorical_feature
+        ):
+            raise ValueError("categorical_feature is a list of column names")
+        if self.max_cat_threshold < 1 or self.max_cat_to_onehot < 1 or self.min_data_per_group < 1:
+            raise ValueError("max_cat_threshold, max_cat_to_onehot and min_data_per_group must be at least 1")
+        if self.cat_l2 < 0.0 or self.cat_smooth < 0.0:
+            raise ValueError("cat_l2 and cat_smooth must not be negative")
 
     @property
     def max_leaves(self) -> int:
@@ -208,38 +224,62 @@ def quantile_thresholds(values: np.ndarray, max_bin: int, min_data_in_bin: int =
 
 @dataclass(frozen=True, slots=True)
 class BinLayout:
-    """What the split finder needs to know of a feature's bins (the owner keeps the thresholds)."""
+    """What the split finder needs to know of a feature's bins (the owner keeps the thresholds, or the
+    categories)."""
 
     n_bins: int
     has_nan: bool = False
     most_freq_bin: int = 0
+    categorical: bool = False
 
 
 @dataclass(slots=True)
 class FeatureBins:
-    """One feature's bins: finite cut points, then (when the training rows had missing values) a last
-    bin for them, as LightGBM's ``MissingType::NaN``."""
+    """One feature's bins.
+
+    Numerical: finite cut points, then (when the training rows had missing values) a last bin for them,
+    as LightGBM's ``MissingType::NaN``. Categorical (``categories`` set): bin 0 holds missing values,
+    negative codes and the categories too rare to get a bin; bin ``k >= 1`` holds ``categories[k - 1]``.
+    """
 
     thresholds: np.ndarray
     has_nan: bool = False
     most_freq_bin: int = 0
+    categories: np.ndarray | None = None
+
+    @property
+    def categorical(self) -> bool:
+        return self.categories is not None
 
     @property
     def layout(self) -> BinLayout:
-        return BinLayout(self.n_bins, self.has_nan, self.most_freq_bin)
+        return BinLayout(self.n_bins, self.has_nan, self.most_freq_bin, self.categorical)
 
     @property
     def n_bins(self) -> int:
+        if self.categories is not None:
+            return int(self.categories.size) + 1
         return int(self.thresholds.size) + 1 + int(self.has_nan)
 
     @property
     def nan_bin(self) -> int:
+        if self.categories is not None:
+            return 0
         return self.n_bins - 1 if self.has_nan else -1
 
     def bins(self, values: np.ndarray) -> np.ndarray:
-        """Bin per row. A missing value goes to the missing bin, or, for a feature that had no missing
-        value in training, wherever zero goes (LightGBM reads it as 0 then)."""
+        """Bin per row. A missing value goes to the missing bin, or, for a numerical feature that had no
+        missing value in training, wherever zero goes (LightGBM reads it as 0 then). A categorical value
+        is truncated to an integer code (LightGBM's cast); codes without a bin go to bin 0."""
         missing = np.isnan(values)
+        if self.categories is not None:
+            codes = np.trunc(np.where(missing, -1.0, values))
+            if not self.categories.size:
+                return np.zeros(values.size, dtype=np.int32)
+            order = np.argsort(self.categories, kind="stable")
+            at = np.minimum(np.searchsorted(self.categories[order], codes), order.size - 1)
+            found = (self.categories[order][at] == codes) & (codes >= 0)
+            return np.where(found, order[at] + 1, 0).astype(np.int32)
         out = np.searchsorted(self.thresholds, np.where(missing, 0.0, values), side="left")
         if self.has_nan:
             out[missing] = self.nan_bin
@@ -252,8 +292,22 @@ class FeatureBins:
     def threshold(self, bin_index: int) -> float:
         return float(self.thresholds[bin_index]) if bin_index < self.thresholds.size else math.inf
 
+    def category_set(self, cat_bins: Sequence[int]) -> list[int]:
+        """The category codes of bins ``cat_bins`` (a categorical split's left side), sorted."""
+        assert self.categories is not None
+        return sorted(int(self.categories[b - 1]) for b in cat_bins)
+
 
 _SPARSE_THRESHOLD = 0.7  # LightGBM's kSparseThreshold
+
+
+def _most_freq_bin(fb: FeatureBins, counts: np.ndarray, n_rows: int) -> int:
+    """LightGBM's most frequent bin, replaced by zero's bin unless it holds ``kSparseThreshold`` of rows."""
+    most = int(np.argmax(counts))
+    default_bin = int(fb.bins(np.zeros(1))[0])
+    if most != default_bin and counts[most] / max(n_rows, 1) < _SPARSE_THRESHOLD:
+        most = default_bin
+    return most
 
 
 def find_bins(values: np.ndarray, max_bin: int, min_data_in_bin: int = 3) -> FeatureBins:
@@ -261,13 +315,55 @@ def find_bins(values: np.ndarray, max_bin: int, min_data_in_bin: int = 3) -> Fea
     decides how LightGBM's forward scan adds up the left side)."""
     has_nan = bool(np.isnan(values).any())
     fb = FeatureBins(quantile_thresholds(values, max_bin - int(has_nan), min_data_in_bin), has_nan)
-    counts = np.bincount(fb.bins(values), minlength=fb.n_bins)
-    most = int(np.argmax(counts))
-    default_bin = int(fb.bins(np.zeros(1))[0])
-    if most != default_bin and counts[most] / max(values.size, 1) < _SPARSE_THRESHOLD:
-        most = default_bin
-    fb.most_freq_bin = most
+    fb.most_freq_bin = _most_freq_bin(fb, np.bincount(fb.bins(values), minlength=fb.n_bins), values.size)
     return fb
+
+
+def find_categorical_bins(values: np.ndarray, max_bin: int, min_data_in_bin: int = 3) -> FeatureBins:
+    """LightGBM's ``BinMapper::FindBin`` for a categorical feature: codes are truncated to integers
+    (negative ones count as missing); categories get bins 1, 2, ... by decreasing count (ties by code)
+    until 99% of the non-missing rows are covered and ``max_bin`` is reached, stopping early at a
+    category seen fewer than ``min_data_in_bin`` times; bin 0 holds the rest."""
+    finite = values[~np.isnan(values)]
+    distinct, counts = _distinct(finite)
+    codes = np.trunc(distinct).astype(np.int64)
+    keep = codes >= 0
+    na_cnt = int(values.size - finite.size + counts[~keep].sum())
+    codes, counts = codes[keep], counts[keep].astype(np.int64)
+    if codes.size:  # values one apart after truncation (1.0, 1.5) are one category
+        codes, inverse = np.unique(codes, return_inverse=True)
+        counts = np.bincount(inverse, weights=counts).astype(np.int64)
+    chosen: list[int] = []
+    rest = values.size - na_cnt
+    if rest > 0:
+        by_count = np.argsort(-counts, kind="stable")
+        cut_cnt = int(float(np.float32(rest) * np.float32(0.99)) + 0.5)
+        limit = min(codes.size + int(na_cnt > 0), max_bin)
+        used, n_bins = 0, 1
+        for k, i in enumerate(by_count):
+            if not (used < cut_cnt or n_bins < limit):
+                break
+            if counts[i] < min_data_in_bin and k > 1:
+                break
+            chosen.append(int(codes[i]))
+            used += int(counts[i])
+            n_bins += 1
+    fb = FeatureBins(
+        np.zeros(0),
+        has_nan=len(chosen) < codes.size or na_cnt > 0,
+        categories=np.asarray(chosen, dtype=np.int64),
+    )
+    fb.most_freq_bin = _most_freq_bin(fb, np.bincount(fb.bins(values), minlength=fb.n_bins), values.size)
+    return fb
+
+
+def bin_columns(x: np.ndarray, names: Sequence[str], p: SecureBoostParams) -> list[FeatureBins]:
+    """Each column's bins: categorical for the names in ``p.categorical_feature``, numerical otherwise."""
+    categorical = set(p.categorical_feature)
+    return [
+        (find_categorical_bins if name in categorical else find_bins)(x[:, j], p.max_bin, p.min_data_in_bin)
+        for j, name in enumerate(names)
+    ]
 
 
 def bin_feature(values: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
@@ -330,6 +426,8 @@ class SplitInfo:
     right_h: float
     right_count: int
     raw_gain: float = 0.0  # before subtracting the parent's gain (LightGBM compares scans on it)
+    cat_bins: tuple[int, ...] = ()  # a categorical split: the bins that go left (``bin`` is then -1)
+    leaf_l2: float | None = None  # the L2 of the children's outputs when not lambda_l2 (cat_l2 added)
 
 
 def _round_int(x: np.ndarray) -> np.ndarray:
@@ -470,6 +568,94 @@ def _pick(
     )
 
 
+def best_categorical_split(
+    g: np.ndarray,
+    h: np.ndarray,
+    sum_g: float,
+    sum_h: float,
+    num_data: int,
+    p: SecureBoostParams,
+    feature: int = 0,
+) -> SplitInfo | None:
+    """LightGBM's ``FindBestThresholdCategoricalInner`` for one categorical feature of a leaf.
+
+    Bin 0 (missing values, negative and rare codes) always goes right. With at most
+    ``max_cat_to_onehot`` bins, one category goes left against the rest; otherwise the bins holding at
+    least ``cat_smooth`` rows are sorted by ``G / (H + cat_smooth)`` and the left side is the first
+    ``k`` of that order from either end (``k <= max_cat_threshold``, at most half of them, in steps of at
+    least ``min_data_per_group`` rows), with ``cat_l2`` added to ``lambda_l2`` for the gains and the
+    children's outputs (not for the parent's gain the split must beat).
+    """
+    n_bins = g.size
+    if n_bins < 2:
+        return None
+    sum_h = sum_h + 2 * KEPSILON
+    cnt_factor = num_data / sum_h
+    min_gain_shift = float(_leaf_gain(sum_g, sum_h, p.lambda_l2)) + p.min_gain_to_split
+    md, mh = p.min_data_in_leaf, p.min_sum_hessian_in_leaf
+    best: tuple[float, float, float, int, tuple[int, ...]] | None = None  # gain, left g, left h, count, bins
+    l2 = p.lambda_l2
+    if n_bins <= p.max_cat_to_onehot:
+        for t in range(1, n_bins):
+            gt, ht = float(g[t]), float(h[t])
+            cnt = math.floor(ht * cnt_factor + 0.5)
+            if cnt < md or ht < mh or num_data - cnt < md:
+                continue
+            other_h = sum_h - ht - KEPSILON
+            if other_h < mh:
+                continue
+            gain = float(_leaf_gain(sum_g - gt, other_h, l2)) + float(_leaf_gain(gt, ht + KEPSILON, l2))
+            if gain > min_gain_shift and (best is None or gain > best[0]):
+                best = (gain, gt, ht + KEPSILON, cnt, (t,))
+    else:
+        l2 += p.cat_l2
+        used = [t for t in range(1, n_bins) if math.floor(float(h[t]) * cnt_factor + 0.5) >= p.cat_smooth]
+        # numpy's stable sort on the same keys is std::stable_sort's order
+        ctr = np.asarray([g[t] / (h[t] + p.cat_smooth) for t in used], dtype=np.float64)
+        order = [used[k] for k in np.argsort(ctr, kind="stable")]
+        max_num_cat = min(p.max_cat_threshold, (len(order) + 1) // 2)
+        for direction in (order, order[::-1]):
+            left_g, left_h, left_c, group = 0.0, KEPSILON, 0, 0
+            for i, t in enumerate(direction[:max_num_cat]):
+                cnt = math.floor(float(h[t]) * cnt_factor + 0.5)
+                left_g += float(g[t])
+                left_h += float(h[t])
+                left_c += cnt
+                group += cnt
+                if left_c < md or left_h < mh:
+                    continue
+                right_c = num_data - left_c
+                if right_c < md or right_c < p.min_data_per_group:
+                    break
+                right_h = sum_h - left_h
+                if right_h < mh:
+                    break
+                if group < p.min_data_per_group:
+                    continue
+                group = 0
+                gain = float(_leaf_gain(left_g, left_h, l2)) + float(_leaf_gain(sum_g - left_g, right_h, l2))
+                if gain > min_gain_shift and (best is None or gain > best[0]):
+                    best = (gain, left_g, left_h, left_c, tuple(direction[: i + 1]))
+    if best is None:
+        return None
+    gain, left_g, left_h, left_c, cat_bins = best
+    return SplitInfo(
+        gain=gain - min_gain_shift,
+        feature=feature,
+        bin=-1,
+        default_left=False,
+        left_g=left_g,
+        left_h=left_h - KEPSILON,
+        left_count=left_c,
+        right_g=sum_g - left_g,
+        right_h=sum_h - left_h - KEPSILON,
+        right_count=num_data - left_c,
+        raw_gain=gain,
+        cat_bins=cat_bins,
+        leaf_l2=l2,
+    )
+
+
 Histograms = list[tuple[np.ndarray, np.ndarray]]  # per feature: (sum g, sum h) per bin
 
 
@@ -510,6 +696,7 @@ class _Leaf:
     hist: Histograms | None = None
     split: SplitInfo | None = None
     splittable: np.ndarray | None = None
+    l2: float | None = None  # the L2 of this leaf's output, when its parent's split was not lambda_l2
 
 
 @dataclass(slots=True)
@@ -538,7 +725,10 @@ def _best_of(
         if not features[j]:
             continue
         lay = layouts[j]
-        s = best_feature_split(g, h, lay.has_nan, sum_g, sum_h, num_data, p, j, lay.most_freq_bin)
+        if lay.categorical:
+            s = best_categorical_split(g, h, sum_g, sum_h, num_data, p, j)
+        else:
+            s = best_feature_split(g, h, lay.has_nan, sum_g, sum_h, num_data, p, j, lay.most_freq_bin)
         splittable[j] = s is not None
         if s is not None and (best is None or s.gain > best.gain):  # ties: the lower feature index
             best = s
@@ -613,6 +803,7 @@ def grow_tree(
             depth,
             split.left_g,
             split.left_h,
+            l2=split.leaf_l2,
         )
         right = _Leaf(
             len(leaves),
@@ -623,6 +814,7 @@ def grow_tree(
             depth,
             split.right_g,
             split.right_h,
+            l2=split.leaf_l2,
         )
         next_id += 2
         leaves[best.index] = left
@@ -657,10 +849,11 @@ def grow_tree(
     renew = quant is not None and p.quant_train_renew_leaf
     for leaf in leaves:
         sum_g, sum_h = leaf.sum_g, leaf.sum_h
-        if renew:
+        l2 = p.lambda_l2 if leaf.l2 is None else leaf.l2
+        if renew:  # LightGBM renews every leaf with lambda_l2, whichever split made it
             in_bag = leaf.rows[leaf.bag]
-            sum_g, sum_h = float(float_g[in_bag].sum()), float(float_h[in_bag].sum())
-        value = -sum_g / (sum_h + KEPSILON + p.lambda_l2) if leaf.bag.any() else 0.0
+            sum_g, sum_h, l2 = float(float_g[in_bag].sum()), float(float_h[in_bag].sum()), p.lambda_l2
+        value = -sum_g / (sum_h + KEPSILON + l2) if leaf.bag.any() else 0.0
         out.nodes[leaf.node_id] = ("leaf", value)
         out.leaf_rows.append((value, leaf.rows, leaf.valid))
     return out
@@ -768,10 +961,13 @@ class PlainSource:
             _goes_left(self.valid_bins[valid, split.feature], split, fb),
         )
 
-    def content(self, split: SplitInfo) -> tuple[int, float, bool]:
-        """(feature, threshold, default_left) of a split, as a tree node records it."""
+    def content(self, split: SplitInfo) -> tuple[int, float | None, bool, list[int] | None]:
+        """(feature, threshold, default_left, categories) of a split, as a tree node records it: a
+        numerical split has a threshold, a categorical one the category codes that go left."""
         fb = self.feature_bins[split.feature]
-        return split.feature, fb.threshold(split.bin), _default_left(split, fb)
+        if split.cat_bins:
+            return split.feature, None, False, fb.category_set(split.cat_bins)
+        return split.feature, fb.threshold(split.bin), _default_left(split, fb), None
 
 
 def _default_left(split: SplitInfo, fb: FeatureBins) -> bool:
@@ -779,6 +975,8 @@ def _default_left(split: SplitInfo, fb: FeatureBins) -> bool:
 
 
 def _goes_left(bins: np.ndarray, split: SplitInfo, fb: FeatureBins) -> np.ndarray:
+    if split.cat_bins:
+        return np.isin(bins, split.cat_bins)
     left = bins <= split.bin
     if fb.has_nan:
         left = np.where(bins == fb.nan_bin, split.default_left, left)

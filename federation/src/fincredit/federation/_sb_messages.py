@@ -8,10 +8,11 @@ need the job's state (row ranges, feature indices, bin counts) stay with the par
 kind               direction        fields (blobs last)
 =================  ===============  =====================================================================
 ``sb.open``        bank -> platform  params, platform features; public context, train rows, valid rows
-``sb.ready``       platform -> bank  per platform feature: bins, has-missing, most frequent bin; packing
+``sb.ready``       platform -> bank  per platform feature: bins, has-missing, most frequent bin,
+                                     categorical; packing
 ``sb.hist``        bank -> platform  features, layout (full, replicas); leaf rows, Enc(g) then Enc(h)
 ``sb.histogram``   platform -> bank  features, layout, bins of each returned pair; the blinded sums
-``sb.split``       bank -> platform  feature, bin, default_left; leaf rows, validation rows
+``sb.split``       bank -> platform  feature, bin, default_left, categorical bins; leaf rows, validation rows
 ``sb.partition``   platform -> bank  split id; left bits of the leaf rows, of the validation rows
 ``sb.finish``      bank -> platform  split count and gain of each platform feature used
 ``sb.done``        platform -> bank  number of platform splits
@@ -91,6 +92,7 @@ class Ready:
     missing: list[bool]
     most_freq_bin: list[int]
     packing: Packing
+    categorical: list[bool]
 
     def to_frame(self, job_id: str) -> Frame:
         meta = {
@@ -98,6 +100,7 @@ class Ready:
             "missing": self.missing,
             "most_freq_bin": self.most_freq_bin,
             "packing": [self.packing.digits, self.packing.bits],
+            "categorical": self.categorical,
         }
         return Frame(self.KIND, job_id, meta)
 
@@ -105,10 +108,14 @@ class Ready:
     def from_frame(cls, frame: Frame) -> Self:
         bins, freq = _ints(frame, "bins"), _ints(frame, "most_freq_bin")
         missing = _field(frame, "missing", list)
+        categorical = _field(frame, "categorical", list)
         packing = _ints(frame, "packing")
-        if len({len(bins), len(freq), len(missing)}) != 1 or len(packing) != 2:
+        if len({len(bins), len(freq), len(missing), len(categorical)}) != 1 or len(packing) != 2:
             raise FederationError("sb.ready: per-feature lists of different lengths, or no packing")
-        return cls(bins, [bool(m) for m in missing], freq, Packing(packing[0], packing[1]))
+        if any(not isinstance(c, bool) for c in categorical):
+            raise FederationError("sb.ready: field 'categorical' holds one true or false per feature")
+        flags = [bool(m) for m in missing]
+        return cls(bins, flags, freq, Packing(packing[0], packing[1]), list(categorical))
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,15 +172,24 @@ class Histogram:
 
 @dataclass(frozen=True, slots=True)
 class Split:
+    """A numerical split (left: bins up to ``bin``) or, with ``cat_bins``, a categorical one (left: those
+    bins; ``bin`` is then -1)."""
+
     KIND: ClassVar[str] = "sb.split"
     feature: int
     bin: int
     default_left: bool
     rows: np.ndarray
     valid: np.ndarray
+    cat_bins: list[int] = field(default_factory=list)
 
     def to_frame(self, job_id: str) -> Frame:
-        meta = {"feature": self.feature, "bin": self.bin, "default_left": self.default_left}
+        meta = {
+            "feature": self.feature,
+            "bin": self.bin,
+            "default_left": self.default_left,
+            "cat_bins": self.cat_bins,
+        }
         return Frame(self.KIND, job_id, meta, [rows_blob(self.rows), rows_blob(self.valid)])
 
     @classmethod
@@ -181,7 +197,8 @@ class Split:
         blobs = _blobs(frame, 1, 2)
         valid = _rows(frame, blobs[1]) if len(blobs) == 2 else np.zeros(0, np.int64)
         feature, bin_ = _field(frame, "feature", int), _field(frame, "bin", int)
-        return cls(feature, bin_, _field(frame, "default_left", bool), _rows(frame, blobs[0]), valid)
+        default_left, cat_bins = _field(frame, "default_left", bool), _ints(frame, "cat_bins")
+        return cls(feature, bin_, default_left, _rows(frame, blobs[0]), valid, cat_bins)
 
 
 @dataclass(frozen=True, slots=True)

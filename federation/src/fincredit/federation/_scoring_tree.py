@@ -3,7 +3,9 @@
 Raw score = ``base_score + learning_rate · Σ_trees leaf_value(reached leaf)``, probability = sigmoid
 (FATE's convention; a LightGBM model converted by :func:`split_lightgbm_model` has learning_rate 1
 and base_score 0 because LightGBM's leaf values already carry the shrinkage and the initial score).
-A split goes left when ``value <= threshold``; a missing value goes ``default_left``.
+A split goes left when ``value <= threshold`` (a missing value goes ``default_left``), or, when it is
+categorical, when the value's integer code is one of its categories (a missing value goes right):
+:func:`~fincredit.federation.joint_model.goes_left`, LightGBM's decision.
 
 Protocol ``tree-groups``. Every leaf's path mixes bank splits and platform splits. Group the leaves
 by their *platform signature*: the set of (platform split, direction) conditions on the path. Two
@@ -57,7 +59,13 @@ import numpy as np
 import tenseal as ts
 
 from fincredit.federation.errors import ScoringModelError, ScoringRequestError
-from fincredit.federation.joint_model import BankTreePart, PlatformSplit, PlatformTreePart, TreeNode
+from fincredit.federation.joint_model import (
+    BankTreePart,
+    PlatformSplit,
+    PlatformTreePart,
+    TreeNode,
+)
+from fincredit.federation.joint_model import goes_left as split_goes_left
 
 __all__ = [
     "TREE_GROUPS",
@@ -81,8 +89,9 @@ Signature = tuple[tuple[int, bool], ...]  # sorted (split_id, goes_left) pairs
 @dataclass(frozen=True, slots=True)
 class _BankCond:
     feature: int  # column in the bank's feature matrix
-    threshold: float
+    threshold: float | None
     default_left: bool
+    categories: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +113,7 @@ class CompiledTrees:
         n = x_bank.shape[0]
         left = np.empty((n, len(self.conds)), dtype=bool)
         for j, c in enumerate(self.conds):
-            col = x_bank[:, c.feature]
-            left[:, j] = np.where(np.isnan(col), c.default_left, col <= c.threshold)
+            left[:, j] = split_goes_left(x_bank[:, c.feature], c.threshold, c.default_left, c.categories)
         values = np.zeros((n, len(self.groups)), dtype=np.float64)
         plain = np.zeros(n, dtype=np.float64)
         for leaf, path in enumerate(self.leaf_conds):
@@ -129,7 +137,7 @@ def _check_tree(tree: list[TreeNode], t: int) -> None:
 
 def compile_trees(part: BankTreePart) -> CompiledTrees:
     feature_index = {f: i for i, f in enumerate(part.bank_features)}
-    cond_index: dict[tuple[int, float, bool], int] = {}
+    cond_index: dict[_BankCond, int] = {}
     conds: list[_BankCond] = []
     leaf_conds: list[list[tuple[int, bool]]] = []
     leaf_values: list[float] = []
@@ -149,12 +157,20 @@ def compile_trees(part: BankTreePart) -> CompiledTrees:
             if node.left is None or node.right is None:
                 raise ValueError(f"tree {t}: internal node {nid} lacks a child")
             if node.owner == "bank":
-                if node.feature not in feature_index or node.threshold is None:
-                    raise ValueError(f"tree {t}: bank node {nid} splits on unknown feature {node.feature!r}")
-                key = (feature_index[node.feature], float(node.threshold), node.default_left)
+                if node.feature not in feature_index or (node.threshold is None) == (node.categories is None):
+                    raise ValueError(
+                        f"tree {t}: bank node {nid} splits on unknown feature {node.feature!r}, "
+                        "or has not exactly one of a threshold and categories"
+                    )
+                key = _BankCond(
+                    feature_index[node.feature],
+                    None if node.threshold is None else float(node.threshold),
+                    node.default_left,
+                    None if node.categories is None else tuple(sorted(node.categories)),
+                )
                 j = cond_index.setdefault(key, len(conds))
                 if j == len(conds):
-                    conds.append(_BankCond(*key))
+                    conds.append(key)
                 stack.append((node.left, [*bank_path, (j, True)], plat_path))
                 stack.append((node.right, [*bank_path, (j, False)], plat_path))
             elif node.owner == "platform":
@@ -258,8 +274,7 @@ def platform_group_masks(
         for sid, goes_left in sig:
             if sid not in left:
                 split: PlatformSplit = model.splits[sid]
-                v = x_platform[:, col[split.feature]]
-                left[sid] = np.where(np.isnan(v), split.default_left, v <= split.threshold)
+                left[sid] = split.goes_left(x_platform[:, col[split.feature]])
             m &= left[sid] if goes_left else ~left[sid]
         masks[:, g] = m
     return masks
@@ -296,15 +311,10 @@ def plaintext_tree_raw(
                 node = tree[int(nid)]
                 rows = at == nid
                 if node.owner == "bank":
-                    v, thr, dl = (
-                        x_bank[rows, bcol[str(node.feature)]],
-                        float(node.threshold or 0.0),
-                        node.default_left,
-                    )
+                    go_left = node.goes_left(x_bank[rows, bcol[str(node.feature)]])
                 else:
                     split = platform.splits[int(node.split_id or 0)]
-                    v, thr, dl = x_platform[rows, pcol[split.feature]], split.threshold, split.default_left
-                go_left = np.where(np.isnan(v), dl, v <= thr)
+                    go_left = split.goes_left(x_platform[rows, pcol[split.feature]])
                 at[rows] = np.where(go_left, int(node.left or 0), int(node.right or 0))
         values = np.array([node.leaf_value if node.leaf_value is not None else 0.0 for node in tree])
         raw += bank.learning_rate * values[at]
@@ -316,7 +326,9 @@ def split_lightgbm_model(
 ) -> tuple[BankTreePart, PlatformTreePart]:
     """Split a fitted LightGBM binary model into the joint halves (for tests, benchmarks, migrations).
 
-    The booster's feature names must be the union of both lists. Numerical ``<=`` splits only.
+    The booster's feature names must be the union of both lists. Numerical (``<=``) and categorical
+    (``==``, categories ``a||b||c``) splits; LightGBM reads a categorical feature's codes as integers,
+    and so does :func:`~fincredit.federation.joint_model.goes_left`.
     """
     dump = booster.dump_model()
     names: list[str] = dump["feature_names"]
@@ -331,19 +343,25 @@ def split_lightgbm_model(
             if "leaf_value" in struct:
                 nodes.append(TreeNode(node_id=nid, leaf_value=float(struct["leaf_value"])))
                 return nid
-            if struct.get("decision_type", "<=") != "<=":
+            decision = struct.get("decision_type", "<=")
+            if decision not in ("<=", "=="):
                 raise ScoringModelError(
-                    "only numerical '<=' splits can be converted", code="unsupported_model"
+                    f"only '<=' and '==' splits can be converted, not {decision!r}", code="unsupported_model"
                 )
             node = TreeNode(node_id=nid, default_left=bool(struct.get("default_left", True)))
             nodes.append(node)
             feature = names[int(struct["split_feature"])]
-            threshold = float(struct["threshold"])
+            threshold: float | None = None
+            if decision == "==":
+                node.categories = sorted(int(c) for c in str(struct["threshold"]).split("||"))
+                node.default_left = False
+            else:
+                threshold = float(struct["threshold"])
             if owners.get(feature) == "bank":
                 node.owner, node.feature, node.threshold = "bank", feature, threshold
             elif owners.get(feature) == "platform":
                 sid = len(splits)
-                splits[sid] = PlatformSplit(sid, feature, threshold, node.default_left)
+                splits[sid] = PlatformSplit(sid, feature, threshold, node.default_left, node.categories)
                 node.owner, node.split_id = "platform", sid
             else:
                 raise ValueError(f"feature {feature!r} belongs to neither party")

@@ -259,7 +259,7 @@ class JointModel:
         sent = received = 0
         if before is not None and after is not None:
             sent, received = after[0] - before[0], after[1] - before[1]
-        baseline = protocol.bank_only_scores(params, x, y, train_rows, test_rows)
+        baseline = protocol.bank_only_scores(params, x, y, train_rows, test_rows, features)
         y_test = y[test_rows]
         auc_joint = float(roc_auc_score(y_test, scores))
         auc_bank = float(roc_auc_score(y_test, baseline))

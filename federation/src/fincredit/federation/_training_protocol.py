@@ -76,6 +76,13 @@ class TrainingProtocol(ABC):
 
     @abstractmethod
     def bank_only_scores(
-        self, params: Any, x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray
+        self,
+        params: Any,
+        x: np.ndarray,
+        y: np.ndarray,
+        train: np.ndarray,
+        test: np.ndarray,
+        features: Sequence[str] | None = None,
     ) -> np.ndarray:
-        """Raw scores on ``test`` of the model the bank trains alone on its own features."""
+        """Raw scores on ``test`` of the model the bank trains alone on its own features (``features``
+        names the columns of ``x``, for parameters that name columns)."""

@@ -699,7 +699,13 @@ class VerticalLogistic(TrainingProtocol):
         return PlatformLogisticJob(features, job_id=job_id)
 
     def bank_only_scores(
-        self, params: LogisticParams, x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray
+        self,
+        params: LogisticParams,
+        x: np.ndarray,
+        y: np.ndarray,
+        train: np.ndarray,
+        test: np.ndarray,
+        features: Sequence[str] | None = None,
     ) -> np.ndarray:
         xs, _, _ = standardise(x, train)
         clf = LogisticRegression(C=1.0 / (params.l2 * train.size), max_iter=2000)

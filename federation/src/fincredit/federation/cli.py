@@ -226,6 +226,13 @@ def train(
     ] = None,
     trees: Annotated[int, typer.Option(help="secureboost: number of trees.")] = 20,
     depth: Annotated[int, typer.Option(help="secureboost: maximum tree depth.")] = 3,
+    categorical: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="secureboost: a feature, the bank's or the platform's, whose values are category codes "
+            "(repeatable; split as LightGBM splits categorical_feature)."
+        ),
+    ] = None,
     iterations: Annotated[int, typer.Option(help="logistic: gradient iterations.")] = 30,
     test_size: Annotated[float, typer.Option(help="Share of aligned rows held out for evaluation.")] = 0.2,
     deposit: Annotated[
@@ -262,7 +269,13 @@ def train(
     if deposit and algorithm != "logistic":
         _fail("--deposit applies to logistic models only")
     df = _read_frame(data, id_column)
-    params = SecureBoostParams(n_trees=trees, max_depth=depth) if algorithm == "secureboost" else None
+    params = (
+        SecureBoostParams(n_trees=trees, max_depth=depth, categorical_feature=_split(categorical or []))
+        if algorithm == "secureboost"
+        else None
+    )
+    if categorical and algorithm != "secureboost":
+        _fail("--categorical applies to secureboost models only")
     logistic = LogisticParams(iterations=iterations) if algorithm == "logistic" else None
     try:
         with _lab(platform, token_env, ca_bundle, insecure, timeout) as lab, JobStore(workdir) as store:

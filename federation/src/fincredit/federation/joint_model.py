@@ -10,10 +10,32 @@ splits on its own features; a split on a platform feature appears to the bank on
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
+
 Owner = Literal["bank", "platform"]
+
+
+def goes_left(
+    values: np.ndarray, threshold: float | None, default_left: bool, categories: Sequence[int] | None = None
+) -> np.ndarray:
+    """LightGBM's decision at a split, per value.
+
+    Numerical: left when ``value <= threshold``, a missing value goes ``default_left``. Categorical
+    (``categories`` set): left when the value, truncated to an integer code, is one of ``categories``;
+    a missing value or a negative code goes right.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    missing = np.isnan(values)
+    if categories is not None:
+        codes = np.trunc(np.where(missing, -1.0, values))
+        return np.asarray(np.isin(codes, np.asarray(categories, dtype=np.float64)) & (codes >= 0), dtype=bool)
+    if threshold is None:
+        raise ValueError("a numerical split needs a threshold")
+    return np.asarray(np.where(missing, default_left, values <= threshold), dtype=bool)
 
 
 @dataclass(slots=True)
@@ -38,10 +60,13 @@ class PlatformLogisticPart:
 
 @dataclass(slots=True)
 class TreeNode:
-    """Internal node when ``leaf_value`` is None. Goes left when feature value <= threshold.
+    """Internal node when ``leaf_value`` is None. Goes left when feature value <= threshold, or, for a
+    categorical split (``categories`` set), when the value's code is one of ``categories``
+    (:func:`goes_left`).
 
-    For ``owner == "bank"``: ``feature``/``threshold`` are set. For ``owner == "platform"``: only
-    ``split_id`` is set on the bank's copy. Missing values go ``default_left``.
+    For ``owner == "bank"``: ``feature`` and ``threshold`` or ``categories`` are set. For
+    ``owner == "platform"``: only ``split_id`` is set on the bank's copy. Missing values go
+    ``default_left`` at a numerical split, right at a categorical one.
     """
 
     node_id: int
@@ -53,6 +78,10 @@ class TreeNode:
     left: int | None = None
     right: int | None = None
     default_left: bool = True
+    categories: list[int] | None = None
+
+    def goes_left(self, values: np.ndarray) -> np.ndarray:
+        return goes_left(values, self.threshold, self.default_left, self.categories)
 
 
 @dataclass(slots=True)
@@ -70,10 +99,17 @@ class BankTreePart:
 
 @dataclass(slots=True)
 class PlatformSplit:
+    """A split on one of the platform's features: numerical (``threshold``) or categorical
+    (``categories``, the codes that go left; ``threshold`` is then None)."""
+
     split_id: int
     feature: str
-    threshold: float
+    threshold: float | None
     default_left: bool = True
+    categories: list[int] | None = None
+
+    def goes_left(self, values: np.ndarray) -> np.ndarray:
+        return goes_left(values, self.threshold, self.default_left, self.categories)
 
 
 @dataclass(slots=True)
