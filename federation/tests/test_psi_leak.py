@@ -17,7 +17,8 @@ import pytest
 from fincredit.federation import FrameRouter, LocalLink, PlatformPsiParty, align
 from fincredit.federation import _psi_kkrt as kkrt
 from fincredit.federation._psi_curve import hash_ids
-from fincredit.federation._psi_protocol import KIND_START, KKRT_PROTOCOL, job_domain
+from fincredit.federation._psi_messages import Start
+from fincredit.federation._psi_protocol import KKRT_PROTOCOL, job_domain
 from fincredit.federation.wire import decode
 
 JOB = "leak-job"
@@ -46,7 +47,7 @@ def _forms(ident: str, keys: kkrt.JobKeys | None) -> list[bytes]:
 def _job_keys(transcript: list[tuple[str, bytes]]) -> kkrt.JobKeys:
     start = decode(next(m for d, m in transcript if d == "bank->platform"))
     reply = decode(next(m for d, m in transcript if d == "platform->bank"))
-    assert start.kind == reply.kind == KIND_START and reply.meta["protocol"] == KKRT_PROTOCOL
+    assert start.kind == reply.kind == Start.KIND and reply.meta["protocol"] == KKRT_PROTOCOL
     return kkrt.JobKeys.derive(
         KKRT_PROTOCOL, JOB, bytes.fromhex(start.meta["nonce"]), bytes.fromhex(reply.meta["nonce"])
     )

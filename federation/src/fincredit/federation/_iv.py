@@ -1,7 +1,8 @@
 """Information value of the platform's features under encryption, before training.
 
 The bank holds the labels of the aligned rows, the platform the features; neither shows the other its
-half. One exchange, ``iv.request`` -> ``iv.result``, after the PSI aligned the job:
+half. One exchange, ``iv.request`` -> ``iv.result`` (declared in ``_iv_messages``), after the PSI
+aligned the job:
 
 1. The bank encrypts its labels (0/1, join order) under CKKS, 4,096 rows per ciphertext, and sends them
    with the public context (rotation keys included, no secret key).
@@ -28,12 +29,11 @@ N = 8192); the bank's upload is one ciphertext (~300 kB) per 4,096 rows plus the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 import tenseal as ts
 
+from fincredit.federation._iv_messages import IvBins, IvRequest, IvResult, receive
 from fincredit.federation._runtime import raise_for_error
 from fincredit.federation.errors import PartyError
 from fincredit.federation.wire import Frame, Link
@@ -49,20 +49,11 @@ __all__ = [
     "platform_iv_reply",
 ]
 
-IV_REQUEST = "iv.request"
-IV_RESULT = "iv.result"
+IV_REQUEST = IvRequest.KIND
+IV_RESULT = IvResult.KIND
 _POLY = 8192
 _SLOTS = _POLY // 2
 _SCALE = 2.0**40
-
-
-@dataclass(frozen=True, slots=True)
-class IvBins:
-    """One platform feature's shuffled bins: sizes in the clear, encrypted bad counts."""
-
-    feature: str
-    sizes: list[int]
-    bads: list[bytes]
 
 
 def bank_iv_request(labels: np.ndarray) -> tuple[ts.Context, bytes, list[bytes]]:
@@ -155,21 +146,15 @@ def bank_iv_values(ctx: ts.Context, result: list[IvBins]) -> pd.DataFrame:
 
 def platform_iv_reply(frame: Frame, features: pd.DataFrame, *, max_bins: int = 20) -> Frame:
     """Answer an ``iv.request`` frame over the job's aligned platform features (join order)."""
-    bins = frame.meta.get("bins", 10)
-    n_rows = frame.meta.get("n_rows")
-    if not isinstance(bins, int) or isinstance(bins, bool) or not 2 <= bins <= max_bins:
+    request = receive(frame, IvRequest)
+    if not 2 <= request.bins <= max_bins:
         raise PartyError(f"'bins' must be an integer in 2..{max_bins}", code="protocol")
-    if n_rows != len(features):
+    if request.n_rows != len(features):
         raise PartyError(
-            f"the job aligned {len(features)} rows, the IV request names {n_rows}", code="protocol"
+            f"the job aligned {len(features)} rows, the IV request names {request.n_rows}", code="protocol"
         )
-    if len(frame.blobs) < 2:
-        raise PartyError(
-            "an IV request carries the public context and the label ciphertexts", code="protocol"
-        )
-    result = platform_iv_bins(frame.blobs[0], list(frame.blobs[1:]), features, bins=bins)
-    meta = {"features": [{"name": r.feature, "sizes": r.sizes} for r in result]}
-    return Frame(kind=IV_RESULT, job_id=frame.job_id, meta=meta, blobs=[b for r in result for b in r.bads])
+    result = platform_iv_bins(request.public_context, request.labels, features, bins=request.bins)
+    return IvResult(result).to_frame(frame.job_id)
 
 
 def platform_information_values(
@@ -177,18 +162,6 @@ def platform_information_values(
 ) -> pd.DataFrame:
     """The bank's whole exchange: IV per platform feature of an aligned job (labels in join order)."""
     ctx, public, chunks = bank_iv_request(labels)
-    request = Frame(
-        kind=IV_REQUEST,
-        job_id=job_id,
-        meta={"n_rows": int(np.asarray(labels).size), "bins": bins},
-        blobs=[public, *chunks],
-    )
-    reply = raise_for_error(link.call(request))
-    if reply.kind != IV_RESULT:
-        raise PartyError(f"unexpected reply {reply.kind!r} to an IV request", code="protocol")
-    result, at = [], 0
-    for f in reply.meta.get("features", []):
-        sizes = [int(x) for x in f["sizes"]]
-        result.append(IvBins(str(f["name"]), sizes, list(reply.blobs[at : at + len(sizes)])))
-        at += len(sizes)
-    return bank_iv_values(ctx, result)
+    request = IvRequest(int(np.asarray(labels).size), bins, public, chunks)
+    reply = receive(raise_for_error(link.call(request.to_frame(job_id))), IvResult)
+    return bank_iv_values(ctx, reply.features)

@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 import numpy as np
 
-from fincredit.federation.errors import FederationError
+from fincredit.federation.errors import FederationError, PartyError
 from fincredit.federation.wire import Frame
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "floats_blob",
     "ints",
     "read",
+    "receive",
     "rows",
     "rows_blob",
     "unbits",
@@ -44,6 +45,17 @@ def read(frame: Frame, kind: type[M]) -> M:
     if frame.kind != kind.KIND:
         raise FederationError(f"expected {kind.KIND!r}, got {frame.kind!r}")
     return kind.from_frame(frame)
+
+
+def receive(frame: Frame, kind: type[M]) -> M:
+    """:func:`read` for the protocols whose refusals have always been ``PartyError`` with code
+    ``"protocol"`` (PSI, IV): a malformed frame is the sending party's protocol error."""
+    try:
+        return read(frame, kind)
+    except PartyError:
+        raise
+    except FederationError as exc:
+        raise PartyError(str(exc), code="protocol") from None
 
 
 def rows_blob(rows: np.ndarray) -> bytes:

@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from fincredit.federation import _psi_curve as curve
 from fincredit.federation import _psi_kkrt as kkrt
+from fincredit.federation import _psi_messages as psi
 from fincredit.federation._psi_kkrt_bank import (
     DEFAULT_BUCKET_ROWS,
     BucketResult,
@@ -28,11 +29,6 @@ from fincredit.federation._psi_kkrt_bank import (
 )
 from fincredit.federation._psi_protocol import (
     DEFAULT_CHUNK,
-    KIND_ABORT,
-    KIND_FINISH,
-    KIND_POINTS,
-    KIND_REBLIND,
-    KIND_START,
     PROTOCOL,
     Alignment,
     PsiProtocol,
@@ -42,7 +38,7 @@ from fincredit.federation._psi_protocol import (
 )
 from fincredit.federation._runtime import Channel
 from fincredit.federation.errors import PartyError, PsiError, PsiInputError
-from fincredit.federation.wire import Frame, Link
+from fincredit.federation.wire import Link
 
 __all__ = ["align", "as_channel", "checked_ids"]
 
@@ -174,17 +170,9 @@ def align(
     send_order = rng.permutation(n).astype(np.int64)
 
     try:
-        started = channel.call(
-            Frame(
-                kind=KIND_START,
-                job_id=job_id,
-                meta={"protocol": PROTOCOL, "bank_size": n, "scopes": list(scopes)},
-            ),
-            idempotent=True,
-            expect=KIND_START,
-        )
-        platform_size = int(started.meta["platform_size"])
-        chunk = max(1, min(chunk, int(started.meta.get("max_chunk", chunk))))
+        started = psi.call(channel, job_id, psi.Start(PROTOCOL, n, list(scopes)), psi.Started)
+        platform_size = started.platform_size
+        chunk = max(1, min(chunk, started.max_chunk))
         bars = Bars(progress)
         with bars.running():
             table = _reblind_own(channel, job_id, canon, send_order, secret, domain, chunk, workers, bars)
@@ -195,22 +183,13 @@ def align(
         join = rng.permutation(len(matches))
         plat_pos, sent_pos = plat_pos[join], sent_pos[join]
         values = b"".join(matches[int(j)][2] for j in join)
-        finished = channel.call(
-            Frame(
-                kind=KIND_FINISH,
-                job_id=job_id,
-                meta={"size": len(matches)},
-                blobs=[plat_pos.astype(">u4").tobytes(), values],
-            ),
-            idempotent=True,
-            expect=KIND_FINISH,
-        )
+        finished = psi.call(channel, job_id, psi.Finish(plat_pos, values), psi.Finished)
         expected_id = alignment_id(job_id, plat_pos)
-        if finished.meta.get("alignment_id") != expected_id or finished.meta.get("size") != len(matches):
+        if finished.alignment_id != expected_id or finished.size != len(matches):
             raise PsiError("the platform's alignment does not match the bank's (different id or size)")
     except BaseException:
         with contextlib.suppress(Exception):
-            channel.call(Frame(kind=KIND_ABORT, job_id=job_id), timeout=min(5.0, channel.timeout))
+            channel.call(psi.Abort().to_frame(job_id), timeout=min(5.0, channel.timeout))
         raise
     rows = send_order[sent_pos]
     return Alignment(
@@ -241,14 +220,10 @@ def _reblind_own(
     for offset in range(0, n, chunk):
         part = [canon[int(r)] for r in send_order[offset : offset + chunk]]
         blinded = curve.blind_ids(secret, domain, part, workers=workers)
-        reply = channel.call(
-            Frame(kind=KIND_REBLIND, job_id=job_id, meta={"offset": offset}, blobs=[blinded]),
-            idempotent=True,
-            expect=KIND_REBLIND,
-        )
-        if len(reply.blobs) != 1 or len(reply.blobs[0]) != len(blinded):
+        reply = psi.call(channel, job_id, psi.Reblind(offset, blinded), psi.Reblind)
+        if len(reply.points) != len(blinded):
             raise PartyError("platform returned a re-blinded chunk of the wrong size", code="protocol")
-        table.update(zip(curve.split_points(reply.blobs[0]), range(offset, offset + len(part)), strict=True))
+        table.update(zip(curve.split_points(reply.points), range(offset, offset + len(part)), strict=True))
         bars.advance(task, len(part))
     if len(table) != n:
         raise PsiError("two bank identifiers blinded to the same point; refusing an ambiguous alignment")
@@ -271,14 +246,10 @@ def _match_platform(
     get = table.get
     for offset in range(0, platform_size, chunk):
         count = min(chunk, platform_size - offset)
-        reply = channel.call(
-            Frame(kind=KIND_POINTS, job_id=job_id, meta={"offset": offset, "count": count}),
-            idempotent=True,
-            expect=KIND_POINTS,
-        )
-        if len(reply.blobs) != 1 or len(reply.blobs[0]) != count * curve.POINT_BYTES:
+        reply = psi.call(channel, job_id, psi.PointsAsk(offset, count), psi.Points)
+        if len(reply.points) != count * curve.POINT_BYTES:
             raise PartyError("platform returned a chunk of points of the wrong size", code="protocol")
-        doubled = curve.split_points(curve.blind_points(secret, reply.blobs[0], workers=workers))
+        doubled = curve.split_points(curve.blind_points(secret, reply.points, workers=workers))
         for j, value in enumerate(doubled):
             pos = get(value)
             if pos is not None:
@@ -313,7 +284,7 @@ def _align_kkrt(
             )
     except BaseException:
         with contextlib.suppress(Exception):
-            channel.call(Frame(kind=KIND_ABORT, job_id=job_id), timeout=min(5.0, channel.timeout))
+            channel.call(psi.Abort().to_frame(job_id), timeout=min(5.0, channel.timeout))
         raise
     return Alignment(
         job_id=job_id,

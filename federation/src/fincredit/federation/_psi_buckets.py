@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fincredit.federation import _psi_kkrt as kkrt
+from fincredit.federation import _psi_messages as psi
 from fincredit.federation._psi_bank import Bars, as_channel
 from fincredit.federation._psi_kkrt_bank import (
     BucketResult,
@@ -35,10 +36,10 @@ from fincredit.federation._psi_kkrt_bank import (
     run_bucket,
     start_kkrt,
 )
-from fincredit.federation._psi_protocol import KIND_ABORT, Alignment
+from fincredit.federation._psi_protocol import Alignment
 from fincredit.federation._runtime import Channel
 from fincredit.federation.errors import PsiInputError
-from fincredit.federation.wire import Frame, Link
+from fincredit.federation.wire import Link
 
 __all__ = ["PlatformLinkSpec", "align_parquet"]
 
@@ -241,7 +242,7 @@ def align_parquet(
         try:
             _spill(state, session, path, id_column, batch_rows)
         except PsiInputError:
-            channel.call(Frame(kind=KIND_ABORT, job_id=job_id), timeout=min(5.0, channel.timeout))
+            channel.call(psi.Abort().to_frame(job_id), timeout=min(5.0, channel.timeout))
             raise
         session_file.write_text(json.dumps({"session": session.to_dict(), "spilled": True}))
     (state / "done").mkdir(exist_ok=True)

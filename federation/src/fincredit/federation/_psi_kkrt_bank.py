@@ -18,18 +18,10 @@ import numpy as np
 import numpy.typing as npt
 
 from fincredit.federation import _psi_kkrt as kkrt
-from fincredit.federation._psi_protocol import (
-    KIND_BASE,
-    KIND_FINISH,
-    KIND_MATCH,
-    KIND_OPRF,
-    KIND_START,
-    KKRT_PROTOCOL,
-    alignment_id,
-)
+from fincredit.federation import _psi_messages as psi
+from fincredit.federation._psi_protocol import KKRT_PROTOCOL, alignment_id
 from fincredit.federation._runtime import Channel
 from fincredit.federation.errors import PartyError, PsiError
-from fincredit.federation.wire import Frame
 
 __all__ = ["BucketResult", "KkrtSession", "finish_kkrt", "group_buckets", "run_bucket", "start_kkrt"]
 
@@ -104,37 +96,24 @@ def start_kkrt(
 ) -> KkrtSession:
     """``psi.start``; resending the same ``nonce`` resumes a job the platform still holds."""
     nonce = nonce or secrets.token_bytes(16).hex()
-    started = channel.call(
-        Frame(
-            kind=KIND_START,
-            job_id=job_id,
-            meta={
-                "protocol": KKRT_PROTOCOL,
-                "bank_size": bank_size,
-                "scopes": list(scopes),
-                "buckets": buckets,
-                "nonce": nonce,
-            },
-        ),
-        idempotent=True,
-        expect=KIND_START,
-    )
-    meta = started.meta
-    sizes = meta.get("bucket_sizes")
+    start = psi.Start(KKRT_PROTOCOL, bank_size, list(scopes), buckets, nonce)
+    started = psi.call(channel, job_id, start, psi.Started)
+    sizes = started.bucket_sizes
     if (
-        meta.get("protocol") != KKRT_PROTOCOL
-        or not isinstance(sizes, list)
+        started.protocol != KKRT_PROTOCOL
+        or started.nonce is None
+        or sizes is None
         or len(sizes) != buckets
-        or not all(isinstance(x, int) and x >= 0 for x in sizes)
-        or sum(sizes) != meta.get("platform_size")
+        or any(x < 0 for x in sizes)
+        or sum(sizes) != started.platform_size
     ):
         raise PartyError("the platform's start reply does not fit the KKRT job", code="protocol")
     return KkrtSession(
         job_id=job_id,
         bank_nonce=nonce,
-        platform_nonce=str(meta["nonce"]),
+        platform_nonce=started.nonce,
         bank_size=bank_size,
-        platform_size=int(meta["platform_size"]),
+        platform_size=started.platform_size,
         bucket_sizes=tuple(sizes),
     )
 
@@ -158,47 +137,25 @@ def run_bucket(
     if len(digests) and n_platform:
         receiver = kkrt.ReceiverBucket.build(keys, digests)
         sender = kkrt.OtSender()
-        base = channel.call(
-            Frame(kind=KIND_BASE, job_id=job_id, meta={"bucket": bucket}, blobs=[sender.point]),
-            idempotent=True,
-            expect=KIND_BASE,
-        )
-        if len(base.blobs) != 1:
-            raise PartyError("psi.base reply carries one blob", code="protocol")
-        k0, k1 = sender.keys(base.blobs[0])
+        base = psi.call(channel, job_id, psi.Base(bucket, sender.point), psi.Base)
+        k0, k1 = sender.keys(base.points)
         correction = receiver.correction(k0, k1, bucket)
-        reply = channel.call(
-            Frame(
-                kind=KIND_OPRF,
-                job_id=job_id,
-                meta={"bucket": bucket, "bins": receiver.bins, "tweak": receiver.tweak},
-                blobs=[correction.tobytes()],
-            ),
-            idempotent=True,
-            expect=KIND_OPRF,
-        )
+        ask = psi.OprfAsk(bucket, receiver.bins, receiver.tweak, correction.tobytes())
         del correction
+        reply = psi.call(channel, job_id, ask, psi.Oprf)
+        del ask
         expected = kkrt.CUCKOO_HASHES * n_platform * kkrt.OUT_BYTES
-        if len(reply.blobs) != 1 or len(reply.blobs[0]) != expected:
+        if len(reply.values) != expected:
             raise PartyError("psi.oprf reply has the wrong size", code="protocol")
-        values = np.frombuffer(reply.blobs[0], dtype=np.uint8).reshape(
+        values = np.frombuffer(reply.values, dtype=np.uint8).reshape(
             kkrt.CUCKOO_HASHES, n_platform, kkrt.OUT_BYTES
         )
         bank_items, plat_pos = receiver.match(values)
         # Join order within the bucket: fresh randomness, so positions carry nothing.
         join = np.random.default_rng(secrets.randbits(128)).permutation(len(plat_pos))
         bank_items, plat_pos = bank_items[join], plat_pos[join]
-    ack = channel.call(
-        Frame(
-            kind=KIND_MATCH,
-            job_id=job_id,
-            meta={"bucket": bucket, "size": len(plat_pos)},
-            blobs=[plat_pos.astype(">u4").tobytes()],
-        ),
-        idempotent=True,
-        expect=KIND_MATCH,
-    )
-    if ack.meta.get("size") != len(plat_pos):
+    ack = psi.call(channel, job_id, psi.Match(bucket, plat_pos), psi.Matched)
+    if ack.size != len(plat_pos):
         raise PartyError("the platform acknowledged a different bucket match", code="protocol")
     return BucketResult(bucket, bank_items, plat_pos)
 
@@ -212,13 +169,9 @@ def finish_kkrt(channel: Channel, session: KkrtSession, results: Sequence[Bucket
     positions = np.concatenate(
         [np.zeros(0, np.int64)] + [r.platform_positions + offsets[r.bucket] for r in ordered]
     )
-    finished = channel.call(
-        Frame(kind=KIND_FINISH, job_id=session.job_id, meta={"size": len(positions)}),
-        idempotent=True,
-        expect=KIND_FINISH,
-    )
+    finished = psi.call(channel, session.job_id, psi.KkrtFinish(len(positions)), psi.Finished)
     expected = alignment_id(session.job_id, positions, KKRT_PROTOCOL)
-    if finished.meta.get("alignment_id") != expected or finished.meta.get("size") != len(positions):
+    if finished.alignment_id != expected or finished.size != len(positions):
         raise PsiError("the platform's alignment does not match the bank's (different id or size)")
     return expected
 

@@ -31,22 +31,17 @@ import numpy as np
 import numpy.typing as npt
 
 from fincredit.federation import _psi_kkrt as kkrt
-from fincredit.federation._psi_protocol import (
-    KIND_BASE,
-    KIND_FINISH,
-    KIND_MATCH,
-    KIND_OPRF,
-    KKRT_PROTOCOL,
-    Alignment,
-    alignment_id,
-)
+from fincredit.federation import _psi_messages as psi
+from fincredit.federation._psi_protocol import KKRT_PROTOCOL, Alignment, alignment_id
 from fincredit.federation.errors import PartyError
 from fincredit.federation.wire import Frame
 
-__all__ = ["KkrtJob", "kkrt_finish", "kkrt_handle", "new_kkrt_job"]
+__all__ = ["KKRT_KINDS", "KkrtJob", "kkrt_finish", "kkrt_handle", "kkrt_started", "new_kkrt_job"]
 
 I64 = npt.NDArray[np.int64]
 MAX_BUCKETS = 4096
+# The per-bucket steps (psi.finish is the job's, not a bucket's).
+KKRT_KINDS = frozenset({psi.Base.KIND, psi.OprfAsk.KIND, psi.Match.KIND})
 
 
 @dataclass(slots=True, eq=False)
@@ -88,13 +83,11 @@ class KkrtJob:
         }
 
 
-def new_kkrt_job(
-    frame: Frame, bank_id: str, bank_size: int, scopes: tuple[str, ...], subjects: Sequence[str]
-) -> KkrtJob:
-    buckets, nonce = frame.meta.get("buckets"), frame.meta.get("nonce")
-    if not isinstance(buckets, int) or not 1 <= buckets <= MAX_BUCKETS:
+def new_kkrt_job(job_id: str, start: psi.Start, bank_id: str, subjects: Sequence[str]) -> KkrtJob:
+    buckets, nonce = start.buckets, start.nonce
+    if buckets is None or not 1 <= buckets <= MAX_BUCKETS:
         raise PartyError(f"a KKRT job has 1..{MAX_BUCKETS} buckets", code="protocol")
-    if not isinstance(nonce, str) or len(nonce) != 32:
+    if nonce is None or len(nonce) != 32:
         raise PartyError("a KKRT job carries the bank's 16-byte nonce in hex", code="protocol")
     try:
         bank_nonce = bytes.fromhex(nonce)
@@ -103,7 +96,7 @@ def new_kkrt_job(
     platform_nonce = secrets.token_bytes(16)
     # The keys depend on both nonces, drawn after both sets were fixed: neither party chose its set
     # knowing the hash functions.
-    keys = kkrt.JobKeys.derive(KKRT_PROTOCOL, frame.job_id, bank_nonce, platform_nonce)
+    keys = kkrt.JobKeys.derive(KKRT_PROTOCOL, job_id, bank_nonce, platform_nonce)
     digests = kkrt.digest_ids(keys.ident, subjects)
     # De-duplicate on the canonical form (first occurrence wins): one subject, one position.
     source_rows = kkrt.first_occurrences(digests)
@@ -120,8 +113,8 @@ def new_kkrt_job(
         parts.append(_Bucket(members=members))
     return KkrtJob(
         bank_id=bank_id,
-        bank_size=bank_size,
-        scopes=scopes,
+        bank_size=start.bank_size,
+        scopes=tuple(start.scopes),
         bank_nonce=bank_nonce,
         platform_nonce=platform_nonce,
         keys=keys,
@@ -132,47 +125,48 @@ def new_kkrt_job(
     )
 
 
-def kkrt_started_meta(job: KkrtJob) -> dict[str, object]:
-    return {
-        "protocol": KKRT_PROTOCOL,
-        "platform_size": job.size,
-        "bucket_sizes": [len(b.members) for b in job.buckets],
-        "nonce": job.platform_nonce.hex(),
-    }
+def kkrt_started(job: KkrtJob, max_chunk: int) -> psi.Started:
+    sizes = [len(b.members) for b in job.buckets]
+    return psi.Started(KKRT_PROTOCOL, job.size, max_chunk, sizes, job.platform_nonce.hex())
 
 
-def _bucket(frame: Frame, job: KkrtJob) -> tuple[int, _Bucket]:
-    index = frame.meta.get("bucket")
-    if not isinstance(index, int) or not 0 <= index < len(job.buckets):
+def _bucket(job_id: str, index: int, job: KkrtJob) -> _Bucket:
+    if not 0 <= index < len(job.buckets):
         raise PartyError(f"bucket must be 0..{len(job.buckets) - 1}", code="protocol")
     if job.alignment is not None:
-        raise PartyError(f"PSI job {frame.job_id!r} has finished aligning", code="conflict")
-    return index, job.buckets[index]
+        raise PartyError(f"PSI job {job_id!r} has finished aligning", code="conflict")
+    return job.buckets[index]
 
 
 def kkrt_handle(frame: Frame, job: KkrtJob) -> Frame:
-    index, bucket = _bucket(frame, job)
-    if frame.kind == KIND_BASE:
-        if len(frame.blobs) != 1 or len(frame.blobs[0]) != 32:
-            raise PartyError("psi.base carries the bank's 32-byte base OT point", code="protocol")
-        with job.lock:
-            if bucket.ot is not None and bucket.ot_point == frame.blobs[0]:
-                ot = bucket.ot  # a retried request: the same answer
-            else:
-                ot = kkrt.OtReceiver(frame.blobs[0])
-                bucket.ot, bucket.ot_point, bucket.cached = ot, frame.blobs[0], None
-        return Frame(kind=KIND_BASE, job_id=frame.job_id, meta={"bucket": index}, blobs=[ot.reply])
-    if frame.kind == KIND_OPRF:
-        return _oprf(frame, job, index, bucket)
-    if frame.kind == KIND_MATCH:
-        return _match(frame, job, index, bucket)
+    """Answer one of the per-bucket steps (:data:`KKRT_KINDS`)."""
+    job_id = frame.job_id
+    if frame.kind == psi.Base.KIND:
+        return _base(job_id, psi.receive(frame, psi.Base), job).to_frame(job_id)
+    if frame.kind == psi.OprfAsk.KIND:
+        return _oprf(job_id, psi.receive(frame, psi.OprfAsk), job)
+    if frame.kind == psi.Match.KIND:
+        return _match(job_id, psi.receive(frame, psi.Match), job).to_frame(job_id)
     raise PartyError(f"unknown PSI frame kind {frame.kind!r}", code="protocol")
 
 
-def _oprf(frame: Frame, job: KkrtJob, index: int, bucket: _Bucket) -> Frame:
-    bins, tweak = frame.meta.get("bins"), frame.meta.get("tweak")
-    if not isinstance(bins, int) or not isinstance(tweak, int) or len(frame.blobs) != 1:
-        raise PartyError("psi.oprf carries bins, tweak and one correction matrix", code="protocol")
+def _base(job_id: str, ask: psi.Base, job: KkrtJob) -> psi.Base:
+    bucket = _bucket(job_id, ask.bucket, job)
+    if len(ask.points) != 32:
+        raise PartyError("psi.base carries the bank's 32-byte base OT point", code="protocol")
+    with job.lock:
+        if bucket.ot is not None and bucket.ot_point == ask.points:
+            ot = bucket.ot  # a retried request: the same answer
+        else:
+            ot = kkrt.OtReceiver(ask.points)
+            bucket.ot, bucket.ot_point, bucket.cached = ot, ask.points, None
+    return psi.Base(ask.bucket, ot.reply)
+
+
+def _oprf(job_id: str, ask: psi.OprfAsk, job: KkrtJob) -> Frame:
+    """The reply as a frame: it is cached as sent, so a retried request gets the very same bytes."""
+    index, bins, tweak = ask.bucket, ask.bins, ask.tweak
+    bucket = _bucket(job_id, index, job)
     if bins % 8 or bins < 64 or not 0 <= tweak < 64:
         raise PartyError("psi.oprf bins or tweak out of range", code="limit")
     # Every bin is one OPRF input the bank may choose: all buckets together may not exceed the cuckoo
@@ -182,7 +176,7 @@ def _oprf(frame: Frame, job: KkrtJob, index: int, bucket: _Bucket) -> Frame:
         others = sum(b.bins for i, b in enumerate(job.buckets) if i != index)
     if others + bins > allowed:
         raise PartyError("psi.oprf asks for more bins than the declared bank set needs", code="limit")
-    u = frame.blobs[0]
+    u = ask.correction
     if len(u) != kkrt.WIDTH * bins // 8:
         raise PartyError("psi.oprf correction matrix has the wrong size", code="protocol")
     digest = hashlib.sha256(u).digest()
@@ -197,16 +191,15 @@ def _oprf(frame: Frame, job: KkrtJob, index: int, bucket: _Bucket) -> Frame:
         raise PartyError("psi.oprf needs a fresh psi.base for this bucket", code="protocol")
     correction = np.frombuffer(u, dtype=np.uint8).reshape(kkrt.WIDTH, bins // 8)
     values = kkrt.sender_values(job.keys, ot, correction, index, bins, tweak, job.digests[bucket.members])
-    reply = Frame(kind=KIND_OPRF, job_id=frame.job_id, meta={"bucket": index}, blobs=[values.tobytes()])
+    reply = psi.Oprf(index, values.tobytes()).to_frame(job_id)
     with job.lock:
         bucket.cached = (digest, reply)
     return reply
 
 
-def _match(frame: Frame, job: KkrtJob, index: int, bucket: _Bucket) -> Frame:
-    if len(frame.blobs) != 1 or len(frame.blobs[0]) % 4:
-        raise PartyError("psi.match carries 4-byte positions", code="protocol")
-    positions = np.frombuffer(frame.blobs[0], dtype=">u4").astype(np.int64)
+def _match(job_id: str, match: psi.Match, job: KkrtJob) -> psi.Matched:
+    bucket = _bucket(job_id, match.bucket, job)
+    positions = match.positions
     k = len(positions)
     if k > min(job.bank_size, len(bucket.members)):
         raise PartyError("psi.match names more subjects than the two sets allow", code="protocol")
@@ -216,15 +209,17 @@ def _match(frame: Frame, job: KkrtJob, index: int, bucket: _Bucket) -> Frame:
         # A bucket may be matched again (the bank lost the acknowledgement and redid it); the last wins.
         bucket.matched = positions
         bucket.cached = None
-    return Frame(kind=KIND_MATCH, job_id=frame.job_id, meta={"bucket": index, "size": k})
+    return psi.Matched(match.bucket, k)
 
 
-def kkrt_finish(frame: Frame, job: KkrtJob, on_aligned: Callable[[str, Alignment], None] | None) -> Frame:
-    size = frame.meta.get("size")
+def kkrt_finish(
+    job_id: str, finish: psi.KkrtFinish, job: KkrtJob, on_aligned: Callable[[str, Alignment], None] | None
+) -> psi.Finished:
+    size = finish.size
     if job.alignment is not None:
         if size != job.alignment.size:
-            raise PartyError(f"PSI job {frame.job_id!r} already finished differently", code="conflict")
-        return _finished(frame.job_id, job.alignment)
+            raise PartyError(f"PSI job {job_id!r} already finished differently", code="conflict")
+        return psi.Finished(job.alignment.size, job.alignment.alignment_id)
     missing = [i for i, b in enumerate(job.buckets) if b.matched is None]
     if missing:
         raise PartyError(f"{len(missing)} buckets are not matched yet (first: {missing[0]})", code="protocol")
@@ -240,8 +235,8 @@ def kkrt_finish(frame: Frame, job: KkrtJob, on_aligned: Callable[[str, Alignment
         raise PartyError("psi.finish size differs from the matched buckets", code="protocol")
     rows = job.source_rows[picked]
     alignment = Alignment(
-        job_id=frame.job_id,
-        alignment_id=alignment_id(frame.job_id, positions, KKRT_PROTOCOL),
+        job_id=job_id,
+        alignment_id=alignment_id(job_id, positions, KKRT_PROTOCOL),
         rows=rows,
         ids=[job.subjects[r] for r in rows.tolist()],
         own_size=job.size,
@@ -255,12 +250,4 @@ def kkrt_finish(frame: Frame, job: KkrtJob, on_aligned: Callable[[str, Alignment
     job.digests = np.zeros((0, 16), dtype=np.uint8)  # no longer needed; free the memory
     for b in job.buckets:
         b.ot, b.cached = None, None
-    return _finished(frame.job_id, alignment)
-
-
-def _finished(job_id: str, alignment: Alignment) -> Frame:
-    return Frame(
-        kind=KIND_FINISH,
-        job_id=job_id,
-        meta={"size": alignment.size, "alignment_id": alignment.alignment_id},
-    )
+    return psi.Finished(alignment.size, alignment.alignment_id)

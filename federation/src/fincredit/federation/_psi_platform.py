@@ -19,22 +19,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fincredit.federation import _psi_curve as curve
+from fincredit.federation import _psi_messages as psi
 from fincredit.federation._psi_kkrt_platform import (
+    KKRT_KINDS,
     KkrtJob,
     kkrt_finish,
     kkrt_handle,
-    kkrt_started_meta,
+    kkrt_started,
     new_kkrt_job,
 )
 from fincredit.federation._psi_protocol import (
-    KIND_ABORT,
-    KIND_BASE,
-    KIND_FINISH,
-    KIND_MATCH,
-    KIND_OPRF,
-    KIND_POINTS,
-    KIND_REBLIND,
-    KIND_START,
     KKRT_PROTOCOL,
     PROTOCOL,
     Alignment,
@@ -116,27 +110,29 @@ class PlatformPsiParty:
     # -- the frame handler -------------------------------------------------------------------------
 
     def handle(self, frame: Frame, bank_id: str) -> Frame:
-        if frame.kind == KIND_START:
-            return self._start(frame, bank_id)
-        if frame.kind == KIND_ABORT:
+        job_id = frame.job_id
+        if frame.kind == psi.Start.KIND:
+            return self._start(psi.receive(frame, psi.Start), job_id, bank_id).to_frame(job_id)
+        if frame.kind == psi.Abort.KIND:
             with self._lock:
-                job = self._jobs.get(frame.job_id)
+                job = self._jobs.get(job_id)
                 if job is not None and job.bank_id == bank_id:
-                    del self._jobs[frame.job_id]
-            return Frame(kind=KIND_ABORT, job_id=frame.job_id)
-        job = self._job(frame.job_id, bank_id)
+                    del self._jobs[job_id]
+            return psi.Abort().to_frame(job_id)
+        job = self._job(job_id, bank_id)
         if isinstance(job, KkrtJob):
-            if frame.kind == KIND_FINISH:
-                return kkrt_finish(frame, job, self._on_aligned)
-            if frame.kind in (KIND_BASE, KIND_OPRF, KIND_MATCH):
+            if frame.kind == psi.KkrtFinish.KIND:
+                finished = kkrt_finish(job_id, psi.receive(frame, psi.KkrtFinish), job, self._on_aligned)
+                return finished.to_frame(job_id)
+            if frame.kind in KKRT_KINDS:
                 return kkrt_handle(frame, job)
             raise PartyError(f"{frame.kind!r} is not a step of {KKRT_PROTOCOL}", code="protocol")
-        if frame.kind == KIND_REBLIND:
-            return self._reblind(frame, job)
-        if frame.kind == KIND_POINTS:
-            return self._points(frame, job)
-        if frame.kind == KIND_FINISH:
-            return self._finish(frame, job)
+        if frame.kind == psi.Reblind.KIND:
+            return self._reblind(psi.receive(frame, psi.Reblind), job).to_frame(job_id)
+        if frame.kind == psi.PointsAsk.KIND:
+            return self._points(job_id, psi.receive(frame, psi.PointsAsk), job).to_frame(job_id)
+        if frame.kind == psi.Finish.KIND:
+            return self._finish(job_id, psi.receive(frame, psi.Finish), job).to_frame(job_id)
         raise PartyError(f"unknown PSI frame kind {frame.kind!r}", code="protocol")
 
     def alignment(self, job_id: str, *, bank_id: str) -> Alignment:
@@ -202,47 +198,44 @@ class PlatformPsiParty:
         for job_id in [j for j, job in self._jobs.items() if now - job.last_seen > self.job_ttl]:
             del self._jobs[job_id]
 
-    def _start(self, frame: Frame, bank_id: str) -> Frame:
-        meta = frame.meta
-        protocol = meta.get("protocol")
+    def _start(self, start: psi.Start, job_id: str, bank_id: str) -> psi.Started:
+        protocol = start.protocol
         if protocol not in (KKRT_PROTOCOL, PROTOCOL):
             raise PartyError(
                 f"PSI protocol {protocol!r} is neither {KKRT_PROTOCOL!r} nor {PROTOCOL!r}", code="protocol"
             )
-        if not frame.job_id or len(frame.job_id) > 128:
+        if not job_id or len(job_id) > 128:
             raise PartyError("a PSI job id of 1-128 characters is required", code="protocol")
-        bank_size, scopes = meta.get("bank_size"), meta.get("scopes", [])
-        if not isinstance(bank_size, int) or not 0 <= bank_size <= self.max_set_size:
+        bank_size, scopes = start.bank_size, tuple(start.scopes)
+        if not 0 <= bank_size <= self.max_set_size:
             raise PartyError(f"bank set size must be 0..{self.max_set_size}", code="limit")
-        if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
-            raise PartyError("scopes must be a list of strings", code="protocol")
         with self._lock:
             self._expire()
-            existing = self._jobs.get(frame.job_id)
+            existing = self._jobs.get(job_id)
             if existing is not None:
                 if existing.bank_id != bank_id:
-                    raise PartyError(f"PSI job id {frame.job_id!r} is taken", code="conflict")
+                    raise PartyError(f"PSI job id {job_id!r} is taken", code="conflict")
                 same_nonce = (
-                    existing.bank_nonce.hex() == meta.get("nonce")
+                    existing.bank_nonce.hex() == start.nonce
                     if isinstance(existing, KkrtJob)
                     else protocol == PROTOCOL
                 )
-                if existing.bank_size != bank_size or existing.scopes != tuple(scopes) or not same_nonce:
-                    raise PartyError(f"PSI job {frame.job_id!r} already started differently", code="conflict")
+                if existing.bank_size != bank_size or existing.scopes != scopes or not same_nonce:
+                    raise PartyError(f"PSI job {job_id!r} already started differently", code="conflict")
                 # A retried start (the first reply was lost, or the bank resumes the job after a
                 # dropped connection): answer the same, keep the same secrets and keys.
                 existing.last_seen = self._clock()
-                return self._started(frame.job_id, existing)
+                return self._started(existing)
             if sum(1 for j in self._jobs.values() if j.bank_id == bank_id) >= self.max_jobs_per_bank:
                 raise PartyError(f"bank has {self.max_jobs_per_bank} PSI jobs open already", code="limit")
-        request = PsiRequest(bank_id=bank_id, job_id=frame.job_id, scopes=tuple(scopes), bank_size=bank_size)
+        request = PsiRequest(bank_id=bank_id, job_id=job_id, scopes=scopes, bank_size=bank_size)
         if protocol == KKRT_PROTOCOL:
             subjects_seq = self._source(request)
             if len(subjects_seq) > self.max_set_size:
                 raise PartyError(f"platform subject set exceeds {self.max_set_size}", code="limit")
-            kjob = new_kkrt_job(frame, bank_id, bank_size, tuple(scopes), subjects_seq)
+            kjob = new_kkrt_job(job_id, start, bank_id, subjects_seq)
             kjob.last_seen = self._clock()
-            return self._register(frame.job_id, kjob)
+            return self._register(job_id, kjob)
         first: dict[str, int] = {}
         for row, subject in enumerate(self._source(request)):
             first.setdefault(subject, row)
@@ -262,33 +255,25 @@ class PlatformPsiParty:
             order=order,
             shuffled=[canon[i] for i in order],
             bank_size=bank_size,
-            scopes=tuple(scopes),
+            scopes=scopes,
             last_seen=self._clock(),
         )
-        return self._register(frame.job_id, job)
+        return self._register(job_id, job)
 
-    def _register(self, job_id: str, job: _Job | KkrtJob) -> Frame:
+    def _register(self, job_id: str, job: _Job | KkrtJob) -> psi.Started:
         with self._lock:
             if job_id in self._jobs:
                 raise PartyError(f"PSI job {job_id!r} started twice concurrently", code="conflict")
             self._jobs[job_id] = job
-        return self._started(job_id, job)
+        return self._started(job)
 
-    def _started(self, job_id: str, job: _Job | KkrtJob) -> Frame:
+    def _started(self, job: _Job | KkrtJob) -> psi.Started:
         if isinstance(job, KkrtJob):
-            meta = kkrt_started_meta(job) | {"max_chunk": self.max_chunk}
-            return Frame(kind=KIND_START, job_id=job_id, meta=meta)
-        return Frame(
-            kind=KIND_START,
-            job_id=job_id,
-            meta={"protocol": PROTOCOL, "platform_size": len(job.subjects), "max_chunk": self.max_chunk},
-        )
+            return kkrt_started(job, self.max_chunk)
+        return psi.Started(PROTOCOL, len(job.subjects), self.max_chunk)
 
-    def _reblind(self, frame: Frame, job: _Job) -> Frame:
-        offset = frame.meta.get("offset")
-        if len(frame.blobs) != 1 or not isinstance(offset, int):
-            raise PartyError("psi.reblind carries an offset and one blob of points", code="protocol")
-        blob = frame.blobs[0]
+    def _reblind(self, ask: psi.Reblind, job: _Job) -> psi.Reblind:
+        offset, blob = ask.offset, ask.points
         n = len(blob) // curve.POINT_BYTES
         if n > self.max_chunk:
             raise PartyError(f"{n} points in one frame exceeds the limit of {self.max_chunk}", code="limit")
@@ -303,12 +288,10 @@ class PlatformPsiParty:
                 job.reblind_offsets.add(offset)
                 job.reblind_count += n
                 job.reblinded.update(curve.split_points(out))
-        return Frame(kind=KIND_REBLIND, job_id=frame.job_id, meta={"offset": offset}, blobs=[out])
+        return psi.Reblind(offset, out)
 
-    def _points(self, frame: Frame, job: _Job) -> Frame:
-        offset, count = frame.meta.get("offset"), frame.meta.get("count")
-        if not isinstance(offset, int) or not isinstance(count, int):
-            raise PartyError("psi.points carries an offset and a count", code="protocol")
+    def _points(self, job_id: str, ask: psi.PointsAsk, job: _Job) -> psi.Points:
+        offset, count = ask.offset, ask.count
         if count > self.max_chunk:
             raise PartyError(
                 f"{count} points in one frame exceeds the limit of {self.max_chunk}", code="limit"
@@ -316,26 +299,21 @@ class PlatformPsiParty:
         if offset < 0 or count < 0 or offset > len(job.shuffled):
             raise PartyError("psi.points range is outside the platform set", code="protocol")
         ids = job.shuffled[offset : offset + count]
-        out = curve.blind_ids(job.secret, job_domain(frame.job_id), ids, workers=self._workers)
-        return Frame(kind=KIND_POINTS, job_id=frame.job_id, meta={"offset": offset}, blobs=[out])
+        out = curve.blind_ids(job.secret, job_domain(job_id), ids, workers=self._workers)
+        return psi.Points(offset, out)
 
-    def _finish(self, frame: Frame, job: _Job) -> Frame:
-        if len(frame.blobs) != 2:
-            raise PartyError("psi.finish carries positions and doubly blinded values", code="protocol")
-        raw_pos, values = frame.blobs
-        if len(raw_pos) % 4:
-            raise PartyError("psi.finish positions are not 4-byte integers", code="protocol")
-        positions = np.frombuffer(raw_pos, dtype=">u4").astype(np.int64)
-        points = curve.split_points(values)
+    def _finish(self, job_id: str, finish: psi.Finish, job: _Job) -> psi.Finished:
+        positions = finish.positions
+        points = curve.split_points(finish.values)
         k = len(positions)
         if len(points) != k or k > min(job.bank_size, len(job.shuffled)):
             raise PartyError("psi.finish sizes do not fit the two sets", code="protocol")
         if k and (positions.max() >= len(job.shuffled) or len(np.unique(positions)) != k):
             raise PartyError("psi.finish positions are out of range or repeated", code="protocol")
         if job.alignment is not None:
-            if alignment_id(frame.job_id, positions) != job.alignment.alignment_id:
-                raise PartyError(f"PSI job {frame.job_id!r} already finished differently", code="conflict")
-            return self._finished(frame.job_id, job.alignment)
+            if alignment_id(job_id, positions) != job.alignment.alignment_id:
+                raise PartyError(f"PSI job {job_id!r} already finished differently", code="conflict")
+            return psi.Finished(job.alignment.size, job.alignment.alignment_id)
         # Consistency check, not a proof: every claimed match must be a distinct value this party computed
         # from the bank's blinded ids. It catches a bank bug or a wrong secret; against a bank that lies
         # about which position goes with which value it proves nothing (the usual semi-honest model of
@@ -349,8 +327,8 @@ class PlatformPsiParty:
             )
         picked = job.order[positions]
         alignment = Alignment(
-            job_id=frame.job_id,
-            alignment_id=alignment_id(frame.job_id, positions),
+            job_id=job_id,
+            alignment_id=alignment_id(job_id, positions),
             rows=job.source_rows[picked],
             ids=[job.subjects[int(i)] for i in picked],
             own_size=len(job.subjects),
@@ -362,12 +340,4 @@ class PlatformPsiParty:
             self._on_aligned(job.bank_id, alignment)
         job.alignment = alignment
         job.reblinded = set()  # no longer needed; free the memory
-        return self._finished(frame.job_id, alignment)
-
-    @staticmethod
-    def _finished(job_id: str, alignment: Alignment) -> Frame:
-        return Frame(
-            kind=KIND_FINISH,
-            job_id=job_id,
-            meta={"size": alignment.size, "alignment_id": alignment.alignment_id},
-        )
+        return psi.Finished(alignment.size, alignment.alignment_id)

@@ -1,4 +1,5 @@
-"""What the two PSI parties agree on: frame kinds, the hashing domain, limits and the alignment result.
+"""What the two PSI parties agree on: the protocol names, the hashing domain, limits and the alignment
+result (the frames are declared in ``_psi_messages``).
 
 ECDH-PSI, as FATE and SecretFlow run it, with the bank as the party that computes the intersection:
 
@@ -49,14 +50,6 @@ import numpy.typing as npt
 __all__ = [
     "DEFAULT_CHUNK",
     "DOMAIN",
-    "KIND_ABORT",
-    "KIND_BASE",
-    "KIND_FINISH",
-    "KIND_MATCH",
-    "KIND_OPRF",
-    "KIND_POINTS",
-    "KIND_REBLIND",
-    "KIND_START",
     "KKRT_PROTOCOL",
     "PROTOCOL",
     "PROTOCOLS",
@@ -74,16 +67,6 @@ PsiProtocol = Literal["kkrt", "ecdh"]
 PROTOCOLS: dict[str, str] = {"kkrt": KKRT_PROTOCOL, "ecdh": PROTOCOL}
 DOMAIN = b"fincredit-psi-v1"
 DEFAULT_CHUNK = 100_000
-
-KIND_START = "psi.start"
-KIND_REBLIND = "psi.reblind"
-KIND_POINTS = "psi.points"
-KIND_FINISH = "psi.finish"
-KIND_ABORT = "psi.abort"
-# KKRT16 steps, per hash bucket (see _psi_kkrt_platform):
-KIND_BASE = "psi.base"
-KIND_OPRF = "psi.oprf"
-KIND_MATCH = "psi.match"
 
 
 def job_domain(job_id: str) -> bytes:

@@ -1,6 +1,6 @@
 """The platform party of encrypted scoring: a pure ``handle(frame) -> frame`` the service mounts.
 
-Request (``scoring.request``, from the bank)::
+Request (``scoring.request``, from the bank; both frames are declared in ``_scoring_messages``)::
 
     meta  = {"model_id", "protocol": "lr-deposited" | "lr-masked" | "lr-partial" | "tree-masked" |
              "tree-groups",
@@ -65,6 +65,7 @@ from fincredit.federation._scoring_lr import (
     platform_lr_masked_terms,
 )
 from fincredit.federation._scoring_masked import masked_ciphertext_count, platform_masked_evaluate
+from fincredit.federation._scoring_messages import ScoringRequest, ScoringResult, read
 from fincredit.federation._scoring_tree import (
     TREE_GROUPS,
     TREE_MASKED,
@@ -73,6 +74,7 @@ from fincredit.federation._scoring_tree import (
     platform_tree_evaluate,
 )
 from fincredit.federation.errors import (
+    FederationError,
     ScoringContextError,
     ScoringError,
     ScoringModelError,
@@ -96,8 +98,8 @@ __all__ = [
     "evaluate",
 ]
 
-REQUEST_KIND = "scoring.request"
-RESULT_KIND = "scoring.result"
+REQUEST_KIND = ScoringRequest.KIND
+RESULT_KIND = ScoringResult.KIND
 
 REASON_UNKNOWN_SUBJECT = "unknown_subject"
 REASON_DUPLICATE = "duplicate_in_batch"
@@ -236,22 +238,16 @@ class ScoringHandler:
 
     def score(self, frame: Frame, bank_id: str) -> tuple[Frame, ScoringReport]:
         """Evaluate one request: the reply and the report, or :class:`ScoringError` (nothing scored)."""
-        if frame.kind != REQUEST_KIND:
-            raise ScoringRequestError(f"expected a {REQUEST_KIND} frame, got {frame.kind!r}")
-        meta = frame.meta
-        model_id, protocol, n_rows, columns = (
-            meta.get("model_id"),
-            meta.get("protocol"),
-            meta.get("n_rows"),
-            meta.get("columns"),
-        )
-        if not isinstance(model_id, str) or not isinstance(protocol, str):
-            raise ScoringRequestError("'model_id' and 'protocol' must be strings")
-        if not isinstance(n_rows, int) or isinstance(n_rows, bool) or not 1 <= n_rows <= self.limits.max_rows:
+        try:
+            request = read(frame, ScoringRequest)
+        except FederationError as exc:
+            raise ScoringRequestError(str(exc)) from None
+        model_id, protocol, n_rows = request.model_id, request.protocol, request.n_rows
+        if not 1 <= n_rows <= self.limits.max_rows:
             raise ScoringRequestError(
                 f"'n_rows' must be an integer in 1..{self.limits.max_rows}", code="too_large", status=413
             )
-        if not isinstance(columns, int) or isinstance(columns, bool) or columns < 0:
+        if request.columns < 0:
             raise ScoringRequestError("'columns' must be a non-negative integer")
         model = self._models(bank_id, model_id)
         if model is None:
@@ -275,16 +271,14 @@ class ScoringHandler:
                 raise ScoringModelError(
                     f"model {model_id!r} is not a tree model", code="protocol_mismatch", status=422
                 )
-            groups = parse_signatures(meta.get("groups"), model, self.limits.max_tree_groups)
+            groups = parse_signatures(request.groups, model, self.limits.max_tree_groups)
             expected = len(groups)
             platform_names = model.platform_features
         else:
             raise ScoringRequestError(f"unknown scoring protocol {protocol!r}")
-        check_count(columns, expected, f"ciphertexts per chunk for {protocol} on model {model_id!r}")
+        check_count(request.columns, expected, f"ciphertexts per chunk for {protocol} on model {model_id!r}")
 
-        if len(frame.blobs) < 2:
-            raise ScoringRequestError("the request must carry a context blob and an identifiers blob")
-        ctx = self._contexts.load(frame.blobs[0])
+        ctx = self._contexts.load(request.public_context)
         masked = protocol in (TREE_MASKED, LR_MASKED)
         if masked != isinstance(ctx.params, BfvParams):
             raise ScoringContextError(f"protocol {protocol} needs a {'BFV' if masked else 'CKKS'} context")
@@ -297,10 +291,12 @@ class ScoringHandler:
                 code="too_large",
                 status=413,
             )
-        check_count(len(frame.blobs) - 2, n_ct, f"ciphertexts for {n_rows} rows with {expected} column(s)")
-        for blob in frame.blobs[2:]:
+        check_count(
+            len(request.ciphertexts), n_ct, f"ciphertexts for {n_rows} rows with {expected} column(s)"
+        )
+        for blob in request.ciphertexts:
             self.limits.check_ciphertext_size(ctx.params, len(blob))
-        ids = _parse_ids(frame.blobs[1], n_rows)
+        ids = _checked_ids(request.ids, n_rows)
 
         scored, x_platform, refused = self._admit(bank_id, ids, platform_names)
         out, empty = self._evaluate(
@@ -323,20 +319,9 @@ class ScoringHandler:
             scored_ids=[i for i, ok in zip(ids, scored, strict=True) if ok],
             refused=refused,
         )
-        response = Frame(
-            kind=RESULT_KIND,
-            job_id=frame.job_id,
-            meta={
-                "model_id": model_id,
-                "protocol": protocol,
-                "n_rows": n_rows,
-                "scored": report.scored,
-                "refused": [[row, reason] for row, _, reason in refused],
-                "empty_chunks": empty,
-            },
-            blobs=out,
-        )
-        return response, report
+        refusals = [(row, reason) for row, _, reason in refused]
+        result = ScoringResult(model_id, protocol, n_rows, report.scored, out, refusals, empty)
+        return result.to_frame(frame.job_id), report
 
     def _admit(
         self, bank_id: str, ids: list[str], features: list[str]
@@ -365,12 +350,7 @@ class ScoringHandler:
         return scored, x, refused
 
 
-def _parse_ids(blob: bytes, n_rows: int) -> list[str]:
-    try:
-        text = blob.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ScoringRequestError("the identifiers blob is not UTF-8") from None
-    ids = text.split("\n") if text else []
+def _checked_ids(ids: list[str], n_rows: int) -> list[str]:
     check_count(len(ids), n_rows, "identifiers")
     if any(not s or len(s) > 128 for s in ids):
         raise ScoringRequestError("identifiers must be non-empty and at most 128 characters")

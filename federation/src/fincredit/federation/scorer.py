@@ -45,7 +45,7 @@ from fincredit.federation._scoring_masked import (
     bank_masked_plaintexts,
     masked_ciphertext_count,
 )
-from fincredit.federation._scoring_platform import REQUEST_KIND, RESULT_KIND
+from fincredit.federation._scoring_messages import ScoringRequest, ScoringResult, receive
 from fincredit.federation._scoring_tree import TREE_GROUPS, TREE_MASKED, TREE_VALUE_BITS, compile_trees
 from fincredit.federation.errors import (
     PartyError,
@@ -247,37 +247,33 @@ class EncryptedScorer:
         else:
             assert isinstance(self.model, BankLogisticPart)
             values, bank_plain = bank_lr_columns(self.model, x, protocol), np.zeros(n)
-        blobs = [public, "\n".join(ids).encode("utf-8")]
+        cts: list[bytes] = []
         bits = LR_FEATURE_BITS if protocol == LR_MASKED else TREE_VALUE_BITS
         if isinstance(params, BfvParams):
             for payload in bank_masked_plaintexts(values, bits, params.plain_modulus, params.slots):
-                blobs.append(ts.bfv_vector(ctx, payload.tolist()).serialize())
+                cts.append(ts.bfv_vector(ctx, payload.tolist()).serialize())
         else:
             by_column = np.ascontiguousarray(values.T)
             for lo, hi in chunk_bounds(n, params.slots):
                 for j in range(by_column.shape[0]):
                     plain = ts.plain_tensor(by_column[j, lo:hi])
-                    blobs.append(ts.ckks_vector(ctx, plain).serialize())
-        meta: dict[str, Any] = {
-            "model_id": self.model.model_id,
-            "protocol": protocol,
-            "n_rows": n,
-            "columns": self.columns_per_chunk,
-        }
-        if protocol in (TREE_GROUPS, TREE_MASKED):
-            meta["groups"] = self._trees.signatures_meta()
-        request = Frame(kind=REQUEST_KIND, job_id=f"score-{next(self._jobs)}", meta=meta, blobs=blobs)
+                    cts.append(ts.ckks_vector(ctx, plain).serialize())
+        groups = self._trees.signatures_meta() if protocol in (TREE_GROUPS, TREE_MASKED) else None
+        request = ScoringRequest(
+            self.model.model_id, protocol, n, self.columns_per_chunk, public, ids, cts, groups
+        )
+        frame = request.to_frame(f"score-{next(self._jobs)}")
         t1 = time.perf_counter()
-        response = self._link.call(request)
+        response = self._link.call(frame)
         t2 = time.perf_counter()
         _raise_for_error(response)
-        rmeta = response.meta
-        if response.kind != RESULT_KIND or rmeta.get("n_rows") != n:
+        result = receive(response, ScoringResult)
+        if result.n_rows != n:
             raise PartyError(f"unexpected scoring response {response.kind!r} for {n} rows", code="protocol")
         if isinstance(params, BfvParams):
-            if len(response.blobs) != len(blobs) - 2:
+            if len(result.ciphertexts) != len(cts):
                 raise PartyError("the scoring response has the wrong number of ciphertexts", code="protocol")
-            decrypted = [np.asarray(ts.bfv_vector_from(ctx, b).decrypt()) for b in response.blobs]
+            decrypted = [np.asarray(ts.bfv_vector_from(ctx, b).decrypt()) for b in result.ciphertexts]
             if protocol == LR_MASKED:
                 bits += LR_WEIGHT_BITS
             platform_sum = bank_masked_decode(
@@ -285,10 +281,10 @@ class EncryptedScorer:
             )
         else:
             bounds = chunk_bounds(n, params.slots)
-            if len(response.blobs) != len(bounds):
+            if len(result.ciphertexts) != len(bounds):
                 raise PartyError("the scoring response has the wrong number of ciphertexts", code="protocol")
             platform_sum = np.zeros(n)
-            for (lo, hi), blob in zip(bounds, response.blobs, strict=True):
+            for (lo, hi), blob in zip(bounds, result.ciphertexts, strict=True):
                 if blob:
                     platform_sum[lo:hi] = ts.ckks_vector_from(ctx, blob).decrypt()
         if protocol in (TREE_GROUPS, TREE_MASKED):
@@ -297,16 +293,16 @@ class EncryptedScorer:
         else:
             raw = platform_sum
         mask = np.ones(n, dtype=bool)
-        for row, reason in rmeta.get("refused", []):
+        for row, reason in result.refused:
             mask[row] = False
-            refused[offset + row] = str(reason)
-            stats.refusal_reasons[str(reason)] = stats.refusal_reasons.get(str(reason), 0) + 1
+            refused[offset + row] = reason
+            stats.refusal_reasons[reason] = stats.refusal_reasons.get(reason, 0) + 1
         logits_out[:] = np.where(mask, raw, np.nan)
         t3 = time.perf_counter()
         stats.requests += 1
-        stats.ciphertexts_sent += len(blobs) - 2
-        stats.bytes_sent += sum(len(b) for b in blobs)
-        stats.bytes_received += sum(len(b) for b in response.blobs)
+        stats.ciphertexts_sent += len(cts)
+        stats.bytes_sent += sum(len(b) for b in frame.blobs)
+        stats.bytes_received += sum(len(b) for b in result.ciphertexts)
         stats.encrypt_seconds += t1 - t0
         stats.round_trip_seconds += t2 - t1
         stats.decrypt_seconds += t3 - t2
