@@ -59,8 +59,11 @@ def test_secureboost_messages_cross_the_wire_unchanged() -> None:
     hist = _roundtrip(msg.Hist([0, 2], True, 4, rows, [b"g", b"h"]))
     assert (hist.features, hist.full, hist.replicas, hist.gh) == ([0, 2], True, 4, [b"g", b"h"])
     assert hist.rows.tolist() == [3, 1, 4]
-    ready = _roundtrip(msg.Ready([5, 3], [True, False], [0, 1], Packing(2, 21)))
+    ready = _roundtrip(msg.Ready([5, 3], [True, False], [0, 1], Packing(2, 21), [False, True]))
     assert ready.packing == Packing(2, 21) and ready.missing == [True, False]
+    assert ready.categorical == [False, True]
+    split = _roundtrip(msg.Split(1, -1, False, rows, rows[:1], [2, 5]))
+    assert (split.feature, split.bin, split.cat_bins, split.valid.tolist()) == (1, -1, [2, 5], [3])
     histogram = _roundtrip(msg.Histogram([1], False, 2, [[([0, 1], [2, -1])]], [b"a", b"b"]))
     assert histogram.groups == [[([0, 1], [2, -1])]]
     finish = _roundtrip(msg.Finish({1: (3, 0.5)}))
@@ -77,6 +80,26 @@ def test_secureboost_messages_cross_the_wire_unchanged() -> None:
         (Frame("sb.hist", "j", {"features": [0], "full": True, "replicas": 1}, [b"abc"]), "uint32"),
         (Frame("sb.split", "j", {"feature": 0, "bin": 1}, [b""]), "'default_left'"),
         (
+            Frame(
+                "sb.split", "j", {"feature": 0, "bin": -1, "default_left": False, "cat_bins": [1.5]}, [b""]
+            ),
+            "'cat_bins'",
+        ),
+        (
+            Frame(
+                "sb.ready",
+                "j",
+                {
+                    "bins": [3],
+                    "missing": [False],
+                    "most_freq_bin": [0],
+                    "packing": [1, 0],
+                    "categorical": [1],
+                },
+            ),
+            "'categorical'",
+        ),
+        (
             Frame("sb.open", "j", {"params": {"max_bin": 1}, "platform_features": ["p"]}, [b"", b""]),
             "not valid",
         ),
@@ -84,7 +107,7 @@ def test_secureboost_messages_cross_the_wire_unchanged() -> None:
     ],
 )
 def test_a_malformed_secureboost_frame_is_refused_with_its_field_named(frame: Frame, complaint: str) -> None:
-    kinds = {m.KIND: m for m in (msg.Hist, msg.Split, msg.Open)}
+    kinds = {m.KIND: m for m in (msg.Hist, msg.Split, msg.Open, msg.Ready)}
     with pytest.raises(FederationError, match=complaint):
         kinds[frame.kind].from_frame(frame)
 
