@@ -119,6 +119,10 @@ def tree_frames(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return bank, platform
 
 
+# Columns of tree_frames holding category codes, for --categorical (LightGBM's categorical_feature)
+SBA_CATEGORICAL = ["RevLineCr", "LowDoc", "BankState", "NAICS_sector", "State", "NewExist", "UrbanRural"]
+
+
 def logistic_frames(df: pd.DataFrame, train: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Linear-model encodings: log money, flags, one-hot of the frequent levels (chosen on train rows)."""
     ref = df.iloc[train]
@@ -238,11 +242,15 @@ def run_secureboost(
             n_jobs=1,
         )
 
+    categorical = set(params.categorical_feature)
+    names = [*bank.columns, *platform.columns]
+    joined_cats = [j for j, n in enumerate(names) if n in categorical] or "auto"
+    bank_cats = [j for j, n in enumerate(bank.columns) if n in categorical] or "auto"
     started, cpu = time.perf_counter(), time.process_time()
-    central = gbm().fit(joined[train], y[train])
+    central = gbm().fit(joined[train], y[train], categorical_feature=joined_cats)
     central_seconds, central_cpu = time.perf_counter() - started, time.process_time() - cpu
     started, cpu = time.perf_counter(), time.process_time()
-    bank_only = gbm().fit(xb[train], y[train])
+    bank_only = gbm().fit(xb[train], y[train], categorical_feature=bank_cats)
     bank_seconds, bank_cpu = time.perf_counter() - started, time.process_time() - cpu
 
     # workers > 1: the platform's histogram work in that many Ray actors (started here, before timing).
@@ -416,6 +424,12 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--grad-quant-bins", type=int, default=4, help="num_grad_quant_bins")
     parser.add_argument(
+        "--categorical",
+        action="store_true",
+        help="split the code columns (" + ", ".join(SBA_CATEGORICAL) + ") as categories "
+        "(LightGBM's categorical_feature), in both the federated run and the LightGBM baselines",
+    )
+    parser.add_argument(
         "--workers",
         type=int,
         default=2,
@@ -437,6 +451,8 @@ def main(argv: list[str]) -> int:
         help="combine part files (from parallel --only runs) into joint_modelling.json",
     )
     args = parser.parse_args(argv)
+    if args.categorical and args.peer:
+        parser.error("--categorical with --peer: SecretFlow's SGB splits every column as a number")
     if args.merge:
         return _merge(args.merge, argv)
 
@@ -470,6 +486,7 @@ def main(argv: list[str]) -> int:
             use_quantized_grad=args.quantized_grad,
             num_grad_quant_bins=args.grad_quant_bins,
             quant_train_renew_leaf=args.quantized_grad,
+            categorical_feature=SBA_CATEGORICAL if args.categorical else [],
         )
         sb = run_secureboost(df, y, train, test, sb_params, args.workers)
         results += _results("secureboost", sb, GBDT_AUC_TOLERANCE, GBDT_TIME_RATIO_TARGET)
