@@ -9,6 +9,20 @@ of its instances continues a job. A platform deployment uses these; a bank never
 
 from fincredit.federation._party_steps import StepInputs, StepResult, dispatch, ray_evaluator, run_step
 from fincredit.federation._party_store import StateStore
+from fincredit.federation._psi_messages import Abort as PsiAbort
+from fincredit.federation._psi_messages import Start as PsiStart
+from fincredit.federation._psi_messages import Started as PsiStarted
 from fincredit.federation._ray import ray_available
 
-__all__ = ["StateStore", "StepInputs", "StepResult", "dispatch", "ray_available", "ray_evaluator", "run_step"]
+__all__ = [
+    "PsiAbort",
+    "PsiStart",
+    "PsiStarted",
+    "StateStore",
+    "StepInputs",
+    "StepResult",
+    "dispatch",
+    "ray_available",
+    "ray_evaluator",
+    "run_step",
+]

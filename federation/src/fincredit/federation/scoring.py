@@ -27,6 +27,7 @@ from fincredit.federation._scoring_lr import (
     sigmoid,
     standardise,
 )
+from fincredit.federation._scoring_messages import ScoringRequest, ScoringResult
 from fincredit.federation._scoring_platform import (
     REQUEST_KIND,
     RESULT_KIND,
@@ -69,6 +70,8 @@ __all__ = [
     "ScoringHandler",
     "ScoringLimits",
     "ScoringReport",
+    "ScoringRequest",
+    "ScoringResult",
     "compile_trees",
     "deposit_bank_half",
     "error_frame",

@@ -37,10 +37,20 @@ from fincredit.federation import (
     ScoringHandler,
     ScoringLimits,
 )
-from fincredit.federation.errors import ScoringError, ScoringModelError, ScoringRequestError
+from fincredit.federation.errors import FederationError, ScoringError, ScoringModelError, ScoringRequestError
 from fincredit.federation.joint_model import PlatformLogisticPart, PlatformTreePart
-from fincredit.federation.party import StepInputs, StepResult, dispatch, ray_available, ray_evaluator
+from fincredit.federation.party import (
+    PsiAbort,
+    PsiStart,
+    PsiStarted,
+    StepInputs,
+    StepResult,
+    dispatch,
+    ray_available,
+    ray_evaluator,
+)
 from fincredit.federation.scorecard import platform_iv_reply
+from fincredit.federation.scoring import ScoringRequest
 from fincredit.federation.scoring import error_frame as scoring_error_frame
 from fincredit.federation.training import PROTOCOLS
 from fincredit.federation.wire import DEFAULT_MAX_FRAME_BYTES, Frame, WireError, decode, encode
@@ -245,7 +255,7 @@ class FederationService:
             replayed = self._replayed(state)
             if replayed is not None:
                 return replayed
-            if frame.kind == "psi.start":
+            if frame.kind == PsiStart.KIND:
                 return self._psi_start(frame, bank_id, state)
             job = self._job_for_frame(frame, bank_id, ("aligning", "aligned", "training", "trained"))
             if state.psi_state is None:
@@ -253,7 +263,7 @@ class FederationService:
             self._touch(job.id)
             result = self._step(state, bank_id, state.psi_state, None)
             reply = _reply_of(result)
-            if frame.kind == "psi.abort":
+            if frame.kind == PsiAbort.KIND:
                 self._record(state, result, psi_state=None)
                 return reply
             if result.state is None:
@@ -274,11 +284,13 @@ class FederationService:
         live = self.sessions.inputs(state)
         if state.psi_state is None:  # a new alignment (a retried start keeps its secrets and keys)
             scopes = _scopes(job)
-            asked = frame.meta.get("scopes")
-            if isinstance(asked, list) and asked and sorted(map(str, asked)) != sorted(scopes):
+            try:
+                asked = PsiStart.from_frame(frame).scopes
+            except FederationError as exc:
+                raise PartyError(str(exc), code="protocol") from None
+            if asked and sorted(asked) != sorted(scopes):
                 raise PartyError(
-                    f"the alignment names scopes {sorted(map(str, asked))}, the job {sorted(scopes)}",
-                    code="conflict",
+                    f"the alignment names scopes {sorted(asked)}, the job {sorted(scopes)}", code="conflict"
                 )
             with self.services.read() as session:
                 live.inputs = consenting_subjects(
@@ -292,7 +304,7 @@ class FederationService:
         with self.services.tx() as session:
             row = owned_job(session, job.id, bank_id, lock=True)
             set_state(row, "aligning", "aligning with the bank (PSI)", allowed_from=("created", "aligning"))
-            row.platform_size = int(reply.meta.get("platform_size", 0))
+            row.platform_size = PsiStarted.from_frame(reply).platform_size
         self._record(state, result, psi_state=result.state, live_state=self.sessions.store.save(job.id, live))
         return reply
 
@@ -484,11 +496,12 @@ class FederationService:
     # -- encrypted scoring -------------------------------------------------------------------------
 
     def _scoring_frame(self, frame: Frame, bank_id: str) -> Frame:
-        meta = frame.meta
-        model_id, n_rows = meta.get("model_id"), meta.get("n_rows")
         try:
-            if not isinstance(model_id, str) or not isinstance(n_rows, int) or isinstance(n_rows, bool):
-                raise ScoringRequestError("'model_id' must be a string and 'n_rows' an integer")
+            try:
+                request = ScoringRequest.from_frame(frame)
+            except FederationError as exc:
+                raise ScoringRequestError(str(exc)) from None
+            model_id, n_rows = request.model_id, request.n_rows
             with self.services.tx() as session:
                 model = session.get(JointModel, model_id)
                 if model is None or model.org_id != bank_id:
