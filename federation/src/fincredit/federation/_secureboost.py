@@ -567,8 +567,8 @@ class BankSecureBoostTrainer:
         if ready.packing != self._packing:
             raise FederationError("the platform packs histogram sums otherwise than this job's parameters")
         platform_layouts = [
-            BinLayout(*layout)
-            for layout in zip(ready.bins, ready.missing, ready.most_freq_bin, ready.categorical, strict=True)
+            BinLayout(*feature)
+            for feature in zip(ready.bins, ready.missing, ready.most_freq_bin, ready.categorical, strict=True)
         ]
         x = np.asarray(x_bank, dtype=np.float64)
         xb = x[train_rows]
