@@ -213,6 +213,7 @@ def run_secureboost(
     test: np.ndarray,
     params: SecureBoostParams,
     workers: int = 1,
+    bank_processes: int | None = None,
 ) -> dict[str, Any]:
     import lightgbm
 
@@ -256,7 +257,9 @@ def run_secureboost(
     # workers > 1: the platform's histogram work in that many Ray actors (started here, before timing).
     job = PlatformSecureBoostJob(platform, job_id="bench-sb", workers=workers)
     link = LocalLink(job.handle)
-    trainer = BankSecureBoostTrainer(link, job_id="bench-sb", params=params, timeout=3600)
+    trainer = BankSecureBoostTrainer(
+        link, job_id="bench-sb", params=params, timeout=3600, processes=bank_processes
+    )
     started, cpu = time.perf_counter(), time.process_time()
     part = trainer.fit(
         xb, y, features=list(bank.columns), platform_features=list(platform.columns), train_rows=train
@@ -264,6 +267,7 @@ def run_secureboost(
     federated_seconds, federated_cpu = time.perf_counter() - started, time.process_time() - cpu
     if workers > 1:  # the Ray actors' CPU seconds are not this process's
         federated_cpu += job.worker_cpu_seconds
+    federated_cpu += trainer.log.bank_process_cpu_seconds  # nor are the bank's encryption processes'
     scores = trainer.joint_scores(part, xb, test)
     return {
         "auc_bank_only": _auc(y[test], bank_only.predict_proba(xb[test])[:, 1]),
@@ -280,6 +284,8 @@ def run_secureboost(
         "histogram_requests": trainer.log.histogram_requests,
         "platform_workers": workers,
         "platform_worker_cpu_seconds": job.worker_cpu_seconds,
+        "bank_processes": trainer._crypto.processes if trainer._crypto else 1,
+        "bank_process_cpu_seconds": trainer.log.bank_process_cpu_seconds,
     }
 
 
@@ -436,6 +442,12 @@ def main(argv: list[str]) -> int:
         help="platform histogram workers (Ray actors; 1 = in this process)",
     )
     parser.add_argument(
+        "--bank-processes",
+        type=int,
+        default=None,
+        help="the bank's encryption/decryption processes (default: this machine's cores, at most 4)",
+    )
+    parser.add_argument(
         "--peer",
         action="store_true",
         help="also train SecretFlow's SGB on the same rows and settings in this run (bench/peers.py)",
@@ -468,7 +480,8 @@ def main(argv: list[str]) -> int:
         "test_rows": int(test.size),
         "load_average_before": list(os.getloadavg()),
         "timing": "wall seconds, and CPU seconds of this process (both parties run in it) plus those of "
-        "the platform's Ray histogram actors when --workers > 1; LightGBM baselines with n_jobs=1",
+        "the platform's Ray histogram actors when --workers > 1 and of the bank's encryption processes "
+        "(imports included); LightGBM baselines with n_jobs=1",
     }
     if args.only in (None, "logistic"):
         lr_params = LogisticParams(iterations=args.lr_iterations)
@@ -488,7 +501,7 @@ def main(argv: list[str]) -> int:
             quant_train_renew_leaf=args.quantized_grad,
             categorical_feature=SBA_CATEGORICAL if args.categorical else [],
         )
-        sb = run_secureboost(df, y, train, test, sb_params, args.workers)
+        sb = run_secureboost(df, y, train, test, sb_params, args.workers, args.bank_processes)
         results += _results("secureboost", sb, GBDT_AUC_TOLERANCE, GBDT_TIME_RATIO_TARGET)
         if args.peer:
             peer = run_peer(df, y, train, test, sb_params, args.seed)
@@ -518,6 +531,8 @@ def main(argv: list[str]) -> int:
             "histogram_requests": sb["histogram_requests"],
             "platform_workers": args.workers,
             "platform_worker_cpu_seconds": sb["platform_worker_cpu_seconds"],
+            "bank_processes": sb["bank_processes"],
+            "bank_process_cpu_seconds": sb["bank_process_cpu_seconds"],
         }
     notes["load_average_after"] = list(os.getloadavg())
     if args.only is not None and args.part is None:

@@ -39,6 +39,7 @@ __all__ = [
     "new_secret_context",
     "private_rng",
     "public_context_bytes",
+    "secret_context_bytes",
     "to_chunks",
     "zero_sum_mask",
 ]
@@ -73,6 +74,15 @@ def public_context_bytes(ctx: ts.Context) -> bytes:
     return bytes(
         ctx.serialize(
             save_public_key=True, save_secret_key=False, save_galois_keys=False, save_relin_keys=False
+        )
+    )
+
+
+def secret_context_bytes(ctx: ts.Context) -> bytes:
+    """The bank's context with its secret key, for the bank's own processes only (never a frame)."""
+    return bytes(
+        ctx.serialize(
+            save_public_key=False, save_secret_key=True, save_galois_keys=False, save_relin_keys=False
         )
     )
 

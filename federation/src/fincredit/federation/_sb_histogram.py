@@ -66,6 +66,7 @@ __all__ = [
     "histogram_blobs",
     "histogram_task",
     "layout",
+    "pack_rows",
     "packing_for",
     "use_full_layout",
 ]
@@ -172,7 +173,7 @@ def layout(n_rows: int, replicas: int) -> tuple[int, int]:
     return seg, max(1, -(-n_rows // seg))
 
 
-def _pack(values: np.ndarray, replicas: int) -> np.ndarray:
+def pack_rows(values: np.ndarray, replicas: int) -> np.ndarray:
     """Rows to real slots, (chunks, SLOTS), each chunk's rows repeated in each of its segments."""
     seg, chunks = layout(values.size, replicas)
     padded = np.zeros(chunks * seg)
@@ -185,7 +186,7 @@ def encrypt_gh(
 ) -> list[bytes]:
     """``Enc(g)`` chunks then ``Enc(h)`` chunks, in the layout's row order."""
     scale = packing.ct_scale
-    return [kit.encrypt_seeded(chunk, 0, scale) for values in (g, h) for chunk in _pack(values, replicas)]
+    return [kit.encrypt_seeded(chunk, 0, scale) for values in (g, h) for chunk in pack_rows(values, replicas)]
 
 
 def bin_groups(

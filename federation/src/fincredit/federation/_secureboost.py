@@ -27,7 +27,9 @@ the bank), each ciphertext the bank sends ~3 ms (encoding, encryption, serialisa
 ciphertexts; ``R`` is chosen to balance the last two (``choose_replicas``). The full layout pays
 products over every training row, so the bank uses it for leaves of at least a third of the rows (the
 root and often its smaller child). The platform's work runs in ``workers`` Ray actors (features shared
-out by bin count, each actor caching its features' masks), since SEAL holds the GIL. An additively
+out by bin count, each actor caching its features' masks), since SEAL holds the GIL; the bank's half
+(encrypting a request, decrypting its answer) runs in the bank's own processes for the same reason
+(``_sb_bank_pool``: the secret key goes to them and nowhere else). An additively
 homomorphic scheme with one ciphertext per row (SecretFlow's OU) does ``n·F_p`` additions per level
 instead, after ``n`` encryptions per tree: a different protocol, not a tuning of this one.
 
@@ -74,6 +76,7 @@ from fincredit.federation._ckks import (
     new_secret_context,
     private_rng,
     public_context_bytes,
+    secret_context_bytes,
 )
 from fincredit.federation._ckks_seal import SealKit
 from fincredit.federation._gbdt import (
@@ -91,13 +94,13 @@ from fincredit.federation._gbdt import (
     quantile_thresholds,
 )
 from fincredit.federation._runtime import Channel, raise_for_error
+from fincredit.federation._sb_bank_pool import BankCrypto
 from fincredit.federation._sb_histogram import (
     DEFAULT_CACHE_BYTES,
     FLOAT,
     HistogramWorker,
     choose_replicas,
     decrypt_sums,
-    encrypt_gh,
     histogram_blobs,
     layout,
     packing_for,
@@ -421,6 +424,7 @@ class BoostingLog:
     seconds: float = 0.0
     histogram_requests: int = 0
     platform_seconds: float = 0.0
+    bank_process_cpu_seconds: float = 0.0  # in the bank's encryption processes, beside its own process
     history: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -481,13 +485,18 @@ class BankSecureBoostTrainer:
         params: SecureBoostParams | None = None,
         progress: Callable[[int, int], None] | None = None,
         timeout: float = 600.0,
+        processes: int | None = None,
     ) -> None:
+        """``processes``: the bank's own processes for encrypting and decrypting histogram requests
+        (``None``: this machine's cores, at most four; 1: this process only)."""
         self.channel = link if isinstance(link, Channel) else Channel(link, timeout=timeout, retries=0)
+        self.processes = processes
         self.job_id = job_id or uuid.uuid4().hex
         self.params = params or SecureBoostParams()
         self._progress = progress
         self.log = BoostingLog()
         self._kit: SealKit | None = None
+        self._crypto: BankCrypto | None = None
         self._platform_bins: list[int] = []
         self._packing = FLOAT
         self.result: BoostResult | None = None
@@ -498,7 +507,7 @@ class BankSecureBoostTrainer:
     def _platform_histogram(
         self, rows: np.ndarray, g: np.ndarray, h: np.ndarray, scanned: list[int], quant: Quantized | None
     ) -> Histograms:
-        assert self._kit is not None
+        assert self._crypto is not None
         packing = self._packing
         if packing.quantized != (quant is not None):
             raise FederationError("quantized histograms need the job opened with use_quantized_grad")
@@ -514,7 +523,7 @@ class BankSecureBoostTrainer:
             gl[rows], hl[rows] = g[rows], h[rows]
         else:
             gl, hl = g[rows], h[rows]
-        request = msg.Hist(scanned, full, replicas, rows, encrypt_gh(self._kit, gl, hl, replicas, packing))
+        request = msg.Hist(scanned, full, replicas, rows, self._crypto.encrypt_gh(gl, hl, replicas, packing))
         started = time.perf_counter()
         reply = self._call(request, msg.Histogram)
         self.log.platform_seconds += time.perf_counter() - started
@@ -522,19 +531,24 @@ class BankSecureBoostTrainer:
         if (reply.features, reply.full, reply.replicas) != (scanned, full, replicas):
             raise FederationError("sb.histogram answers for other features or another layout than asked")
         seg, _ = layout(gl.size, replicas)
-        out: Histograms = []
-        k = 0
+        pairs: list[tuple[bytes, bytes, Any]] = []
         for j, groups in zip(scanned, reply.groups, strict=True):
             n_bins = self._platform_bins[j]
-            gj, hj = np.zeros(n_bins), np.zeros(n_bins)
             for group in groups:
                 if any(not -1 <= b < n_bins for b in group[0] + group[1]):
                     raise FederationError("sb.histogram names a bin out of range")
-                sums = decrypt_sums(self._kit, reply.sums[k], reply.sums[k + 1], seg, group, packing)
-                for b, gs, hs in sums:
+                if len(pairs) * 2 + 1 >= len(reply.sums):
+                    raise FederationError("sb.histogram carries fewer sums than its groups")
+                pairs.append((reply.sums[2 * len(pairs)], reply.sums[2 * len(pairs) + 1], group))
+        decrypted = iter(self._crypto.decrypt_sums(pairs, seg, packing))
+        out: Histograms = []
+        for j, groups in zip(scanned, reply.groups, strict=True):
+            n_bins = self._platform_bins[j]
+            gj, hj = np.zeros(n_bins), np.zeros(n_bins)
+            for _ in groups:
+                for b, gs, hs in next(decrypted):
                     if b >= 0:  # -1: a bin holding no row of the leaf, whose sum is exactly zero
                         gj[b], hj[b] = gs * scales[0], hs * scales[1]
-                k += 2
             out.append((gj, hj))
         return out
 
@@ -559,6 +573,28 @@ class BankSecureBoostTrainer:
         valid_rows = np.zeros(0, dtype=np.int64) if valid_rows is None else np.asarray(valid_rows, np.int64)
         ctx = new_secret_context(SECUREBOOST_COEFF_MOD_BITS, SECUREBOOST_SCALE_BITS)
         self._kit = SealKit(ctx)
+        self._crypto = BankCrypto(self._kit, secret_context_bytes(ctx), self.processes)
+        try:
+            self._crypto.start_for(len(train_rows))
+            part = self._fit(ctx, x_bank, y, features, platform_features, train_rows, valid_rows, model_id)
+        finally:
+            self._crypto.close()
+            self.log.bank_process_cpu_seconds = self._crypto.process_cpu_seconds
+        self.log.seconds = time.perf_counter() - started
+        return part
+
+    def _fit(
+        self,
+        ctx: Any,
+        x_bank: np.ndarray,
+        y: np.ndarray,
+        features: Sequence[str],
+        platform_features: Sequence[str],
+        train_rows: np.ndarray,
+        valid_rows: np.ndarray,
+        model_id: str | None,
+    ) -> BankTreePart:
+        p = self.params
         request = msg.Open(p, list(platform_features), public_context_bytes(ctx), train_rows, valid_rows)
         ready = self._call(request, msg.Ready)
         self._platform_bins = ready.bins
@@ -591,7 +627,6 @@ class BankSecureBoostTrainer:
         }
         self._call(msg.Finish(platform_importance), msg.Done)
         self.log.trees = len(part.trees)
-        self.log.seconds = time.perf_counter() - started
         return part
 
     def platform_directions(self, rows: np.ndarray) -> list[np.ndarray]:
