@@ -31,7 +31,7 @@ def _sums(crypto: BankCrypto, public: bytes, g: np.ndarray, h: np.ndarray, bins:
     packing = packing_for(g.size, 4)
     replicas = 2
     blobs = crypto.encrypt_gh(g, h, replicas, packing)
-    (groups,), sums = histogram_task(public, blobs, bins[:, None], [20], 64.0, 1, replicas, False, packing)
+    groups, sums = histogram_task(public, blobs, bins[:, None], [20], 64.0, 1, replicas, False, packing)
     pairs = [(sums[2 * k], sums[2 * k + 1], group) for k, group in enumerate(groups)]
     return crypto.decrypt_sums(pairs, SLOTS // replicas, packing)
 

@@ -95,7 +95,7 @@ def test_encrypted_histogram_equals_plaintext_histogram(rows: int, replicas: int
     bins[bins == 7] = 8  # an empty bin is simply absent from the answer
     secret = new_secret_context(SECUREBOOST_COEFF_MOD_BITS, SECUREBOOST_SCALE_BITS)
     bank = SealKit(secret)
-    (groups,), blobs = histogram_task(
+    groups, blobs = histogram_task(
         public_context_bytes(secret),
         encrypt_gh(bank, g, h, replicas),
         bins[:, None],
@@ -138,7 +138,7 @@ def test_quantized_sums_come_back_exact_two_to_a_part(rows: int, replicas: int, 
     assert packing.digits == 2
     secret = new_secret_context(SECUREBOOST_COEFF_MOD_BITS, SECUREBOOST_SCALE_BITS)
     bank = SealKit(secret)
-    (groups,), blobs = histogram_task(
+    groups, blobs = histogram_task(
         public_context_bytes(secret),
         encrypt_gh(bank, g, h, replicas, packing),
         bins[:, None],
@@ -157,6 +157,50 @@ def test_quantized_sums_come_back_exact_two_to_a_part(rows: int, replicas: int, 
             seen.add(b)
             assert (gs, hs) == (g[bins == b].sum(), h[bins == b].sum())
     assert set(bins.tolist()) <= seen
+
+
+def test_a_compact_group_carries_the_bins_of_several_features() -> None:
+    """Features of few bins share a returned pair: the present bins of all scanned features run one
+    after another as keys ``offset + bin``, so four features of 3, 3, 5 and 20 bins (31 keys) need two
+    pairs of 16 keys, not one pair per feature and two for the last, and every sum comes back exact."""
+    rng = np.random.default_rng(11)
+    rows, replicas, n_bins = 4000, 4, [3, 3, 5, 20]
+    g = rng.integers(-2, 3, rows).astype(float)
+    h = rng.integers(0, 5, rows).astype(float)
+    bins = np.column_stack([rng.integers(0, n, rows) for n in n_bins])
+    packing = packing_for(rows, 4)
+    secret = new_secret_context(SECUREBOOST_COEFF_MOD_BITS, SECUREBOOST_SCALE_BITS)
+    bank = SealKit(secret)
+    groups, blobs = histogram_task(
+        public_context_bytes(secret),
+        encrypt_gh(bank, g, h, replicas, packing),
+        bins,
+        n_bins,
+        64.0,
+        1,
+        replicas,
+        False,
+        packing,
+    )
+    offsets = [0, 3, 6, 11]
+
+    def feature(key: int) -> int:
+        return int(np.searchsorted(offsets, key, side="right")) - 1
+
+    assert len(groups) == 2
+    assert {feature(key) for key in groups[0][0] + groups[0][1]} == {0, 1, 2, 3}
+    seen = {}
+    for k, group in enumerate(groups):
+        for key, gs, hs in decrypt_sums(
+            bank, blobs[2 * k], blobs[2 * k + 1], SLOTS // replicas, group, packing
+        ):
+            seen[(feature(key), key - offsets[feature(key)])] = (gs, hs)
+    expected = {
+        (f, b): (g[bins[:, f] == b].sum(), h[bins[:, f] == b].sum())
+        for f, n in enumerate(n_bins)
+        for b in range(n)
+    }
+    assert seen == expected
 
 
 def test_a_packed_sum_is_read_as_balanced_digits_or_refused() -> None:

@@ -64,8 +64,8 @@ def test_secureboost_messages_cross_the_wire_unchanged() -> None:
     assert ready.categorical == [False, True]
     split = _roundtrip(msg.Split(1, -1, False, rows, rows[:1], [2, 5]))
     assert (split.feature, split.bin, split.cat_bins, split.valid.tolist()) == (1, -1, [2, 5], [3])
-    histogram = _roundtrip(msg.Histogram([1], False, 2, [[([0, 1], [2, -1])]], [b"a", b"b"]))
-    assert histogram.groups == [[([0, 1], [2, -1])]]
+    histogram = _roundtrip(msg.Histogram([1], False, 2, [([0, 1], [2, -1])], [b"a", b"b"]))
+    assert histogram.groups == [([0, 1], [2, -1])]
     finish = _roundtrip(msg.Finish({1: (3, 0.5)}))
     assert finish.importance == {1: (3, 0.5)}
     assert msg.unbits(msg.bits(np.array([True, False, True])), 3).tolist() == [True, False, True]
@@ -104,10 +104,23 @@ def test_secureboost_messages_cross_the_wire_unchanged() -> None:
             "not valid",
         ),
         (Frame("sb.open", "j", {"params": {}, "platform_features": ["p"]}, [b""]), "1 blobs"),
+        (  # groups per feature, as before they ran across features: refused, not misread
+            Frame("sb.histogram", "j", {"features": [0], "full": False, "replicas": 1, "bins": [[]]}),
+            "'groups'",
+        ),
+        (
+            Frame(
+                "sb.histogram",
+                "j",
+                {"features": [0], "full": False, "replicas": 1, "groups": [[[0], [1]]]},
+                [b"g"],
+            ),
+            "do not match",
+        ),
     ],
 )
 def test_a_malformed_secureboost_frame_is_refused_with_its_field_named(frame: Frame, complaint: str) -> None:
-    kinds = {m.KIND: m for m in (msg.Hist, msg.Split, msg.Open, msg.Ready)}
+    kinds = {m.KIND: m for m in (msg.Hist, msg.Histogram, msg.Split, msg.Open, msg.Ready)}
     with pytest.raises(FederationError, match=complaint):
         kinds[frame.kind].from_frame(frame)
 

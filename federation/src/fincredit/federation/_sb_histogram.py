@@ -226,6 +226,28 @@ def _group_mask(bins: np.ndarray, group: Group, replicas: int, packing: Packing 
     return mask.reshape(chunks, SLOTS)
 
 
+def _keyed_mask(
+    bins: np.ndarray, offsets: np.ndarray, group: Group, replicas: int, packing: Packing = FLOAT
+) -> np.ndarray:
+    """:func:`_group_mask` for a group whose entries are keys ``offsets[k] + bin`` over the columns
+    ``k`` of ``bins`` (rows x columns): one group may hold bins of several features."""
+    seg, chunks = layout(bins.shape[0], replicas)
+    mask = np.zeros((chunks, replicas, seg), dtype=np.complex128)
+    weights = packing.weights
+    columns: dict[int, np.ndarray] = {}
+    for unit, part in ((1.0, group[0]), (1j, group[1])):
+        for k, key in enumerate(part):
+            col = int(np.searchsorted(offsets, key, side="right")) - 1
+            by_chunk = columns.get(col)
+            if by_chunk is None:
+                padded = np.full(chunks * seg, -1, dtype=np.int64)
+                padded[: bins.shape[0]] = bins[:, col]
+                by_chunk = columns[col] = padded.reshape(chunks, seg)
+            r, d = divmod(k, packing.digits)
+            mask[:, r, :] += (unit * weights[d]) * (by_chunk == key - offsets[col])
+    return mask.reshape(chunks, SLOTS)
+
+
 def _zero_sum_mask(rng: np.random.Generator, seg: int, replicas: int, amplitude: float) -> np.ndarray:
     mask = rng.uniform(-amplitude, amplitude, SLOTS) + 1j * rng.uniform(-amplitude, amplitude, SLOTS)
     for r in range(replicas):
@@ -363,11 +385,16 @@ class HistogramWorker:
         replicas: int,
         gh_blobs: Sequence[bytes],
         features: Sequence[int],
+        offsets: Sequence[int],
         seed: int,
         packing: Packing = FLOAT,
-    ) -> tuple[list[list[Group]], list[bytes], float]:
-        """For each of ``features`` (indices into this worker's columns) over the leaf ``rows``: its
-        groups and two blobs per group; and the CPU seconds this call took."""
+    ) -> tuple[list[Group], list[bytes], float]:
+        """The groups (of keys ``offsets[k] + bin`` for ``features[k]``, indices into this worker's
+        columns) over the leaf ``rows`` and two blobs per group; and the CPU seconds this call took.
+
+        Full layout: each feature's fixed groups (their masks are cached). Compact: the present bins
+        of every feature one after the other, cut into groups, so that a group may end one feature's
+        bins and start the next one's: no returned pair is left half empty by a feature of few bins."""
         cpu = time.process_time()
         kit = platform_kit(self._ctx)
         seg, chunks = layout(self._bins.shape[0] if full else rows.size, replicas)
@@ -382,24 +409,36 @@ class HistogramWorker:
         # adds: Enc(e)'s noise times |v/e|, and the rounding of v/e times |e| (about 3e-6 per slot each).
         e = rng.uniform(32.0, 64.0, SLOTS) * rng.choice([-1.0, 1.0], SLOTS)
         blinding = (kit.encrypt_public(e, 0, packing.ct_scale), e)
-        index: list[list[Group]] = []
-        blobs: list[bytes] = []
-        for j in features:
-            node_bins = self._bins[rows, j]
-            present = np.unique(node_bins)  # once per feature: both the groups and their naming use it
-            groups = bin_groups(present, self._n_bins[j], replicas, full, packing)
-            if full:
-                plains = [self._full_plains(kit, j, group, replicas, packing) for group in groups]
-            else:
-                plains = [
-                    _encode_rows(kit, _group_mask(node_bins, group, replicas, packing), packing.mask_scale)
-                    for group in groups
-                ]
-            blobs += histogram_blobs(
-                kit, g_cts, h_cts, groups, plains, (seg, replicas), rng, self._amplitude, blinding, packing
-            )
-            index.append(_named_present(groups, set(present.tolist())) if full else groups)
-        return index, blobs, time.process_time() - cpu
+        node_bins = self._bins[np.ix_(rows, np.asarray(features, dtype=np.int64))]
+        keys: list[int] = []
+        groups: list[Group] = []
+        plains: list[list[Any]] = []
+        for k, j in enumerate(features):
+            present = np.unique(node_bins[:, k])
+            if not full:
+                keys += [offsets[k] + int(b) for b in present if 0 <= b < self._n_bins[j]]
+                continue
+            local = bin_groups(present, self._n_bins[j], replicas, True, packing)
+            plains += [self._full_plains(kit, j, group, replicas, packing) for group in local]
+            named = _named_present(local, set(present.tolist()))
+            groups += [([_key(b, offsets[k]) for b in r], [_key(b, offsets[k]) for b in i]) for r, i in named]
+        if not full:
+            half = replicas * packing.digits
+            cuts = range(0, len(keys), 2 * half)
+            groups = [(keys[i : i + half], keys[i + half : i + 2 * half]) for i in cuts]
+            at = np.asarray(offsets, dtype=np.int64)
+            plains = [
+                _encode_rows(kit, _keyed_mask(node_bins, at, group, replicas, packing), packing.mask_scale)
+                for group in groups
+            ]
+        blobs = histogram_blobs(
+            kit, g_cts, h_cts, groups, plains, (seg, replicas), rng, self._amplitude, blinding, packing
+        )
+        return groups, blobs, time.process_time() - cpu
+
+
+def _key(b: int, offset: int) -> int:
+    return -1 if b < 0 else offset + b
 
 
 def histogram_task(
@@ -412,10 +451,14 @@ def histogram_task(
     replicas: int = 1,
     full: bool = False,
     packing: Packing = FLOAT,
-) -> tuple[list[list[Group]], list[bytes]]:
-    """Every feature of ``bins`` (rows x features) for one leaf, in one call: (groups per feature, blobs).
+) -> tuple[list[Group], list[bytes]]:
+    """Every feature of ``bins`` (rows x features) for one leaf, in one call: (groups, blobs), the
+    groups' entries keys ``offset + bin`` with each feature's offset the bin count of those before it.
     With ``full`` the ciphertexts cover every row of ``bins`` (zero outside the leaf)."""
     worker = HistogramWorker(public_context, bins, n_bins, amplitude, cache_bytes=0)
     rows = np.arange(bins.shape[0])
-    index, blobs, _ = worker.histograms(rows, full, replicas, gh_blobs, range(bins.shape[1]), seed, packing)
-    return index, blobs
+    offsets = np.concatenate([[0], np.cumsum(n_bins)[:-1]]).astype(int).tolist()
+    groups, blobs, _ = worker.histograms(
+        rows, full, replicas, gh_blobs, range(bins.shape[1]), offsets, seed, packing
+    )
+    return groups, blobs

@@ -146,27 +146,26 @@ class Histogram:
     features: list[int]
     full: bool
     replicas: int
-    groups: list[list[Group]]  # per feature: the bins of each returned pair of ciphertexts
+    # The bins of each returned pair of ciphertexts, as keys ``offset + bin``: a scanned feature's
+    # offset is the bin count of the features scanned before it; -1 names a bin whose sum is zero.
+    groups: list[Group]
     sums: list[bytes]  # per group: the blinded sums of g, then of h
 
     def to_frame(self, job_id: str) -> Frame:
-        meta = {"features": self.features, "full": self.full, "replicas": self.replicas, "bins": self.groups}
+        meta = {"features": self.features, "full": self.full, "replicas": self.replicas}
+        meta["groups"] = self.groups
         return Frame(self.KIND, job_id, meta, list(self.sums))
 
     @classmethod
     def from_frame(cls, frame: Frame) -> Self:
         features = _ints(frame, "features")
-        raw = _field(frame, "bins", list)
-        groups: list[list[Group]] = []
+        raw = _field(frame, "groups", list)
         try:
-            for feature_groups in raw:
-                groups.append(
-                    [([int(b) for b in real], [int(b) for b in imag]) for real, imag in feature_groups]
-                )
+            groups: list[Group] = [([int(b) for b in real], [int(b) for b in imag]) for real, imag in raw]
         except (TypeError, ValueError):
-            raise FederationError("sb.histogram: 'bins' must list (real, imaginary) bin lists") from None
-        if len(groups) != len(features) or 2 * sum(len(g) for g in groups) != len(frame.blobs):
-            raise FederationError("sb.histogram: the bins and the ciphertexts do not match")
+            raise FederationError("sb.histogram: 'groups' must list (real, imaginary) key lists") from None
+        if 2 * len(groups) != len(frame.blobs):
+            raise FederationError("sb.histogram: the groups and the ciphertexts do not match")
         return cls(features, _field(frame, "full", bool), _field(frame, "replicas", int), groups, frame.blobs)
 
 

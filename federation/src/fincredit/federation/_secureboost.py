@@ -321,41 +321,42 @@ class PlatformSecureBoostJob:
 
     def _histograms(
         self, rows: np.ndarray, full: bool, replicas: int, gh: list[bytes], scanned: list[int]
-    ) -> tuple[list[list[Any]], list[bytes]]:
+    ) -> tuple[list[Any], list[bytes]]:
         if not self._workers:  # a job loaded from its saved state
             assert self._ctx is not None
             self._start_workers(self._ctx)
-        by_worker: dict[int, list[int]] = {}
-        for j in scanned:
-            by_worker.setdefault(self._owner[j][0], []).append(j)
-        calls = {
-            w: (features, [self._owner[j][1] for j in features], _seed(self._rng))
-            for w, features in by_worker.items()
-        }
+        # A scanned feature's keys start where the bins of those scanned before it end.
+        offsets = np.concatenate([[0], np.cumsum([self._binning[j].n_bins for j in scanned])[:-1]])
+        by_worker: dict[int, tuple[list[int], list[int]]] = {}
+        for j, offset in zip(scanned, offsets.tolist(), strict=True):
+            local, starts = by_worker.setdefault(self._owner[j][0], ([], []))
+            local.append(self._owner[j][1])
+            starts.append(int(offset))
+        calls = {w: (local, starts, _seed(self._rng)) for w, (local, starts) in by_worker.items()}
         if len(self._workers) == 1:
-            (features, local, seed) = calls[0]
-            answers = {0: self._workers[0].histograms(rows, full, replicas, gh, local, seed, self._packing)}
+            (local, starts, seed) = calls[0]
+            answers = {
+                0: self._workers[0].histograms(rows, full, replicas, gh, local, starts, seed, self._packing)
+            }
         else:
             import ray
 
             rows_ref, gh_ref = ray.put(rows), ray.put(gh)
             refs = {
                 w: self._workers[w].histograms.remote(
-                    rows_ref, full, replicas, gh_ref, local, seed, self._packing
+                    rows_ref, full, replicas, gh_ref, local, starts, seed, self._packing
                 )
-                for w, (_, local, seed) in calls.items()
+                for w, (local, starts, seed) in calls.items()
             }
             answers = dict(zip(refs, ray.get(list(refs.values())), strict=True))
-        per_feature: dict[int, tuple[list[Any], list[bytes]]] = {}
-        for w, (features, _, _) in calls.items():
-            groups, blobs, cpu = answers[w]
+        groups: list[Any] = []
+        blobs: list[bytes] = []
+        for w in sorted(answers):
+            worker_groups, worker_blobs, cpu = answers[w]
             self.worker_cpu_seconds += cpu
-            k = 0
-            for j, feature_groups in zip(features, groups, strict=True):
-                per_feature[j] = (feature_groups, blobs[k : k + 2 * len(feature_groups)])
-                k += 2 * len(feature_groups)
-        index = [per_feature[j][0] for j in scanned]
-        return index, [b for j in scanned for b in per_feature[j][1]]
+            groups += worker_groups
+            blobs += worker_blobs
+        return groups, blobs
 
     def _split(self, request: msg.Split) -> msg.Partition:
         if self.done:
@@ -517,7 +518,8 @@ class BankSecureBoostTrainer:
             scales = (quant.g_scale, quant.h_scale)
         full = use_full_layout(rows.size, g.size)
         bins = [self._platform_bins[j] for j in scanned]
-        replicas = choose_replicas(rows.size, sum(bins), max(bins), packing.digits)
+        # A compact layout's groups run across features; a full layout's stay within one (cached masks).
+        replicas = choose_replicas(rows.size, sum(bins), max(bins) if full else sum(bins), packing.digits)
         if full:
             gl, hl = np.zeros(g.size), np.zeros(h.size)
             gl[rows], hl[rows] = g[rows], h[rows]
@@ -531,25 +533,22 @@ class BankSecureBoostTrainer:
         if (reply.features, reply.full, reply.replicas) != (scanned, full, replicas):
             raise FederationError("sb.histogram answers for other features or another layout than asked")
         seg, _ = layout(gl.size, replicas)
-        pairs: list[tuple[bytes, bytes, Any]] = []
-        for j, groups in zip(scanned, reply.groups, strict=True):
-            n_bins = self._platform_bins[j]
-            for group in groups:
-                if any(not -1 <= b < n_bins for b in group[0] + group[1]):
-                    raise FederationError("sb.histogram names a bin out of range")
-                if len(pairs) * 2 + 1 >= len(reply.sums):
-                    raise FederationError("sb.histogram carries fewer sums than its groups")
-                pairs.append((reply.sums[2 * len(pairs)], reply.sums[2 * len(pairs) + 1], group))
-        decrypted = iter(self._crypto.decrypt_sums(pairs, seg, packing))
-        out: Histograms = []
-        for j, groups in zip(scanned, reply.groups, strict=True):
-            n_bins = self._platform_bins[j]
-            gj, hj = np.zeros(n_bins), np.zeros(n_bins)
-            for _ in groups:
-                for b, gs, hs in next(decrypted):
-                    if b >= 0:  # -1: a bin holding no row of the leaf, whose sum is exactly zero
-                        gj[b], hj[b] = gs * scales[0], hs * scales[1]
-            out.append((gj, hj))
+        # Keys: offset + bin, each scanned feature's offset the bin count of those scanned before it.
+        offsets = np.concatenate([[0], np.cumsum(bins)]).astype(np.int64)
+        if len(reply.sums) != 2 * len(reply.groups):
+            raise FederationError("sb.histogram carries another number of sums than its groups")
+        for real, imag in reply.groups:
+            if any(not -1 <= key < offsets[-1] for key in real + imag):
+                raise FederationError("sb.histogram names a bin out of range")
+        pairs = [(reply.sums[2 * k], reply.sums[2 * k + 1], group) for k, group in enumerate(reply.groups)]
+        out: Histograms = [(np.zeros(n), np.zeros(n)) for n in bins]
+        for sums in self._crypto.decrypt_sums(pairs, seg, packing):
+            for key, gs, hs in sums:
+                if key < 0:  # a bin holding no row of the leaf, whose sum is exactly zero
+                    continue
+                k = int(np.searchsorted(offsets, key, side="right")) - 1
+                gk, hk = out[k]
+                gk[key - offsets[k]], hk[key - offsets[k]] = gs * scales[0], hs * scales[1]
         return out
 
     def fit(
