@@ -13,7 +13,9 @@ Two row layouts:
 
 - **compact**: the leaf's rows only, in order; a leaf of at most 2048 rows is replicated across the
   slots, so one mask selects ``2 x 4096 // rows`` bins in disjoint segments. Masks depend on the leaf's
-  rows, so they are encoded per request.
+  rows, so they are encoded per request. The bins of all scanned features run one after another
+  (keys ``offset + bin``), so one mask may select bins of several features: a feature of three bins
+  does not take a returned pair, its products and its encodings to itself.
 - **full**: every training row at a fixed slot, the bank zeroing ``g`` and ``h`` outside the leaf. Masks
   depend only on the platform's bins, so each (feature, bin pair, chunk) mask is encoded once per job
   and cached (128 KiB each, up to ``cache_bytes``): a request then costs products only. The bank uses it
