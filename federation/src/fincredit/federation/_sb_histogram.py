@@ -191,48 +191,27 @@ def encrypt_gh(
     return [kit.encrypt_seeded(chunk, 0, scale) for values in (g, h) for chunk in pack_rows(values, replicas)]
 
 
-def bin_groups(
-    bins: np.ndarray, n_bins: int, replicas: int, full: bool = False, packing: Packing = FLOAT
-) -> list[Group]:
-    """The bins holding rows of the leaf, grouped by returned pair of ciphertexts: ``replicas x digits``
-    bins on the real parts of the segments then as many on the imaginary parts. Compact: the present
-    bins in order. Full: fixed groups of consecutive bins (those holding any row of the leaf), so that
-    their masks can be cached."""
+def bin_groups(bins: np.ndarray, n_bins: int, replicas: int, packing: Packing = FLOAT) -> list[Group]:
+    """A full layout's groups for one feature: fixed runs of ``replicas x digits`` consecutive bins on
+    the real parts of the segments then as many on the imaginary parts, those runs holding any row of
+    the leaf (``bins``), so that each group's masks can be cached. (A compact layout's groups run over
+    the present bins of every scanned feature: :meth:`HistogramWorker.histograms`.)"""
     present = [int(b) for b in np.unique(bins) if 0 <= b < n_bins]
     half = replicas * packing.digits
     step = 2 * half
-    if full:
-        starts = sorted({b - b % step for b in present})
-        return [
-            (list(range(k, min(k + half, n_bins))), list(range(k + half, min(k + step, n_bins))))
-            for k in starts
-        ]
-    return [(present[i : i + half], present[i + half : i + step]) for i in range(0, len(present), step)]
-
-
-def _group_mask(bins: np.ndarray, group: Group, replicas: int, packing: Packing = FLOAT) -> np.ndarray:
-    """Complex mask (chunks, SLOTS) of a group over ``bins`` in the layout's row order: in segment
-    ``k // digits`` the real parts weigh the rows of ``real[k]`` by ``W^(k % digits)``, the imaginary
-    parts those of ``imag[k]``."""
-    seg, chunks = layout(bins.size, replicas)
-    padded = np.full(chunks * seg, -1, dtype=np.int64)
-    padded[: bins.size] = bins
-    by_chunk = padded.reshape(chunks, seg)
-    mask = np.zeros((chunks, replicas, seg), dtype=np.complex128)
-    real, imag = group
-    weights = packing.weights
-    for unit, part in ((1.0, real), (1j, imag)):
-        for k, b in enumerate(part):
-            r, d = divmod(k, packing.digits)
-            mask[:, r, :] += (unit * weights[d]) * (by_chunk == b)
-    return mask.reshape(chunks, SLOTS)
+    starts = sorted({b - b % step for b in present})
+    return [
+        (list(range(k, min(k + half, n_bins))), list(range(k + half, min(k + step, n_bins)))) for k in starts
+    ]
 
 
 def _keyed_mask(
     bins: np.ndarray, offsets: np.ndarray, group: Group, replicas: int, packing: Packing = FLOAT
 ) -> np.ndarray:
-    """:func:`_group_mask` for a group whose entries are keys ``offsets[k] + bin`` over the columns
-    ``k`` of ``bins`` (rows x columns): one group may hold bins of several features."""
+    """Complex mask (chunks, SLOTS) of a group over ``bins`` (rows x columns, in the layout's row
+    order), its entries keys ``offsets[k] + bin`` for column ``k``: in segment ``i // digits`` the real
+    parts weigh the rows of the key ``real[i]`` by ``W^(i % digits)``, the imaginary parts those of
+    ``imag[i]``. One group may hold bins of several columns."""
     seg, chunks = layout(bins.shape[0], replicas)
     mask = np.zeros((chunks, replicas, seg), dtype=np.complex128)
     weights = packing.weights
@@ -372,7 +351,7 @@ class HistogramWorker:
         key = (j, replicas, packing, group[0][0])
         plains = self._cache.get(key)
         if plains is None:
-            mask = _group_mask(self._bins[:, j], group, replicas, packing)
+            mask = _keyed_mask(self._bins[:, j : j + 1], np.zeros(1, np.int64), group, replicas, packing)
             plains = _encode_rows(kit, mask, packing.mask_scale)
             cost = PLAINTEXT_BYTES * sum(p is not None for p in plains)
             if cost <= self._cache_room:
@@ -420,7 +399,7 @@ class HistogramWorker:
             if not full:
                 keys += [offsets[k] + int(b) for b in present if 0 <= b < self._n_bins[j]]
                 continue
-            local = bin_groups(present, self._n_bins[j], replicas, True, packing)
+            local = bin_groups(present, self._n_bins[j], replicas, packing)
             plains += [self._full_plains(kit, j, group, replicas, packing) for group in local]
             named = _named_present(local, set(present.tolist()))
             groups += [([_key(b, offsets[k]) for b in r], [_key(b, offsets[k]) for b in i]) for r, i in named]
