@@ -5,6 +5,7 @@ replaced by the bank's process."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 import pytest
@@ -27,7 +28,9 @@ def keys() -> Iterator[tuple[SealKit, bytes, bytes]]:
     yield SealKit(ctx), secret_context_bytes(ctx), public_context_bytes(ctx)
 
 
-def _sums(crypto: BankCrypto, public: bytes, g: np.ndarray, h: np.ndarray, bins: np.ndarray) -> list[list]:
+def _sums(
+    crypto: BankCrypto, public: bytes, g: np.ndarray, h: np.ndarray, bins: np.ndarray
+) -> list[list[tuple[int, float, float]]]:
     packing = packing_for(g.size, 4)
     replicas = 2
     blobs = crypto.encrypt_gh(g, h, replicas, packing)
@@ -71,21 +74,26 @@ def test_a_small_request_stays_in_the_bank_s_process(keys: tuple[SealKit, bytes,
     assert {b: (gs, hs) for s in sums for b, gs, hs in s} == {b: (50.0, 50.0) for b in range(20)}
 
 
-@pytest.mark.slow
 def test_a_broken_pool_leaves_the_work_to_the_bank_s_process(
-    keys: tuple[SealKit, bytes, bytes], caplog: pytest.LogCaptureFixture
+    keys: tuple[SealKit, bytes, bytes], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     kit, secret, public = keys
+
+    class Broken:
+        def submit(self, *args: object) -> None:
+            raise BrokenProcessPool("a process died")
+
+        def shutdown(self, **kwargs: object) -> None:
+            pass
+
     crypto = BankCrypto(kit, secret, processes=2)
     crypto.min_per_process = 1
-    pool = crypto._executor()
-    pool.submit(int).result()
-    for process in list(pool._processes.values()):  # type: ignore[attr-defined]
-        process.kill()
-        process.join()
+    monkeypatch.setattr(crypto, "_pool", Broken())
     g, h = np.ones(3000), np.ones(3000)
     bins = np.arange(3000) % 20
     sums = _sums(crypto, public, g, h, bins)
     assert {b: (gs, hs) for s in sums for b, gs, hs in s} == {b: (150.0, 150.0) for b in range(20)}
     assert "going on in this process" in caplog.text
-    crypto.close()
+    assert crypto._pool is None  # and no new pool is started for the next requests
+    _sums(crypto, public, g, h, bins)
+    assert crypto._pool is None
