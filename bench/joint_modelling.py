@@ -284,7 +284,7 @@ def run_secureboost(
         "histogram_requests": trainer.log.histogram_requests,
         "platform_workers": workers,
         "platform_worker_cpu_seconds": job.worker_cpu_seconds,
-        "bank_processes": trainer._crypto.processes if trainer._crypto else 1,
+        "bank_processes": trainer.log.bank_processes,
         "bank_process_cpu_seconds": trainer.log.bank_process_cpu_seconds,
     }
 

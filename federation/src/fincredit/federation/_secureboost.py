@@ -425,6 +425,7 @@ class BoostingLog:
     seconds: float = 0.0
     histogram_requests: int = 0
     platform_seconds: float = 0.0
+    bank_processes: int = 1
     bank_process_cpu_seconds: float = 0.0  # in the bank's encryption processes, beside its own process
     history: list[dict[str, float]] = field(default_factory=list)
 
@@ -535,8 +536,6 @@ class BankSecureBoostTrainer:
         seg, _ = layout(gl.size, replicas)
         # Keys: offset + bin, each scanned feature's offset the bin count of those scanned before it.
         offsets = np.concatenate([[0], np.cumsum(bins)]).astype(np.int64)
-        if len(reply.sums) != 2 * len(reply.groups):
-            raise FederationError("sb.histogram carries another number of sums than its groups")
         for real, imag in reply.groups:
             if any(not -1 <= key < offsets[-1] for key in real + imag):
                 raise FederationError("sb.histogram names a bin out of range")
@@ -578,6 +577,7 @@ class BankSecureBoostTrainer:
             part = self._fit(ctx, x_bank, y, features, platform_features, train_rows, valid_rows, model_id)
         finally:
             self._crypto.close()
+            self.log.bank_processes = self._crypto.processes
             self.log.bank_process_cpu_seconds = self._crypto.process_cpu_seconds
         self.log.seconds = time.perf_counter() - started
         return part
